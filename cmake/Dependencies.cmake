@@ -1,0 +1,29 @@
+# Every dependency is a Debian 12 package installed by tools/setup.sh.
+find_package(Torch REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
+find_package(SQLite3 REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(CLI11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(Threads REQUIRED)
+
+# Debian ships OpenCV's libraries without the CMake package unless the
+# (large) libopencv-dev meta package is installed; the three modules labrun
+# uses are found directly.
+find_path(OpenCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+foreach(module core imgproc imgcodecs)
+  find_library(OpenCV_${module}_LIBRARY opencv_${module} REQUIRED)
+  list(APPEND OpenCV_LIBS ${OpenCV_${module}_LIBRARY})
+endforeach()
+add_library(labrun_opencv INTERFACE)
+target_include_directories(labrun_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIR})
+target_link_libraries(labrun_opencv INTERFACE ${OpenCV_LIBS})
+
+# LibTorch's CMake config exports flags rather than a clean target.
+add_library(labrun_torch INTERFACE)
+target_link_libraries(labrun_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(labrun_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+target_compile_options(labrun_torch INTERFACE ${_torch_flags})

@@ -1,0 +1,125 @@
+// Mean average precision over classes, in percent (as the papers report).
+// Classes without a positive sample are left out of the mean and named.
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "AveragePrecision.h"
+#include "labrun/PluginDescriptor.h"
+
+namespace {
+
+using labrun::map_metric::ApMode;
+
+class MapMetric : public labrun::Metric {
+ public:
+  MapMetric(ApMode mode, std::vector<std::string> class_names)
+      : mode_(mode), class_names_(std::move(class_names)) {}
+
+  void reset() override {
+    scores_.clear();
+    targets_.clear();
+    masks_.clear();
+  }
+
+  void update(const torch::Tensor& scores, const torch::Tensor& targets,
+              const torch::Tensor& mask) override {
+    scores_.push_back(scores.detach().to(torch::kCPU, torch::kFloat));
+    targets_.push_back(targets.detach().to(torch::kCPU, torch::kFloat));
+    masks_.push_back(mask.detach().to(torch::kCPU, torch::kFloat));
+  }
+
+  labrun::MetricResult compute() const override {
+    labrun::MetricResult result;
+    result.per_class_name = "AP";
+    if (scores_.empty()) {
+      result.notes.push_back("mAP: no samples evaluated");
+      return result;
+    }
+    const torch::Tensor scores = torch::cat(scores_).contiguous();
+    const torch::Tensor targets = torch::cat(targets_).contiguous();
+    const torch::Tensor masks = torch::cat(masks_).contiguous();
+    const std::int64_t samples = scores.size(0), classes = scores.size(1);
+    const auto s = scores.accessor<float, 2>();
+    const auto t = targets.accessor<float, 2>();
+    const auto m = masks.accessor<float, 2>();
+
+    double sum = 0;
+    std::int64_t evaluated = 0;
+    std::string left_out;
+    for (std::int64_t k = 0; k < classes; ++k) {
+      std::vector<float> class_scores;
+      std::vector<std::uint8_t> class_labels;
+      for (std::int64_t i = 0; i < samples; ++i) {
+        if (m[i][k] <= 0) continue;  // ignored label (e.g. VOC difficult)
+        class_scores.push_back(s[i][k]);
+        class_labels.push_back(t[i][k] > 0 ? 1 : 0);
+      }
+      const double ap =
+          labrun::map_metric::averagePrecision(class_scores, class_labels, mode_);
+      std::int64_t positives = 0;
+      for (auto label : class_labels) positives += label;
+      result.positives.push_back(positives);
+      result.per_class.push_back(std::isnan(ap) ? ap : 100.0 * ap);
+      if (std::isnan(ap)) {
+        left_out += (left_out.empty() ? "" : ", ") + className(k);
+      } else {
+        sum += 100.0 * ap;
+        ++evaluated;
+      }
+    }
+    if (evaluated > 0) result.scalars.emplace_back("mAP", sum / evaluated);
+    result.scalars.emplace_back("mAP_classes", static_cast<double>(evaluated));
+    if (!left_out.empty()) {
+      result.notes.push_back("mAP over " + std::to_string(evaluated) + " of " +
+                             std::to_string(classes) +
+                             " classes; left out (no positives): " + left_out);
+    }
+    return result;
+  }
+
+ private:
+  std::string className(std::int64_t k) const {
+    return k < static_cast<std::int64_t>(class_names_.size())
+               ? class_names_[k]
+               : "class " + std::to_string(k);
+  }
+
+  ApMode mode_;
+  std::vector<std::string> class_names_;
+  std::vector<torch::Tensor> scores_, targets_, masks_;
+};
+
+const labrun::ParamSpec kParams[] = {
+    {"ap", labrun::ParamType::kString, "voc_interpolated",
+     "voc_interpolated: the released SSGRL evaluation (all-points "
+     "interpolated AP); sklearn: non-interpolated, ties grouped as "
+     "scikit-learn's average_precision_score",
+     "voc_interpolated|sklearn"},
+};
+
+std::shared_ptr<labrun::Metric> make(const labrun::Params& params,
+                                     const labrun::ModelContext& context) {
+  const ApMode mode = params.getString("ap") == "sklearn"
+                          ? ApMode::kSklearn
+                          : ApMode::kVocInterpolated;
+  return std::make_shared<MapMetric>(mode, context.class_names);
+}
+
+const labrun::PluginDescriptor kDescriptor = {
+    /*api_version=*/labrun::kPluginApiVersion,
+    /*kind=*/labrun::PluginKind::kMetric,
+    /*name=*/"map",
+    /*version=*/"1.0.0",
+    /*summary=*/"mean average precision (percent); per-class AP recorded",
+    /*params=*/kParams,
+    /*num_params=*/std::size(kParams),
+    /*make_backbone=*/nullptr,
+    /*make_head=*/nullptr,
+    /*make_loss=*/nullptr,
+    /*make_metric=*/&make,
+};
+
+}  // namespace
+
+LABRUN_PLUGIN(kDescriptor)

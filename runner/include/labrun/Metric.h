@@ -1,0 +1,38 @@
+// An evaluation metric, accumulated over batches.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace labrun {
+
+struct MetricResult {
+  // Named scalars, e.g. {"mAP", 81.2}; stored as "<split>/<name>".
+  std::vector<std::pair<std::string, double>> scalars;
+  // Name of the per-class value (e.g. "AP"); empty when there is none.
+  std::string per_class_name;
+  // One entry per class; NaN where the class is undefined (no positives).
+  std::vector<double> per_class;
+  // Positive count per class in the evaluated set (same length).
+  std::vector<std::int64_t> positives;
+  // Human-readable remarks, e.g. which classes were left out of a mean.
+  std::vector<std::string> notes;
+};
+
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual void reset() = 0;
+  // scores: [B, K] float32 (higher = more confident; probabilities or
+  // logits); targets: [B, K] in {0, 1}; mask: [B, K], 0 = ignored label.
+  virtual void update(const torch::Tensor& scores,
+                      const torch::Tensor& targets,
+                      const torch::Tensor& mask) = 0;
+  virtual MetricResult compute() const = 0;
+};
+
+}  // namespace labrun

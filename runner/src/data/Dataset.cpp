@@ -1,0 +1,44 @@
+#include "data/Dataset.h"
+
+#include <torch/torch.h>
+
+namespace labrun::data {
+
+BatchIterator::BatchIterator(const TensorDataset& dataset,
+                             std::int64_t batch_size, bool shuffle,
+                             std::uint64_t seed)
+    : dataset_(dataset),
+      batch_size_(batch_size),
+      shuffle_(shuffle),
+      seed_(seed) {
+  startEpoch(0);
+}
+
+void BatchIterator::startEpoch(std::int64_t epoch) {
+  position_ = 0;
+  if (!shuffle_) {
+    order_ = torch::arange(dataset_.size());
+    return;
+  }
+  // A private generator: the order does not consume the global RNG stream.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(
+      seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
+  order_ = torch::randperm(dataset_.size(), generator, torch::kLong);
+}
+
+bool BatchIterator::next(Batch& batch) {
+  if (position_ >= dataset_.size()) return false;
+  const std::int64_t end = std::min(position_ + batch_size_, dataset_.size());
+  const torch::Tensor index = order_.slice(0, position_, end);
+  position_ = end;
+  batch.images = dataset_.images.index_select(0, index);
+  batch.targets = dataset_.targets.index_select(0, index);
+  batch.mask = dataset_.mask.index_select(0, index);
+  return true;
+}
+
+std::int64_t BatchIterator::batchesPerEpoch() const {
+  return (dataset_.size() + batch_size_ - 1) / batch_size_;
+}
+
+}  // namespace labrun::data

@@ -1,0 +1,23 @@
+// A generated multi-label image set with correlated labels, for smoke tests:
+// deterministic for a seed, small, and learnable in seconds.
+#pragma once
+
+#include <cstdint>
+
+#include "data/Dataset.h"
+
+namespace labrun::data {
+
+struct SyntheticOptions {
+  std::int64_t num_classes = 8;
+  std::int64_t image_size = 32;
+  std::int64_t size = 1024;
+  std::uint64_t seed = 7;
+};
+
+// Class k is a coloured, patterned square pasted at a random place. Labels
+// are drawn through "scenes" (class pairs that usually appear together), so
+// label co-occurrence carries information, as in real multi-label data.
+TensorDataset makeSyntheticDataset(const SyntheticOptions& options);
+
+}  // namespace labrun::data

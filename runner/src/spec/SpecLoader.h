@@ -1,0 +1,54 @@
+// Loads a spec file with its `extends:` bases, applies command-line
+// overrides and resolves interpolations.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "spec/Node.h"
+
+namespace labrun::spec {
+
+// Parses one YAML file into a Node tree, recording file:line:column for every
+// node. Throws SpecError naming the file (and line/column for syntax errors).
+Node parseYamlFile(const std::string& path);
+// Parses YAML text; `origin` names the source in errors and node origins.
+Node parseYamlText(const std::string& text, const Origin& origin);
+
+// Deep merge of `over` onto `base`: maps merge key by key, scalars and lists
+// replace, and a map in `over` holding `_replace_: true` replaces the base
+// map whole (the `_replace_` key itself is dropped).
+void mergeInto(Node& base, const Node& over);
+
+// Loads `path`, recursively resolving `extends:` (a string or a list of
+// strings, each relative to the including file's directory). Bases are merged
+// in list order, then the including file on top. The `extends` key is removed.
+// Errors: missing base file (names the including file:line:column and the
+// resolved path), cycles (names the chain).
+Node loadSpecFile(const std::string& path);
+
+// Hydra override grammar, values parsed as YAML:
+//   a.b=v   set an existing key (error if a.b does not exist)
+//   +a.b=v  add a new key (error if it exists); creates missing parent maps
+//   ++a.b=v set or add
+//   ~a.b    delete (error if it does not exist)
+// Errors name the override text, e.g. "override 'a.b=1': key 'a.b' is not in
+// the spec; use '+a.b=1' to add it".
+void applyOverride(Node& root, const std::string& override_text);
+void applyOverrides(Node& root, const std::vector<std::string>& overrides);
+
+// Replaces ${a.b} (another key of the same tree; a scalar that is exactly one
+// interpolation takes the referenced node whole, keeping its type) and
+// ${env:NAME,default} / ${env:NAME} (error when unset and no default).
+// Interpolations inside longer strings are substituted as text. Detects
+// cycles and unknown keys (error names the origin of the referencing value).
+void resolveInterpolations(Node& root);
+
+// Emits the tree as YAML (block style, insertion order). Strings that would
+// read back as another type are quoted, so emit -> parse round-trips.
+std::string toYaml(const Node& root);
+// The same in one line of flow style, e.g. "[1, \"2\", x]"; used for list
+// values in flattened parameters.
+std::string toFlowYaml(const Node& node);
+
+}  // namespace labrun::spec

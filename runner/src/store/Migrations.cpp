@@ -1,0 +1,192 @@
+#include "store/Migrations.h"
+
+#include <iterator>
+#include <string>
+
+#include "store/Sqlite.h"
+
+namespace labrun::store::detail {
+namespace {
+
+// Migration N (1-based) is kMigrations[N - 1]. Append-only: a released
+// migration is never edited, since files already at its version would not
+// see the change; schema changes add an entry and bump kSchemaVersion. Each
+// script ends by setting user_version to its own number (a literal, so no
+// value is ever spliced into SQL), inside the same transaction.
+constexpr const char* kMigrations[] = {
+    // 1: core tables.
+    R"sql(
+CREATE TABLE runs (
+  uuid TEXT PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL
+    CHECK (status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),
+  started_at REAL NOT NULL,
+  ended_at REAL,
+  heartbeat_at REAL,
+  error TEXT,
+  spec_yaml TEXT NOT NULL,
+  spec_hash TEXT NOT NULL,
+  spec_path TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  device TEXT NOT NULL,
+  git_commit TEXT,
+  git_dirty INTEGER NOT NULL CHECK (git_dirty IN (0, 1)),
+  labrun_version TEXT NOT NULL,
+  torch_version TEXT NOT NULL,
+  opencv_version TEXT NOT NULL,
+  command_line TEXT NOT NULL
+);
+-- `value` has no declared type on purpose: each value keeps the storage
+-- class it was bound with (INTEGER, REAL, TEXT or NULL), so numeric
+-- comparisons work on numeric params.
+CREATE TABLE params (
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  type TEXT NOT NULL,
+  value,
+  PRIMARY KEY (run, key)
+);
+CREATE TABLE metrics (
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  value REAL,
+  time REAL NOT NULL
+);
+CREATE TABLE class_metrics (
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  epoch INTEGER NOT NULL,
+  metric TEXT NOT NULL,
+  class_index INTEGER NOT NULL,
+  class_name TEXT NOT NULL,
+  value REAL,
+  positives INTEGER NOT NULL,
+  PRIMARY KEY (run, epoch, metric, class_index)
+);
+CREATE TABLE checkpoints (
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  metric REAL,
+  best INTEGER NOT NULL CHECK (best IN (0, 1)),
+  PRIMARY KEY (run, path)
+);
+CREATE TABLE run_plugins (
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  version TEXT NOT NULL,
+  file TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (run, kind, name)
+);
+PRAGMA user_version = 1;
+)sql",
+    // 2: indexes and the run_summary view.
+    R"sql(
+CREATE INDEX metrics_run_key_step ON metrics (run, key, step);
+CREATE INDEX runs_name_started ON runs (name, started_at);
+CREATE INDEX runs_started ON runs (started_at);
+CREATE INDEX params_key_value ON params (key, value);
+-- At most one best checkpoint per run, enforced by the file itself.
+CREATE UNIQUE INDEX checkpoints_one_best ON checkpoints (run) WHERE best = 1;
+CREATE VIEW run_summary AS
+SELECT
+  r.uuid,
+  r.name,
+  r.status,
+  r.started_at,
+  r.ended_at,
+  COALESCE(r.ended_at, r.heartbeat_at) - r.started_at AS duration_s,
+  p_lr.value AS lr,
+  p_optimizer.value AS optimizer,
+  p_batch_size.value AS batch_size,
+  p_epochs.value AS epochs,
+  p_backbone.value AS backbone,
+  p_head.value AS head,
+  p_loss.value AS loss,
+  r.seed,
+  m_best.value AS best_map,
+  m_best.epoch AS best_map_epoch,
+  m_last.value AS last_map,
+  m_last.epoch AS last_map_epoch
+FROM runs AS r
+LEFT JOIN params AS p_lr
+  ON p_lr.run = r.uuid AND p_lr.key = 'optim.lr'
+LEFT JOIN params AS p_optimizer
+  ON p_optimizer.run = r.uuid AND p_optimizer.key = 'optim.name'
+LEFT JOIN params AS p_batch_size
+  ON p_batch_size.run = r.uuid AND p_batch_size.key = 'data.batch_size'
+LEFT JOIN params AS p_epochs
+  ON p_epochs.run = r.uuid AND p_epochs.key = 'train.epochs'
+LEFT JOIN params AS p_backbone
+  ON p_backbone.run = r.uuid AND p_backbone.key = 'model.backbone.name'
+LEFT JOIN params AS p_head
+  ON p_head.run = r.uuid AND p_head.key = 'model.head.name'
+LEFT JOIN params AS p_loss
+  ON p_loss.run = r.uuid AND p_loss.key = 'loss.name'
+-- Best: highest value (earliest step on ties); last: highest step. The
+-- correlated subqueries use metrics_run_key_step, so the cost is per run,
+-- not per metrics row.
+LEFT JOIN metrics AS m_best ON m_best.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP' AND value IS NOT NULL
+  ORDER BY value DESC, step ASC LIMIT 1)
+LEFT JOIN metrics AS m_last ON m_last.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP'
+  ORDER BY step DESC, rowid DESC LIMIT 1);
+PRAGMA user_version = 2;
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion,
+              "one migration per schema version");
+
+[[noreturn]] void failNewer(sqlite3* db, int version) {
+  fail(db, "schema version " + std::to_string(version) +
+               " is newer than this labrun supports (" +
+               std::to_string(kSchemaVersion) + "); use a newer labrun");
+}
+
+}  // namespace
+
+int userVersion(sqlite3* db) {
+  Stmt st(db, "PRAGMA user_version");
+  st.step();
+  return static_cast<int>(st.columnInt(0));
+}
+
+void migrate(sqlite3* db, int target) {
+  int version = userVersion(db);
+  if (version > kSchemaVersion) failNewer(db, version);
+  while (version < target) {
+    Transaction tx(db);
+    // Another process may have migrated while we waited for the lock.
+    version = userVersion(db);
+    if (version > kSchemaVersion) failNewer(db, version);
+    if (version >= target) break;
+    exec(db, kMigrations[version],
+         "applying migration " + std::to_string(version + 1));
+    tx.commit();
+    ++version;
+  }
+}
+
+void requireCurrent(sqlite3* db) {
+  const int version = userVersion(db);
+  if (version > kSchemaVersion) failNewer(db, version);
+  if (version < kSchemaVersion) {
+    fail(db, "schema version " + std::to_string(version) +
+                 " is older than this labrun's (" +
+                 std::to_string(kSchemaVersion) +
+                 "); open it once without read-only to migrate it");
+  }
+}
+
+}  // namespace labrun::store::detail

@@ -1,0 +1,493 @@
+#include "store/RunStore.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <random>
+#include <set>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "store/Migrations.h"
+#include "store/Sqlite.h"
+
+namespace labrun::store {
+
+using detail::fail;
+using detail::inTransaction;
+using detail::Stmt;
+
+namespace {
+
+// Long enough to ride out another process's flush or migration.
+constexpr int kBusyTimeoutMs = 10000;
+// Shortest uuid prefix accepted by resolveRun.
+constexpr std::size_t kMinPrefix = 4;
+// Candidates listed in an ambiguity error.
+constexpr std::size_t kMaxCandidates = 10;
+
+// Switching a file to WAL needs an exclusive lock, and SQLite answers
+// SQLITE_BUSY at once, without the busy handler, when another process opening
+// the same fresh file holds a conflicting lock (waiting could deadlock). So
+// retry here, for as long as the busy timeout would have waited.
+void enableWal(sqlite3* db) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    const int rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", nullptr,
+                                nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    if (rc != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) {
+      detail::failSqlite(db, "enabling WAL journal mode");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+double nowSeconds() {
+  return std::chrono::duration<double>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Random (version 4) uuid. random_device draws fresh entropy on every call,
+// so forked processes never repeat each other's ids.
+std::string newUuid() {
+  std::random_device rd;
+  unsigned char bytes[16];
+  for (int i = 0; i < 16; i += 4) {
+    const unsigned v = rd();
+    for (int j = 0; j < 4; ++j) bytes[i + j] = (v >> (8 * j)) & 0xff;
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;  // version 4
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  std::string out;
+  char hex[3];
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    std::snprintf(hex, sizeof hex, "%02x", bytes[i]);
+    out += hex;
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Whole-string, locale-independent number parse.
+template <class T>
+std::optional<T> parseNumber(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  T v{};
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Floats as YAML writes them, including .inf / -.inf / .nan.
+std::optional<double> parseFloat(const std::string& text) {
+  const std::string s = lower(text);
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (s == ".inf" || s == "+.inf") return kInf;
+  if (s == "-.inf") return -kInf;
+  if (s == ".nan") return std::numeric_limits<double>::quiet_NaN();
+  return parseNumber<double>(s);
+}
+
+std::optional<bool> parseBool(const std::string& text) {
+  const std::string s = lower(text);
+  if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+  return std::nullopt;
+}
+
+[[noreturn]] void failParam(Stmt& st, const ParamRow& p) {
+  fail(st.db(),
+       "param '" + p.key + "': '" + p.value + "' is not a valid " + p.type);
+}
+
+// Binds a param's value with a real SQLite storage class (INTEGER for int
+// and bool, REAL for float, NULL for null, TEXT otherwise) so that SQL like
+// `value < 1e-3` compares numerically.
+void bindParamValue(Stmt& st, int i, const ParamRow& p) {
+  if (p.type == "int") {
+    const auto v = parseNumber<std::int64_t>(p.value);
+    if (!v) failParam(st, p);
+    st.bindInt(i, *v);
+  } else if (p.type == "float") {
+    const auto v = parseFloat(p.value);
+    if (!v) failParam(st, p);
+    st.bindReal(i, *v);
+  } else if (p.type == "bool") {
+    const auto v = parseBool(p.value);
+    if (!v) failParam(st, p);
+    st.bindInt(i, *v ? 1 : 0);
+  } else if (p.type == "null") {
+    st.bindNull(i);
+  } else {
+    st.bindText(i, p.value);
+  }
+}
+
+const char* typeName(int sqlite_type) {
+  switch (sqlite_type) {
+    case SQLITE_INTEGER:
+      return "integer";
+    case SQLITE_FLOAT:
+      return "real";
+    case SQLITE_BLOB:
+      return "blob";
+    case SQLITE_NULL:
+      return "null";
+    default:
+      return "text";
+  }
+}
+
+}  // namespace
+
+struct RunStore::Impl {
+  sqlite3* db = nullptr;
+  // Metric rows not yet written, with their run uuid.
+  std::vector<std::pair<std::string, MetricRow>> pending;
+
+  ~Impl() { sqlite3_close_v2(db); }
+};
+
+RunStore::RunStore(std::string path, std::unique_ptr<Impl> impl)
+    : path_(std::move(path)), impl_(std::move(impl)) {}
+
+RunStore::~RunStore() {
+  try {
+    flush();
+  } catch (const StoreError& e) {
+    // Destructors cannot throw; say what was lost rather than nothing.
+    std::fprintf(stderr, "labrun: %s (unflushed metric rows lost)\n", e.what());
+  }
+}
+
+std::unique_ptr<RunStore> RunStore::open(const std::string& path,
+                                         bool read_only) {
+  const auto where = [&] { return "run store '" + path + "': "; };
+  if (!read_only) {
+    const auto parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      throw StoreError(where() + "cannot create directory '" + parent.string() +
+                       "': " + ec.message());
+    }
+  }
+  auto impl = std::make_unique<Impl>();
+  const int flags = read_only ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  const int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    throw StoreError(
+        where() + "cannot open: " +
+        (impl->db ? sqlite3_errmsg(impl->db) : sqlite3_errstr(rc)));
+  }
+  sqlite3* db = impl->db;
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  detail::exec(db, "PRAGMA foreign_keys = ON");
+  if (read_only) {
+    detail::requireCurrent(db);
+  } else {
+    // WAL lets readers run during writes and writers from several processes
+    // queue on the busy timeout; the mode is stored in the file. NORMAL sync
+    // is safe in WAL mode (a power cut may lose the last commits, never
+    // corrupt the file).
+    enableWal(db);
+    detail::exec(db, "PRAGMA synchronous = NORMAL");
+    detail::migrate(db, kSchemaVersion);
+  }
+  return std::unique_ptr<RunStore>(new RunStore(path, std::move(impl)));
+}
+
+int RunStore::schemaVersion() const { return detail::userVersion(impl_->db); }
+
+std::string RunStore::createRun(RunInfo info) {
+  if (info.uuid.empty()) info.uuid = newUuid();
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt st(db,
+            "INSERT INTO runs (uuid, name, status, started_at, heartbeat_at, "
+            "spec_yaml, spec_hash, spec_path, seed, host, device, git_commit, "
+            "git_dirty, labrun_version, torch_version, opencv_version, "
+            "command_line) VALUES (?1, ?2, 'RUNNING', ?3, ?3, ?4, ?5, ?6, ?7, "
+            "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+    st.bindText(1, info.uuid)
+        .bindText(2, info.name)
+        .bindReal(3, nowSeconds())
+        .bindText(4, info.spec_yaml)
+        .bindText(5, info.spec_hash)
+        .bindText(6, info.spec_path)
+        .bindInt(7, info.seed)
+        .bindText(8, info.host)
+        .bindText(9, info.device)
+        .bindTextOrNull(10, info.git_commit)
+        .bindInt(11, info.git_dirty ? 1 : 0)
+        .bindText(12, info.labrun_version)
+        .bindText(13, info.torch_version)
+        .bindText(14, info.opencv_version)
+        .bindText(15, info.command_line);
+    st.run();
+  });
+  return info.uuid;
+}
+
+void RunStore::addParams(const std::string& run,
+                         const std::vector<ParamRow>& rows) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt st(db,
+            "INSERT INTO params (run, key, type, value) VALUES (?1, ?2, ?3, "
+            "?4)");
+    for (const ParamRow& p : rows) {
+      st.bindText(1, run).bindText(2, p.key).bindText(3, p.type);
+      bindParamValue(st, 4, p);
+      st.run();
+    }
+  });
+}
+
+void RunStore::addPlugins(const std::string& run,
+                          const std::vector<PluginRow>& rows) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    // A plugin used in several slots is one row.
+    Stmt st(db,
+            "INSERT OR REPLACE INTO run_plugins (run, name, kind, version, "
+            "file, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const PluginRow& p : rows) {
+      st.bindText(1, run)
+          .bindText(2, p.name)
+          .bindText(3, p.kind)
+          .bindText(4, p.version)
+          .bindText(5, p.file)
+          .bindText(6, p.sha256);
+      st.run();
+    }
+  });
+}
+
+void RunStore::logMetric(const std::string& run, const MetricRow& row) {
+  impl_->pending.emplace_back(run, row);
+  // A row without a time is stamped when logged, not when flushed.
+  if (row.time <= 0) impl_->pending.back().second.time = nowSeconds();
+  if (impl_->pending.size() >= batch_rows_) flush();
+}
+
+void RunStore::flush() {
+  if (impl_->pending.empty()) return;
+  // Taken out before writing: a failed batch is rolled back and dropped, so
+  // one bad row cannot make every later flush (and finishRun) fail too.
+  const auto batch = std::exchange(impl_->pending, {});
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt insert(db,
+                "INSERT INTO metrics (run, key, step, epoch, value, time) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    std::set<std::string> runs;
+    for (const auto& [run, m] : batch) {
+      insert.bindText(1, run)
+          .bindText(2, m.key)
+          .bindInt(3, m.step)
+          .bindInt(4, m.epoch)
+          .bindReal(5, m.value)
+          .bindReal(6, m.time);
+      insert.run();
+      runs.insert(run);
+    }
+    Stmt beat(db, "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1");
+    const double now = nowSeconds();
+    for (const std::string& run : runs) {
+      beat.bindText(1, run).bindReal(2, now);
+      beat.run();
+    }
+  });
+}
+
+void RunStore::heartbeat(const std::string& run) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt st(db, "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1");
+    st.bindText(1, run).bindReal(2, nowSeconds());
+    st.run();
+    if (sqlite3_changes(db) == 0) fail(db, "no run '" + run + "'");
+  });
+}
+
+void RunStore::addClassMetrics(const std::string& run,
+                               const std::vector<ClassMetricRow>& rows) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    // Re-evaluating an epoch replaces its values.
+    Stmt st(db,
+            "INSERT OR REPLACE INTO class_metrics (run, epoch, metric, "
+            "class_index, class_name, value, positives) VALUES (?1, ?2, ?3, "
+            "?4, ?5, ?6, ?7)");
+    for (const ClassMetricRow& c : rows) {
+      st.bindText(1, run)
+          .bindInt(2, c.epoch)
+          .bindText(3, c.metric)
+          .bindInt(4, c.class_index)
+          .bindText(5, c.class_name)
+          .bindReal(6, c.value)
+          .bindInt(7, c.positives);
+      st.run();
+    }
+  });
+}
+
+void RunStore::addCheckpoint(const std::string& run, const CheckpointRow& row) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    if (row.best) {
+      Stmt clear(db,
+                 "UPDATE checkpoints SET best = 0 WHERE run = ?1 AND best = 1");
+      clear.bindText(1, run);
+      clear.run();
+    }
+    // A file saved again under the same path (e.g. last.pt) replaces its row:
+    // the table describes the files as they are on disk.
+    Stmt st(db,
+            "INSERT INTO checkpoints (run, step, epoch, path, bytes, sha256, "
+            "metric, best) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+            "ON CONFLICT (run, path) DO UPDATE SET step = excluded.step, "
+            "epoch = excluded.epoch, bytes = excluded.bytes, "
+            "sha256 = excluded.sha256, metric = excluded.metric, "
+            "best = excluded.best");
+    st.bindText(1, run)
+        .bindInt(2, row.step)
+        .bindInt(3, row.epoch)
+        .bindText(4, row.path)
+        .bindInt(5, row.bytes)
+        .bindText(6, row.sha256)
+        .bindReal(7, row.metric)
+        .bindInt(8, row.best ? 1 : 0);
+    st.run();
+  });
+}
+
+void RunStore::finishRun(const std::string& run, const std::string& status,
+                         const std::string& error) {
+  sqlite3* db = impl_->db;
+  if (status != "FINISHED" && status != "FAILED" && status != "KILLED") {
+    fail(db, "invalid final status '" + status +
+                 "' (expected FINISHED, FAILED or KILLED)");
+  }
+  flush();
+  inTransaction(db, [&] {
+    Stmt current(db, "SELECT status FROM runs WHERE uuid = ?1");
+    current.bindText(1, run);
+    if (!current.step()) fail(db, "no run '" + run + "'");
+    const std::string was = current.columnText(0);
+    if (was != "RUNNING") fail(db, "run '" + run + "' is already " + was);
+    Stmt st(db,
+            "UPDATE runs SET status = ?2, ended_at = ?3, heartbeat_at = ?3, "
+            "error = ?4 WHERE uuid = ?1");
+    st.bindText(1, run)
+        .bindText(2, status)
+        .bindReal(3, nowSeconds())
+        .bindTextOrNull(4, error);
+    st.run();
+  });
+}
+
+std::string RunStore::resolveRun(const std::string& ref) const {
+  sqlite3* db = impl_->db;
+  if (ref.empty()) fail(db, "empty run reference");
+  // Order: full uuid, then name (an explicit label wins over a prefix that
+  // happens to look like it), then unique uuid prefix.
+  {
+    Stmt st(db, "SELECT uuid FROM runs WHERE uuid = lower(?1)");
+    st.bindText(1, ref);
+    if (st.step()) return st.columnText(0);
+  }
+  {
+    Stmt st(db,
+            "SELECT uuid FROM runs WHERE name = ?1 "
+            "ORDER BY started_at DESC, rowid DESC LIMIT 1");
+    st.bindText(1, ref);
+    if (st.step()) return st.columnText(0);
+  }
+  if (ref.size() < kMinPrefix) {
+    fail(db, "no run matches '" + ref + "' (a uuid prefix needs at least " +
+                 std::to_string(kMinPrefix) + " characters)");
+  }
+  Stmt st(db,
+          "SELECT uuid, name FROM runs "
+          "WHERE substr(uuid, 1, length(?1)) = lower(?1) "
+          "ORDER BY started_at DESC, rowid DESC LIMIT ?2");
+  st.bindText(1, ref).bindInt(2, kMaxCandidates + 1);
+  std::vector<std::string> candidates;
+  std::string uuid;
+  while (st.step()) {
+    uuid = st.columnText(0);
+    candidates.push_back(uuid + " (" + st.columnText(1) + ")");
+  }
+  if (candidates.empty()) fail(db, "no run matches '" + ref + "'");
+  if (candidates.size() == 1) return uuid;
+  std::string list;
+  for (std::size_t i = 0; i < std::min(candidates.size(), kMaxCandidates);
+       ++i) {
+    list += (i ? ", " : "") + candidates[i];
+  }
+  if (candidates.size() > kMaxCandidates) list += ", ...";
+  fail(db, "run reference '" + ref + "' is ambiguous; candidates: " + list);
+}
+
+RunStore::Table RunStore::query(const std::string& sql,
+                                const std::vector<std::string>& params) const {
+  sqlite3* db = impl_->db;
+  const char* tail = nullptr;
+  Stmt st(db, sql.c_str(), &tail);
+  if (!st.get()) fail(db, "empty query");
+  // Anything but whitespace and comments after the first statement is
+  // refused, whether or not it would prepare on its own.
+  sqlite3_stmt* rest = nullptr;
+  const int rc = sqlite3_prepare_v2(db, tail, -1, &rest, nullptr);
+  sqlite3_finalize(rest);
+  if (rc != SQLITE_OK || rest) {
+    fail(db, "only one SQL statement per query is allowed");
+  }
+  const int expected = sqlite3_bind_parameter_count(st.get());
+  if (static_cast<int>(params.size()) != expected) {
+    fail(db, "query takes " + std::to_string(expected) + " parameter(s), " +
+                 std::to_string(params.size()) + " given");
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    st.bindText(static_cast<int>(i) + 1, params[i]);
+  }
+  Table table;
+  const int columns = sqlite3_column_count(st.get());
+  for (int c = 0; c < columns; ++c) {
+    table.columns.emplace_back(sqlite3_column_name(st.get(), c));
+  }
+  table.types.assign(columns, "null");
+  while (st.step()) {
+    auto& row = table.rows.emplace_back();
+    for (int c = 0; c < columns; ++c) {
+      const int type = sqlite3_column_type(st.get(), c);
+      if (type == SQLITE_NULL) {
+        row.emplace_back(std::nullopt);
+        continue;
+      }
+      row.emplace_back(st.columnText(c));
+      if (table.types[c] == "null") table.types[c] = typeName(type);
+    }
+  }
+  return table;
+}
+
+}  // namespace labrun::store

@@ -1,0 +1,146 @@
+// The run store: one SQLite file that records every run, its resolved spec,
+// parameters, metrics, per-class values, checkpoints and plugins, so past
+// results can be compared with plain SQL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace labrun::store {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Current schema version (PRAGMA user_version after migrations).
+constexpr int kSchemaVersion = 2;
+
+struct RunInfo {
+  std::string uuid;  // filled by createRun when empty
+  std::string name;
+  std::string spec_yaml;  // resolved spec text
+  std::string spec_hash;  // sha256 hex of spec_yaml
+  std::string spec_path;
+  std::int64_t seed = 0;
+  std::string host;
+  std::string device;
+  std::string git_commit;  // "" when the spec is not in a git repository
+  bool git_dirty = false;
+  std::string labrun_version;
+  std::string torch_version;
+  std::string opencv_version;
+  std::string command_line;
+};
+
+struct ParamRow {
+  std::string key;
+  std::string type;  // "int", "float", "bool", "string", "list", "null"
+  std::string value;
+};
+
+struct MetricRow {
+  std::string key;  // e.g. "train/loss", "val/mAP"
+  std::int64_t step = 0;
+  std::int64_t epoch = 0;
+  double value = 0;
+  double time = 0;  // unix seconds
+};
+
+struct ClassMetricRow {
+  std::int64_t epoch = 0;
+  std::string metric;  // e.g. "AP"
+  std::int64_t class_index = 0;
+  std::string class_name;
+  std::optional<double> value;  // empty: undefined (no positives)
+  std::int64_t positives = 0;
+};
+
+struct CheckpointRow {
+  std::int64_t step = 0;
+  std::int64_t epoch = 0;
+  std::string path;
+  std::int64_t bytes = 0;
+  std::string sha256;
+  std::optional<double> metric;  // value of the tracked metric at save
+  bool best = false;
+};
+
+struct PluginRow {
+  std::string name;
+  std::string kind;
+  std::string version;
+  std::string file;
+  std::string sha256;
+};
+
+// Opens (creating when needed) the store at `path`, creating parent
+// directories, enabling WAL and a busy timeout, and migrating the schema up
+// to kSchemaVersion inside a transaction. A file with a newer user_version
+// is refused (StoreError naming both versions). `read_only` opens with
+// SQLITE_OPEN_READONLY and never migrates (refuses an outdated schema).
+class RunStore {
+ public:
+  static std::unique_ptr<RunStore> open(const std::string& path,
+                                        bool read_only = false);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schemaVersion() const;
+
+  // Inserts a RUNNING run with start time and heartbeat = now; returns uuid.
+  std::string createRun(RunInfo info);
+  void addParams(const std::string& run, const std::vector<ParamRow>& rows);
+  void addPlugins(const std::string& run, const std::vector<PluginRow>& rows);
+
+  // Metrics are buffered and written in one transaction per flush(): when
+  // the buffer reaches `batch_rows` (default 256) or on flush()/finishRun().
+  void logMetric(const std::string& run, const MetricRow& row);
+  void flush();  // also refreshes the run's heartbeat
+  void heartbeat(const std::string& run);
+
+  void addClassMetrics(const std::string& run,
+                       const std::vector<ClassMetricRow>& rows);
+  void addCheckpoint(const std::string& run, const CheckpointRow& row);
+  // Clears the best flag of the run's other checkpoints when row.best.
+
+  // status: "FINISHED", "FAILED" or "KILLED"; error may be empty.
+  void finishRun(const std::string& run, const std::string& status,
+                 const std::string& error);
+
+  // Resolves a run reference: a full uuid, a unique uuid prefix (>= 4 chars),
+  // or a run name (the most recent run of that name). StoreError if none or
+  // ambiguous (listing candidates).
+  std::string resolveRun(const std::string& ref) const;
+
+  // Generic read-only query for the CLI (`labrun sql`, `runs`, `show`).
+  struct Table {
+    std::vector<std::string> columns;
+    // NULL cells are std::nullopt; everything else as text.
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    // SQLite column type of the first non-NULL value per column:
+    // "integer", "real", "text", "blob" or "null" (for JSON output).
+    std::vector<std::string> types;
+  };
+  // Runs one statement with positional text parameters bound (?1, ?2, ...).
+  // In a read-only store any write is refused by SQLite itself.
+  Table query(const std::string& sql,
+              const std::vector<std::string>& params = {}) const;
+
+  void setBatchRows(std::size_t rows) { batch_rows_ = rows; }
+
+ private:
+  struct Impl;
+  RunStore(std::string path, std::unique_ptr<Impl> impl);
+  std::string path_;
+  std::unique_ptr<Impl> impl_;
+  std::size_t batch_rows_ = 256;
+};
+
+}  // namespace labrun::store

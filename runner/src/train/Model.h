@@ -1,0 +1,25 @@
+// Backbone + head as one module; parameter names start with "backbone." and
+// "head." so that freezing and learning-rate groups can select them.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "labrun/Backbone.h"
+#include "labrun/Head.h"
+
+namespace labrun::train {
+
+class ModelImpl : public torch::nn::Module {
+ public:
+  ModelImpl(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head);
+  // images [B, 3, H, W] -> logits [B, K]
+  torch::Tensor forward(torch::Tensor images);
+
+ private:
+  std::shared_ptr<Backbone> backbone_;
+  std::shared_ptr<Head> head_;
+};
+TORCH_MODULE(Model);
+
+}  // namespace labrun::train

@@ -1,0 +1,57 @@
+#include "util/SysInfo.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <memory>
+
+#include <opencv2/core/version.hpp>
+#include <torch/version.h>
+
+namespace labrun::util {
+namespace {
+
+// Runs a shell command and returns its stdout, or nullopt-like "" plus false.
+bool capture(const std::string& command, std::string& out) {
+  std::unique_ptr<FILE, decltype(&pclose)> pipe(popen(command.c_str(), "r"),
+                                                pclose);
+  if (!pipe) return false;
+  std::array<char, 256> buffer{};
+  out.clear();
+  while (fgets(buffer.data(), buffer.size(), pipe.get())) out += buffer.data();
+  return pclose(pipe.release()) == 0;
+}
+
+std::string shellQuote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
+std::string hostName() {
+  std::array<char, 256> name{};
+  if (gethostname(name.data(), name.size() - 1) != 0) return "unknown";
+  return name.data();
+}
+
+GitState gitState(const std::string& dir) {
+  GitState state;
+  const std::string git = "git -C " + shellQuote(dir) + " ";
+  std::string out;
+  if (!capture(git + "rev-parse HEAD 2>/dev/null", out)) return state;
+  state.commit = out.substr(0, out.find_first_of("\r\n"));
+  if (capture(git + "status --porcelain --untracked-files=no 2>/dev/null",
+              out)) {
+    state.dirty = !out.empty();
+  }
+  return state;
+}
+
+std::string torchVersion() { return TORCH_VERSION; }
+
+std::string opencvVersion() { return CV_VERSION; }
+
+}  // namespace labrun::util
