@@ -11,11 +11,11 @@ BatchIterator::BatchIterator(const TensorDataset& dataset,
       batch_size_(batch_size),
       shuffle_(shuffle),
       seed_(seed) {
-  startEpoch(0);
+  startEpoch(1, 0);
 }
 
-void BatchIterator::startEpoch(std::int64_t epoch) {
-  position_ = 0;
+void BatchIterator::startEpoch(std::int64_t epoch, std::int64_t skip_batches) {
+  position_ = std::min(skip_batches * batch_size_, dataset_.size());
   if (!shuffle_) {
     order_ = torch::arange(dataset_.size());
     return;

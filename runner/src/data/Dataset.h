@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -26,15 +25,32 @@ struct TensorDataset {
   std::int64_t numClasses() const { return targets.size(1); }
 };
 
-// Walks a dataset in batches; with `shuffle`, each epoch's order is drawn
-// from (seed, epoch) alone, so an epoch's order never depends on history.
-class BatchIterator {
+// Where the training loop takes its batches from. An epoch's order depends
+// on (seed, epoch) alone, never on history, so a run can resume mid-epoch.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Starts epoch `epoch` (1-based), skipping its first `skip_batches`.
+  virtual void startEpoch(std::int64_t epoch, std::int64_t skip_batches) = 0;
+  // Fills `batch` with the next batch of the epoch; false at its end.
+  virtual bool next(Batch& batch) = 0;
+  virtual std::int64_t batchesPerEpoch() const = 0;
+  virtual std::int64_t size() const = 0;  // samples per epoch
+  virtual const std::vector<std::string>& classNames() const = 0;
+};
+
+// Batches of an in-memory TensorDataset (the synthetic set).
+class BatchIterator : public BatchSource {
  public:
   BatchIterator(const TensorDataset& dataset, std::int64_t batch_size,
                 bool shuffle, std::uint64_t seed);
-  void startEpoch(std::int64_t epoch);
-  bool next(Batch& batch);
-  std::int64_t batchesPerEpoch() const;
+  void startEpoch(std::int64_t epoch, std::int64_t skip_batches) override;
+  bool next(Batch& batch) override;
+  std::int64_t batchesPerEpoch() const override;
+  std::int64_t size() const override { return dataset_.size(); }
+  const std::vector<std::string>& classNames() const override {
+    return dataset_.class_names;
+  }
 
  private:
   const TensorDataset& dataset_;

@@ -181,6 +181,7 @@ ResolvedSpec resolveSpec(const std::string& path,
 struct Experiment::Parts {
   torch::Device device = torch::kCPU;
   data::TensorDataset train, val;
+  std::unique_ptr<data::BatchSource> train_batches, val_batches;
   std::vector<UsedPlugin> used;  // backbone, head, loss, metrics...
   Model model{nullptr};
   std::shared_ptr<Loss> loss;
@@ -204,6 +205,12 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
 
   parts.train = makeData(tree, /*train=*/true);
   parts.val = makeData(tree, /*train=*/false);
+  const std::int64_t batch_size = atLeast(tree, "data.batch_size", 1);
+  const auto seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
+  parts.train_batches = std::make_unique<data::BatchIterator>(
+      parts.train, batch_size, /*shuffle=*/true, seed);
+  parts.val_batches = std::make_unique<data::BatchIterator>(
+      parts.val, batch_size, /*shuffle=*/false, seed);
 
   ModelContext context;
   context.num_classes = parts.train.numClasses();
@@ -235,9 +242,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
   parts.optimizer = makeOptimizer(tree, parts.model);
 
   parts.options.epochs = atLeast(tree, "train.epochs", 0);
-  parts.options.batch_size = atLeast(tree, "data.batch_size", 1);
   parts.options.log_every = atLeast(tree, "train.log_every", 0);
-  parts.options.seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
   parts.options.save_checkpoints = tree.at("checkpoint.enabled").asBool();
   parts.options.device = parts.device;
 }
@@ -292,7 +297,7 @@ RunOutcome Experiment::run(store::RunStore& store,
   try {
     Trainer trainer(parts.model, parts.loss, parts.metrics,
                     std::move(parts.optimizer), options, recorder, log);
-    trainer.fit(parts.train, parts.val);
+    trainer.fit(*parts.train_batches, *parts.val_batches);
     outcome.status = "FINISHED";
   } catch (const std::exception& failure) {
     outcome.status = "FAILED";

@@ -61,15 +61,12 @@ Trainer::Trainer(Model model, std::shared_ptr<Loss> loss,
       recorder_(recorder),
       log_(log) {}
 
-void Trainer::fit(const data::TensorDataset& train,
-                  const data::TensorDataset& val) {
-  data::BatchIterator batches(train, options_.batch_size, /*shuffle=*/true,
-                              options_.seed);
+void Trainer::fit(data::BatchSource& batches, data::BatchSource& val) {
   const std::int64_t steps_per_epoch = batches.batchesPerEpoch();
   std::int64_t step = 0;
   for (std::int64_t epoch = 1; epoch <= options_.epochs; ++epoch) {
     model_->train();
-    batches.startEpoch(epoch);
+    batches.startEpoch(epoch, /*skip_batches=*/0);
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
     std::int64_t images = 0, epoch_steps = 0;
@@ -112,14 +109,13 @@ void Trainer::fit(const data::TensorDataset& train,
   }
 }
 
-std::optional<double> Trainer::evaluate(const data::TensorDataset& dataset,
+std::optional<double> Trainer::evaluate(data::BatchSource& batches,
                                         const std::string& split,
                                         std::int64_t step, std::int64_t epoch) {
   torch::NoGradGuard no_grad;
   model_->eval();
   for (auto& named : metrics_) named.metric->reset();
-  data::BatchIterator batches(dataset, options_.batch_size, /*shuffle=*/false,
-                              options_.seed);
+  batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
   double loss_sum = 0;
   std::int64_t batch_count = 0;
   data::Batch batch;
@@ -145,7 +141,7 @@ std::optional<double> Trainer::evaluate(const data::TensorDataset& dataset,
     }
     if (!result.per_class.empty()) {
       recorder_.classMetric(epoch, result.per_class_name,
-                            dataset.class_names, result);
+                            batches.classNames(), result);
     }
     for (const auto& note : result.notes) line += " (" + note + ")";
   }

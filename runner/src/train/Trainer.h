@@ -42,9 +42,7 @@ struct NamedMetric {
 
 struct TrainerOptions {
   std::int64_t epochs = 1;
-  std::int64_t batch_size = 32;
   std::int64_t log_every = 10;
-  std::uint64_t seed = 0;
   bool save_checkpoints = true;
   std::string checkpoint_dir;  // created when needed
   torch::Device device = torch::kCPU;
@@ -58,11 +56,11 @@ class Trainer {
           TrainerOptions options, RunRecorder& recorder, std::ostream& log);
 
   // Trains on `train`, evaluating on `val` after every epoch.
-  void fit(const data::TensorDataset& train, const data::TensorDataset& val);
+  void fit(data::BatchSource& train, data::BatchSource& val);
 
-  // Evaluates on `dataset`; records "<split>/loss" and every metric scalar.
+  // Evaluates on `source`; records "<split>/loss" and every metric scalar.
   // Returns the first metric's first scalar (the tracked value), if any.
-  std::optional<double> evaluate(const data::TensorDataset& dataset,
+  std::optional<double> evaluate(data::BatchSource& source,
                                  const std::string& split, std::int64_t step,
                                  std::int64_t epoch);
 

@@ -116,9 +116,7 @@ class TrainerTest : public ::testing::Test {
         "map", Params({{"ap", std::string("voc_interpolated")}}), context);
     TrainerOptions options;
     options.epochs = epochs;
-    options.batch_size = 32;
     options.log_every = 0;
-    options.seed = seed;
     options.save_checkpoints = !checkpoint_dir.empty();
     options.checkpoint_dir = checkpoint_dir;
     Recorder recorder;
@@ -127,7 +125,11 @@ class TrainerTest : public ::testing::Test {
                     std::make_unique<torch::optim::Adam>(
                         model->parameters(), torch::optim::AdamOptions(3e-3)),
                     options, recorder, log);
-    trainer.fit(train_, val_);
+    data::BatchIterator train_batches(train_, /*batch_size=*/32,
+                                      /*shuffle=*/true, seed);
+    data::BatchIterator val_batches(val_, /*batch_size=*/32,
+                                    /*shuffle=*/false, seed);
+    trainer.fit(train_batches, val_batches);
     return recorder;
   }
 
