@@ -144,6 +144,91 @@ LEFT JOIN metrics AS m_last ON m_last.rowid = (
   ORDER BY step DESC, rowid DESC LIMIT 1);
 PRAGMA user_version = 2;
 )sql",
+    // 3: resume bookkeeping, bad-image counts, evaluation records, and the
+    // view's CRASHED status for runs whose heartbeat stopped.
+    R"sql(
+ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN bad_images INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE evaluations (
+  id INTEGER PRIMARY KEY,
+  run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
+  checkpoint TEXT NOT NULL,
+  checkpoint_sha256 TEXT,
+  split TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  scores_path TEXT
+);
+CREATE TABLE evaluation_metrics (
+  evaluation INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value REAL,
+  PRIMARY KEY (evaluation, key)
+);
+CREATE TABLE evaluation_class_metrics (
+  evaluation INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
+  metric TEXT NOT NULL,
+  class_index INTEGER NOT NULL,
+  class_name TEXT NOT NULL,
+  value REAL,
+  positives INTEGER NOT NULL,
+  PRIMARY KEY (evaluation, metric, class_index)
+);
+CREATE INDEX evaluations_run ON evaluations (run);
+DROP VIEW run_summary;
+CREATE VIEW run_summary AS
+SELECT
+  r.uuid,
+  r.name,
+  -- A RUNNING run whose heartbeat stopped (killed with -9, machine lost)
+  -- shows as CRASHED; `labrun resume` picks it up.
+  CASE WHEN r.status = 'RUNNING'
+            AND r.heartbeat_at < CAST(strftime('%s', 'now') AS REAL) - 60
+       THEN 'CRASHED' ELSE r.status END AS status,
+  r.started_at,
+  r.ended_at,
+  COALESCE(r.ended_at, r.heartbeat_at) - r.started_at AS duration_s,
+  p_lr.value AS lr,
+  p_optimizer.value AS optimizer,
+  p_batch_size.value AS batch_size,
+  p_epochs.value AS epochs,
+  p_backbone.value AS backbone,
+  p_head.value AS head,
+  p_loss.value AS loss,
+  r.seed,
+  r.resumes,
+  r.bad_images,
+  m_best.value AS best_map,
+  m_best.epoch AS best_map_epoch,
+  m_last.value AS last_map,
+  m_last.epoch AS last_map_epoch
+FROM runs AS r
+LEFT JOIN params AS p_lr
+  ON p_lr.run = r.uuid AND p_lr.key = 'optim.lr'
+LEFT JOIN params AS p_optimizer
+  ON p_optimizer.run = r.uuid AND p_optimizer.key = 'optim.name'
+LEFT JOIN params AS p_batch_size
+  ON p_batch_size.run = r.uuid AND p_batch_size.key = 'data.batch_size'
+LEFT JOIN params AS p_epochs
+  ON p_epochs.run = r.uuid AND p_epochs.key = 'train.epochs'
+LEFT JOIN params AS p_backbone
+  ON p_backbone.run = r.uuid AND p_backbone.key = 'model.backbone.name'
+LEFT JOIN params AS p_head
+  ON p_head.run = r.uuid AND p_head.key = 'model.head.name'
+LEFT JOIN params AS p_loss
+  ON p_loss.run = r.uuid AND p_loss.key = 'loss.name'
+-- Best: highest value (earliest step on ties); last: highest step. The
+-- correlated subqueries use metrics_run_key_step, so the cost is per run,
+-- not per metrics row.
+LEFT JOIN metrics AS m_best ON m_best.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP' AND value IS NOT NULL
+  ORDER BY value DESC, step ASC LIMIT 1)
+LEFT JOIN metrics AS m_last ON m_last.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP'
+  ORDER BY step DESC, rowid DESC LIMIT 1);
+PRAGMA user_version = 3;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

@@ -379,6 +379,110 @@ void RunStore::addCheckpoint(const std::string& run, const CheckpointRow& row) {
   });
 }
 
+void RunStore::reopenRun(const std::string& run, double stale_after_s) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt current(db, "SELECT status, heartbeat_at, host FROM runs WHERE uuid = ?1");
+    current.bindText(1, run);
+    if (!current.step()) fail(db, "no run '" + run + "'");
+    const std::string status = current.columnText(0);
+    const double age = nowSeconds() - current.columnReal(1);
+    if (status == "FINISHED") fail(db, "run '" + run + "' already FINISHED");
+    if (status == "RUNNING" && age < stale_after_s) {
+      fail(db, "run '" + run + "' is still running on " +
+                   current.columnText(2) + " (heartbeat " +
+                   std::to_string(static_cast<long>(age)) + " s ago)");
+    }
+    Stmt st(db,
+            "UPDATE runs SET status = 'RUNNING', ended_at = NULL, error = NULL, "
+            "heartbeat_at = ?2, resumes = resumes + 1 WHERE uuid = ?1");
+    st.bindText(1, run).bindReal(2, nowSeconds());
+    st.run();
+  });
+}
+
+std::vector<std::string> RunStore::truncateAfter(
+    const std::string& run, std::int64_t step, std::int64_t completed_epochs) {
+  flush();
+  sqlite3* db = impl_->db;
+  std::vector<std::string> removed;
+  inTransaction(db, [&] {
+    Stmt later(db, "SELECT path FROM checkpoints WHERE run = ?1 AND step > ?2");
+    later.bindText(1, run).bindInt(2, step);
+    while (later.step()) removed.push_back(later.columnText(0));
+    for (const char* sql :
+         {"DELETE FROM metrics WHERE run = ?1 AND step > ?2",
+          "DELETE FROM checkpoints WHERE run = ?1 AND step > ?2"}) {
+      Stmt st(db, sql);
+      st.bindText(1, run).bindInt(2, step);
+      st.run();
+    }
+    Stmt st(db, "DELETE FROM class_metrics WHERE run = ?1 AND epoch > ?2");
+    st.bindText(1, run).bindInt(2, completed_epochs);
+    st.run();
+  });
+  return removed;
+}
+
+void RunStore::removeCheckpoint(const std::string& run,
+                                const std::string& path) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt st(db, "DELETE FROM checkpoints WHERE run = ?1 AND path = ?2");
+    st.bindText(1, run).bindText(2, path);
+    st.run();
+  });
+}
+
+void RunStore::setBadImages(const std::string& run, std::int64_t count) {
+  sqlite3* db = impl_->db;
+  inTransaction(db, [&] {
+    Stmt st(db, "UPDATE runs SET bad_images = ?2 WHERE uuid = ?1");
+    st.bindText(1, run).bindInt(2, count);
+    st.run();
+  });
+}
+
+std::int64_t RunStore::addEvaluation(const std::string& run,
+                                     const Evaluation& eval) {
+  sqlite3* db = impl_->db;
+  std::int64_t id = 0;
+  inTransaction(db, [&] {
+    Stmt st(db,
+            "INSERT INTO evaluations (run, checkpoint, checkpoint_sha256, "
+            "split, created_at, scores_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    st.bindText(1, run)
+        .bindText(2, eval.checkpoint)
+        .bindTextOrNull(3, eval.checkpoint_sha256)
+        .bindText(4, eval.split)
+        .bindReal(5, nowSeconds())
+        .bindTextOrNull(6, eval.scores_path);
+    st.run();
+    id = sqlite3_last_insert_rowid(db);
+    Stmt metric(db,
+                "INSERT INTO evaluation_metrics (evaluation, key, value) "
+                "VALUES (?1, ?2, ?3)");
+    for (const auto& [key, value] : eval.metrics) {
+      metric.bindInt(1, id).bindText(2, key).bindReal(3, value);
+      metric.run();
+    }
+    Stmt cls(db,
+             "INSERT INTO evaluation_class_metrics (evaluation, metric, "
+             "class_index, class_name, value, positives) VALUES "
+             "(?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const ClassMetricRow& c : eval.class_metrics) {
+      cls.bindInt(1, id)
+          .bindText(2, c.metric)
+          .bindInt(3, c.class_index)
+          .bindText(4, c.class_name)
+          .bindReal(5, c.value)
+          .bindInt(6, c.positives);
+      cls.run();
+    }
+  });
+  return id;
+}
+
 void RunStore::finishRun(const std::string& run, const std::string& status,
                          const std::string& error) {
   sqlite3* db = impl_->db;

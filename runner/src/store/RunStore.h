@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty
@@ -109,6 +109,31 @@ class RunStore {
                        const std::vector<ClassMetricRow>& rows);
   void addCheckpoint(const std::string& run, const CheckpointRow& row);
   // Clears the best flag of the run's other checkpoints when row.best.
+
+  // Marks a stopped run (FAILED, KILLED, or RUNNING with a heartbeat older
+  // than `stale_after_s`) RUNNING again and counts the resume. Refuses a
+  // FINISHED run and a run whose heartbeat is fresh (still running).
+  void reopenRun(const std::string& run, double stale_after_s);
+  // Forgets what a run recorded after its checkpoint at `step`, where
+  // `completed_epochs` epochs had ended: metric rows with a later step,
+  // per-class rows of later epochs, and later checkpoint rows (whose paths
+  // are returned so the caller can delete the files).
+  std::vector<std::string> truncateAfter(const std::string& run,
+                                         std::int64_t step,
+                                         std::int64_t completed_epochs);
+  void removeCheckpoint(const std::string& run, const std::string& path);
+  void setBadImages(const std::string& run, std::int64_t count);
+
+  // An evaluation of a checkpoint (`labrun eval`); returns its id.
+  struct Evaluation {
+    std::string checkpoint;
+    std::string checkpoint_sha256;
+    std::string split;
+    std::string scores_path;  // "" when no per-image scores were written
+    std::vector<std::pair<std::string, double>> metrics;
+    std::vector<ClassMetricRow> class_metrics;  // epoch unused
+  };
+  std::int64_t addEvaluation(const std::string& run, const Evaluation& eval);
 
   // status: "FINISHED", "FAILED" or "KILLED"; error may be empty.
   void finishRun(const std::string& run, const std::string& status,

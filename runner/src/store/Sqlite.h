@@ -94,6 +94,7 @@ class Stmt {
   std::int64_t columnInt(int col) const {
     return sqlite3_column_int64(stmt_, col);
   }
+  double columnReal(int col) const { return sqlite3_column_double(stmt_, col); }
   // Text (or blob bytes) of a column; "" for NULL.
   std::string columnText(int col) const {
     const auto* text =

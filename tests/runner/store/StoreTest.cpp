@@ -152,9 +152,12 @@ TEST_F(StoreTest, FreshFileGetsCurrentSchema) {
   auto store = RunStore::open(path_);  // also creates runs/
   EXPECT_EQ(store->path(), path_);
   EXPECT_EQ(store->schemaVersion(), kSchemaVersion);
-  EXPECT_EQ(scalar(*store, "PRAGMA user_version"), "2");
-  for (const std::string table : {"runs", "params", "metrics", "class_metrics",
-                                  "checkpoints", "run_plugins"}) {
+  EXPECT_EQ(scalar(*store, "PRAGMA user_version"),
+            std::to_string(kSchemaVersion));
+  for (const std::string table :
+       {"runs", "params", "metrics", "class_metrics", "checkpoints",
+        "run_plugins", "evaluations", "evaluation_metrics",
+        "evaluation_class_metrics"}) {
     EXPECT_EQ(scalar(*store, "SELECT type FROM sqlite_master WHERE name = ?1",
                      {table}),
               "table")
@@ -216,7 +219,7 @@ TEST_F(StoreTest, MigratesVersion1FileKeepingData) {
     sqlite3_finalize(st);
   }
   auto store = RunStore::open(path_);
-  EXPECT_EQ(store->schemaVersion(), 2);
+  EXPECT_EQ(store->schemaVersion(), kSchemaVersion);
   EXPECT_EQ(scalar(*store, "SELECT COUNT(*) FROM metrics"), "3");
   EXPECT_EQ(lines(*store,
                   "SELECT name, lr, duration_s, best_map, best_map_epoch, "
@@ -235,7 +238,7 @@ TEST_F(StoreTest, RefusesNewerSchemaNamingBothVersions) {
     const std::string msg = errorOf([&] { RunStore::open(path_, read_only); });
     EXPECT_TRUE(Contains(msg, path_));
     EXPECT_TRUE(Contains(msg, "schema version 7"));
-    EXPECT_TRUE(Contains(msg, "supports (2)"));
+    EXPECT_TRUE(Contains(msg, "supports (" + std::to_string(kSchemaVersion) + ")"));
   }
   RawDb raw(path_);
   EXPECT_EQ(detail::userVersion(raw.db), 7);
@@ -249,7 +252,7 @@ TEST_F(StoreTest, ReadOnlyRefusesOutdatedSchemaWithoutMigrating) {
   }
   const std::string msg = errorOf([&] { RunStore::open(path_, true); });
   EXPECT_TRUE(Contains(msg, "schema version 1 is older"));
-  EXPECT_TRUE(Contains(msg, "(2)"));
+  EXPECT_TRUE(Contains(msg, "(" + std::to_string(kSchemaVersion) + ")"));
   RawDb raw(path_);
   EXPECT_EQ(detail::userVersion(raw.db), 1);
 }
@@ -716,6 +719,66 @@ TEST_F(StoreTest, ConcurrentWritersFromTwoProcesses) {
             "2");
   EXPECT_EQ(scalar(*store, "PRAGMA integrity_check"), "ok");
   EXPECT_EQ(store->schemaVersion(), kSchemaVersion);
+}
+
+
+TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("killed"));
+  // Fresh heartbeat: still running, so resuming it is refused.
+  EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60); }),
+                       "is still running on testhost"));
+  // As if the process died with -9 two minutes ago.
+  RawDb raw(path_);
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
+  store->reopenRun(run, 60);
+  EXPECT_EQ(scalar(*store, "SELECT status, resumes FROM run_summary"),
+            "RUNNING|1");
+  store->finishRun(run, "FINISHED", "");
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60); }),
+                       "already FINISHED"));
+}
+
+TEST_F(StoreTest, TruncateAfterForgetsWhatFollowsTheCheckpoint) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("resumed"));
+  for (int step = 1; step <= 6; ++step) {
+    store->logMetric(run, metric("train/loss", step, (step + 2) / 3, 1.0));
+  }
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    store->addClassMetrics(run, {{epoch, "AP", 0, "cat", 50.0, 3}});
+    store->addCheckpoint(run, {epoch * 3, epoch, "/c/e" + std::to_string(epoch),
+                               10, "ab", 1.0, epoch == 1});
+  }
+  const auto removed = store->truncateAfter(run, /*step=*/3,
+                                            /*completed_epochs=*/1);
+  EXPECT_EQ(removed, std::vector<std::string>{"/c/e2"});
+  EXPECT_EQ(scalar(*store, "SELECT count(*), max(step) FROM metrics"), "3|3");
+  EXPECT_EQ(scalar(*store, "SELECT count(*) FROM class_metrics"), "1");
+  EXPECT_EQ(scalar(*store, "SELECT path FROM checkpoints"), "/c/e1");
+}
+
+TEST_F(StoreTest, EvaluationsAreLinkedToTheirRun) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("evaluated"));
+  RunStore::Evaluation eval;
+  eval.checkpoint = "/c/best.pt";
+  eval.split = "val";
+  eval.metrics = {{"mAP", 81.5}, {"loss", 0.2}};
+  eval.class_metrics = {{0, "AP", 0, "cat", std::nullopt, 0}};
+  const auto id = store->addEvaluation(run, eval);
+  EXPECT_EQ(lines(*store,
+                  "SELECT e.run = ?1, e.checkpoint, m.key, m.value FROM "
+                  "evaluations e JOIN evaluation_metrics m ON m.evaluation = "
+                  "e.id WHERE e.id = ?2 ORDER BY m.key",
+                  {run, std::to_string(id)}),
+            (std::vector<std::string>{"1|/c/best.pt|loss|0.2",
+                                      "1|/c/best.pt|mAP|81.5"}));
+  EXPECT_EQ(scalar(*store,
+                   "SELECT value IS NULL FROM evaluation_class_metrics"),
+            "1");
 }
 
 }  // namespace
