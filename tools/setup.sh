@@ -8,11 +8,20 @@ build_dir=${1:-build}
 
 packages=(
   build-essential cmake ninja-build ccache git pkg-config
-  libtorch-dev python3-torch
+  libtorch-dev python3-torch python3-torchvision
   libyaml-cpp-dev libboost-dev libboost-filesystem-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libjpeg62-turbo-dev python3-pil
   libsqlite3-dev sqlite3 libssl-dev
   libgtest-dev libgmock-dev libcli11-dev libfmt-dev nlohmann-json3-dev
+  zlib1g-dev dataset-fashion-mnist
+  libsimdjson-dev libpugixml-dev libxxhash-dev
+  # Debian's LibTorch takes BLAS from the libblas.so.3 alternative: without
+  # OpenBLAS that is the reference BLAS, ~25x slower on Linear layers. The
+  # OpenMP build shares LibTorch's thread count.
+  libopenblas0-openmp
+  python3-sklearn  # regenerates tests/data/metric/sklearn_fixtures.json
+  chromium  # test_results renders `labrun report` pages headless
 )
 
 missing=()

@@ -1,10 +1,17 @@
 #include "cli/Commands.h"
 
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "data/LabelSource.h"
 #include "plugins/PluginHost.h"
 #include "spec/SpecError.h"
 #include "store/RunStore.h"
@@ -12,7 +19,6 @@
 
 namespace labrun::cli {
 namespace fs = std::filesystem;
-namespace {
 
 plugins::PluginHost loadPlugins(const GlobalOptions& global) {
   plugins::PluginHost host;
@@ -24,7 +30,8 @@ plugins::PluginHost loadPlugins(const GlobalOptions& global) {
 }
 
 // Past runs are only read: a missing store is a usage error, never created.
-std::unique_ptr<store::RunStore> openExistingStore(const GlobalOptions& global) {
+std::unique_ptr<store::RunStore> openExistingStore(
+    const GlobalOptions& global) {
   if (!fs::exists(global.db)) {
     throw store::StoreError(fmt::format(
         "no run store at {} (run an experiment first, or pass --db / set "
@@ -32,6 +39,48 @@ std::unique_ptr<store::RunStore> openExistingStore(const GlobalOptions& global) 
         global.db));
   }
   return store::RunStore::open(global.db, /*read_only=*/true);
+}
+
+namespace {
+
+train::RunControls runControls(const GlobalOptions& global,
+                               const ProgressArgs& progress) {
+  train::RunControls controls;
+  controls.db_path = global.db;
+  controls.command_line = global.command_line;
+  controls.quiet = progress.quiet;
+  controls.terminal = ::isatty(STDOUT_FILENO) != 0;
+  controls.log_every = progress.log_every;
+  // Set by `labrun sweep` for the runs it starts.
+  const char* sweep = std::getenv("LABRUN_SWEEP_ID");
+  controls.sweep = sweep ? sweep : "";
+  return controls;
+}
+
+int reportOutcome(const train::RunOutcome& outcome, const std::string& db) {
+  if (outcome.status != "FINISHED") {
+    std::cerr << fmt::format("labrun: run {} {}: {}\n", outcome.uuid,
+                             outcome.status, outcome.error);
+    if (outcome.status == "KILLED") {
+      std::cerr << fmt::format("labrun: continue it with: labrun resume {}\n",
+                               outcome.uuid);
+    }
+    return kRunFailed;
+  }
+  std::cout << fmt::format("run {} finished; store: {}\n", outcome.uuid, db);
+  return kOk;
+}
+
+// A run's stored spec, validated again with today's plugins.
+train::ResolvedSpec storedSpec(const store::RunStore& store,
+                               const std::string& uuid,
+                               const plugins::PluginHost& host) {
+  const auto row =
+      store.query("SELECT spec_yaml, spec_path FROM runs WHERE uuid = ?1",
+                  {uuid});
+  return train::resolveStoredSpec(row.rows.at(0)[0].value_or(""),
+                                  "run " + uuid + " spec",
+                                  row.rows.at(0)[1].value_or(""), host);
 }
 
 TextTable toTextTable(store::RunStore::Table table) {
@@ -64,29 +113,130 @@ int runCommand(const GlobalOptions& global, const RunArgs& args) {
   // record exists.
   train::Experiment experiment(std::move(spec), host);
   auto store = store::RunStore::open(global.db);
-  const train::RunOutcome outcome =
-      experiment.run(*store, global.command_line, std::cout);
-  if (outcome.status != "FINISHED") {
-    std::cerr << fmt::format("labrun: run {} {}: {}\n", outcome.uuid,
-                             outcome.status, outcome.error);
-    return kRunFailed;
+  return reportOutcome(
+      experiment.run(*store, runControls(global, args.progress), std::cout),
+      global.db);
+}
+
+int prepareFashionMosaicCommand(const data::FashionMosaicOptions& options) {
+  try {
+    const auto made = data::buildFashionMosaic(options);
+    fmt::print(
+        "fashion-mosaic: {} train images in {}, {} val images in {}\n  {}\n"
+        "  {}\n",
+        made.train_count, made.train_images, made.val_count, made.val_images,
+        made.train_json, made.val_json);
+    return kOk;
+  } catch (const std::invalid_argument& error) {  // sizes out of range
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kUsageError;
   }
-  std::cout << fmt::format("run {} finished; store: {}\n", outcome.uuid,
-                           global.db);
+}
+
+int resumeCommand(const GlobalOptions& global, const std::string& run_ref,
+                  const ProgressArgs& progress) {
+  const plugins::PluginHost host = loadPlugins(global);
+  auto store = store::RunStore::open(global.db);
+  const std::string uuid = store->resolveRun(run_ref);
+  train::Experiment experiment(storedSpec(*store, uuid, host), host);
+  return reportOutcome(experiment.resume(*store, uuid,
+                                         runControls(global, progress),
+                                         std::cout),
+                       global.db);
+}
+
+int evalCommand(const GlobalOptions& global, const EvalArgs& args) {
+  const plugins::PluginHost host = loadPlugins(global);
+  auto store = store::RunStore::open(global.db);
+  std::string uuid;
+  std::optional<train::ResolvedSpec> spec;
+  if (fs::is_regular_file(args.target)) {
+    // A spec (e.g. other validation data) applied to a recorded checkpoint.
+    spec = train::resolveSpec(args.target, args.overrides, host);
+    const auto owner = store->query(
+        "SELECT run FROM checkpoints WHERE path = ?1",
+        {fs::absolute(args.checkpoint).string()});
+    if (owner.rows.empty()) {
+      throw spec::SpecError(fmt::format(
+          "eval {}: --checkpoint must be a checkpoint file recorded in {} "
+          "(evaluations are linked to the run that made it)",
+          args.target, global.db));
+    }
+    uuid = *owner.rows[0][0];
+  } else {
+    uuid = store->resolveRun(args.target);
+    spec = storedSpec(*store, uuid, host);
+  }
+  train::Experiment experiment(std::move(*spec), host);
+  train::EvalRequest request;
+  request.checkpoint = args.checkpoint;
+  request.scores_path = args.scores;
+  const std::int64_t id =
+      experiment.evaluate(*store, uuid, request, std::cout);
+  std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,
+                           uuid, global.db);
   return kOk;
 }
 
-int runsCommand(const GlobalOptions& global, int limit, TableFormat format) {
+int runsCommand(const GlobalOptions& global, const RunsArgs& args) {
   const auto store = openExistingStore(global);
-  const auto table = store->query(
-      "SELECT substr(uuid, 1, 8) AS run, name, status, "
-      "datetime(started_at, 'unixepoch') AS started, "
-      "round(duration_s, 1) AS duration_s, backbone, head, optimizer, lr, "
-      "round(best_map, 2) AS best_map, best_map_epoch, "
-      "round(last_map, 2) AS last_map "
-      "FROM run_summary ORDER BY started_at DESC LIMIT ?1",
-      {std::to_string(limit)});
-  printTable(toTextTable(table), format, std::cout);
+  // A column name cannot be bound as a parameter, so --sort is checked
+  // against the view's own columns before it becomes part of the SQL.
+  const auto columns =
+      store->query("SELECT * FROM run_summary LIMIT 0").columns;
+  const bool descending = args.sort.rfind('-', 0) == 0;
+  const std::string column = args.sort.substr(descending ? 1 : 0);
+  if (std::find(columns.begin(), columns.end(), column) == columns.end()) {
+    throw store::StoreError(fmt::format(
+        "--sort '{}': not a column of run_summary; expected one of {} "
+        "(a leading '-' sorts descending)",
+        args.sort, fmt::join(columns, ", ")));
+  }
+  std::vector<std::string> conditions, params;
+  if (!args.where.empty()) {
+    // The user's own SQL on a read-only connection. A ';' that SQLite's
+    // tokenizer takes for a statement end (not inside a string or comment)
+    // is refused up front; on lines of its own, a trailing "--" comment
+    // cannot swallow the rest of the query.
+    for (auto at = args.where.find(';'); at != std::string::npos;
+         at = args.where.find(';', at + 1)) {
+      if (sqlite3_complete(args.where.substr(0, at + 1).c_str())) {
+        throw store::StoreError(fmt::format(
+            "--where '{}': expected one SQL condition, found ';' ending a "
+            "statement (only one SQL statement is allowed)",
+            args.where));
+      }
+    }
+    conditions.push_back("(\n" + args.where + "\n)");
+  }
+  if (!args.status.empty()) {
+    params.push_back(args.status);
+    conditions.push_back(fmt::format("s.status = ?{}", params.size()));
+  }
+  if (!args.name.empty()) {
+    params.push_back(args.name);
+    conditions.push_back(fmt::format("s.name GLOB ?{}", params.size()));
+  }
+  params.push_back(std::to_string(args.limit));
+  const std::string sql = fmt::format(
+      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.status, "
+      "datetime(s.started_at, 'unixepoch') AS started, "
+      "round(s.duration_s, 1) AS duration_s, s.backbone, s.head, "
+      "s.optimizer, s.lr, round(s.best_map, 2) AS best_map, s.best_map_epoch, "
+      "round(s.last_map, 2) AS last_map, s.sweep "
+      "FROM run_summary AS s {}{} ORDER BY s.\"{}\" {}, s.started_at DESC "
+      "LIMIT ?{}",
+      conditions.empty() ? "" : "WHERE ", fmt::join(conditions, " AND "),
+      column, descending ? "DESC" : "ASC", params.size());
+  store::RunStore::Table table;
+  try {
+    table = store->query(sql, params);
+  } catch (const store::StoreError& error) {
+    if (args.where.empty()) throw;
+    throw store::StoreError(
+        fmt::format("--where '{}': {}", args.where, error.what()));
+  }
+  printTable(toTextTable(table), args.format, std::cout);
   return kOk;
 }
 
@@ -160,6 +310,34 @@ int pluginsCommand(const GlobalOptions& global, const std::string& name) {
   if (!name.empty() && !found) {
     throw plugins::PluginError(fmt::format(
         "unknown plugin '{}'; known: {}", name, fmt::join(known, ", ")));
+  }
+  return kOk;
+}
+
+int prepareCommand(const GlobalOptions& global, const PrepareArgs& args) {
+  const plugins::PluginHost host = loadPlugins(global);
+  const train::ResolvedSpec spec =
+      train::resolveSpec(args.spec, args.overrides, host);
+  const std::string spec_dir = fs::path(spec.path).parent_path().string();
+  for (const std::string split : {"train", "val"}) {
+    if (!args.split.empty() && args.split != split) continue;
+    data::LabelLoadReport report;
+    const data::LabelSet labels =
+        data::loadLabels(spec.tree, split, spec_dir, &report);
+    const std::string took = fmt::format("{:.3f} s ({:.3f} s cpu)",
+                                         report.seconds, report.cpu_seconds);
+    const std::string how =
+        report.cache_file.empty()
+            ? fmt::format("parsed in {} (cache off)", took)
+        : report.cache_hit
+            ? fmt::format("read from the cache in {}: {}", took,
+                          report.cache_file)
+            : fmt::format("parsed in {}, cached: {}", took, report.cache_file);
+    std::cout << fmt::format(
+        "{}: {} images, {} classes, {} positive and {} ignored labels from "
+        "{}; {}\n",
+        split, labels.image_paths.size(), labels.class_names.size(),
+        report.positives, report.ignored, report.annotations, how);
   }
   return kOk;
 }

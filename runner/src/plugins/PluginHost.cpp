@@ -1,6 +1,8 @@
 #include "plugins/PluginHost.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/dll/import.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -8,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 
@@ -40,6 +44,26 @@ std::string loaderReason(const std::string& file) {
   }
   const char* reason = dlerror();
   return reason != nullptr ? reason : "unknown loader error";
+}
+
+// Loading a library runs its code: refuse files that someone else could
+// have replaced (as ssh does for its keys).
+void requireTrustedFile(const std::string& file) {
+  struct stat info {};
+  if (::stat(file.c_str(), &info) != 0) {
+    throw PluginError(fmt::format("plugin file {}: cannot stat: {}", file,
+                                  std::strerror(errno)));
+  }
+  if ((info.st_mode & S_IWOTH) != 0) {
+    throw PluginError(fmt::format(
+        "plugin file {}: refused: it is world-writable (chmod o-w {})", file,
+        file));
+  }
+  if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+    throw PluginError(fmt::format(
+        "plugin file {}: refused: owned by uid {}, not by you (uid {}) or root",
+        file, info.st_uid, ::geteuid()));
+  }
 }
 
 // Owns a plugin-made object and, declared first so destroyed last, the
@@ -101,6 +125,7 @@ void PluginHost::loadDirectories(const std::vector<std::string>& dirs) {
 
 const LoadedPlugin& PluginHost::loadFile(const std::string& path) {
   const std::string file = fs::weakly_canonical(path).string();
+  requireTrustedFile(file);
   auto library = std::make_shared<boost::dll::shared_library>();
   boost::dll::fs::error_code error;
   library->load(file,

@@ -517,7 +517,8 @@ Node loadSpecFile(const std::string& path) {
   return loadWithBases(path, chain, nullptr);
 }
 
-void applyOverride(Node& root, const std::string& override_text) {
+void applyOverride(Node& root, const std::string& override_text,
+                   const DeclaredKey& declared) {
   Origin origin;
   origin.note = "override '" + override_text + "'";
   const Override parsed = parseOverride(override_text, origin.note);
@@ -534,7 +535,8 @@ void applyOverride(Node& root, const std::string& override_text) {
     return;
   }
   const std::string assignment = parsed.key + "=" + parsed.value;
-  if (parsed.op == Override::Op::kSet && existing == nullptr) {
+  if (parsed.op == Override::Op::kSet && existing == nullptr &&
+      !(declared && declared(root, parsed.key))) {
     fail("key '" + parsed.key + "' is not in the spec; use '+" + assignment +
          "' to add it");
   }
@@ -553,8 +555,11 @@ void applyOverride(Node& root, const std::string& override_text) {
   }
 }
 
-void applyOverrides(Node& root, const std::vector<std::string>& overrides) {
-  for (const std::string& text : overrides) applyOverride(root, text);
+void applyOverrides(Node& root, const std::vector<std::string>& overrides,
+                    const DeclaredKey& declared) {
+  for (const std::string& text : overrides) {
+    applyOverride(root, text, declared);
+  }
 }
 
 void resolveInterpolations(Node& root) { Resolver(root).resolve(root, ""); }

@@ -2,6 +2,7 @@
 // overrides and resolves interpolations.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,8 +35,16 @@ Node loadSpecFile(const std::string& path);
 //   ~a.b    delete (error if it does not exist)
 // Errors name the override text, e.g. "override 'a.b=1': key 'a.b' is not in
 // the spec; use '+a.b=1' to add it".
-void applyOverride(Node& root, const std::string& override_text);
-void applyOverrides(Node& root, const std::vector<std::string>& overrides);
+//
+// `declared` (optional) tells whether a key absent from the tree is declared
+// by a schema (with a default); `a.b=v` may then set it, as Hydra allows for
+// keys of a structured config.
+using DeclaredKey =
+    std::function<bool(const Node& root, const std::string& dotted)>;
+void applyOverride(Node& root, const std::string& override_text,
+                   const DeclaredKey& declared = {});
+void applyOverrides(Node& root, const std::vector<std::string>& overrides,
+                    const DeclaredKey& declared = {});
 
 // Replaces ${a.b} (another key of the same tree; a scalar that is exactly one
 // interpolation takes the referenced node whole, keeping its type) and

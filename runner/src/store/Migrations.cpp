@@ -149,6 +149,11 @@ PRAGMA user_version = 2;
     R"sql(
 ALTER TABLE runs ADD COLUMN resumes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN bad_images INTEGER NOT NULL DEFAULT 0;
+-- Process id of the (last) process training the run, on `host`.
+ALTER TABLE runs ADD COLUMN pid INTEGER;
+-- Id of the sweep (`labrun sweep`) that started the run, if any.
+ALTER TABLE runs ADD COLUMN sweep TEXT;
+CREATE INDEX runs_sweep ON runs (sweep);
 CREATE TABLE evaluations (
   id INTEGER PRIMARY KEY,
   run TEXT NOT NULL REFERENCES runs (uuid) ON DELETE CASCADE,
@@ -195,6 +200,7 @@ SELECT
   p_head.value AS head,
   p_loss.value AS loss,
   r.seed,
+  r.sweep,
   r.resumes,
   r.bad_images,
   m_best.value AS best_map,

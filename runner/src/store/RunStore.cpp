@@ -223,8 +223,8 @@ std::string RunStore::createRun(RunInfo info) {
             "INSERT INTO runs (uuid, name, status, started_at, heartbeat_at, "
             "spec_yaml, spec_hash, spec_path, seed, host, device, git_commit, "
             "git_dirty, labrun_version, torch_version, opencv_version, "
-            "command_line) VALUES (?1, ?2, 'RUNNING', ?3, ?3, ?4, ?5, ?6, ?7, "
-            "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+            "command_line, pid, sweep) VALUES (?1, ?2, 'RUNNING', ?3, ?3, ?4, "
+            "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)");
     st.bindText(1, info.uuid)
         .bindText(2, info.name)
         .bindReal(3, nowSeconds())
@@ -239,7 +239,9 @@ std::string RunStore::createRun(RunInfo info) {
         .bindText(12, info.labrun_version)
         .bindText(13, info.torch_version)
         .bindText(14, info.opencv_version)
-        .bindText(15, info.command_line);
+        .bindText(15, info.command_line)
+        .bindInt(16, info.pid)
+        .bindTextOrNull(17, info.sweep);
     st.run();
   });
   return info.uuid;
@@ -379,7 +381,8 @@ void RunStore::addCheckpoint(const std::string& run, const CheckpointRow& row) {
   });
 }
 
-void RunStore::reopenRun(const std::string& run, double stale_after_s) {
+void RunStore::reopenRun(const std::string& run, double stale_after_s,
+                         std::int64_t pid) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
     Stmt current(db, "SELECT status, heartbeat_at, host FROM runs WHERE uuid = ?1");
@@ -395,8 +398,8 @@ void RunStore::reopenRun(const std::string& run, double stale_after_s) {
     }
     Stmt st(db,
             "UPDATE runs SET status = 'RUNNING', ended_at = NULL, error = NULL, "
-            "heartbeat_at = ?2, resumes = resumes + 1 WHERE uuid = ?1");
-    st.bindText(1, run).bindReal(2, nowSeconds());
+            "heartbeat_at = ?2, resumes = resumes + 1, pid = ?3 WHERE uuid = ?1");
+    st.bindText(1, run).bindReal(2, nowSeconds()).bindInt(3, pid);
     st.run();
   });
 }

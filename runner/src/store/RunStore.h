@@ -35,6 +35,8 @@ struct RunInfo {
   std::string torch_version;
   std::string opencv_version;
   std::string command_line;
+  std::int64_t pid = 0;  // process training the run; 0: unknown
+  std::string sweep;     // sweep id; "" when not part of a sweep
 };
 
 struct ParamRow {
@@ -111,9 +113,10 @@ class RunStore {
   // Clears the best flag of the run's other checkpoints when row.best.
 
   // Marks a stopped run (FAILED, KILLED, or RUNNING with a heartbeat older
-  // than `stale_after_s`) RUNNING again and counts the resume. Refuses a
-  // FINISHED run and a run whose heartbeat is fresh (still running).
-  void reopenRun(const std::string& run, double stale_after_s);
+  // than `stale_after_s`) RUNNING again under process `pid` and counts the
+  // resume. Refuses a FINISHED run and a run whose heartbeat is fresh.
+  void reopenRun(const std::string& run, double stale_after_s,
+                 std::int64_t pid);
   // Forgets what a run recorded after its checkpoint at `step`, where
   // `completed_epochs` epochs had ended: metric rows with a later step,
   // per-class rows of later epochs, and later checkpoint rows (whose paths

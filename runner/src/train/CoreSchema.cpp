@@ -26,8 +26,45 @@ std::vector<Field> runFields() {
 // Dataset formats and their files (data.format and per-format keys).
 std::vector<Field> dataFormatFields() {
   return {
-      {"data.format", ParamType::kString, "synthetic", "dataset format",
-       "synthetic"},
+      {"data.format", ParamType::kString, "synthetic",
+       "dataset format: synthetic (generated), coco (instances JSON), voc "
+       "(VOCdevkit folder) or list (image + labels per line)",
+       "synthetic|coco|voc|list"},
+      {"data.root", ParamType::kString, "''",
+       "folder that relative paths in data.* resolve against; relative to "
+       "the spec file's folder (empty: that folder); voc: the VOC2007 folder"},
+      {"data.classes", ParamType::kString, "''",
+       "class list setting the label order: a .tsv with a 'name' column or "
+       "one name per line; empty: coco categories by id, the 20 voc classes, "
+       "list class0.. by count"},
+      {"data.drop_unannotated", ParamType::kBool, "false",
+       "drop images without any annotation (as ML-GCN and ASL do for COCO); "
+       "false keeps them as all-negative rows"},
+      {"data.difficult", ParamType::kString, "ignore",
+       "voc objects marked difficult, for a class not otherwise on the "
+       "image: ignore (masked out of loss and metrics, the VOC protocol), "
+       "positive, or negative (the released SSGRL code)",
+       "ignore|positive|negative"},
+      {"data.cache", ParamType::kBool, "true",
+       "keep parsed labels in a cache file, valid while the annotation "
+       "files are unchanged (size, mtime, content hash)"},
+      {"data.cache_dir", ParamType::kString, "''",
+       "folder of label cache files; empty: next to the annotation file when "
+       "writable, else $XDG_CACHE_HOME/labrun (~/.cache/labrun)"},
+      {"data.train.annotations", ParamType::kString, "",
+       "coco: instances JSON file; list: label list file"},
+      {"data.train.images", ParamType::kString, "",
+       "image folder (coco: required; voc: default <root>/JPEGImages; list: "
+       "default the list file's folder)"},
+      {"data.train.split", ParamType::kString, "trainval",
+       "voc: image set, ImageSets/Main/<split>.txt"},
+      {"data.val.annotations", ParamType::kString, "",
+       "coco: instances JSON file; list: label list file"},
+      {"data.val.images", ParamType::kString, "",
+       "image folder (coco: required; voc: default <root>/JPEGImages; list: "
+       "default the list file's folder)"},
+      {"data.val.split", ParamType::kString, "test",
+       "voc: image set, ImageSets/Main/<split>.txt"},
       {"data.synthetic.num_classes", ParamType::kInt, "8",
        "labels of the generated set (2..16)"},
       {"data.synthetic.image_size", ParamType::kInt, "32",
@@ -45,16 +82,79 @@ std::vector<Field> dataFormatFields() {
 std::vector<Field> dataLoaderFields() {
   return {
       {"data.batch_size", ParamType::kInt, "32", "images per step"},
+      {"data.workers", ParamType::kIntOrAuto, "auto",
+       "image decoding threads per loader; auto: one per core"},
+      {"data.prefetch", ParamType::kInt, "2",
+       "batches decoded ahead of the training step"},
+      {"data.max_bad_images", ParamType::kString, "1%",
+       "unusable images (skipped with a warning, replaced by the next one) "
+       "tolerated before the run fails: a count (20), a fraction below 1 "
+       "(0.01) or a percentage (1%)"},
+      {"data.transforms.train", ParamType::kStringList, "[ssgrl_train]",
+       "train image steps, in order: resize S|HxW, random_crop A|B|..., "
+       "center_crop S|HxW, hflip [P], normalize [M M M S S S]; or presets "
+       "ssgrl_train, ssgrl_val"},
+      {"data.transforms.val", ParamType::kStringList, "[ssgrl_val]",
+       "evaluation image steps or presets, as data.transforms.train"},
   };
 }
 
 std::vector<Field> optimFields() {
   return {
-      {"optim.name", ParamType::kString, "adam", "optimizer", "adam|sgd"},
-      {"optim.lr", ParamType::kFloat, "0.001", "learning rate"},
-      {"optim.weight_decay", ParamType::kFloat, "0.0", "L2 weight decay"},
+      {"optim.name", ParamType::kString, "adam", "optimizer",
+       "adam|adamw|sgd"},
+      {"optim.lr", ParamType::kFloat, "0.001", "base learning rate"},
+      {"optim.weight_decay", ParamType::kFloat, "0.0",
+       "weight decay (decoupled for adamw, L2 otherwise)"},
       {"optim.momentum", ParamType::kFloat, "0.9", "SGD momentum"},
       {"optim.nesterov", ParamType::kBool, "false", "SGD Nesterov"},
+      {"optim.freeze", ParamType::kStringList, "[]",
+       "parameter-name prefixes to freeze, e.g. [backbone.layer1]"},
+      {"optim.lr_mult", ParamType::kStringList, "[]",
+       "PREFIX=FACTOR learning-rate multipliers, e.g. [backbone=0.1] "
+       "(longest prefix wins)"},
+      {"optim.accumulate", ParamType::kInt, "1",
+       "micro-batches per optimizer step (batch B behaves as B x N)"},
+      {"optim.clip_grad_norm", ParamType::kFloat, "0.0",
+       "clip the gradient norm to this value; 0: off"},
+      {"optim.ema", ParamType::kFloat, "0.0",
+       "decay of an exponential moving average of the weights, evaluated "
+       "alongside as val_ema/*; 0: off"},
+  };
+}
+
+std::vector<Field> scheduleFields() {
+  return {
+      {"schedule.name", ParamType::kString, "constant",
+       "learning-rate schedule",
+       "constant|step|multistep|cosine|onecycle|plateau"},
+      {"schedule.step_size", ParamType::kInt, "30",
+       "step: epochs between decays"},
+      {"schedule.milestones", ParamType::kIntList, "[]",
+       "multistep: epochs at which the rate decays"},
+      {"schedule.gamma", ParamType::kFloat, "0.1", "step/multistep: decay"},
+      {"schedule.min_factor", ParamType::kFloat, "0.0",
+       "cosine: final rate as a fraction of the base rate"},
+      {"schedule.pct_start", ParamType::kFloat, "0.3",
+       "onecycle: share of steps spent rising"},
+      {"schedule.div_factor", ParamType::kFloat, "25.0",
+       "onecycle: base rate / initial rate"},
+      {"schedule.final_div_factor", ParamType::kFloat, "10000.0",
+       "onecycle: initial rate / final rate"},
+      {"schedule.metric", ParamType::kString, "val/mAP",
+       "plateau: the metric watched"},
+      {"schedule.mode", ParamType::kString, "max",
+       "plateau: whether the metric should rise or fall", "max|min"},
+      {"schedule.factor", ParamType::kFloat, "0.1",
+       "plateau: decay when the metric stops improving"},
+      {"schedule.patience", ParamType::kInt, "2",
+       "plateau: evaluations without improvement before a decay"},
+      {"schedule.threshold", ParamType::kFloat, "0.0001",
+       "plateau: relative change that counts as an improvement"},
+      {"schedule.warmup_steps", ParamType::kInt, "0",
+       "linear warm-up steps (with any schedule)"},
+      {"schedule.warmup_start", ParamType::kFloat, "0.01",
+       "warm-up's first factor on the rate"},
   };
 }
 
@@ -62,16 +162,33 @@ std::vector<Field> trainFields() {
   return {
       {"train.epochs", ParamType::kInt, "1", "passes over the train set"},
       {"train.log_every", ParamType::kInt, "10",
-       "print a progress line every N steps"},
+       "off a terminal: a progress line every N steps"},
+      {"init_from", ParamType::kString, "''",
+       "labrun checkpoint whose model weights start this run"},
+      {"deterministic", ParamType::kBool, "false",
+       "use only deterministic kernels (slower on GPU)"},
+      {"eval.every_epochs", ParamType::kInt, "1",
+       "evaluate every N epochs (and after the last)"},
+      {"eval.sanity_batches", ParamType::kInt, "2",
+       "validation batches run before training, so a broken evaluation "
+       "fails in seconds; 0: off"},
       {"checkpoint.enabled", ParamType::kBool, "true",
-       "save model and optimizer at every epoch end"},
+       "save checkpoints (model, optimizer, schedule, RNG, data position)"},
+      {"checkpoint.every_steps", ParamType::kInt, "0",
+       "also save every N optimizer steps; 0: at epoch ends only"},
+      {"checkpoint.keep_last", ParamType::kInt, "3",
+       "keep the newest N checkpoints (and the best); 0: keep all"},
+      {"checkpoint.best_by", ParamType::kString, "val/mAP",
+       "metric key ranking checkpoints"},
+      {"checkpoint.best_mode", ParamType::kString, "max",
+       "whether best_by should be high or low", "max|min"},
   };
 }
 
 spec::Schema makeSchema() {
   spec::Schema schema;
   for (auto group : {runFields(), dataFormatFields(), dataLoaderFields(),
-                     optimFields(), trainFields()}) {
+                     optimFields(), scheduleFields(), trainFields()}) {
     schema.fields.insert(schema.fields.end(),
                          std::make_move_iterator(group.begin()),
                          std::make_move_iterator(group.end()));

@@ -1,17 +1,29 @@
 #include "train/Experiment.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <torch/torch.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "data/ImageLoader.h"
+#include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
+#include "io/Npy.h"
+#include "io/TorchCheckpoint.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "store/Heartbeat.h"
 #include "train/CoreSchema.h"
+#include "train/Optimizers.h"
+#include "train/ScoresFile.h"
+#include "train/StopSignal.h"
 #include "train/Trainer.h"
 #include "util/Sha256.h"
 #include "util/SysInfo.h"
@@ -69,7 +81,7 @@ torch::Device parseDevice(const spec::Node& node) {
 }
 
 data::TensorDataset makeData(const spec::Node& tree, bool train) {
-  // data.format has one choice until the dataset formats land.
+  // The generated set (data.format: synthetic).
   data::SyntheticOptions options;
   options.num_classes = tree.at("data.synthetic.num_classes").asInt();
   options.image_size = tree.at("data.synthetic.image_size").asInt();
@@ -86,28 +98,32 @@ data::TensorDataset makeData(const spec::Node& tree, bool train) {
   }
 }
 
-std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const spec::Node& tree,
-                                                       Model& model) {
-  const std::string name = tree.at("optim.name").asString();
-  const double lr = tree.at("optim.lr").asDouble();
-  const double weight_decay = tree.at("optim.weight_decay").asDouble();
-  if (name == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        model->parameters(),
-        torch::optim::SGDOptions(lr)
-            .momentum(tree.at("optim.momentum").asDouble())
-            .nesterov(tree.at("optim.nesterov").asBool())
-            .weight_decay(weight_decay));
+std::vector<store::ClassMetricRow> classMetricRows(
+    std::int64_t epoch, const std::string& metric,
+    const std::vector<std::string>& class_names, const MetricResult& result) {
+  std::vector<store::ClassMetricRow> rows;
+  for (std::size_t k = 0; k < result.per_class.size(); ++k) {
+    store::ClassMetricRow row;
+    row.epoch = epoch;
+    row.metric = metric;
+    row.class_index = static_cast<std::int64_t>(k);
+    row.class_name = k < class_names.size() ? class_names[k] : "";
+    if (!std::isnan(result.per_class[k])) row.value = result.per_class[k];
+    row.positives = k < result.positives.size() ? result.positives[k] : 0;
+    rows.push_back(row);
   }
-  return std::make_unique<torch::optim::Adam>(
-      model->parameters(),
-      torch::optim::AdamOptions(lr).weight_decay(weight_decay));
+  return rows;
 }
+
+// Seconds without a heartbeat after which a RUNNING run counts as crashed
+// (the heartbeat thread beats every 10 s; the run_summary view uses 60 too).
+constexpr double kStaleHeartbeatS = 60;
 
 class StoreRecorder : public RunRecorder {
  public:
-  StoreRecorder(store::RunStore& store, std::string run)
-      : store_(store), run_(std::move(run)) {}
+  StoreRecorder(store::RunStore& store, std::string run,
+                std::int64_t keep_last)
+      : store_(store), run_(std::move(run)), keep_last_(keep_last) {}
 
   void metric(const std::string& key, std::int64_t step, std::int64_t epoch,
               double value) override {
@@ -125,18 +141,8 @@ class StoreRecorder : public RunRecorder {
   void classMetric(std::int64_t epoch, const std::string& metric,
                    const std::vector<std::string>& class_names,
                    const MetricResult& result) override {
-    std::vector<store::ClassMetricRow> rows;
-    for (std::size_t k = 0; k < result.per_class.size(); ++k) {
-      store::ClassMetricRow row;
-      row.epoch = epoch;
-      row.metric = metric;
-      row.class_index = static_cast<std::int64_t>(k);
-      row.class_name = k < class_names.size() ? class_names[k] : "";
-      if (!std::isnan(result.per_class[k])) row.value = result.per_class[k];
-      row.positives = k < result.positives.size() ? result.positives[k] : 0;
-      rows.push_back(row);
-    }
-    store_.addClassMetrics(run_, rows);
+    store_.addClassMetrics(run_, classMetricRows(epoch, metric, class_names,
+                                                 result));
   }
 
   void checkpoint(std::int64_t step, std::int64_t epoch,
@@ -151,14 +157,100 @@ class StoreRecorder : public RunRecorder {
     row.metric = tracked;
     row.best = best;
     store_.addCheckpoint(run_, row);
+    if (keep_last_ > 0) removeOld();
   }
 
   void sync() override { store_.flush(); }
 
  private:
+  // Keeps the newest keep_last checkpoints and the best one.
+  void removeOld() {
+    const auto old = store_.query(
+        "SELECT path FROM checkpoints WHERE run = ?1 AND best = 0 AND path "
+        "NOT IN (SELECT path FROM checkpoints WHERE run = ?1 ORDER BY step "
+        "DESC LIMIT ?2)",
+        {run_, std::to_string(keep_last_)});
+    for (const auto& row : old.rows) {
+      std::error_code ignored;
+      fs::remove(*row[0], ignored);
+      store_.removeCheckpoint(run_, *row[0]);
+    }
+  }
+
   store::RunStore& store_;
   std::string run_;
+  std::int64_t keep_last_;
 };
+
+// The newest checkpoint of `run` whose file is intact (sha256 as recorded).
+struct StoredCheckpoint {
+  std::string path;
+  std::int64_t step = 0;
+};
+
+std::optional<StoredCheckpoint> newestIntactCheckpoint(
+    const store::RunStore& store, const std::string& run, std::ostream& log) {
+  const auto rows = store.query(
+      "SELECT path, step, sha256 FROM checkpoints WHERE run = ?1 "
+      "ORDER BY step DESC",
+      {run});
+  for (const auto& row : rows.rows) {
+    const std::string& path = *row[0];
+    std::error_code error;
+    if (fs::exists(path, error) && util::sha256File(path) == *row[2]) {
+      return StoredCheckpoint{path, std::stoll(*row[1])};
+    }
+    log << "labrun: warning: checkpoint " << path
+        << " is missing or damaged; trying an older one\n";
+  }
+  return std::nullopt;
+}
+
+std::string findCheckpoint(const store::RunStore& store, const std::string& run,
+                           const std::string& which) {
+  if (which != "best" && which != "last") {
+    if (!fs::exists(which)) {
+      throw std::runtime_error("checkpoint " + which + ": no such file");
+    }
+    return which;
+  }
+  const auto rows = store.query(
+      which == "best" ? "SELECT path FROM checkpoints WHERE run = ?1 AND "
+                        "best = 1"
+                      : "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY "
+                        "step DESC LIMIT 1",
+      {run});
+  if (rows.rows.empty()) {
+    throw std::runtime_error("run " + run + " has no " + which +
+                             " checkpoint");
+  }
+  return *rows.rows[0][0];
+}
+
+// Whether `key` is declared by the core schema or by the plugin a slot of
+// `root` names: such keys have defaults, so `key=value` may set them.
+bool isDeclared(const spec::Node& root, const std::string& key,
+                const plugins::PluginHost& host) {
+  const spec::Schema& schema = coreSchema();
+  for (const auto& field : schema.fields) {
+    if (field.path == key) return true;
+  }
+  for (const auto& slot : schema.slots) {
+    if (slot.is_list || key.rfind(slot.path + ".", 0) != 0) continue;
+    const std::string param = key.substr(slot.path.size() + 1);
+    const spec::Node* name = root.findPath(slot.path + ".name");
+    const std::string plugin =
+        name != nullptr && name->isScalar() ? name->asString() : slot.default_name;
+    try {
+      for (const auto& declared : host.find(slot.kind, plugin).params()) {
+        if (param == declared.name) return true;
+      }
+    } catch (const plugins::PluginError&) {
+      return false;  // validation reports the unknown plugin
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -168,8 +260,28 @@ ResolvedSpec resolveSpec(const std::string& path,
   ResolvedSpec resolved;
   resolved.path = path;
   resolved.tree = spec::loadSpecFile(path);
-  spec::applyOverrides(resolved.tree, overrides);
+  spec::applyOverrides(resolved.tree, overrides,
+                       [&host](const spec::Node& root, const std::string& key) {
+                         return isDeclared(root, key, host);
+                       });
   spec::resolveInterpolations(resolved.tree);
+  spec::validate(resolved.tree, coreSchema(),
+                 [&host](PluginKind kind, const std::string& name) {
+                   return host.find(kind, name).params();
+                 });
+  resolved.yaml = spec::toYaml(resolved.tree);
+  return resolved;
+}
+
+ResolvedSpec resolveStoredSpec(const std::string& yaml,
+                               const std::string& label,
+                               const std::string& path,
+                               const plugins::PluginHost& host) {
+  ResolvedSpec resolved;
+  resolved.path = path;
+  spec::Origin origin;
+  origin.file = label;
+  resolved.tree = spec::parseYamlText(yaml, origin);
   spec::validate(resolved.tree, coreSchema(),
                  [&host](PluginKind kind, const std::string& name) {
                    return host.find(kind, name).params();
@@ -182,6 +294,7 @@ struct Experiment::Parts {
   torch::Device device = torch::kCPU;
   data::TensorDataset train, val;
   std::unique_ptr<data::BatchSource> train_batches, val_batches;
+  std::vector<const data::ImageLoader*> image_loaders;  // for bad images
   std::vector<UsedPlugin> used;  // backbone, head, loss, metrics...
   Model model{nullptr};
   std::shared_ptr<Loss> loss;
@@ -203,19 +316,51 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
                                      : std::max(1, cores));
   torch::manual_seed(static_cast<std::uint64_t>(tree.at("seed").asInt()));
 
-  parts.train = makeData(tree, /*train=*/true);
-  parts.val = makeData(tree, /*train=*/false);
-  const std::int64_t batch_size = atLeast(tree, "data.batch_size", 1);
-  const auto seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
-  parts.train_batches = std::make_unique<data::BatchIterator>(
-      parts.train, batch_size, /*shuffle=*/true, seed);
-  parts.val_batches = std::make_unique<data::BatchIterator>(
-      parts.val, batch_size, /*shuffle=*/false, seed);
-
   ModelContext context;
-  context.num_classes = parts.train.numClasses();
-  context.class_names = parts.train.class_names;
   context.spec_dir = fs::path(spec_.path).parent_path().string();
+  context.load_state_dict = io::loadStateDict;
+  context.load_npy = io::readNpy;
+  if (data::hasAnnotations(tree)) {
+    data::LabelSet train, val;
+    try {
+      train = data::loadLabels(tree, "train", context.spec_dir);
+      val = data::loadLabels(tree, "val", context.spec_dir);
+    } catch (const spec::SpecError&) {
+      throw;
+    } catch (const std::runtime_error& bad_data) {
+      // Found before anything is recorded: the spec points at bad data.
+      throw spec::SpecError(bad_data.what());
+    }
+    if (train.class_names != val.class_names) {
+      throw spec::SpecError(fmt::format(
+          "{}: the train and val annotations give different classes ({} vs "
+          "{}); set data.classes",
+          tree.at("data").origin().describe(), train.class_names.size(),
+          val.class_names.size()));
+    }
+    context.class_names = train.class_names;
+    // Ignored labels (mask 0) do not count as co-occurrences.
+    context.train_targets = train.targets * train.mask;
+    auto train_loader =
+        data::makeImageLoader(std::move(train), tree, /*train=*/true);
+    auto val_loader = data::makeImageLoader(std::move(val), tree,
+                                            /*train=*/false);
+    parts.image_loaders = {train_loader.get(), val_loader.get()};
+    parts.train_batches = std::move(train_loader);
+    parts.val_batches = std::move(val_loader);
+  } else {
+    parts.train = makeData(tree, /*train=*/true);
+    parts.val = makeData(tree, /*train=*/false);
+    const std::int64_t batch_size = atLeast(tree, "data.batch_size", 1);
+    const auto seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
+    parts.train_batches = std::make_unique<data::BatchIterator>(
+        parts.train, batch_size, /*shuffle=*/true, seed);
+    parts.val_batches = std::make_unique<data::BatchIterator>(
+        parts.val, batch_size, /*shuffle=*/false, seed);
+    context.class_names = parts.train.class_names;
+    context.train_targets = parts.train.targets;
+  }
+  context.num_classes = static_cast<std::int64_t>(context.class_names.size());
 
   const UsedPlugin backbone =
       usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"));
@@ -239,18 +384,64 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
          host.makeMetric(metric.plugin->name(), metric.params, context)});
     parts.used.push_back(metric);
   }
+  const std::string init_from = tree.at("init_from").asString();
+  if (!init_from.empty()) {
+    // Weights only: a new run with its own optimizer and schedule.
+    torch::serialize::InputArchive archive, model;
+    try {
+      archive.load_from(init_from);
+      archive.read("model", model);
+      parts.model->load(model);
+    } catch (const c10::Error& error) {
+      throw spec::SpecError(fmt::format(
+          "{}: init_from: {} is not a labrun checkpoint of this model: {}",
+          tree.at("init_from").origin().describe(), init_from,
+          error.what_without_backtrace()));
+    }
+  }
+  if (tree.at("deterministic").asBool()) {
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
   parts.optimizer = makeOptimizer(tree, parts.model);
 
-  parts.options.epochs = atLeast(tree, "train.epochs", 0);
-  parts.options.log_every = atLeast(tree, "train.log_every", 0);
-  parts.options.save_checkpoints = tree.at("checkpoint.enabled").asBool();
-  parts.options.device = parts.device;
+  TrainerOptions& options = parts.options;
+  options.epochs = atLeast(tree, "train.epochs", 0);
+  options.log_every = atLeast(tree, "train.log_every", 0);
+  options.accumulate = atLeast(tree, "optim.accumulate", 1);
+  options.clip_grad_norm = tree.at("optim.clip_grad_norm").asDouble();
+  options.ema_decay = tree.at("optim.ema").asDouble();
+  options.eval_every_epochs = atLeast(tree, "eval.every_epochs", 1);
+  options.sanity_batches = atLeast(tree, "eval.sanity_batches", 0);
+  options.save_checkpoints = tree.at("checkpoint.enabled").asBool();
+  options.checkpoint_every_steps = atLeast(tree, "checkpoint.every_steps", 0);
+  options.best_by = tree.at("checkpoint.best_by").asString();
+  options.best_max = tree.at("checkpoint.best_mode").asString() == "max";
+  options.device = parts.device;
+  ScheduleOptions& schedule = options.schedule;
+  schedule.name = tree.at("schedule.name").asString();
+  schedule.step_size = atLeast(tree, "schedule.step_size", 1);
+  for (const spec::Node& item : tree.at("schedule.milestones").items()) {
+    schedule.milestones.push_back(item.asInt());
+  }
+  schedule.gamma = tree.at("schedule.gamma").asDouble();
+  schedule.min_factor = tree.at("schedule.min_factor").asDouble();
+  schedule.pct_start = tree.at("schedule.pct_start").asDouble();
+  schedule.div_factor = tree.at("schedule.div_factor").asDouble();
+  schedule.final_div_factor = tree.at("schedule.final_div_factor").asDouble();
+  schedule.plateau_metric = tree.at("schedule.metric").asString();
+  schedule.plateau_mode = tree.at("schedule.mode").asString();
+  schedule.plateau_factor = tree.at("schedule.factor").asDouble();
+  schedule.patience = atLeast(tree, "schedule.patience", 0);
+  schedule.threshold = tree.at("schedule.threshold").asDouble();
+  schedule.warmup_steps = atLeast(tree, "schedule.warmup_steps", 0);
+  schedule.warmup_start = tree.at("schedule.warmup_start").asDouble();
 }
 
 Experiment::~Experiment() = default;
 
-RunOutcome Experiment::run(store::RunStore& store,
-                           const std::string& command_line,
+RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
@@ -270,15 +461,16 @@ RunOutcome Experiment::run(store::RunStore& store,
   info.labrun_version = LABRUN_VERSION;
   info.torch_version = util::torchVersion();
   info.opencv_version = util::opencvVersion();
-  info.command_line = command_line;
+  info.command_line = controls.command_line;
+  info.pid = ::getpid();
+  info.sweep = controls.sweep;
 
-  RunOutcome outcome;
-  outcome.uuid = store.createRun(info);
+  const std::string uuid = store.createRun(info);
   std::vector<store::ParamRow> params;
   for (const auto& flat : spec::flatten(tree)) {
     params.push_back({flat.key, flat.type, flat.value});
   }
-  store.addParams(outcome.uuid, params);
+  store.addParams(uuid, params);
   std::vector<store::PluginRow> plugin_rows;
   for (const auto& used : parts.used) {
     const auto* d = used.plugin->descriptor;
@@ -286,25 +478,128 @@ RunOutcome Experiment::run(store::RunStore& store,
                            used.plugin->file,
                            util::sha256File(used.plugin->file)});
   }
-  store.addPlugins(outcome.uuid, plugin_rows);
-  log << fmt::format("run {} ({}) on {}, {} threads\n", outcome.uuid,
-                     info.name, info.device, torch::get_num_threads());
+  store.addPlugins(uuid, plugin_rows);
+  log << fmt::format("run {} ({}) on {}, {} threads\n", uuid, info.name,
+                     info.device, torch::get_num_threads());
+  return train(store, uuid, /*resume_from=*/"", controls, log);
+}
 
+RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
+                              const RunControls& controls, std::ostream& log) {
+  // A run whose process is known to be gone (same host, no such pid) need
+  // not wait for its heartbeat to go stale.
+  const auto owner =
+      store.query("SELECT host, pid FROM runs WHERE uuid = ?1", {uuid});
+  const auto& host = owner.rows.at(0)[0];
+  const auto& pid = owner.rows.at(0)[1];
+  const bool gone = host && *host == util::hostName() && pid &&
+                    ::kill(static_cast<pid_t>(std::stoll(*pid)), 0) != 0 &&
+                    errno == ESRCH;
+  store.reopenRun(uuid, gone ? 0.0 : kStaleHeartbeatS, ::getpid());
+  const auto checkpoint = newestIntactCheckpoint(store, uuid, log);
+  std::string from;
+  if (checkpoint) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(checkpoint->path);
+    torch::Tensor state;
+    archive.read("state", state);
+    // state = [step, epoch in progress, ...]: epochs before it are complete.
+    const std::int64_t completed = state[1].item<std::int64_t>() - 1;
+    for (const auto& path :
+         store.truncateAfter(uuid, checkpoint->step, completed)) {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+    from = checkpoint->path;
+    log << fmt::format("resuming run {} from {} (step {})\n", uuid, from,
+                       checkpoint->step);
+  } else {
+    store.truncateAfter(uuid, /*step=*/0, /*completed_epochs=*/0);
+    log << fmt::format("run {} has no intact checkpoint; starting over\n",
+                       uuid);
+  }
+  return train(store, uuid, from, controls, log);
+}
+
+RunOutcome Experiment::train(store::RunStore& store, const std::string& uuid,
+                             const std::string& resume_from,
+                             const RunControls& controls, std::ostream& log) {
+  Parts& parts = *parts_;
   TrainerOptions options = parts.options;
   options.checkpoint_dir =
-      (fs::path(tree.at("output_dir").asString()) / outcome.uuid).string();
-  StoreRecorder recorder(store, outcome.uuid);
+      resume_from.empty()
+          ? fs::absolute(fs::path(spec_.tree.at("output_dir").asString()) / uuid)
+                .string()
+          : fs::path(resume_from).parent_path().string();
+  options.quiet = controls.quiet;
+  options.terminal = controls.terminal;
+  if (controls.log_every >= 0) options.log_every = controls.log_every;
+  StoreRecorder recorder(store, uuid,
+                         atLeast(spec_.tree, "checkpoint.keep_last", 0));
+  RunOutcome outcome;
+  outcome.uuid = uuid;
+  store::Heartbeat heartbeat(controls.db_path, uuid);
   try {
     Trainer trainer(parts.model, parts.loss, parts.metrics,
                     std::move(parts.optimizer), options, recorder, log);
-    trainer.fit(*parts.train_batches, *parts.val_batches);
-    outcome.status = "FINISHED";
+    const FitEnd end =
+        trainer.fit(*parts.train_batches, *parts.val_batches, resume_from);
+    outcome.status = end == FitEnd::kFinished ? "FINISHED" : "KILLED";
+    if (end == FitEnd::kStopped) {
+      outcome.error = fmt::format("stopped by signal {} at step {}",
+                                  StopSignal::signal(), trainer.state().step);
+    }
   } catch (const std::exception& failure) {
     outcome.status = "FAILED";
     outcome.error = failure.what();
   }
-  store.finishRun(outcome.uuid, outcome.status, outcome.error);
+  std::int64_t bad_images = 0;
+  for (const auto* loader : parts.image_loaders) {
+    bad_images += static_cast<std::int64_t>(loader->badImages().size());
+  }
+  if (bad_images > 0) store.setBadImages(uuid, bad_images);
+  store.finishRun(uuid, outcome.status, outcome.error);
   return outcome;
+}
+
+std::int64_t Experiment::evaluate(store::RunStore& store,
+                                  const std::string& uuid,
+                                  const EvalRequest& request,
+                                  std::ostream& log) {
+  Parts& parts = *parts_;
+  const std::string path = findCheckpoint(store, uuid, request.checkpoint);
+  torch::serialize::InputArchive archive, model;
+  archive.load_from(path);
+  archive.read("model", model);
+  parts.model->load(model);
+  const EvalResult result = evaluateModel(
+      parts.model, *parts.loss, parts.metrics, *parts.val_batches,
+      parts.device, /*max_batches=*/-1,
+      /*collect_scores=*/!request.scores_path.empty());
+  store::RunStore::Evaluation evaluation;
+  evaluation.checkpoint = path;
+  evaluation.checkpoint_sha256 = util::sha256File(path);
+  evaluation.split = "val";
+  evaluation.scores_path = request.scores_path;
+  evaluation.metrics.emplace_back("loss", result.loss);
+  std::string line = fmt::format("{}: loss {:.4f}", path, result.loss);
+  const auto& class_names = parts.val_batches->classNames();
+  for (const auto& [name, metric] : result.metrics) {
+    for (const auto& [key, value] : metric.scalars) {
+      evaluation.metrics.emplace_back(key, value);
+      line += fmt::format(" {} {:.2f}", key, value);
+    }
+    const auto rows = classMetricRows(/*epoch=*/0, metric.per_class_name,
+                                      class_names, metric);
+    evaluation.class_metrics.insert(evaluation.class_metrics.end(),
+                                    rows.begin(), rows.end());
+    for (const auto& note : metric.notes) line += " (" + note + ")";
+  }
+  if (!request.scores_path.empty()) {
+    writeScores(request.scores_path, result.scores, class_names);
+  }
+  log << line << "\n";
+  return store.addEvaluation(uuid, evaluation);
 }
 
 }  // namespace labrun::train

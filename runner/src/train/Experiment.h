@@ -15,7 +15,7 @@ namespace labrun::train {
 
 struct ResolvedSpec {
   spec::Node tree;   // validated, defaults filled
-  std::string path;  // the spec file as given
+  std::string path;  // the spec file it came from
   std::string yaml;  // the resolved spec as stored and printed by --dry-run
 };
 
@@ -25,11 +25,31 @@ struct ResolvedSpec {
 ResolvedSpec resolveSpec(const std::string& path,
                          const std::vector<std::string>& overrides,
                          const plugins::PluginHost& host);
+// Validates an already resolved spec again (a run's stored spec, to resume
+// or evaluate it); `label` names it in errors, `path` is its original file.
+ResolvedSpec resolveStoredSpec(const std::string& yaml, const std::string& label,
+                               const std::string& path,
+                               const plugins::PluginHost& host);
+
+// How a run reports: where, how often, and where the store lives.
+struct RunControls {
+  std::string db_path;       // for the heartbeat's own connection
+  std::string command_line;  // recorded with a new run
+  std::string sweep;         // sweep id recorded with a new run, or ""
+  bool quiet = false;
+  bool terminal = false;     // stdout is a terminal: draw a progress bar
+  std::int64_t log_every = -1;  // -1: the spec's train.log_every
+};
 
 struct RunOutcome {
   std::string uuid;
-  std::string status;  // FINISHED or FAILED
+  std::string status;  // FINISHED, FAILED or KILLED
   std::string error;
+};
+
+struct EvalRequest {
+  std::string checkpoint = "best";  // best | last | a file path
+  std::string scores_path;          // "" or a .npy / .csv file to write
 };
 
 class Experiment {
@@ -39,13 +59,25 @@ class Experiment {
   Experiment(ResolvedSpec spec, const plugins::PluginHost& host);
   ~Experiment();
 
-  // Records a new run in `store` and trains it; a failure during training
+  // Records a new run in `store` and trains it. A failure during training
   // marks the run FAILED (with the error) rather than throwing.
-  RunOutcome run(store::RunStore& store, const std::string& command_line,
+  RunOutcome run(store::RunStore& store, const RunControls& controls,
                  std::ostream& log);
+  // Continues run `uuid` (built from its stored spec) from its newest intact
+  // checkpoint, or from the start when it has none.
+  RunOutcome resume(store::RunStore& store, const std::string& uuid,
+                    const RunControls& controls, std::ostream& log);
+  // Evaluates a checkpoint of run `uuid` on the validation split and stores
+  // an evaluation record; returns its id.
+  std::int64_t evaluate(store::RunStore& store, const std::string& uuid,
+                        const EvalRequest& request, std::ostream& log);
 
  private:
   struct Parts;
+  RunOutcome train(store::RunStore& store, const std::string& uuid,
+                   const std::string& resume_from, const RunControls& controls,
+                   std::ostream& log);
+
   ResolvedSpec spec_;
   std::unique_ptr<Parts> parts_;
 };

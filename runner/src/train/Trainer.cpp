@@ -8,8 +8,13 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <ATen/Context.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include "train/Ema.h"
+#include "train/Progress.h"
+#include "train/StopSignal.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
@@ -29,6 +34,22 @@ double secondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+// Generators whose state a checkpoint keeps: dropout and any other random
+// op of the model draw from them (data order and augmentation are derived
+// from the seed, the epoch and the sample instead).
+std::vector<at::Generator> randomGenerators(torch::Device device) {
+  std::vector<at::Generator> generators = {
+      at::globalContext().defaultGenerator(at::DeviceType::CPU)};
+  if (device.is_cuda()) {
+    generators.push_back(at::globalContext().defaultGenerator(device));
+  }
+  return generators;
+}
+
+torch::Tensor scalarTensor(double value) {
+  return torch::tensor(value, torch::kDouble);
+}
+
 }  // namespace
 
 void writeFileAtomically(
@@ -45,7 +66,44 @@ void writeFileAtomically(
     throw;
   }
   // The rename itself must reach the disk before the store points at it.
-  fsyncPath(fs::path(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+  fsyncPath(fs::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+}
+
+EvalResult evaluateModel(Model& model, Loss& loss,
+                         const std::vector<NamedMetric>& metrics,
+                         data::BatchSource& batches, torch::Device device,
+                         std::int64_t max_batches, bool collect_scores) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  for (const auto& named : metrics) named.metric->reset();
+  batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
+  EvalResult result;
+  std::vector<torch::Tensor> all_scores;
+  double loss_sum = 0;
+  std::int64_t count = 0;
+  data::Batch batch;
+  while ((max_batches < 0 || count < max_batches) && batches.next(batch)) {
+    const torch::Tensor logits = model->forward(batch.images.to(device));
+    const torch::Tensor targets = batch.targets.to(device);
+    const torch::Tensor mask = batch.mask.to(device);
+    loss_sum += loss.forward(logits, targets, mask).item<double>();
+    ++count;
+    const torch::Tensor scores = torch::sigmoid(logits);
+    for (const auto& named : metrics) {
+      named.metric->update(scores, targets, mask);
+    }
+    if (collect_scores) all_scores.push_back(scores.to(torch::kCPU));
+  }
+  result.loss = loss_sum / std::max<std::int64_t>(count, 1);
+  for (const auto& named : metrics) {
+    result.metrics.emplace_back(named.name, named.metric->compute());
+  }
+  if (collect_scores && !all_scores.empty()) {
+    result.scores = torch::cat(all_scores);
+  }
+  model->train(was_training);
+  return result;
 }
 
 Trainer::Trainer(Model model, std::shared_ptr<Loss> loss,
@@ -61,17 +119,52 @@ Trainer::Trainer(Model model, std::shared_ptr<Loss> loss,
       recorder_(recorder),
       log_(log) {}
 
-void Trainer::fit(data::BatchSource& batches, data::BatchSource& val) {
-  const std::int64_t steps_per_epoch = batches.batchesPerEpoch();
-  std::int64_t step = 0;
-  for (std::int64_t epoch = 1; epoch <= options_.epochs; ++epoch) {
+Trainer::~Trainer() = default;
+
+FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
+                    const std::string& resume_from) {
+  const std::int64_t micro_per_epoch = train.batchesPerEpoch();
+  const std::int64_t accumulate = std::max<std::int64_t>(options_.accumulate, 1);
+  const std::int64_t steps_per_epoch =
+      (micro_per_epoch + accumulate - 1) / accumulate;
+  schedule_ = std::make_unique<LrSchedule>(options_.schedule, steps_per_epoch,
+                                           steps_per_epoch * options_.epochs);
+  schedule_->attach(*optimizer_);
+  if (options_.ema_decay > 0) {
+    ema_ = std::make_unique<Ema>(*model_, options_.ema_decay);
+  }
+  progress_ = std::make_unique<Progress>(log_, options_.terminal,
+                                         options_.quiet, options_.log_every,
+                                         options_.epochs, steps_per_epoch);
+  if (!resume_from.empty()) {
+    restore(resume_from);
+  } else if (options_.sanity_batches > 0) {
+    // A broken validation path fails in seconds, not after an epoch.
+    evaluateModel(model_, *loss_, metrics_, val, options_.device,
+                  options_.sanity_batches, /*collect_scores=*/false);
+  }
+  StopSignal stop_signal;
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : model_->parameters()) {
+    if (p.requires_grad()) parameters.push_back(p);
+  }
+
+  while (state_.epoch <= options_.epochs) {
+    const std::int64_t epoch = state_.epoch;
     model_->train();
-    batches.startEpoch(epoch, /*skip_batches=*/0);
+    train.startEpoch(epoch, state_.batches_done);
+    progress_->startEpoch(epoch, state_.batches_done / accumulate);
     const auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    std::int64_t images = 0, epoch_steps = 0;
+    std::int64_t group_size = 0, in_group = 0, group_images = 0;
+    double group_loss = 0;
     data::Batch batch;
-    while (batches.next(batch)) {
+    optimizer_->zero_grad();
+    while (train.next(batch)) {
+      if (in_group == 0) {
+        // The epoch's last group may be short: scale by its real size so
+        // accumulate N x batch B equals one batch of N x B.
+        group_size = std::min(accumulate, micro_per_epoch - state_.batches_done);
+      }
       const torch::Tensor logits =
           model_->forward(batch.images.to(options_.device));
       const torch::Tensor loss =
@@ -79,95 +172,192 @@ void Trainer::fit(data::BatchSource& batches, data::BatchSource& val) {
                          batch.mask.to(options_.device));
       const double value = loss.item<double>();
       if (!std::isfinite(value)) {
-        throw std::runtime_error(
-            fmt::format("loss is {} at step {} (epoch {})", value, step + 1,
-                        epoch));
+        throw std::runtime_error(fmt::format(
+            "loss is {} at step {} (epoch {}); the last good checkpoint is "
+            "kept",
+            value, state_.step + 1, epoch));
       }
-      optimizer_->zero_grad();
-      loss.backward();
+      (loss / static_cast<double>(group_size)).backward();
+      ++state_.batches_done;
+      ++in_group;
+      group_loss += value;
+      group_images += batch.images.size(0);
+      if (in_group < group_size) continue;
+
+      if (options_.clip_grad_norm > 0) {
+        torch::nn::utils::clip_grad_norm_(parameters, options_.clip_grad_norm);
+      }
+      schedule_->apply(*optimizer_, state_.step);
       optimizer_->step();
-      ++step;
-      ++epoch_steps;
-      images += batch.images.size(0);
-      loss_sum += value;
-      recorder_.metric("train/loss", step, epoch, value);
-      if (options_.log_every > 0 && epoch_steps % options_.log_every == 0) {
-        log_ << fmt::format("epoch {}/{} step {}/{} loss {:.4f} {:.1f} img/s\n",
-                            epoch, options_.epochs, epoch_steps,
-                            steps_per_epoch, loss_sum / epoch_steps,
-                            images / secondsSince(start));
+      optimizer_->zero_grad();
+      if (ema_) ema_->update();
+      ++state_.step;
+      const double step_loss = group_loss / static_cast<double>(group_size);
+      state_.epoch_loss_sum += step_loss;
+      ++state_.epoch_steps;
+      state_.epoch_images += group_images;
+      recorder_.metric("train/loss", state_.step, epoch, step_loss);
+      recorder_.metric("train/lr", state_.step, epoch,
+                       optimizer_->param_groups().front().options().get_lr());
+      progress_->step((state_.batches_done + accumulate - 1) / accumulate,
+                      step_loss, group_images);
+      in_group = 0;
+      group_loss = 0;
+      group_images = 0;
+      if (options_.log_every > 0 && state_.step % options_.log_every == 0) {
         recorder_.sync();
       }
+      const bool periodic = options_.checkpoint_every_steps > 0 &&
+                            state_.step % options_.checkpoint_every_steps == 0;
+      if (StopSignal::requested() ||
+          (periodic && state_.batches_done < micro_per_epoch)) {
+        if (options_.save_checkpoints) saveCheckpoint(std::nullopt);
+        if (StopSignal::requested()) {
+          progress_->endEpoch();
+          recorder_.sync();
+          return FitEnd::kStopped;
+        }
+      }
     }
-    const double epoch_loss = loss_sum / std::max<std::int64_t>(epoch_steps, 1);
-    recorder_.metric("train/epoch_loss", step, epoch, epoch_loss);
-    recorder_.metric("train/images_per_s", step, epoch,
-                     images / secondsSince(start));
-    const std::optional<double> tracked = evaluate(val, "val", step, epoch);
-    if (options_.save_checkpoints) saveCheckpoint(step, epoch, tracked);
+    progress_->endEpoch();
+    recorder_.metric("train/epoch_loss", state_.step, epoch,
+                     state_.epoch_loss_sum /
+                         std::max<std::int64_t>(state_.epoch_steps, 1));
+    recorder_.metric("train/images_per_s", state_.step, epoch,
+                     state_.epoch_images / secondsSince(start));
+    std::optional<double> tracked;
+    if (epoch % std::max<std::int64_t>(options_.eval_every_epochs, 1) == 0 ||
+        epoch == options_.epochs) {
+      const auto values = evaluate(val, epoch);
+      for (const auto& [key, value] : values) schedule_->observe(key, value);
+      if (auto it = values.find(options_.best_by); it != values.end()) {
+        tracked = it->second;
+      }
+    }
+    // From here the state (and the checkpoint) describes the next epoch.
+    state_.epoch = epoch + 1;
+    state_.batches_done = 0;
+    state_.epoch_loss_sum = 0;
+    state_.epoch_steps = 0;
+    state_.epoch_images = 0;
+    if (options_.save_checkpoints) saveCheckpoint(tracked);
     recorder_.sync();
+    if (StopSignal::requested()) return FitEnd::kStopped;
   }
+  return FitEnd::kFinished;
 }
 
-std::optional<double> Trainer::evaluate(data::BatchSource& batches,
-                                        const std::string& split,
-                                        std::int64_t step, std::int64_t epoch) {
-  torch::NoGradGuard no_grad;
-  model_->eval();
-  for (auto& named : metrics_) named.metric->reset();
-  batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
-  double loss_sum = 0;
-  std::int64_t batch_count = 0;
-  data::Batch batch;
-  while (batches.next(batch)) {
-    const torch::Tensor logits = model_->forward(batch.images.to(options_.device));
-    const torch::Tensor targets = batch.targets.to(options_.device);
-    const torch::Tensor mask = batch.mask.to(options_.device);
-    loss_sum += loss_->forward(logits, targets, mask).item<double>();
-    ++batch_count;
-    const torch::Tensor scores = torch::sigmoid(logits);
-    for (auto& named : metrics_) named.metric->update(scores, targets, mask);
-  }
-  const double loss = loss_sum / std::max<std::int64_t>(batch_count, 1);
-  recorder_.metric(split + "/loss", step, epoch, loss);
-  std::string line = fmt::format("epoch {} {}: loss {:.4f}", epoch, split, loss);
-  std::optional<double> tracked;
-  for (const auto& named : metrics_) {
-    const MetricResult result = named.metric->compute();
-    for (const auto& [name, value] : result.scalars) {
-      recorder_.metric(split + "/" + name, step, epoch, value);
-      line += fmt::format(" {} {:.2f}", name, value);
-      if (!tracked) tracked = value;
+std::map<std::string, double> Trainer::evaluate(data::BatchSource& val,
+                                                std::int64_t epoch) {
+  std::map<std::string, double> values;
+  auto record = [&](const std::string& split, const EvalResult& result) {
+    values[split + "/loss"] = result.loss;
+    std::string line = fmt::format("epoch {} {}: loss {:.4f}", epoch, split,
+                                   result.loss);
+    for (const auto& [name, metric] : result.metrics) {
+      for (const auto& [key, value] : metric.scalars) {
+        values[split + "/" + key] = value;
+        line += fmt::format(" {} {:.2f}", key, value);
+      }
+      if (!metric.per_class.empty() && split == "val") {
+        recorder_.classMetric(epoch, metric.per_class_name, val.classNames(),
+                              metric);
+      }
+      for (const auto& note : metric.notes) line += " (" + note + ")";
     }
-    if (!result.per_class.empty()) {
-      recorder_.classMetric(epoch, result.per_class_name,
-                            batches.classNames(), result);
-    }
-    for (const auto& note : result.notes) line += " (" + note + ")";
+    progress_->line(line);
+  };
+  record("val", evaluateModel(model_, *loss_, metrics_, val, options_.device,
+                              /*max_batches=*/-1, /*collect_scores=*/false));
+  if (ema_) {
+    ema_->swap();
+    record("val_ema", evaluateModel(model_, *loss_, metrics_, val,
+                                    options_.device, /*max_batches=*/-1,
+                                    /*collect_scores=*/false));
+    ema_->swap();
   }
-  log_ << line << "\n";
-  return tracked;
+  for (const auto& [key, value] : values) {
+    recorder_.metric(key, state_.step, epoch, value);
+  }
+  return values;
 }
 
-void Trainer::saveCheckpoint(std::int64_t step, std::int64_t epoch,
-                             std::optional<double> tracked) {
+void Trainer::saveCheckpoint(std::optional<double> tracked) {
   fs::create_directories(options_.checkpoint_dir);
   const std::string path =
-      (fs::path(options_.checkpoint_dir) / fmt::format("epoch-{:04d}.pt", epoch))
+      (fs::path(options_.checkpoint_dir) /
+       fmt::format("step-{:08d}.pt", state_.step))
           .string();
+  const bool best = tracked && (!state_.best || (options_.best_max
+                                                     ? *tracked > *state_.best
+                                                     : *tracked < *state_.best));
+  if (best) state_.best = tracked;
   writeFileAtomically(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive, model_archive, optim_archive;
-    model_->save(model_archive);
-    optimizer_->save(optim_archive);
-    archive.write("model", model_archive);
-    archive.write("optimizer", optim_archive);
-    archive.write("step", torch::tensor(step));
-    archive.write("epoch", torch::tensor(epoch));
+    torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
+    model_->save(model);
+    optimizer_->save(optimizer);
+    schedule_->save(schedule);
+    archive.write("model", model);
+    archive.write("optimizer", optimizer);
+    archive.write("schedule", schedule);
+    if (ema_) {
+      ema_->save(ema);
+      archive.write("ema", ema);
+    }
+    archive.write("state", torch::tensor({state_.step, state_.epoch,
+                                          state_.batches_done,
+                                          state_.epoch_steps,
+                                          state_.epoch_images},
+                                         torch::kLong));
+    archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
+    if (state_.best) archive.write("best", scalarTensor(*state_.best));
+    auto generators = randomGenerators(options_.device);
+    for (std::size_t i = 0; i < generators.size(); ++i) {
+      std::lock_guard<std::mutex> lock(generators[i].mutex());
+      archive.write("rng" + std::to_string(i), generators[i].get_state());
+    }
     archive.save_to(tmp);
   });
-  const bool best = tracked && (!best_ || *tracked > *best_);
-  if (best) best_ = tracked;
-  recorder_.checkpoint(step, epoch, path, tracked, best);
+  // The epoch that produced this state (an epoch-end save has moved on).
+  const std::int64_t epoch =
+      state_.batches_done == 0 ? state_.epoch - 1 : state_.epoch;
+  recorder_.checkpoint(state_.step, epoch, path, tracked, best);
+}
+
+void Trainer::restore(const std::string& path) {
+  torch::serialize::InputArchive archive, model, optimizer, schedule;
+  archive.load_from(path);
+  archive.read("model", model);
+  model_->load(model);
+  archive.read("optimizer", optimizer);
+  optimizer_->load(optimizer);
+  archive.read("schedule", schedule);
+  schedule_->load(schedule);
+  if (ema_) {
+    torch::serialize::InputArchive ema;
+    if (!archive.try_read("ema", ema)) {
+      throw std::runtime_error(path + ": no weight average (ema) saved");
+    }
+    ema_->load(ema);
+  }
+  torch::Tensor state, loss_sum, best;
+  archive.read("state", state);
+  const auto s = state.accessor<std::int64_t, 1>();
+  state_.step = s[0];
+  state_.epoch = s[1];
+  state_.batches_done = s[2];
+  state_.epoch_steps = s[3];
+  state_.epoch_images = s[4];
+  archive.read("epoch_loss_sum", loss_sum);
+  state_.epoch_loss_sum = loss_sum.item<double>();
+  if (archive.try_read("best", best)) state_.best = best.item<double>();
+  auto generators = randomGenerators(options_.device);
+  for (std::size_t i = 0; i < generators.size(); ++i) {
+    torch::Tensor rng;
+    archive.read("rng" + std::to_string(i), rng);
+    std::lock_guard<std::mutex> lock(generators[i].mutex());
+    generators[i].set_state(rng);
+  }
 }
 
 }  // namespace labrun::train

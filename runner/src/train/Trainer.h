@@ -1,13 +1,16 @@
-// The training loop: epochs of optimizer steps, evaluation at epoch end and
-// checkpoints, reported to a RunRecorder.
+// The training loop: epochs of optimizer steps (with gradient accumulation,
+// clipping, a learning-rate schedule and an optional weight average),
+// evaluation, checkpoints that restore everything, and graceful stops.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/optim/optimizer.h>
@@ -15,9 +18,13 @@
 #include "data/Dataset.h"
 #include "labrun/Loss.h"
 #include "labrun/Metric.h"
+#include "train/LrSchedule.h"
 #include "train/Model.h"
 
 namespace labrun::train {
+
+class Ema;
+class Progress;
 
 // Where the loop reports what happens; the run store implements it.
 class RunRecorder {
@@ -31,7 +38,7 @@ class RunRecorder {
   virtual void checkpoint(std::int64_t step, std::int64_t epoch,
                           const std::string& path,
                           std::optional<double> tracked, bool best) = 0;
-  // Called at progress points so the recorder can flush and heartbeat.
+  // Called at progress points so the recorder can flush.
   virtual void sync() = 0;
 };
 
@@ -42,11 +49,48 @@ struct NamedMetric {
 
 struct TrainerOptions {
   std::int64_t epochs = 1;
-  std::int64_t log_every = 10;
+  std::int64_t accumulate = 1;       // micro-batches per optimizer step
+  double clip_grad_norm = 0;         // 0: no clipping
+  double ema_decay = 0;              // 0: no weight average
+  std::int64_t eval_every_epochs = 1;
+  std::int64_t sanity_batches = 2;   // validation batches run before training
   bool save_checkpoints = true;
-  std::string checkpoint_dir;  // created when needed
+  std::int64_t checkpoint_every_steps = 0;  // 0: at epoch ends only
+  std::string checkpoint_dir;
+  std::string best_by = "val/mAP";   // metric key ranking checkpoints
+  bool best_max = true;
+  ScheduleOptions schedule;
   torch::Device device = torch::kCPU;
+  std::int64_t log_every = 10;
+  bool quiet = false;
+  bool terminal = false;             // draw a progress bar
 };
+
+// Where training stands; a checkpoint restores exactly this.
+struct TrainState {
+  std::int64_t step = 0;          // optimizer steps done
+  std::int64_t epoch = 1;         // epoch in progress (1-based)
+  std::int64_t batches_done = 0;  // micro-batches of `epoch` consumed
+  double epoch_loss_sum = 0;
+  std::int64_t epoch_steps = 0;
+  std::int64_t epoch_images = 0;
+  std::optional<double> best;     // best value of best_by so far
+};
+
+// Scores and metric results of one pass over a split.
+struct EvalResult {
+  double loss = 0;
+  std::vector<std::pair<std::string, MetricResult>> metrics;  // by plugin
+  torch::Tensor scores;  // [N, K] probabilities, when collected
+};
+
+// Runs `model` over `batches` (at most `max_batches`; -1: all) in eval mode.
+EvalResult evaluateModel(Model& model, Loss& loss,
+                         const std::vector<NamedMetric>& metrics,
+                         data::BatchSource& batches, torch::Device device,
+                         std::int64_t max_batches, bool collect_scores);
+
+enum class FitEnd { kFinished, kStopped };
 
 class Trainer {
  public:
@@ -54,19 +98,21 @@ class Trainer {
           std::vector<NamedMetric> metrics,
           std::unique_ptr<torch::optim::Optimizer> optimizer,
           TrainerOptions options, RunRecorder& recorder, std::ostream& log);
+  ~Trainer();
 
-  // Trains on `train`, evaluating on `val` after every epoch.
-  void fit(data::BatchSource& train, data::BatchSource& val);
+  // Trains on `train`, evaluating on `val`; continues from the checkpoint
+  // `resume_from` when given. Returns kStopped when a signal asked to stop
+  // (after a checkpoint). Throws on a non-finite loss, naming the step.
+  FitEnd fit(data::BatchSource& train, data::BatchSource& val,
+             const std::string& resume_from = "");
 
-  // Evaluates on `source`; records "<split>/loss" and every metric scalar.
-  // Returns the first metric's first scalar (the tracked value), if any.
-  std::optional<double> evaluate(data::BatchSource& source,
-                                 const std::string& split, std::int64_t step,
-                                 std::int64_t epoch);
+  const TrainState& state() const { return state_; }
 
  private:
-  void saveCheckpoint(std::int64_t step, std::int64_t epoch,
-                      std::optional<double> tracked);
+  std::map<std::string, double> evaluate(data::BatchSource& val,
+                                         std::int64_t epoch);
+  void saveCheckpoint(std::optional<double> tracked);
+  void restore(const std::string& path);
 
   Model model_;
   std::shared_ptr<Loss> loss_;
@@ -75,7 +121,10 @@ class Trainer {
   TrainerOptions options_;
   RunRecorder& recorder_;
   std::ostream& log_;
-  std::optional<double> best_;
+  TrainState state_;
+  std::unique_ptr<LrSchedule> schedule_;
+  std::unique_ptr<Ema> ema_;
+  std::unique_ptr<Progress> progress_;
 };
 
 // Writes `write(tmp_path)` to a temporary file, fsyncs it and renames it over

@@ -1,11 +1,14 @@
 // End-to-end tests of the `labrun` binary, run as a user would run it.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "store/RunStore.h"
 
@@ -55,6 +58,56 @@ class CliTest : public ::testing::Test {
 
   std::string db() const { return (dir_ / "runs.db").string(); }
 
+  // Starts `labrun ARGS` in the background (output to files); returns its pid.
+  pid_t start(const std::string& args) const {
+    const std::string command = "cd '" + dir_.string() + "' && exec '" +
+                                LABRUN_BINARY + "' --db '" + db() + "' " +
+                                args + " >'" + (dir_ / "bg.out").string() +
+                                "' 2>'" + (dir_ / "bg.err").string() + "'";
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  }
+
+  // Waits (up to 60 s) until `sql` on the store returns at least `count`.
+  void waitForCount(const std::string& sql, std::int64_t count) const {
+    for (int i = 0; i < 600; ++i) {
+      try {
+        if (fs::exists(db())) {
+          auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+          if (std::stoll(*store->query(sql).rows[0][0]) >= count) return;
+        }
+      } catch (const labrun::store::StoreError&) {
+        // Created but not yet migrated: try again.
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "timed out waiting for " << sql;
+  }
+
+  static int exitStatus(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // The named run's rows of `key` as "step=value" lines, in step order.
+  std::vector<std::string> series(const std::string& name,
+                                  const std::string& key) const {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    const auto table = store->query(
+        "SELECT m.step || '=' || printf('%.17g', m.value) FROM metrics m JOIN "
+        "runs r ON r.uuid = m.run WHERE r.name = ?1 AND m.key = ?2 ORDER BY "
+        "m.step",
+        {name, key});
+    std::vector<std::string> lines;
+    for (const auto& row : table.rows) lines.push_back(*row[0]);
+    return lines;
+  }
+
   std::string writeSpec(const std::string& name, const std::string& text) const {
     const std::string path = (dir_ / name).string();
     std::ofstream(path) << text;
@@ -81,10 +134,12 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, HelpOnEverySubcommand) {
-  for (const char* command : {"", "run", "runs", "show", "sql", "plugins"}) {
+  for (const char* command :
+       {"", "run", "resume", "eval", "runs", "show", "sql", "plugins"}) {
     const Result result = labrun(std::string(command) + " --help");
     EXPECT_EQ(result.code, 0) << command;
-    EXPECT_NE(result.out.find("Exit codes: 0 ok, 1 run failed, 2 usage"),
+    EXPECT_NE(result.out.find(
+                  "Exit codes: 0 ok, 1 run failed or stopped, 2 usage"),
               std::string::npos)
         << command << ": " << result.out;
   }
@@ -178,7 +233,7 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   EXPECT_EQ(show.code, 0) << show.err;
   for (const char* expected :
        {"FINISHED", "resolved spec:", "optim.lr", "val/mAP", "checkpoints:",
-        "epoch-0002.pt", "smallconv"}) {
+        "step-00000024.pt", "smallconv"}) {
     EXPECT_NE(show.out.find(expected), std::string::npos) << expected;
   }
 
@@ -201,6 +256,103 @@ TEST_F(CliTest, ReadCommandsWithoutStoreAreUsageErrors) {
   const Result result = labrun("runs");
   EXPECT_EQ(result.code, 2);
   EXPECT_NE(result.err.find("no run store at " + db()), std::string::npos);
+}
+
+
+// Resumable training: a run stopped by SIGINT (checkpoint, KILLED) or killed
+// with -9 (stale heartbeat) continues with `labrun resume` and reproduces
+// the uninterrupted run's losses step for step.
+const std::string kResumable =
+    kFast + " train.log_every=1 checkpoint.every_steps=4";
+
+TEST_F(CliTest, SigintStopsCleanlyAndResumeReproducesTheRun) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
+  waitForCount(
+      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
+      "WHERE r.name = 'cut'",
+      1);
+  kill(pid, SIGINT);
+  EXPECT_EQ(exitStatus(pid), 1);
+  EXPECT_NE(slurp((dir_ / "bg.err").string()).find("KILLED: stopped by signal 2"),
+            std::string::npos);
+  {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    EXPECT_EQ(*store->query("SELECT status FROM runs WHERE name = 'cut'")
+                   .rows[0][0],
+              "KILLED");
+  }
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("resuming run"), std::string::npos);
+  EXPECT_EQ(series("cut", "train/loss"), series("whole", "train/loss"));
+  EXPECT_EQ(series("cut", "val/mAP"), series("whole", "val/mAP"));
+  EXPECT_EQ(series("cut", "train/loss").size(), 24u);  // none lost or doubled
+}
+
+TEST_F(CliTest, KilledProcessShowsAsCrashedAndResumes) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
+  waitForCount(
+      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+      "r.name = 'cut' AND m.key = 'train/loss'",
+      6);
+  kill(pid, SIGKILL);
+  exitStatus(pid);
+  {
+    // Another host's run with a fresh heartbeat looks alive: refused.
+    labrun::store::RunStore::open(db())->query(
+        "UPDATE runs SET host = 'elsewhere' WHERE name = 'cut'");
+  }
+  const Result early = labrun("resume cut -q");
+  EXPECT_EQ(early.code, 2);
+  EXPECT_NE(early.err.find("is still running on elsewhere"), std::string::npos)
+      << early.err;
+  {
+    // A minute without a heartbeat: CRASHED, whatever the host.
+    labrun::store::RunStore::open(db())->query(
+        "UPDATE runs SET heartbeat_at = heartbeat_at - 120 WHERE name = 'cut'");
+  }
+  EXPECT_NE(labrun("runs").out.find("CRASHED"), std::string::npos);
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(series("cut", "train/loss"), series("whole", "train/loss"));
+  EXPECT_EQ(series("cut", "val/mAP"), series("whole", "val/mAP"));
+}
+
+TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {
+  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
+  waitForCount(
+      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
+      "WHERE r.name = 'cut'",
+      1);
+  kill(pid, SIGKILL);
+  exitStatus(pid);
+  // The heartbeat is fresh, but the recorded process is gone.
+  const Result resumed = labrun("resume cut -q");
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+}
+
+TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
+  ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q").code, 0);
+  const std::string scores = (dir_ / "scores.npy").string();
+  const Result eval =
+      labrun("eval smoke --checkpoint best --scores '" + scores + "'");
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto row = store->query(
+      "SELECT (SELECT value FROM evaluation_metrics WHERE key = 'mAP'), "
+      "(SELECT value FROM metrics WHERE key = 'val/mAP' ORDER BY value DESC "
+      "LIMIT 1), (SELECT count(*) FROM evaluation_class_metrics)");
+  // The best checkpoint re-evaluated gives the best recorded mAP.
+  EXPECT_DOUBLE_EQ(std::stod(*row.rows[0][0]), std::stod(*row.rows[0][1]));
+  EXPECT_EQ(*row.rows[0][2], "8");
+  // .npy: 128 validation images x 8 classes of float32 after the header.
+  const std::string npy = slurp(scores);
+  EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  EXPECT_NE(npy.find("'shape': (128, 8)"), std::string::npos);
+  EXPECT_EQ(npy.size() % 64, (128 * 8 * 4) % 64);
+  EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
 }
 
 }  // namespace

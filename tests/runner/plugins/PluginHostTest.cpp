@@ -99,6 +99,23 @@ TEST(PluginHost, RefusesFileThatIsNotALibrary) {
   EXPECT_NE(message.find("invalid ELF header"), std::string::npos) << message;
 }
 
+TEST(PluginHost, RefusesWorldWritableFile) {
+  const std::string path = std::filesystem::weakly_canonical(
+                               ::testing::TempDir() + "/liblabrun_open.so")
+                               .string();
+  std::filesystem::copy_file(variantFile("ok"), path,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(path, std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  PluginHost host;
+  EXPECT_EQ(errorOf([&] { host.loadFile(path); }),
+            "plugin file " + path + ": refused: it is world-writable (chmod o-w " +
+                path + ")");
+  std::filesystem::permissions(path, std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::remove);
+  EXPECT_EQ(host.loadFile(path).name(), "testloss");
+}
+
 TEST(PluginHost, DuplicateNameNamesBothFiles) {
   PluginHost host;
   const std::string message = errorOf([&] {

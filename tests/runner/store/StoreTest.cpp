@@ -727,17 +727,18 @@ TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
   const std::string run = store->createRun(makeInfo("killed"));
   // Fresh heartbeat: still running, so resuming it is refused.
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60); }),
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60, 42); }),
                        "is still running on testhost"));
   // As if the process died with -9 two minutes ago.
   RawDb raw(path_);
   raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
-  store->reopenRun(run, 60);
+  store->reopenRun(run, 60, 42);
   EXPECT_EQ(scalar(*store, "SELECT status, resumes FROM run_summary"),
             "RUNNING|1");
+  EXPECT_EQ(scalar(*store, "SELECT pid FROM runs"), "42");
   store->finishRun(run, "FINISHED", "");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60); }),
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60, 42); }),
                        "already FINISHED"));
 }
 

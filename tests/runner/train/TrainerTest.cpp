@@ -5,10 +5,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "data/SyntheticDataset.h"
 #include "plugins/PluginHost.h"
+#include "spec/SpecLoader.h"
+#include "train/LrSchedule.h"
+#include "train/Optimizers.h"
 
 namespace labrun::train {
 namespace {
@@ -96,41 +100,71 @@ class TrainerTest : public ::testing::Test {
     val_ = data::makeSyntheticDataset(options);
   }
 
-  Recorder train(std::uint64_t seed, std::int64_t epochs,
-                 const std::string& checkpoint_dir = "") {
-    torch::manual_seed(seed);
+  struct Setup {
+    std::uint64_t seed = 1;
+    std::int64_t epochs = 1;
+    std::int64_t batch_size = 32;
+    bool batch_norm = true;
+    std::string checkpoint_dir;  // empty: no checkpoints
+    std::int64_t every_steps = 0;
+    std::string freeze;          // optim.freeze prefix
+    std::string optimizer = "name: adam, lr: 0.003";
+    std::shared_ptr<Loss> loss;  // default: the bce plugin
+    std::function<void(TrainerOptions&)> adjust;
+  };
+
+  // Builds smallconv + fc from the real plugins and trains it.
+  Recorder train(const Setup& setup, Model* trained = nullptr) {
+    torch::manual_seed(setup.seed);
     ModelContext context;
     context.num_classes = train_.numClasses();
     context.class_names = train_.class_names;
     auto backbone = host_.makeBackbone(
         "smallconv",
         Params({{"channels", std::vector<std::int64_t>{8, 16}},
-                {"batch_norm", true}}),
+                {"batch_norm", setup.batch_norm}}),
         context);
     context.in_channels = backbone->outChannels();
     auto head = host_.makeHead(
         "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}), context);
     Model model(backbone, head);
-    auto loss = host_.makeLoss("bce", Params({{"pos_weight", 1.0}}), context);
+    auto loss = setup.loss ? setup.loss
+                           : host_.makeLoss("bce", Params({{"pos_weight", 1.0}}),
+                                            context);
     auto metric = host_.makeMetric(
         "map", Params({{"ap", std::string("voc_interpolated")}}), context);
     TrainerOptions options;
-    options.epochs = epochs;
+    options.epochs = setup.epochs;
     options.log_every = 0;
-    options.save_checkpoints = !checkpoint_dir.empty();
-    options.checkpoint_dir = checkpoint_dir;
+    options.quiet = true;
+    options.save_checkpoints = !setup.checkpoint_dir.empty();
+    options.checkpoint_dir = setup.checkpoint_dir;
+    options.checkpoint_every_steps = setup.every_steps;
+    if (setup.adjust) setup.adjust(options);
+    const spec::Node optim = spec::parseYamlText(
+        "optim: {" + setup.optimizer + ", weight_decay: 0.0, momentum: 0.9, "
+        "nesterov: false, lr_mult: [], freeze: [" + setup.freeze + "]}",
+        spec::Origin{});
     Recorder recorder;
     std::ostringstream log;
     Trainer trainer(model, loss, {{"map", metric}},
-                    std::make_unique<torch::optim::Adam>(
-                        model->parameters(), torch::optim::AdamOptions(3e-3)),
-                    options, recorder, log);
-    data::BatchIterator train_batches(train_, /*batch_size=*/32,
-                                      /*shuffle=*/true, seed);
+                    makeOptimizer(optim, model), options, recorder, log);
+    data::BatchIterator train_batches(train_, setup.batch_size,
+                                      /*shuffle=*/true, setup.seed);
     data::BatchIterator val_batches(val_, /*batch_size=*/32,
-                                    /*shuffle=*/false, seed);
+                                    /*shuffle=*/false, setup.seed);
     trainer.fit(train_batches, val_batches);
+    if (trained != nullptr) *trained = model;
     return recorder;
+  }
+
+  Recorder train(std::uint64_t seed, std::int64_t epochs,
+                 const std::string& checkpoint_dir = "") {
+    Setup setup;
+    setup.seed = seed;
+    setup.epochs = epochs;
+    setup.checkpoint_dir = checkpoint_dir;
+    return train(setup);
   }
 
   plugins::PluginHost host_;
@@ -166,9 +200,164 @@ TEST_F(TrainerTest, LearnsAboveChanceAndCheckpointsEveryEpoch) {
   torch::serialize::InputArchive archive, model;
   archive.load_from(recorder.checkpoints.back().path);
   EXPECT_TRUE(archive.try_read("model", model));
-  torch::Tensor epoch;
-  archive.read("epoch", epoch);
-  EXPECT_EQ(epoch.item<std::int64_t>(), 3);
+  // [step, epoch in progress, batches done, ...]: ready for epoch 4.
+  torch::Tensor state;
+  archive.read("state", state);
+  EXPECT_EQ(state[0].item<std::int64_t>(), 36);
+  EXPECT_EQ(state[1].item<std::int64_t>(), 4);
+  EXPECT_EQ(state[2].item<std::int64_t>(), 0);
+}
+
+
+// Accumulating 2 micro-batches of 2 equals one batch of 4 (no BatchNorm,
+// whose statistics depend on the batch).
+TEST_F(TrainerTest, AccumulationEqualsLargerBatch) {
+  train_ = data::TensorDataset{train_.images.slice(0, 0, 32),
+                               train_.targets.slice(0, 0, 32),
+                               train_.mask.slice(0, 0, 32), train_.class_names};
+  Setup big;
+  big.batch_norm = false;
+  big.batch_size = 4;
+  // SGD: unlike Adam, its step scales with the gradient, so a wrongly
+  // scaled accumulated gradient shows.
+  big.optimizer = "name: sgd, lr: 0.5";
+  Setup small = big;
+  small.batch_size = 2;
+  small.adjust = [](TrainerOptions& options) { options.accumulate = 2; };
+  Model a{nullptr}, b{nullptr};
+  const auto big_run = train(big, &a);
+  const auto small_run = train(small, &b);
+  ASSERT_EQ(big_run.values.at("train/loss").size(), 8u);
+  ASSERT_EQ(small_run.values.at("train/loss").size(), 8u);
+  const auto pa = a->parameters();
+  const auto pb = b->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_LE((pa[i] - pb[i]).abs().max().item<double>(), 1e-5) << i;
+  }
+}
+
+TEST_F(TrainerTest, FrozenParametersDoNotChange) {
+  Setup setup;
+  setup.freeze = "backbone";
+  Model model{nullptr};
+  torch::manual_seed(setup.seed);
+  train(setup, &model);
+  // Same seed, same initial weights: compare with an untrained copy.
+  Setup untrained = setup;
+  untrained.epochs = 0;
+  Model initial{nullptr};
+  train(untrained, &initial);
+  const auto trained = model->named_parameters();
+  const auto before = initial->named_parameters();
+  bool head_moved = false;
+  for (const auto& item : trained) {
+    const bool same = torch::equal(item.value(), before[item.key()]);
+    if (item.key().rfind("backbone.", 0) == 0) {
+      EXPECT_TRUE(same) << item.key();
+    } else {
+      head_moved |= !same;
+    }
+  }
+  EXPECT_TRUE(head_moved);
+}
+
+// Returns NaN from its third call on.
+class NanAfterTwoCalls : public Loss {
+ public:
+  torch::Tensor forward(torch::Tensor logits, torch::Tensor targets,
+                        torch::Tensor) override {
+    const auto loss =
+        torch::binary_cross_entropy_with_logits(logits, targets);
+    return ++calls_ >= 3 ? loss * std::nan("") : loss;
+  }
+
+ private:
+  int calls_ = 0;
+};
+
+TEST_F(TrainerTest, NonFiniteLossStopsNamingTheStepAndKeepsCheckpoints) {
+  const std::string dir = ::testing::TempDir() + "/trainer_nan";
+  fs::remove_all(dir);
+  Setup setup;
+  setup.checkpoint_dir = dir;
+  setup.every_steps = 1;
+  setup.loss = std::make_shared<NanAfterTwoCalls>();
+  setup.adjust = [](TrainerOptions& options) { options.sanity_batches = 0; };
+  try {
+    train(setup);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("loss is nan at step 3 (epoch 1)"),
+              std::string::npos)
+        << error.what();
+  }
+  // The last good checkpoint (step 2) is intact and loadable.
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir + "/step-00000002.pt");
+  torch::Tensor state;
+  archive.read("state", state);
+  EXPECT_EQ(state[0].item<std::int64_t>(), 2);
+}
+
+// Learning-rate factors against values worked out by hand.
+TEST(LrSchedule, FactorsAtChosenSteps) {
+  auto factors = [](ScheduleOptions options, std::vector<std::int64_t> steps) {
+    LrSchedule schedule(options, /*steps_per_epoch=*/10, /*total_steps=*/100);
+    std::vector<double> values;
+    for (auto step : steps) values.push_back(schedule.factor(step));
+    return values;
+  };
+  ScheduleOptions step;
+  step.name = "step";
+  step.step_size = 2;
+  EXPECT_EQ(factors(step, {0, 19, 20, 40}),
+            (std::vector<double>{1.0, 1.0, 0.1, 0.1 * 0.1}));
+  ScheduleOptions multi;
+  multi.name = "multistep";
+  multi.milestones = {3, 5};
+  multi.gamma = 0.5;
+  EXPECT_EQ(factors(multi, {29, 30, 49, 50}),
+            (std::vector<double>{1.0, 0.5, 0.5, 0.25}));
+  ScheduleOptions cosine;
+  cosine.name = "cosine";
+  cosine.min_factor = 0.2;
+  const auto c = factors(cosine, {0, 50, 100});
+  EXPECT_DOUBLE_EQ(c[0], 1.0);
+  EXPECT_NEAR(c[1], 0.6, 1e-12);  // halfway: (1 + 0.2) / 2
+  EXPECT_NEAR(c[2], 0.2, 1e-12);
+  ScheduleOptions one;
+  one.name = "onecycle";  // pct_start 0.3: peak at step 29
+  const auto o = factors(one, {0, 29, 99});
+  EXPECT_NEAR(o[0], 1.0 / 25, 1e-12);
+  EXPECT_NEAR(o[1], 1.0, 1e-12);
+  EXPECT_NEAR(o[2], 1.0 / 25 / 1e4, 1e-12);
+  ScheduleOptions warm;
+  warm.warmup_steps = 10;
+  warm.warmup_start = 0.1;
+  EXPECT_EQ(factors(warm, {0, 5, 10}), (std::vector<double>{0.1, 0.55, 1.0}));
+}
+
+TEST(LrSchedule, PlateauDividesWhenTheMetricStopsImproving) {
+  ScheduleOptions options;
+  options.name = "plateau";
+  options.patience = 1;
+  LrSchedule schedule(options, 10, 100);
+  for (double map : {50.0, 60.0, 59.0}) schedule.observe("val/mAP", map);
+  EXPECT_DOUBLE_EQ(schedule.factor(0), 1.0);  // one bad epoch: patience
+  schedule.observe("val/loss", 1.0);          // other keys are ignored
+  schedule.observe("val/mAP", 58.0);
+  EXPECT_DOUBLE_EQ(schedule.factor(0), 0.1);
+  // The state survives a checkpoint.
+  torch::serialize::OutputArchive out;
+  schedule.save(out);
+  std::stringstream buffer;
+  out.save_to(buffer);
+  torch::serialize::InputArchive in;
+  in.load_from(buffer);
+  LrSchedule restored(options, 10, 100);
+  restored.load(in);
+  EXPECT_DOUBLE_EQ(restored.factor(0), 0.1);
 }
 
 }  // namespace

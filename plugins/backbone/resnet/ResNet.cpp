@@ -1,0 +1,192 @@
+#include "ResNet.h"
+
+#include <torch/torch.h>
+
+#include <array>
+#include <map>
+
+#include "BasicBlock.h"
+#include "Bottleneck.h"
+
+namespace labrun::resnet {
+namespace {
+
+// At most this many keys per list in an error message.
+constexpr std::size_t kListedKeys = 10;
+
+std::string listKeys(const std::string& what,
+                     const std::vector<std::string>& keys) {
+  std::string text = c10::str(what, " (", keys.size(), "): ");
+  for (std::size_t i = 0; i < keys.size() && i < kListedKeys; ++i) {
+    text += (i ? ", " : "") + keys[i];
+  }
+  if (keys.size() > kListedKeys) {
+    text += c10::str(" and ", keys.size() - kListedKeys, " more");
+  }
+  return text;
+}
+
+bool startsWith(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool endsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+ResNetImpl::ResNetImpl(std::int64_t depth, std::int64_t extra_pool)
+    : depth_(depth), extra_pool_(extra_pool) {
+  // Blocks per layer of torchvision's resnet18 ... resnet152.
+  static const std::map<std::int64_t, std::array<std::int64_t, 4>> kLayers = {
+      {18, {2, 2, 2, 2}},
+      {34, {3, 4, 6, 3}},
+      {50, {3, 4, 6, 3}},
+      {101, {3, 4, 23, 3}},
+      {152, {3, 8, 36, 3}}};
+  const auto layers = kLayers.find(depth);
+  if (layers == kLayers.end()) {
+    throw std::invalid_argument(
+        c10::str("depth: expected 18, 34, 50, 101 or 152, found ", depth));
+  }
+  if (extra_pool < 0) {
+    throw std::invalid_argument("extra_pool: expected a size >= 0");
+  }
+  conv1_ = register_module(
+      "conv1",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 64, /*kernel_size=*/7)
+                            .stride(2)
+                            .padding(3)
+                            .bias(false)));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(64));
+  const auto& blocks = layers->second;
+  const bool basic = depth < 50;
+  const std::array<std::int64_t, 4> channels = {64, 128, 256, 512};
+  std::array<torch::nn::Sequential*, 4> members = {&layer1_, &layer2_, &layer3_,
+                                                   &layer4_};
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const std::int64_t stride = i == 0 ? 1 : 2;
+    *members[i] = register_module(
+        "layer" + std::to_string(i + 1),
+        basic ? makeLayer<BasicBlockImpl>(channels[i], blocks[i], stride)
+              : makeLayer<BottleneckImpl>(channels[i], blocks[i], stride));
+  }
+  out_channels_ = in_channels_;
+  // torchvision's initialisation (BatchNorm: weight 1, bias 0 by default).
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* conv = module->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, /*a=*/0, torch::kFanOut,
+                                       torch::kReLU);
+    }
+  }
+}
+
+template <typename Block>
+torch::nn::Sequential ResNetImpl::makeLayer(std::int64_t channels,
+                                            std::int64_t blocks,
+                                            std::int64_t stride) {
+  torch::nn::Sequential layer;
+  for (std::int64_t i = 0; i < blocks; ++i) {
+    layer->push_back(
+        std::make_shared<Block>(in_channels_, channels, i == 0 ? stride : 1));
+    in_channels_ = channels * Block::kExpansion;
+  }
+  return layer;
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor images) {
+  torch::Tensor x = bn1_->forward(conv1_->forward(images)).relu_();
+  x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
+  x = layer4_->forward(layer3_->forward(layer2_->forward(layer1_->forward(x))));
+  if (extra_pool_ > 0) {
+    x = torch::avg_pool2d(x, /*kernel_size=*/extra_pool_,
+                          /*stride=*/extra_pool_);
+  }
+  return x;
+}
+
+void ResNetImpl::loadStateDict(const StateDict& state,
+                               const std::string& source) {
+  std::map<std::string, torch::Tensor> own;
+  for (const auto& item : named_parameters()) own[item.key()] = item.value();
+  for (const auto& item : named_buffers()) own[item.key()] = item.value();
+
+  std::vector<std::string> missing, unexpected, mis_shaped;
+  for (const auto& [key, tensor] : state) {
+    if (startsWith(key, "fc.")) continue;
+    const auto it = own.find(key);
+    if (it == own.end()) {
+      unexpected.push_back(key);
+    } else if (it->second.sizes() != tensor.sizes()) {
+      mis_shaped.push_back(c10::str(key, " ", tensor.sizes(), " in the file, ",
+                                    it->second.sizes(), " in the model"));
+    }
+  }
+  for (const auto& entry : own) {
+    if (state.count(entry.first) == 0 &&
+        !endsWith(entry.first, ".num_batches_tracked")) {
+      missing.push_back(entry.first);
+    }
+  }
+  if (!missing.empty() || !unexpected.empty() || !mis_shaped.empty()) {
+    std::string problems;
+    for (const auto& [what, keys] :
+         {std::pair{"missing keys", &missing},
+          std::pair{"unexpected keys", &unexpected},
+          std::pair{"mis-shaped keys", &mis_shaped}}) {
+      if (keys->empty()) continue;
+      problems += (problems.empty() ? "" : "; ") + listKeys(what, *keys);
+    }
+    throw std::runtime_error(c10::str(
+        "weights '", source, "' do not fit resnet", depth_, ": ", problems));
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, tensor] : state) {
+    if (!startsWith(key, "fc.")) own.at(key).copy_(tensor);
+  }
+}
+
+void ResNetImpl::freeze(const std::vector<std::string>& prefixes) {
+  const auto parameters = named_parameters();
+  for (const std::string& prefix : prefixes) {
+    bool matched = false;
+    for (const auto& item : parameters) {
+      if (item.key() == prefix || startsWith(item.key(), prefix + ".")) {
+        item.value().set_requires_grad(false);
+        matched = true;
+      }
+    }
+    if (!matched) {
+      throw std::invalid_argument(c10::str(
+          "freeze: '", prefix,
+          "' names no module; expected module prefixes such as conv1, bn1, "
+          "layer1 ... layer4, layer1.0 or layer1.0.conv1"));
+    }
+  }
+}
+
+void ResNetImpl::freezeBatchNorm() {
+  frozen_bn_ = true;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (module->as<torch::nn::BatchNorm2d>()) {
+      for (auto& parameter : module->parameters()) {
+        parameter.set_requires_grad(false);
+      }
+    }
+  }
+  train(is_training());
+}
+
+void ResNetImpl::train(bool on) {
+  Backbone::train(on);
+  if (!frozen_bn_) return;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* batch_norm = module->as<torch::nn::BatchNorm2d>()) {
+      batch_norm->eval();
+    }
+  }
+}
+
+}  // namespace labrun::resnet

@@ -1,0 +1,75 @@
+// The `resnet` backbone plugin: torchvision's ResNet-18/34/50/101/152 with
+// torchvision-compatible weights, frozen stages and frozen BatchNorm.
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "ResNet.h"
+#include "labrun/PluginDescriptor.h"
+
+namespace {
+
+const labrun::ParamSpec kParams[] = {
+    {"depth", labrun::ParamType::kInt, "101",
+     "ResNet depth: 18, 34 (512 output channels), 50, 101 or 152 (2048); "
+     "torchvision's architectures and parameter names"},
+    {"weights", labrun::ParamType::kString, "''",
+     "torchvision-compatible state dict (torch.save file, zip or legacy, "
+     "e.g. resnet101-5d3b4d8f.pth), relative to the spec's folder; fc.* "
+     "keys are ignored, any other mismatch is an error; '' = torchvision's "
+     "random initialisation"},
+    {"freeze", labrun::ParamType::kStringList, "[]",
+     "module prefixes whose parameters are not trained, e.g. [conv1, bn1, "
+     "layer1, layer2] or layer3.0"},
+    {"frozen_bn", labrun::ParamType::kBool, "false",
+     "every BatchNorm stays in eval mode (running statistics are not "
+     "updated, also in training) and its weight and bias are frozen"},
+    {"extra_pool", labrun::ParamType::kInt, "0",
+     "0: the layer4 map (output stride 32); 2: AvgPool2d(2, stride 2) after "
+     "layer4, as the released SSGRL code does (output stride 64)"},
+};
+
+std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
+                                       const labrun::ModelContext& context) {
+  const std::int64_t extra_pool = params.getInt("extra_pool");
+  if (extra_pool != 0 && extra_pool != 2) {
+    throw std::invalid_argument(
+        c10::str("extra_pool: expected 0 or 2, found ", extra_pool));
+  }
+  auto model = std::make_shared<labrun::resnet::ResNetImpl>(
+      params.getInt("depth"), extra_pool);
+  const std::string& weights = params.getString("weights");
+  if (!weights.empty()) {
+    if (!context.load_state_dict) {
+      throw std::runtime_error("weights: this host cannot read checkpoints");
+    }
+    std::filesystem::path path(weights);
+    if (path.is_relative() && !context.spec_dir.empty()) {
+      path = std::filesystem::path(context.spec_dir) / path;
+    }
+    model->loadStateDict(context.load_state_dict(path.string()), path.string());
+  }
+  model->freeze(params.get<std::vector<std::string>>("freeze"));
+  if (params.getBool("frozen_bn")) model->freezeBatchNorm();
+  return model;
+}
+
+const labrun::PluginDescriptor kDescriptor = {
+    /*api_version=*/labrun::kPluginApiVersion,
+    /*kind=*/labrun::PluginKind::kBackbone,
+    /*name=*/"resnet",
+    /*version=*/"1.0.0",
+    /*summary=*/
+    "torchvision ResNet-18/34/50/101/152 up to layer4 "
+    "(torchvision weights)",
+    /*params=*/kParams,
+    /*num_params=*/std::size(kParams),
+    /*make_backbone=*/&make,
+    /*make_head=*/nullptr,
+    /*make_loss=*/nullptr,
+    /*make_metric=*/nullptr,
+};
+
+}  // namespace
+
+LABRUN_PLUGIN(kDescriptor)

@@ -1,0 +1,23 @@
+// The attention score of SSGRL's semantic decoupling, computed without
+// materialising the [B, S, K, D] tensor for the whole batch.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+
+namespace labrun::ssgrl {
+
+// scores[b, k, s] = sum_d w[d] * tanh(u[b, s, d] * v[k, d])
+//   u: [B, S, D] (projected image features per location),
+//   v: [K, D] (projected word embedding per class), w: [D].
+// Returns [B, K, S]. Forward and backward visit classes in chunks of at most
+// `chunk_elements` / (B * S * D) classes and keep no [B, S, K, D] tensor
+// between them (backward recomputes the tanh), so memory stays bounded by the
+// chunk. Differentiable once (no double backward).
+torch::Tensor lowRankBilinearScore(const torch::Tensor& u,
+                                   const torch::Tensor& v,
+                                   const torch::Tensor& w,
+                                   std::int64_t chunk_elements = 1 << 23);
+
+}  // namespace labrun::ssgrl

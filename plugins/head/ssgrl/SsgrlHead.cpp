@@ -1,0 +1,31 @@
+#include "SsgrlHead.h"
+
+#include <torch/torch.h>
+
+namespace labrun::ssgrl {
+
+SsgrlHeadImpl::SsgrlHeadImpl(const SsgrlHeadOptions& options,
+                             torch::Tensor words, torch::Tensor adjacency)
+    : direct_(options.direct),
+      word_semantic_(options.in_channels, words.size(1), options.attention_dim),
+      graph_net_(options.in_channels, options.time_steps, std::move(adjacency),
+                 options.released_reset_gate),
+      fc_output_(2 * options.in_channels, options.output_dim),
+      classifiers_(words.size(0), options.output_dim) {
+  word_features_ = register_buffer("word_features", std::move(words));
+  register_module("word_semantic", word_semantic_);
+  register_module("graph_net", graph_net_);
+  register_module("fc_output", fc_output_);
+  register_module("classifiers", classifiers_);
+}
+
+torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
+  const torch::Tensor nodes =
+      direct_ ? word_semantic_->forwardDirect(features, word_features_)
+              : word_semantic_->forward(features, word_features_);
+  const torch::Tensor output = torch::tanh(fc_output_->forward(
+      torch::cat({graph_net_->forward(nodes), nodes}, /*dim=*/2)));
+  return classifiers_->forward(output);
+}
+
+}  // namespace labrun::ssgrl

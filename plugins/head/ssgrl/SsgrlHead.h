@@ -1,0 +1,65 @@
+// The SSGRL head (Chen et al., "Learning Semantic-Specific Graph
+// Representation for Multi-Label Image Recognition", ICCV 2019): semantic
+// decoupling -> GGNN over class nodes -> per-class classifiers.
+//
+// Parameter names are the released model's (HCPLab-SYSU/SSGRL models.py):
+//   word_semantic.fc_1.weight, word_semantic.fc_2.weight,
+//   word_semantic.fc_3.{weight,bias}, word_semantic.fc_a.{weight,bias},
+//   graph_net.fc_eq{3,4,5}_{w,u}.{weight,bias}, fc_output.{weight,bias},
+//   classifiers.{weight,bias}.
+// A released state_dict maps into labrun's Model key by key: "resnet_101.X"
+// -> "backbone.X" (torchvision names), any other "X" -> "head.X"; evaluate
+// it with `compat: released` and the resnet backbone's `extra_pool: 2` (the
+// released ResNet average-pools layer4 2x2). The head's two buffers,
+// "word_features" and "graph_net.in_matrix", are not in released checkpoints
+// (the released code kept them as plain attributes): they come from the
+// `embeddings` and `adjacency` options, which must name the files the
+// checkpoint was trained with, and an import leaves them as built.
+#pragma once
+
+#include <torch/nn/modules/linear.h>
+
+#include <cstdint>
+
+#include "ClassWiseLinear.h"
+#include "Ggnn.h"
+#include "SemanticDecoupling.h"
+#include "labrun/Head.h"
+
+namespace labrun::ssgrl {
+
+struct SsgrlHeadOptions {
+  std::int64_t in_channels = 2048;    // C: backbone channels = node state
+  std::int64_t attention_dim = 1024;  // D: low-rank bilinear dimension
+  std::int64_t output_dim = 2048;     // o_c size before the classifiers
+  std::int64_t time_steps = 3;        // GGNN propagation steps
+  // The first released code's reset gate (see Ggnn); parameters are named
+  // as the released model's either way.
+  bool released_reset_gate = false;
+  // Semantic decoupling computed as released (slow; reference/benchmarks).
+  bool direct = false;
+};
+
+class SsgrlHeadImpl : public Head {
+ public:
+  // words: [K, E] word embeddings; adjacency: [K, K] in-edge matrix. Both
+  // become buffers ("word_features", "graph_net.in_matrix").
+  SsgrlHeadImpl(const SsgrlHeadOptions& options, torch::Tensor words,
+                torch::Tensor adjacency);
+
+  // features: [B, C, h, w] -> logits [B, K]:
+  //   h0 = decoupling(features) [B, K, C], hT = GGNN(h0),
+  //   o = tanh(fc_output([hT, h0])) [B, K, output_dim],
+  //   logits[b, k] = classifiers.weight[k] . o[b, k] + classifiers.bias[k].
+  torch::Tensor forward(torch::Tensor features) override;
+
+ private:
+  bool direct_;
+  torch::Tensor word_features_;
+  SemanticDecoupling word_semantic_;
+  Ggnn graph_net_;
+  torch::nn::Linear fc_output_;
+  ClassWiseLinear classifiers_;
+};
+
+}  // namespace labrun::ssgrl

@@ -1,0 +1,269 @@
+#include "cli/SweepCommand.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "cli/CompareCommand.h"
+#include "cli/SweepGrid.h"
+#include "spec/SpecError.h"
+#include "store/RunStore.h"
+#include "train/Experiment.h"
+#include "train/StopSignal.h"
+
+extern char** environ;
+
+namespace labrun::cli {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr const char* kSweepEnv = "LABRUN_SWEEP_ID";
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+
+// Strings and the null-terminated pointer array execve wants; built before
+// fork, since the child may only make async-signal-safe calls.
+struct CStrings {
+  std::vector<std::string> strings;
+  std::vector<char*> pointers() {
+    std::vector<char*> out;
+    for (std::string& s : strings) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+  }
+};
+
+struct Child {
+  std::size_t index = 0;
+  Clock::time_point start;
+  std::string log;
+};
+
+std::string joined(const std::vector<std::string>& parts) {
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+std::string lastLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+class Sweep {
+ public:
+  Sweep(const GlobalOptions& global, const SweepArgs& args,
+        std::vector<SweepPoint> points, std::string id)
+      : global_(global),
+        args_(args),
+        points_(std::move(points)),
+        id_(std::move(id)),
+        log_dir_(fs::path(global.db).parent_path() / "sweeps" / id_) {
+    fs::create_directories(log_dir_);
+    env_.strings.push_back(std::string(kSweepEnv) + "=" + id_);
+    const std::string prefix = std::string(kSweepEnv) + "=";
+    for (char** entry = environ; *entry; ++entry) {
+      if (std::strncmp(*entry, prefix.c_str(), prefix.size()) != 0) {
+        env_.strings.emplace_back(*entry);
+      }
+    }
+  }
+
+  // Runs every point, `parallel` at a time; returns how many finished.
+  std::size_t run(const store::RunStore& store) {
+    const train::StopSignal stop;
+    std::size_t next = 0;
+    bool forwarded = false;
+    while (true) {
+      while (!train::StopSignal::requested() && next < points_.size() &&
+             running_.size() < static_cast<std::size_t>(args_.parallel)) {
+        launch(next++);
+      }
+      if (running_.empty()) break;
+      if (train::StopSignal::requested() && !forwarded) {
+        // Children have process groups of their own (so a terminal's Ctrl-C
+        // reaches them once, from here): each stops with a checkpoint.
+        for (const auto& [pid, child] : running_) {
+          ::kill(pid, train::StopSignal::signal());
+        }
+        forwarded = true;
+      }
+      if (!reapOne(store)) std::this_thread::sleep_for(kPollInterval);
+    }
+    if (next < points_.size()) {
+      std::cout << fmt::format("sweep {}: stopped; {} run(s) not started\n",
+                               id_, points_.size() - next);
+    }
+    return finished_;
+  }
+
+  const fs::path& logDir() const { return log_dir_; }
+  // The recorded runs (finished or not), in the order of the grid.
+  std::vector<std::string> recorded() const {
+    std::vector<std::string> uuids;
+    for (const std::string& uuid : uuids_) {
+      if (!uuid.empty()) uuids.push_back(uuid);
+    }
+    return uuids;
+  }
+
+ private:
+  void launch(std::size_t index) {
+    CStrings argv;
+    argv.strings = {"labrun", "--db", global_.db};
+    for (const std::string& dir : global_.plugin_path) {
+      argv.strings.insert(argv.strings.end(), {"--plugin-path", dir});
+    }
+    argv.strings.insert(argv.strings.end(), {"run", args_.spec});
+    const auto& overrides = points_[index].overrides;
+    argv.strings.insert(argv.strings.end(), overrides.begin(), overrides.end());
+    if (args_.progress.quiet) argv.strings.push_back("-q");
+    if (args_.progress.log_every >= 0) {
+      argv.strings.insert(
+          argv.strings.end(),
+          {"--log-every", std::to_string(args_.progress.log_every)});
+    }
+    const std::string log =
+        (log_dir_ / fmt::format("{}.log", index + 1)).string();
+    std::vector<char*> argv_ptrs = argv.pointers();
+    std::vector<char*> env_ptrs = env_.pointers();
+
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      throw std::runtime_error(
+          fmt::format("sweep {}: fork failed: {}", id_, std::strerror(errno)));
+    }
+    if (pid == 0) {
+      ::setpgid(0, 0);
+      const int in = ::open("/dev/null", O_RDONLY);
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (in < 0 || out < 0) ::_exit(127);
+      ::dup2(in, STDIN_FILENO);
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+      ::execve("/proc/self/exe", argv_ptrs.data(), env_ptrs.data());
+      ::_exit(127);
+    }
+    running_[pid] = {index, Clock::now(), log};
+  }
+
+  // Reaps one exited child, if any, and prints its line.
+  bool reapOne(const store::RunStore& store) {
+    for (auto it = running_.begin(); it != running_.end(); ++it) {
+      int status = 0;
+      const pid_t pid = ::waitpid(it->first, &status, WNOHANG);
+      if (pid == 0 || (pid < 0 && errno == EINTR)) continue;
+      report(store, pid, status, it->second);
+      running_.erase(it);
+      return true;
+    }
+    return false;
+  }
+
+  void report(const store::RunStore& store, pid_t pid, int status,
+              const Child& child) {
+    const double seconds =
+        std::chrono::duration<double>(Clock::now() - child.start).count();
+    const auto row = store.query(
+        "SELECT r.uuid, s.status, s.best_map FROM runs AS r JOIN run_summary "
+        "AS s ON s.uuid = r.uuid WHERE r.sweep = ?1 AND r.pid = ?2",
+        {id_, std::to_string(pid)});
+    const std::string where =
+        fmt::format("[{}/{}]", child.index + 1, points_.size());
+    const std::string what = joined(points_[child.index].swept);
+    if (row.rows.empty()) {
+      // The child failed before recording a run (a plugin that refused its
+      // parameters, say): its last line says why.
+      const std::string exit = WIFEXITED(status)
+                                   ? fmt::format("exit {}", WEXITSTATUS(status))
+                                   : fmt::format("signal {}", WTERMSIG(status));
+      std::cout << fmt::format("{} ERROR ({}) {}: {}  (log: {})\n", where, exit,
+                               what, lastLine(child.log), child.log);
+      return;
+    }
+    uuids_[child.index] = *row.rows[0][0];
+    const auto& cells = row.rows[0];
+    const bool finished = *cells[1] == "FINISHED";
+    finished_ += finished ? 1 : 0;
+    std::cout << fmt::format(
+        "{} {} {}  {}  best val/mAP {}  {:.1f} s{}\n", where, *cells[1],
+        cells[0]->substr(0, 8), what,
+        cells[2] ? fmt::format("{:.2f}", std::stod(*cells[2])) : "-", seconds,
+        finished ? "" : "  (log: " + child.log + ")");
+    std::cout.flush();
+  }
+
+  const GlobalOptions& global_;
+  const SweepArgs& args_;
+  const std::vector<SweepPoint> points_;
+  const std::string id_;
+  const fs::path log_dir_;
+  CStrings env_;
+  std::map<pid_t, Child> running_;
+  std::size_t finished_ = 0;
+  std::vector<std::string> uuids_ = std::vector<std::string>(points_.size());
+};
+
+}  // namespace
+
+std::string newSweepId() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%y%m%d-%H%M%S", &utc);
+  std::random_device random;
+  return fmt::format("{}-{:04x}", stamp, random() & 0xffffu);
+}
+
+int sweepCommand(const GlobalOptions& global, const SweepArgs& args) {
+  std::vector<SweepPoint> points = expandSweep(args.overrides);
+  {
+    // Dry validation of every combination before anything runs.
+    const plugins::PluginHost host = loadPlugins(global);
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      try {
+        train::resolveSpec(args.spec, points[i].overrides, host);
+      } catch (const spec::SpecError& error) {
+        throw spec::SpecError(
+            fmt::format("sweep run {} of {} ({}): {}", i + 1, points.size(),
+                        joined(points[i].swept), error.what()));
+      }
+    }
+  }
+  const std::size_t total = points.size();
+  const std::string id = newSweepId();
+  // Created (and migrated) once here rather than by racing children.
+  const auto store = store::RunStore::open(global.db);
+  Sweep sweep(global, args, std::move(points), id);
+  std::cout << fmt::format(
+      "sweep {}: {} run(s) of {}, {} at a time; logs in {}\n", id, total,
+      args.spec, args.parallel, sweep.logDir().string());
+  std::cout.flush();
+  const std::size_t finished = sweep.run(*store);
+  if (const auto uuids = sweep.recorded(); !uuids.empty()) {
+    std::cout << "\n";
+    printComparison(compareRuns(*store, uuids), /*csv=*/false, std::cout);
+  }
+  std::cout << fmt::format(
+      "\nsweep {}: {} of {} run(s) finished; compare again with: labrun "
+      "compare --sweep {}\n",
+      id, finished, total, id);
+  return finished == total ? kOk : kRunFailed;
+}
+
+}  // namespace labrun::cli

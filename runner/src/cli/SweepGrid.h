@@ -1,0 +1,25 @@
+// The runs of a sweep: the Cartesian product of the comma lists in the
+// overrides, as Hydra's multirun does (`a=1,2 b=x,y` gives four runs).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace labrun::cli {
+
+struct SweepPoint {
+  std::vector<std::string> overrides;  // every override, one value each
+  std::vector<std::string> swept;      // only those that vary, for display
+};
+
+// Splits on the commas that are outside brackets, braces and quotes:
+// "1,[2,3],'a,b'" -> {"1", "[2,3]", "'a,b'"}.
+std::vector<std::string> splitTopLevel(const std::string& text);
+
+// One point per combination, the last swept override varying fastest. An
+// override without a top-level comma (or a deletion, `~a.b`) is kept as is
+// in every point. Throws spec::SpecError naming an override with an empty
+// list element ("a=1,,2").
+std::vector<SweepPoint> expandSweep(const std::vector<std::string>& overrides);
+
+}  // namespace labrun::cli

@@ -1,0 +1,201 @@
+#include "data/ImageDecoder.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <opencv2/imgcodecs.hpp>
+
+// libjpeg's headers need <cstdio> (above) first.
+#include <jerror.h>
+#include <jpeglib.h>
+
+namespace labrun::data {
+namespace {
+
+// Larger claims are corrupt headers rather than photos.
+constexpr double kMaxPixels = 1 << 28;
+
+bool startsWith(const std::vector<unsigned char>& bytes,
+                std::initializer_list<unsigned char> prefix) {
+  return bytes.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), bytes.begin());
+}
+
+// True when an end-of-image marker follows the last start-of-scan marker.
+// Entropy-coded data never holds 0xFF followed by 0xD9 or 0xDA (0xFF bytes
+// are stuffed), so scanning back from the end, the first of the two found
+// tells whether the last scan was completed.
+bool jpegEnds(const std::vector<unsigned char>& bytes) {
+  for (std::size_t i = bytes.size() - 1; i > 2; --i) {
+    if (bytes[i - 1] != 0xFF) continue;
+    if (bytes[i] == 0xD9) return true;
+    if (bytes[i] == 0xDA) return false;
+  }
+  return false;
+}
+
+// True when the PNG's IEND chunk type is near its end (a few bytes of
+// trailing junk are tolerated).
+bool pngEnds(const std::vector<unsigned char>& bytes) {
+  static const char kIend[] = "IEND";
+  const std::size_t tail = std::min<std::size_t>(bytes.size(), 1024);
+  const auto begin = bytes.end() - static_cast<std::ptrdiff_t>(tail);
+  return std::search(begin, bytes.end(), kIend, kIend + 4) != bytes.end();
+}
+
+struct JpegErrors {
+  jpeg_error_mgr manager;  // first, so libjpeg's pointer to it is ours
+  std::jmp_buf jump;
+  char missing_data[JMSG_LENGTH_MAX] = "";  // the first such warning
+};
+
+void onJpegError(j_common_ptr info) {
+  std::longjmp(reinterpret_cast<JpegErrors*>(info->err)->jump, 1);
+}
+
+// Warnings that mean missing data (libjpeg then fills in gray) make the
+// image unusable; the others, and trace messages, are dropped.
+void onJpegMessage(j_common_ptr info, int level) {
+  const int code = info->err->msg_code;
+  auto* errors = reinterpret_cast<JpegErrors*>(info->err);
+  if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) &&
+      errors->missing_data[0] == '\0') {
+    (*info->err->format_message)(info, errors->missing_data);
+  }
+}
+
+enum class JpegResult { kDecoded, kUnusable, kNotHandled };
+
+// Decodes the rows and (iMCU-aligned) columns of region_for(size). The
+// objects of this frame are trivially destructible, so a longjmp from
+// libjpeg skips no destructor. CMYK/YCCK is left to OpenCV, which converts it
+// to BGR.
+JpegResult decodeJpeg(const std::vector<unsigned char>& bytes,
+                      const ImageDecoder::RegionFor& region_for,
+                      DecodedImage& image, char* message) {
+  jpeg_decompress_struct info;
+  JpegErrors errors;
+  info.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = onJpegError;
+  errors.manager.emit_message = onJpegMessage;
+  if (setjmp(errors.jump)) {
+    (*info.err->format_message)(reinterpret_cast<j_common_ptr>(&info), message);
+    jpeg_destroy_decompress(&info);
+    return JpegResult::kUnusable;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, bytes.data(), bytes.size());
+  jpeg_read_header(&info, TRUE);
+  if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&info);
+    return JpegResult::kNotHandled;
+  }
+  image.size = cv::Size(static_cast<int>(info.image_width),
+                        static_cast<int>(info.image_height));
+  if (static_cast<double>(image.size.area()) > kMaxPixels) {
+    std::snprintf(message, JMSG_LENGTH_MAX, "image too large (%dx%d)",
+                  image.size.width, image.size.height);
+    jpeg_destroy_decompress(&info);
+    return JpegResult::kUnusable;
+  }
+  const cv::Rect want =
+      region_for(image.size) & cv::Rect(cv::Point(), image.size);
+  info.out_color_space = JCS_EXT_BGR;
+  jpeg_start_decompress(&info);
+  auto x = static_cast<JDIMENSION>(want.x);
+  auto width = static_cast<JDIMENSION>(want.width);
+  if (width < info.output_width) jpeg_crop_scanline(&info, &x, &width);
+  image.bgr.create(want.height, static_cast<int>(width), CV_8UC3);
+  if (want.y > 0) jpeg_skip_scanlines(&info, static_cast<JDIMENSION>(want.y));
+  const auto end = static_cast<JDIMENSION>(want.y + want.height);
+  while (info.output_scanline < end) {
+    JSAMPROW row =
+        image.bgr.ptr(static_cast<int>(info.output_scanline) - want.y);
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_destroy_decompress(&info);  // stops early: later rows are not needed
+  if (errors.missing_data[0] != '\0') {
+    std::memcpy(message, errors.missing_data, JMSG_LENGTH_MAX);
+    return JpegResult::kUnusable;
+  }
+  image.region = cv::Rect(static_cast<int>(x), want.y, static_cast<int>(width),
+                          want.height);
+  return JpegResult::kDecoded;
+}
+
+bool readFile(const std::string& path, std::vector<unsigned char>& bytes,
+              std::string& error) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    error = std::string("cannot open: ") + std::strerror(errno);
+    return false;
+  }
+  struct stat status {};
+  if (fstat(fileno(file), &status) != 0 || !S_ISREG(status.st_mode)) {
+    std::fclose(file);
+    error = "not a regular file";
+    return false;
+  }
+  bytes.resize(static_cast<std::size_t>(status.st_size));
+  const bool ok =
+      std::fread(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  std::fclose(file);
+  if (!ok) error = "read error";
+  return ok;
+}
+
+}  // namespace
+
+bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
+                          DecodedImage& image, std::string& error) {
+  if (!readFile(path, bytes_, error)) return false;
+  if (bytes_.empty()) {
+    error = "empty file";
+    return false;
+  }
+  if (startsWith(bytes_, {0xFF, 0xD8, 0xFF})) {
+    if (!jpegEnds(bytes_)) {
+      error = "truncated JPEG (no end-of-image marker after the last scan)";
+      return false;
+    }
+    char message[JMSG_LENGTH_MAX] = "";
+    switch (decodeJpeg(bytes_, region_for, image, message)) {
+      case JpegResult::kDecoded:
+        return true;
+      case JpegResult::kUnusable:
+        error = std::string("corrupt JPEG: ") + message;
+        return false;
+      case JpegResult::kNotHandled:
+        break;
+    }
+  } else if (startsWith(bytes_,
+                        {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}) &&
+             !pngEnds(bytes_)) {
+    error = "truncated PNG (no IEND chunk)";
+    return false;
+  }
+  try {
+    const cv::Mat encoded(1, static_cast<int>(bytes_.size()), CV_8U,
+                          bytes_.data());
+    image.bgr =
+        cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception& failure) {
+    error = "not a decodable image: " + failure.msg;
+    return false;
+  }
+  if (image.bgr.empty()) {
+    error = "not a decodable image (unknown format or corrupt data)";
+    return false;
+  }
+  image.size = image.bgr.size();
+  image.region = cv::Rect(cv::Point(), image.size);
+  region_for(image.size);  // lets the caller plan; the whole image is here
+  return true;
+}
+
+}  // namespace labrun::data

@@ -1,0 +1,170 @@
+// labrun's side of the SSGRL head benchmark (tools/bench/ssgrl/
+// bench_ssgrl.py): one training step (forward, backward, Adam) of a backbone
+// and a head built through the plugins, as `labrun run` builds them. Prints
+// one JSON line: {"step_s": [...], "step_cpu_s": [...], "start_rss_mib": ...,
+// "peak_rss_mib": ...}: wall and process CPU seconds per step (CPU time is
+// the steadier measure on a shared machine); peak RSS is the process's
+// high-water mark, so run one configuration per process.
+//   bench_ssgrl --plugins DIR [--head fc|ssgrl] [--impl fast|direct]
+//               [--compat paper|released] [--backbone resnet|features]
+//               [--depth 101] [--extra-pool 0] [--size 448] [--batch 2]
+//               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
+// --backbone features skips the backbone: the head trains on a fixed
+// [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "plugins/PluginHost.h"
+#include "train/Model.h"
+
+namespace {
+
+// A /proc/self/status field ("VmRSS", "VmHWM") in MiB.
+double statusMib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(field + ":", 0) == 0) {
+      return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
+    }
+  }
+  return 0;
+}
+
+double cpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) +
+         1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+std::string jsonList(const std::vector<double>& values) {
+  std::string text;
+  for (double value : values) {
+    text += (text.empty() ? "" : ", ") + std::to_string(value);
+  }
+  return "[" + text + "]";
+}
+
+// Passes features through unchanged: the head-only configuration.
+class FeatureSource : public labrun::Backbone {
+ public:
+  torch::Tensor forward(torch::Tensor features) override { return features; }
+  std::int64_t outChannels() const override { return 2048; }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> text = {{"--plugins", ""},
+                                             {"--head", "ssgrl"},
+                                             {"--impl", "fast"},
+                                             {"--compat", "paper"},
+                                             {"--backbone", "resnet"}};
+  std::map<std::string, std::int64_t> numbers = {
+      {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
+      {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (text.count(flag)) {
+      text[flag] = argv[i + 1];
+    } else if (numbers.count(flag)) {
+      numbers[flag] = std::stoll(argv[i + 1]);
+    } else {
+      std::cerr << "bench_ssgrl: unknown option " << flag << "\n";
+      return 2;
+    }
+  }
+  if (text["--plugins"].empty()) {
+    std::cerr << "bench_ssgrl: --plugins DIR is required\n";
+    return 2;
+  }
+  torch::set_num_threads(static_cast<int>(numbers["--threads"]));
+  torch::manual_seed(0);
+
+  labrun::plugins::PluginHost host;
+  host.loadDirectories({text["--plugins"]});
+  const std::int64_t batch = numbers["--batch"], size = numbers["--size"];
+  const std::int64_t classes = numbers["--classes"];
+  labrun::ModelContext context;
+  context.num_classes = classes;
+  // Label statistics only shape the graph's values, not the cost.
+  context.train_targets =
+      (torch::rand({1000, classes}) < 0.05).to(torch::kFloat);
+  const double start_rss = statusMib("VmRSS");
+
+  std::shared_ptr<labrun::Backbone> backbone;
+  torch::Tensor inputs;
+  if (text["--backbone"] == "resnet") {
+    backbone = host.makeBackbone(
+        "resnet",
+        labrun::Params({{"depth", numbers["--depth"]},
+                        {"weights", std::string()},
+                        {"freeze", std::vector<std::string>()},
+                        {"frozen_bn", false},
+                        {"extra_pool", numbers["--extra-pool"]}}),
+        context);
+    inputs = torch::randn({batch, 3, size, size});
+  } else {
+    backbone = std::make_shared<FeatureSource>();
+    const std::int64_t side = size / (numbers["--extra-pool"] ? 64 : 32);
+    inputs = torch::randn({batch, 2048, side, side}).requires_grad_();
+  }
+  context.in_channels = backbone->outChannels();
+  std::shared_ptr<labrun::Head> head;
+  if (text["--head"] == "fc") {
+    head = host.makeHead(
+        "fc", labrun::Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
+        context);
+  } else {
+    head = host.makeHead("ssgrl",
+                         labrun::Params({{"embeddings", std::string("random")},
+                                         {"embedding_dim", std::int64_t{300}},
+                                         {"embedding_seed", std::int64_t{0}},
+                                         {"adjacency", std::string("labels")},
+                                         {"class_counts", std::string()},
+                                         {"adjacency_threshold", 0.0},
+                                         {"adjacency_reweight", 0.0},
+                                         {"time_steps", std::int64_t{3}},
+                                         {"attention_dim", std::int64_t{1024}},
+                                         {"output_dim", std::int64_t{2048}},
+                                         {"compat", text["--compat"]},
+                                         {"impl", text["--impl"]}}),
+                         context);
+  }
+  auto loss =
+      host.makeLoss("bce", labrun::Params({{"pos_weight", 1.0}}), context);
+  labrun::train::Model model(backbone, head);
+  model->train();
+  torch::optim::Adam optimizer(model->parameters(),
+                               torch::optim::AdamOptions(1e-4));
+  const torch::Tensor targets =
+      (torch::rand({batch, classes}) < 0.1).to(torch::kFloat);
+  const torch::Tensor mask = torch::ones_like(targets);
+
+  std::vector<double> step_s, step_cpu_s;
+  for (std::int64_t step = 0; step < numbers["--warmup"] + numbers["--steps"];
+       ++step) {
+    const auto start = std::chrono::steady_clock::now();
+    const double start_cpu = cpuSeconds();
+    optimizer.zero_grad();
+    loss->forward(model->forward(inputs), targets, mask).backward();
+    optimizer.step();
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - start;
+    if (step >= numbers["--warmup"]) {
+      step_s.push_back(took.count());
+      step_cpu_s.push_back(cpuSeconds() - start_cpu);
+    }
+  }
+  std::cout << "{\"step_s\": " << jsonList(step_s)
+            << ", \"step_cpu_s\": " << jsonList(step_cpu_s)
+            << ", \"start_rss_mib\": " << start_rss
+            << ", \"peak_rss_mib\": " << statusMib("VmHWM") << "}\n";
+  return 0;
+}

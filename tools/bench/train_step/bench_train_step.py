@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Training-step benchmark: labrun's resnet + fc plugins against PyTorch.
+
+One step is forward, backward and an Adam step of ResNet-101 with a
+Linear(2048, 80) classifier on global-average-pooled layer4 features (labrun:
+the `resnet` backbone and `fc` head plugins in labrun's Model, `bce` loss;
+PyTorch: torchvision's resnet101 with its fc replaced, BCEWithLogitsLoss), on
+a batch of 2 random 448x448 images, both sides on the same number of
+threads. Both models live side by side (labrun's in a child process driven
+over a pipe) and their steps alternate one by one, so that each pair of
+steps sees the same machine load even on a busy machine. Prints images/s of
+each side and the median of the per-pair ratios labrun / PyTorch.
+
+    /usr/bin/python3 tools/bench/train_step/bench_train_step.py \\
+        --bench build/bin/bench_train_step --plugins build/plugins
+"""
+import argparse
+import statistics
+import subprocess
+import time
+
+import torch
+import torchvision
+
+
+class PyTorchSide:
+    def __init__(self, args):
+        torch.manual_seed(0)
+        self.model = torchvision.models.resnet101()
+        self.model.fc = torch.nn.Linear(2048, args.classes)
+        self.model.train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.criterion = torch.nn.BCEWithLogitsLoss()
+        self.images = torch.randn(args.batch, 3, args.size, args.size)
+        self.targets = (torch.rand(args.batch, args.classes) < 0.1).float()
+
+    def step(self):
+        start = time.perf_counter()
+        self.optimizer.zero_grad()
+        self.criterion(self.model(self.images), self.targets).backward()
+        self.optimizer.step()
+        return time.perf_counter() - start
+
+
+class LabrunSide:
+    def __init__(self, args):
+        command = [args.bench, "--plugins", args.plugins]
+        for flag in ("size", "batch", "classes", "threads"):
+            command += ["--" + flag, str(getattr(args, flag))]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench_train_step failed to start")
+
+    def step(self):
+        self.process.stdin.write("step\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bench", default="build/bin/bench_train_step")
+    parser.add_argument("--plugins", default="build/plugins")
+    parser.add_argument("--size", type=int, default=448)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--classes", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    labrun = LabrunSide(args)
+    pytorch = PyTorchSide(args)
+    times = {"pytorch": [], "labrun": []}
+    for step in range(args.warmup + args.steps):
+        # Alternate who goes first, so neither always follows the other.
+        first, second = ((pytorch, labrun) if step % 2 == 0
+                         else (labrun, pytorch))
+        took = {id(first): first.step(), id(second): second.step()}
+        if step < args.warmup:
+            continue
+        times["pytorch"].append(took[id(pytorch)])
+        times["labrun"].append(took[id(labrun)])
+        print("step %d: pytorch %.2f s, labrun %.2f s" %
+              (step - args.warmup + 1, times["pytorch"][-1],
+               times["labrun"][-1]), flush=True)
+    labrun.close()
+
+    def rate(side):
+        return args.batch * len(times[side]) / sum(times[side])
+
+    ratio = statistics.median(
+        p / l for p, l in zip(times["pytorch"], times["labrun"]))
+    print("ResNet-101 + fc, %dx%d, batch %d, %d threads, %d warm-up + %d "
+          "timed steps each" % (args.size, args.size, args.batch,
+                                args.threads, args.warmup, args.steps))
+    print("pytorch (torch %s, torchvision %s): %.3f images/s" %
+          (torch.__version__, torchvision.__version__, rate("pytorch")))
+    print("labrun: %.3f images/s" % rate("labrun"))
+    print("ratio labrun / pytorch (median of step pairs): %.2fx" % ratio)
+
+
+if __name__ == "__main__":
+    main()
