@@ -135,7 +135,8 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, HelpOnEverySubcommand) {
   for (const char* command :
-       {"", "run", "resume", "eval", "runs", "show", "sql", "plugins"}) {
+       {"", "run", "resume", "eval", "prepare", "prepare fashion-mosaic",
+        "runs", "show", "sql", "plugins", "compare", "sweep", "report"}) {
     const Result result = labrun(std::string(command) + " --help");
     EXPECT_EQ(result.code, 0) << command;
     EXPECT_NE(result.out.find(
@@ -175,6 +176,21 @@ TEST_F(CliTest, DryRunPrintsResolvedSpecWithDefaultsAndOverrides) {
   EXPECT_NE(result.out.find("pos_weight"), std::string::npos);    // plugin default
   EXPECT_EQ(result.out.find("extends"), std::string::npos);
   EXPECT_EQ(runCount(), 0);
+}
+
+// The paper settings resolve and validate against the real plugins (the
+// datasets and weights themselves are not here).
+TEST_F(CliTest, PaperExperimentsPassDryRun) {
+  for (const char* name :
+       {"coco2014_baseline_r101", "coco2014_ssgrl_r101",
+        "voc2007_baseline_r101", "voc2007_ssgrl_r101"}) {
+    const Result result = labrun("run " + kSource + "/experiments/" + name +
+                                 ".yaml --dry-run");
+    EXPECT_EQ(result.code, 0) << name << ": " << result.err;
+    EXPECT_NE(result.out.find("depth: 101"), std::string::npos) << name;
+    EXPECT_NE(result.out.find("lr: 0.00001"), std::string::npos) << name;
+    EXPECT_NE(result.out.find("batch_size: 4"), std::string::npos) << name;
+  }
 }
 
 TEST_F(CliTest, MisspelledKeyNamesPlaceAndSuggests) {
