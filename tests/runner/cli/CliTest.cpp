@@ -371,4 +371,40 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
 }
 
+
+TEST_F(CliTest, InitFromStartsFromACheckpointsWeights) {
+  // No BatchNorm: with lr 0 the weights, and so the evaluation, stay put.
+  const std::string no_bn = kFast + " model.backbone.batch_norm=false -q";
+  ASSERT_EQ(labrun("run " + kSmoke + no_bn + " name=source").code, 0);
+  std::string best;
+  {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    best = *store->query("SELECT path FROM checkpoints WHERE best = 1")
+                .rows.at(0)[0];
+  }
+  const Result warm = labrun("run " + kSmoke + no_bn +
+                             " name=warm train.epochs=1 optim.lr=0 "
+                             "init_from='" + best + "'");
+  ASSERT_EQ(warm.code, 0) << warm.err;
+  std::string best_map;
+  {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    best_map = *store->query(
+        "SELECT printf('%.17g', max(m.value)) FROM metrics m JOIN runs r ON "
+        "r.uuid = m.run WHERE r.name = 'source' AND m.key = 'val/mAP'")
+                    .rows.at(0)[0];
+  }
+  const auto warmed = series("warm", "val/mAP");
+  ASSERT_EQ(warmed.size(), 1u);
+  EXPECT_EQ(warmed[0].substr(warmed[0].find('=') + 1), best_map);
+  const Result missing =
+      labrun("run " + kSmoke + " init_from=nowhere.pt --dry-run");
+  EXPECT_EQ(missing.code, 0);  // dry-run only resolves the spec
+  const Result bad = labrun("run " + kSmoke + kFast + " init_from=" + kSmoke);
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("init_from: " + kSmoke + " is not a labrun checkpoint"),
+            std::string::npos)
+      << bad.err;
+}
+
 }  // namespace

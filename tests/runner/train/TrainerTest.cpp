@@ -10,8 +10,11 @@
 
 #include "data/SyntheticDataset.h"
 #include "plugins/PluginHost.h"
+#include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "train/Ema.h"
 #include "train/LrSchedule.h"
+#include "train/Progress.h"
 #include "train/Optimizers.h"
 
 namespace labrun::train {
@@ -358,6 +361,95 @@ TEST(LrSchedule, PlateauDividesWhenTheMetricStopsImproving) {
   LrSchedule restored(options, 10, 100);
   restored.load(in);
   EXPECT_DOUBLE_EQ(restored.factor(0), 0.1);
+}
+
+
+TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
+  const spec::Node tree = spec::parseYamlText(
+      "optim: {name: sgd, lr: 0.1, weight_decay: 0.0, momentum: 0.0, "
+      "nesterov: false, freeze: [], lr_mult: [backbone=0.5, "
+      "backbone.stages.0=2]}",
+      spec::Origin{});
+  plugins::PluginHost host;
+  host.loadDirectories({LABRUN_PLUGIN_DIR});
+  ModelContext context;
+  context.num_classes = 3;
+  auto body = host.makeBackbone(
+      "smallconv",
+      Params({{"channels", std::vector<std::int64_t>{4}},
+              {"batch_norm", false}}),
+      context);
+  context.in_channels = body->outChannels();
+  Model model(body, host.makeHead("fc",
+                                  Params({{"pool", std::string("avg")},
+                                          {"dropout", 0.0}}),
+                                  context));
+  const auto optimizer = makeOptimizer(tree, model);
+  // Longest prefix wins: the first conv at 0.1 x 2, nothing else in the
+  // backbone, the head at the base rate.
+  std::map<double, std::size_t> tensors_by_lr;
+  for (auto& group : optimizer->param_groups()) {
+    tensors_by_lr[group.options().get_lr()] += group.params().size();
+  }
+  EXPECT_EQ(tensors_by_lr, (std::map<double, std::size_t>{{0.1, 2}, {0.2, 2}}));
+
+  const spec::Node bad = spec::parseYamlText(
+      "optim: {name: sgd, lr: 0.1, weight_decay: 0.0, momentum: 0.0, "
+      "nesterov: false, freeze: [], lr_mult: [backbone]}",
+      spec::Origin{"bad.yaml"});
+  try {
+    makeOptimizer(bad, model);
+    FAIL() << "expected an error";
+  } catch (const spec::SpecError& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "bad.yaml:1:102: optim.lr_mult: expected PREFIX=FACTOR (e.g. "
+              "backbone=0.1), found 'backbone'");
+  }
+}
+
+TEST(Ema, AveragesWeightsAndSwapsThemIn) {
+  torch::nn::Linear layer(1, 1);
+  {
+    torch::NoGradGuard no_grad;
+    layer->weight.fill_(1.0);
+    layer->bias.fill_(0.0);
+  }
+  Ema ema(*layer, /*decay=*/0.75);
+  {
+    torch::NoGradGuard no_grad;
+    layer->weight.fill_(5.0);
+  }
+  ema.update();  // 0.75 * 1 + 0.25 * 5 = 2
+  EXPECT_FLOAT_EQ(layer->weight.item<float>(), 5.0f);
+  ema.swap();
+  EXPECT_FLOAT_EQ(layer->weight.item<float>(), 2.0f);
+  ema.swap();
+  EXPECT_FLOAT_EQ(layer->weight.item<float>(), 5.0f);
+}
+
+TEST(Progress, PlainLinesOffATerminalAndABarOnOne) {
+  std::ostringstream plain, bar;
+  Progress lines(plain, /*terminal=*/false, /*quiet=*/false,
+                 /*log_every=*/2, /*epochs=*/3, /*steps_per_epoch=*/4);
+  lines.startEpoch(1, 0);
+  for (int step = 1; step <= 4; ++step) lines.step(step, 0.5, 8);
+  const std::string text = plain.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);  // steps 2, 4
+  EXPECT_EQ(text.rfind("epoch 1/3 step 2/4 loss 0.5000 ", 0), 0u) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos);
+  Progress drawn(bar, /*terminal=*/true, /*quiet=*/false, /*log_every=*/2,
+                 /*epochs=*/3, /*steps_per_epoch=*/4);
+  drawn.startEpoch(1, 0);
+  drawn.step(4, 0.5, 8);
+  EXPECT_NE(bar.str().find("\repoch 1/3 [########################] step 4/4"),
+            std::string::npos)
+      << bar.str();
+  EXPECT_NE(bar.str().find(" eta "), std::string::npos);
+  std::ostringstream silent;
+  Progress quiet(silent, /*terminal=*/true, /*quiet=*/true, 1, 1, 1);
+  quiet.startEpoch(1, 0);
+  quiet.step(1, 0.5, 8);
+  EXPECT_EQ(silent.str(), "");
 }
 
 }  // namespace
