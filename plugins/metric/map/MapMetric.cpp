@@ -5,40 +5,28 @@
 #include <cmath>
 
 #include "AveragePrecision.h"
+#include "labrun/AccumulatingMetric.h"
 #include "labrun/PluginDescriptor.h"
 
 namespace {
 
 using labrun::map_metric::ApMode;
 
-class MapMetric : public labrun::Metric {
+class MapMetric : public labrun::AccumulatingMetric {
  public:
   MapMetric(ApMode mode, std::vector<std::string> class_names)
       : mode_(mode), class_names_(std::move(class_names)) {}
 
-  void reset() override {
-    scores_.clear();
-    targets_.clear();
-    masks_.clear();
-  }
-
-  void update(const torch::Tensor& scores, const torch::Tensor& targets,
-              const torch::Tensor& mask) override {
-    scores_.push_back(scores.detach().to(torch::kCPU, torch::kFloat));
-    targets_.push_back(targets.detach().to(torch::kCPU, torch::kFloat));
-    masks_.push_back(mask.detach().to(torch::kCPU, torch::kFloat));
-  }
-
   labrun::MetricResult compute() const override {
     labrun::MetricResult result;
     result.per_class_name = "AP";
-    if (scores_.empty()) {
+    if (empty()) {
       result.notes.push_back("mAP: no samples evaluated");
       return result;
     }
-    const torch::Tensor scores = torch::cat(scores_).contiguous();
-    const torch::Tensor targets = torch::cat(targets_).contiguous();
-    const torch::Tensor masks = torch::cat(masks_).contiguous();
+    const torch::Tensor scores = allScores();
+    const torch::Tensor targets = allTargets();
+    const torch::Tensor masks = allMasks();
     const std::int64_t samples = scores.size(0), classes = scores.size(1);
     const auto s = scores.accessor<float, 2>();
     const auto t = targets.accessor<float, 2>();
@@ -87,7 +75,6 @@ class MapMetric : public labrun::Metric {
 
   ApMode mode_;
   std::vector<std::string> class_names_;
-  std::vector<torch::Tensor> scores_, targets_, masks_;
 };
 
 const labrun::ParamSpec kParams[] = {

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <limits>
 
+#include "labrun/AccumulatingMetric.h"
 #include "labrun/PluginDescriptor.h"
 
 namespace {
@@ -32,7 +33,7 @@ double f1(double precision, double recall) {
   return ratio(2 * precision * recall, precision + recall);
 }
 
-class PrfMetric : public labrun::Metric {
+class PrfMetric : public labrun::AccumulatingMetric {
  public:
   PrfMetric(double threshold, std::int64_t top_k, bool top_k_threshold,
             std::vector<std::string> class_names)
@@ -41,29 +42,16 @@ class PrfMetric : public labrun::Metric {
         top_k_threshold_(top_k_threshold),
         class_names_(std::move(class_names)) {}
 
-  void reset() override {
-    scores_.clear();
-    targets_.clear();
-    masks_.clear();
-  }
-
-  void update(const torch::Tensor& scores, const torch::Tensor& targets,
-              const torch::Tensor& mask) override {
-    scores_.push_back(scores.detach().to(torch::kCPU, torch::kFloat));
-    targets_.push_back(targets.detach().to(torch::kCPU, torch::kFloat));
-    masks_.push_back(mask.detach().to(torch::kCPU, torch::kFloat));
-  }
-
   labrun::MetricResult compute() const override {
     labrun::MetricResult result;
     result.per_class_name = "F1";
-    if (scores_.empty()) {
+    if (empty()) {
       result.notes.push_back("prf: no samples evaluated");
       return result;
     }
-    const torch::Tensor scores = torch::cat(scores_);
-    const torch::Tensor counted = torch::cat(masks_) > 0;
-    const torch::Tensor positive = (torch::cat(targets_) > 0) & counted;
+    const torch::Tensor scores = allScores();
+    const torch::Tensor counted = allMasks() > 0;
+    const torch::Tensor positive = (allTargets() > 0) & counted;
     const std::int64_t classes = scores.size(1);
 
     const torch::Tensor above = (scores >= threshold_) & counted;
@@ -159,7 +147,6 @@ class PrfMetric : public labrun::Metric {
   std::int64_t top_k_;
   bool top_k_threshold_;
   std::vector<std::string> class_names_;
-  std::vector<torch::Tensor> scores_, targets_, masks_;
 };
 
 const labrun::ParamSpec kParams[] = {

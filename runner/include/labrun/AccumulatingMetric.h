@@ -1,0 +1,39 @@
+// A base for metrics computed over a whole split at once (mAP, F1...): it
+// keeps every batch's scores, targets and mask on the CPU until compute().
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "labrun/Metric.h"
+
+namespace labrun {
+
+class AccumulatingMetric : public Metric {
+ public:
+  void reset() override {
+    scores_.clear();
+    targets_.clear();
+    masks_.clear();
+  }
+
+  void update(const torch::Tensor& scores, const torch::Tensor& targets,
+              const torch::Tensor& mask) override {
+    scores_.push_back(scores.detach().to(torch::kCPU, torch::kFloat));
+    targets_.push_back(targets.detach().to(torch::kCPU, torch::kFloat));
+    masks_.push_back(mask.detach().to(torch::kCPU, torch::kFloat));
+  }
+
+ protected:
+  bool empty() const { return scores_.empty(); }
+  // All batches so far, [N, K] float32, contiguous.
+  torch::Tensor allScores() const { return torch::cat(scores_).contiguous(); }
+  torch::Tensor allTargets() const { return torch::cat(targets_).contiguous(); }
+  torch::Tensor allMasks() const { return torch::cat(masks_).contiguous(); }
+
+ private:
+  std::vector<torch::Tensor> scores_, targets_, masks_;
+};
+
+}  // namespace labrun
