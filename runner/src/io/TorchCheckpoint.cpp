@@ -367,8 +367,10 @@ PickleRef loadLegacy(const std::string& path, std::uint64_t file_size) {
     if (!root) {
       if (static_cast<std::uint64_t>(storage.numel) >
           file_size / c10::elementSize(storage.dtype)) {
-        refuse(fmt::format("storage '{}' of {} elements exceeds the file",
-                           storage.key, storage.numel));
+        refuse(
+            fmt::format("truncated or corrupt file: storage '{}' of {} "
+                        "elements is larger than the whole file ({} bytes)",
+                        storage.key, storage.numel, file_size));
       }
       root = PickleValue::ofTensor(
           Kind::kStorage, torch::empty({storage.numel}, storage.dtype));
