@@ -107,7 +107,7 @@ TEST_F(FormatsTest, ClassListReadsTsvNameColumnAndPlainLines) {
             (std::vector<std::string>{"car", "person", "cat", "dog"}));
   // The shared COCO list: 80 names in alphabetical order.
   const ClassList shared = ClassList::read(
-      (fs::path(LABRUN_SOURCE_DIR) / "../shared/data/coco2014/classes.tsv")
+      (fs::path(LABRUN_SOURCE_DIR) / "configs/data/coco2014/classes.tsv")
           .string());
   EXPECT_EQ(shared.size(), 80u);
   EXPECT_EQ(shared.names().front(), "airplane");

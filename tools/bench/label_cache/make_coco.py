@@ -4,7 +4,7 @@
 82,783 images with real-looking ids and file names, ~400k annotations with
 polygon segmentations (RLE counts for the ~1% iscrowd ones), the 80 real
 categories with their non-contiguous ids, and per-class image frequencies
-taken from COCO train2014 (shared/data/coco2014/class_counts.npy). The file
+taken from COCO train2014 (configs/data/coco2014/class_counts.npy, a copy of shared/data). The file
 is ~170 MB and deterministic for a seed; it is streamed out, so the generator
 itself stays small in memory.
 
@@ -17,12 +17,12 @@ import os
 
 import numpy as np
 
-SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "../../../../shared/data/coco2014")
+COCO_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      "../../../configs/data/coco2014")
 
 
 def categories():
-    with open(os.path.join(SHARED, "classes.tsv")) as f:
+    with open(os.path.join(COCO_DATA, "classes.tsv")) as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return sorted(((int(r["coco_id"]), r["name"]) for r in rows))
 
@@ -41,9 +41,9 @@ def main():
 
     cats = categories()
     # Rows follow classes.tsv (alphabetical); the counts file uses that order.
-    with open(os.path.join(SHARED, "classes.tsv")) as f:
+    with open(os.path.join(COCO_DATA, "classes.tsv")) as f:
         tsv_ids = [int(r["coco_id"]) for r in csv.DictReader(f, delimiter="\t")]
-    counts = np.load(os.path.join(SHARED, "class_counts.npy"))
+    counts = np.load(os.path.join(COCO_DATA, "class_counts.npy"))
     prob = counts / 82783.0
 
     n = args.images

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 const std::string kData = std::string(LABRUN_TEST_DATA) + "/ssgrl/";
-const std::string kShared = std::string(LABRUN_SOURCE_DIR) + "/../shared/data/";
+const std::string kShared = std::string(LABRUN_SOURCE_DIR) + "/configs/data/";
 
 json readJson(const std::string& path) {
   std::ifstream in(path);
