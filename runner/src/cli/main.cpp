@@ -35,6 +35,15 @@ void addProgressFlags(CLI::App* command, labrun::cli::ProgressArgs& progress) {
                       "(default: the spec's train.log_every)");
 }
 
+// The runs a command works on: listed, or every run of one sweep.
+void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
+                    std::string& sweep) {
+  auto* listed = command->add_option(
+      "runs", runs, "Runs (uuid, unique uuid prefix or name)");
+  command->add_option("--sweep", sweep, "The runs of this sweep")
+      ->excludes(listed);
+}
+
 struct FormatFlags {
   bool csv = false;
   bool json = false;
@@ -162,12 +171,7 @@ int main(int argc, char** argv) {
       "compare",
       "Runs side by side: parameters that differ, validation metrics, "
       "per-class AP with deltas against the first run");
-  auto* compare_runs = compare->add_option(
-      "runs", compare_args.runs, "Runs (uuid, unique uuid prefix or name)");
-  compare
-      ->add_option("--sweep", compare_args.sweep,
-                   "Compare the runs of this sweep")
-      ->excludes(compare_runs);
+  addRunsOrSweep(compare, compare_args.runs, compare_args.sweep);
   compare->add_flag("--csv", compare_args.csv, "Print one CSV table");
   compare->footer(kExitCodes);
 
@@ -195,12 +199,7 @@ int main(int argc, char** argv) {
       "report",
       "Write one self-contained HTML page on runs: curves, per-class AP, "
       "differing hyperparameters, provenance");
-  auto* report_runs = report->add_option(
-      "runs", report_args.runs, "Runs (uuid, unique uuid prefix or name)");
-  report
-      ->add_option("--sweep", report_args.sweep,
-                   "Report on the runs of this sweep")
-      ->excludes(report_runs);
+  addRunsOrSweep(report, report_args.runs, report_args.sweep);
   report->add_option("--output,-o", report_args.output, "HTML file to write")
       ->capture_default_str();
   report->footer(kExitCodes);

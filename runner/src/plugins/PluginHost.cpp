@@ -9,6 +9,9 @@
 #include <boost/dll/shared_library.hpp>
 #include <fmt/format.h>
 
+#include "spec/Schema.h"
+#include "spec/SpecLoader.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -197,6 +200,24 @@ const LoadedPlugin& PluginHost::find(PluginKind kind,
                   name, joinNames(known));
   for (const auto& problem : problems_) message += " [skipped " + problem + "]";
   throw PluginError(message);
+}
+
+Params PluginHost::defaultParams(
+    PluginKind kind, const std::string& name,
+    const std::map<std::string, ParamValue>& overrides) const {
+  std::map<std::string, ParamValue> values = overrides;
+  for (const ParamSpec& param : find(kind, name).params()) {
+    if (values.count(param.name) > 0) continue;
+    if (param.default_yaml == nullptr) {
+      throw PluginError(fmt::format("{} plugin '{}': parameter '{}' is required",
+                                    pluginKindName(kind), name, param.name));
+    }
+    spec::Origin origin;
+    origin.note = fmt::format("default of {}.{}", name, param.name);
+    values[param.name] = spec::toParamValue(
+        spec::parseYamlText(param.default_yaml, origin), param.type, param.name);
+  }
+  return Params(std::move(values));
 }
 
 std::vector<const LoadedPlugin*> PluginHost::all() const {

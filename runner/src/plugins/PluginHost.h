@@ -60,6 +60,14 @@ class PluginHost {
   std::vector<const LoadedPlugin*> all() const;
   const std::vector<std::string>& problems() const { return problems_; }
 
+  // Parameters of a plugin as the spec would give them: every declared
+  // default, with `overrides` on top (for tests, benchmarks and tools that
+  // build plugins without a spec). A required parameter missing from
+  // `overrides` is a PluginError.
+  Params defaultParams(PluginKind kind, const std::string& name,
+                       const std::map<std::string, ParamValue>& overrides =
+                           {}) const;
+
   // Build objects; a throwing factory becomes a PluginError naming the plugin
   // and its file. Returned objects keep their library loaded.
   std::shared_ptr<Backbone> makeBackbone(const std::string& name,

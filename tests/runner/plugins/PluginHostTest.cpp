@@ -66,6 +66,20 @@ TEST(PluginHost, LibraryOutlivesHostWhileObjectsLive) {
   EXPECT_FLOAT_EQ(loss->forward(logits, logits, logits).item<float>(), 3.0f);
 }
 
+TEST(PluginHost, DefaultParamsFillDeclaredDefaultsUnderOverrides) {
+  PluginHost host;
+  host.loadFile(variantFile("ok"));
+  EXPECT_DOUBLE_EQ(
+      host.defaultParams(PluginKind::kLoss, "testloss").getFloat("scale"), 2.0);
+  EXPECT_DOUBLE_EQ(host.defaultParams(PluginKind::kLoss, "testloss",
+                                      {{"scale", 5.0}})
+                       .getFloat("scale"),
+                   5.0);
+  EXPECT_NE(errorOf([&] { host.defaultParams(PluginKind::kLoss, "nope"); })
+                .find("unknown loss plugin 'nope'"),
+            std::string::npos);
+}
+
 TEST(PluginHost, RefusesApiVersionMismatchNamingBothVersions) {
   PluginHost host;
   const std::string message = errorOf([&] { host.loadFile(variantFile("mismatch")); });

@@ -119,26 +119,18 @@ int main(int argc, char** argv) {
   std::shared_ptr<labrun::Head> head;
   if (text["--head"] == "fc") {
     head = host.makeHead(
-        "fc", labrun::Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
-        context);
+        "fc", host.defaultParams(labrun::PluginKind::kHead, "fc"), context);
   } else {
     head = host.makeHead("ssgrl",
-                         labrun::Params({{"embeddings", std::string("random")},
-                                         {"embedding_dim", std::int64_t{300}},
-                                         {"embedding_seed", std::int64_t{0}},
-                                         {"adjacency", std::string("labels")},
-                                         {"class_counts", std::string()},
-                                         {"adjacency_threshold", 0.0},
-                                         {"adjacency_reweight", 0.0},
-                                         {"time_steps", std::int64_t{3}},
-                                         {"attention_dim", std::int64_t{1024}},
-                                         {"output_dim", std::int64_t{2048}},
-                                         {"compat", text["--compat"]},
-                                         {"impl", text["--impl"]}}),
+                         host.defaultParams(
+                             labrun::PluginKind::kHead, "ssgrl",
+                             {{"embeddings", std::string("random")},
+                              {"compat", text["--compat"]},
+                              {"impl", text["--impl"]}}),
                          context);
   }
-  auto loss =
-      host.makeLoss("bce", labrun::Params({{"pos_weight", 1.0}}), context);
+  auto loss = host.makeLoss(
+      "bce", host.defaultParams(labrun::PluginKind::kLoss, "bce"), context);
   labrun::train::Model model(backbone, head);
   model->train();
   torch::optim::Adam optimizer(model->parameters(),

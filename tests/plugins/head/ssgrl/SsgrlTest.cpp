@@ -209,21 +209,13 @@ class SsgrlPluginTest : public ::testing::Test {
   // The plugin's declared defaults, with `overrides` on top.
   std::shared_ptr<Head> make(const std::map<std::string, ParamValue>& overrides,
                              const ModelContext& context) {
+    // Random embeddings: no file needed; every other option at its default.
     std::map<std::string, ParamValue> values = {
-        {"embeddings", std::string("random")},
-        {"embedding_dim", std::int64_t{300}},
-        {"embedding_seed", std::int64_t{0}},
-        {"adjacency", std::string("labels")},
-        {"class_counts", std::string()},
-        {"adjacency_threshold", 0.0},
-        {"adjacency_reweight", 0.0},
-        {"time_steps", std::int64_t{3}},
-        {"attention_dim", std::int64_t{1024}},
-        {"output_dim", std::int64_t{2048}},
-        {"compat", std::string("paper")},
-        {"impl", std::string("fast")}};
+        {"embeddings", std::string("random")}};
     for (const auto& [key, value] : overrides) values[key] = value;
-    return host_.makeHead("ssgrl", Params(values), context);
+    return host_.makeHead(
+        "ssgrl", host_.defaultParams(PluginKind::kHead, "ssgrl", values),
+        context);
   }
 
   std::string errorOf(const std::map<std::string, ParamValue>& overrides,
