@@ -22,6 +22,8 @@ packages=(
   libopenblas0-openmp
   python3-sklearn  # regenerates tests/data/metric/sklearn_fixtures.json
   chromium  # test_results renders `labrun report` pages headless
+  libgloo-dev  # headers for LibTorch's c10d ProcessGroupGloo (distributed)
+  clang-14 libclang-rt-14-dev llvm-14  # libFuzzer targets and sanitizer build
 )
 
 missing=()
