@@ -10,8 +10,11 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include "data/LabelSource.h"
+#include "dist/Group.h"
+#include "dist/WorldInfo.h"
 #include "plugins/PluginHost.h"
 #include "spec/SpecError.h"
 #include "store/RunStore.h"
@@ -99,6 +102,47 @@ void printSection(const std::string& title, const store::RunStore& store,
   printTable(toTextTable(table), TableFormat::kText, std::cout);
 }
 
+// This process's place in a data-parallel run (set by the launcher).
+std::optional<dist::WorldInfo> workerPlace() {
+  try {
+    return dist::WorldInfo::fromEnvironment();
+  } catch (const std::invalid_argument& bad) {
+    throw spec::SpecError(bad.what());
+  }
+}
+
+// One rank of a data-parallel run: joins the group; rank 0 records the run
+// (a new one, or `resume_uuid` resumed), the others follow it.
+int runWorker(const GlobalOptions& global, train::Experiment& experiment,
+              const dist::WorldInfo& world, const ProgressArgs& progress,
+              const std::string& resume_uuid) {
+  dist::GroupOptions options;
+  options.backend = experiment.backend();
+  options.timeout =
+      std::chrono::seconds(experiment.tree().at("distributed.timeout_s").asInt());
+  options.bucket_bytes = static_cast<std::int64_t>(
+      experiment.tree().at("distributed.bucket_mb").asDouble() * (1 << 20));
+  dist::Group group(world, options);
+  experiment.joinGroup(group);
+  train::RunControls controls = runControls(global, progress);
+  if (world.rank != 0) {
+    // Rank 0 reports for the group; the others print only their failure.
+    controls.quiet = true;
+    std::ostream discard(nullptr);
+    const train::RunOutcome outcome = experiment.follow(controls, discard);
+    if (outcome.status == "FINISHED") return kOk;
+    std::cerr << fmt::format("labrun: rank {}: {}: {}\n", world.rank,
+                             outcome.status, outcome.error);
+    return kRunFailed;
+  }
+  auto store = store::RunStore::open(global.db);
+  return reportOutcome(
+      resume_uuid.empty()
+          ? experiment.run(*store, controls, std::cout)
+          : experiment.resume(*store, resume_uuid, controls, std::cout),
+      global.db);
+}
+
 }  // namespace
 
 int runCommand(const GlobalOptions& global, const RunArgs& args) {
@@ -109,9 +153,18 @@ int runCommand(const GlobalOptions& global, const RunArgs& args) {
     std::cout << spec.yaml;
     return kOk;
   }
+  const auto world = workerPlace();
+  if (!world && args.launch.distributed()) {
+    // The workers build the experiment; a bad backend fails here already.
+    dist::chooseBackend(spec.tree.at("distributed.backend"),
+                        spec.tree.at("device").asString() != "cpu" &&
+                            torch::cuda::is_available());
+    return dist::Launcher(args.launch, global.db).run(std::cerr);
+  }
   // Everything that can be wrong with the spec fails here, before a run
   // record exists.
   train::Experiment experiment(std::move(spec), host);
+  if (world) return runWorker(global, experiment, *world, args.progress, "");
   auto store = store::RunStore::open(global.db);
   return reportOutcome(
       experiment.run(*store, runControls(global, args.progress), std::cout),
@@ -134,11 +187,37 @@ int prepareFashionMosaicCommand(const data::FashionMosaicOptions& options) {
 }
 
 int resumeCommand(const GlobalOptions& global, const std::string& run_ref,
-                  const ProgressArgs& progress) {
+                  const ProgressArgs& progress,
+                  const dist::LaunchOptions& launch) {
   const plugins::PluginHost host = loadPlugins(global);
   auto store = store::RunStore::open(global.db);
   const std::string uuid = store->resolveRun(run_ref);
+  const int world_size = std::stoi(
+      store->query("SELECT world_size FROM runs WHERE uuid = ?1", {uuid})
+          .rows.at(0)[0]
+          .value_or("1"));
+  const auto world = workerPlace();
+  if (!world && world_size > 1) {
+    if (world_size % launch.nnodes != 0) {
+      throw spec::SpecError(fmt::format(
+          "run {} had {} processes: --nnodes {} does not divide them", uuid,
+          world_size, launch.nnodes));
+    }
+    dist::LaunchOptions options = launch;
+    options.nproc = world_size / launch.nnodes;
+    store.reset();  // rank 0 reopens it
+    return dist::Launcher(options, global.db).run(std::cerr);
+  }
+  if (world && world->world_size != world_size) {
+    throw spec::SpecError(fmt::format(
+        "run {} had {} processes; this group has {}", uuid, world_size,
+        world->world_size));
+  }
   train::Experiment experiment(storedSpec(*store, uuid, host), host);
+  if (world) {
+    store.reset();
+    return runWorker(global, experiment, *world, progress, uuid);
+  }
   return reportOutcome(experiment.resume(*store, uuid,
                                          runControls(global, progress),
                                          std::cout),

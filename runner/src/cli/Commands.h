@@ -9,6 +9,7 @@
 
 #include "cli/TablePrinter.h"
 #include "data/FashionMosaic.h"
+#include "dist/Launcher.h"
 
 namespace labrun::plugins {
 class PluginHost;
@@ -37,6 +38,7 @@ struct RunArgs {
   std::vector<std::string> overrides;
   bool dry_run = false;
   ProgressArgs progress;
+  dist::LaunchOptions launch;  // --nproc, --nnodes, --node-rank, --master
 };
 
 struct EvalArgs {
@@ -57,8 +59,11 @@ int runCommand(const GlobalOptions& global, const RunArgs& args);
 int prepareCommand(const GlobalOptions& global, const PrepareArgs& args);
 // Builds data/fashion-mosaic (or finds it complete) and prints its paths.
 int prepareFashionMosaicCommand(const data::FashionMosaicOptions& options);
+// A data-parallel run restarts with its recorded world size: `launch`
+// says how it spreads over machines (its nproc is derived).
 int resumeCommand(const GlobalOptions& global, const std::string& run,
-                  const ProgressArgs& progress);
+                  const ProgressArgs& progress,
+                  const dist::LaunchOptions& launch);
 int evalCommand(const GlobalOptions& global, const EvalArgs& args);
 // `labrun runs`: rows of the run_summary view, filtered and sorted.
 struct RunsArgs {

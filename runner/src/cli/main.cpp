@@ -44,6 +44,25 @@ void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
       ->excludes(listed);
 }
 
+// Data-parallel runs (docs/DISTRIBUTED.md); resume derives nproc from the
+// run's recorded world size.
+void addLaunchFlags(CLI::App* command, labrun::dist::LaunchOptions& launch,
+                    bool with_nproc) {
+  if (with_nproc) {
+    command->add_option("--nproc", launch.nproc,
+                        "Worker processes on this machine (data-parallel)")
+        ->check(CLI::PositiveNumber);
+  }
+  command->add_option("--nnodes", launch.nnodes, "Machines taking part")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--node-rank", launch.node_rank,
+                      "This machine's index, 0..nnodes-1 (0 hosts the "
+                      "rendezvous)");
+  command->add_option("--master", launch.master,
+                      "HOST:PORT of node 0's rendezvous (default: "
+                      "127.0.0.1 and a free port)");
+}
+
 struct FormatFlags {
   bool csv = false;
   bool json = false;
@@ -85,6 +104,7 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", run_args.dry_run,
                 "Print the fully resolved spec and exit");
   addProgressFlags(run, run_args.progress);
+  addLaunchFlags(run, run_args.launch, /*with_nproc=*/true);
   run->footer(kExitCodes);
 
   labrun::cli::PrepareArgs prepare_args;
@@ -127,6 +147,8 @@ int main(int argc, char** argv) {
   resume->add_option("run", resume_ref, "Run uuid, unique uuid prefix or name")
       ->required();
   addProgressFlags(resume, resume_progress);
+  labrun::dist::LaunchOptions resume_launch;
+  addLaunchFlags(resume, resume_launch, /*with_nproc=*/false);
   resume->footer(kExitCodes);
 
   labrun::cli::EvalArgs eval_args;
@@ -249,7 +271,8 @@ int main(int argc, char** argv) {
       return labrun::cli::prepareCommand(global, prepare_args);
     }
     if (*resume) {
-      return labrun::cli::resumeCommand(global, resume_ref, resume_progress);
+      return labrun::cli::resumeCommand(global, resume_ref, resume_progress,
+                                        resume_launch);
     }
     if (*eval) return labrun::cli::evalCommand(global, eval_args);
     if (*runs) {

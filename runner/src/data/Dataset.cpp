@@ -15,20 +15,25 @@ BatchIterator::BatchIterator(const TensorDataset& dataset,
 }
 
 void BatchIterator::startEpoch(std::int64_t epoch, std::int64_t skip_batches) {
-  position_ = std::min(skip_batches * batch_size_, dataset_.size());
-  if (!shuffle_) {
-    order_ = torch::arange(dataset_.size());
-    return;
+  position_ = std::min(skip_batches * batch_size_, shardSize());
+  torch::Tensor order;
+  if (shuffle_) {
+    // A private generator: the order does not consume the global RNG stream.
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(
+        seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
+    order = torch::randperm(dataset_.size(), generator, torch::kLong);
+  } else {
+    order = torch::arange(dataset_.size(), torch::kLong);
   }
-  // A private generator: the order does not consume the global RNG stream.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(
-      seed_ * 1000003ULL + static_cast<std::uint64_t>(epoch));
-  order_ = torch::randperm(dataset_.size(), generator, torch::kLong);
+  std::vector<std::int64_t> mine = sampler_.shard(
+      {order.data_ptr<std::int64_t>(),
+       order.data_ptr<std::int64_t>() + order.numel()});
+  order_ = torch::tensor(mine, torch::kLong);
 }
 
 bool BatchIterator::next(Batch& batch) {
-  if (position_ >= dataset_.size()) return false;
-  const std::int64_t end = std::min(position_ + batch_size_, dataset_.size());
+  if (position_ >= shardSize()) return false;
+  const std::int64_t end = std::min(position_ + batch_size_, shardSize());
   const torch::Tensor index = order_.slice(0, position_, end);
   position_ = end;
   batch.images = dataset_.images.index_select(0, index);
@@ -38,7 +43,7 @@ bool BatchIterator::next(Batch& batch) {
 }
 
 std::int64_t BatchIterator::batchesPerEpoch() const {
-  return (dataset_.size() + batch_size_ - 1) / batch_size_;
+  return (shardSize() + batch_size_ - 1) / batch_size_;
 }
 
 }  // namespace labrun::data

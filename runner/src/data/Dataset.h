@@ -7,6 +7,8 @@
 
 #include <torch/types.h>
 
+#include "dist/DistributedSampler.h"
+
 namespace labrun::data {
 
 struct Batch {
@@ -35,8 +37,18 @@ class BatchSource {
   // Fills `batch` with the next batch of the epoch; false at its end.
   virtual bool next(Batch& batch) = 0;
   virtual std::int64_t batchesPerEpoch() const = 0;
-  virtual std::int64_t size() const = 0;  // samples per epoch
+  virtual std::int64_t size() const = 0;  // samples of the set
   virtual const std::vector<std::string>& classNames() const = 0;
+
+  // Data-parallel training: from the next startEpoch on, this process reads
+  // only its shard of each epoch's order (padded evenly across the ranks).
+  void setSampler(dist::DistributedSampler sampler) { sampler_ = sampler; }
+  const dist::DistributedSampler& sampler() const { return sampler_; }
+  // Samples this process reads per epoch: its shard of size().
+  std::int64_t shardSize() const { return sampler_.shardSize(size()); }
+
+ protected:
+  dist::DistributedSampler sampler_;
 };
 
 // Batches of an in-memory TensorDataset (the synthetic set).
@@ -57,7 +69,7 @@ class BatchIterator : public BatchSource {
   std::int64_t batch_size_;
   bool shuffle_;
   std::uint64_t seed_;
-  torch::Tensor order_;
+  torch::Tensor order_;  // this process's samples of the epoch
   std::int64_t position_ = 0;
 };
 

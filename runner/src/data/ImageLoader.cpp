@@ -109,7 +109,7 @@ ImageLoader::~ImageLoader() {
 }
 
 std::int64_t ImageLoader::batchesPerEpoch() const {
-  return (size() + options_.batch_size - 1) / options_.batch_size;
+  return (shardSize() + options_.batch_size - 1) / options_.batch_size;
 }
 
 void ImageLoader::startEpoch(std::int64_t epoch, std::int64_t skip_batches) {
@@ -129,14 +129,15 @@ void ImageLoader::startEpoch(std::int64_t epoch, std::int64_t skip_batches) {
         std::swap(order_[i], order_[rng.uniformInt(0, i)]);
       }
     }
+    order_ = sampler_.shard(order_);
     next_batch_ = std::clamp<std::int64_t>(skip_batches, 0, batchesPerEpoch());
-    next_position_ = std::min(next_batch_ * options_.batch_size, size());
+    next_position_ = std::min(next_batch_ * options_.batch_size, shardSize());
   }
   work_ready_.notify_all();
 }
 
 bool ImageLoader::claimable() const {
-  return started_ && !failure_ && next_position_ < size() &&
+  return started_ && !failure_ && next_position_ < shardSize() &&
          next_position_ / options_.batch_size < next_batch_ + options_.prefetch;
 }
 
@@ -155,7 +156,8 @@ void ImageLoader::work() {
     std::shared_ptr<Pending>& slot = pending_[batch];
     if (!slot) {
       const std::int64_t rows =
-          std::min(options_.batch_size, size() - batch * options_.batch_size);
+          std::min(options_.batch_size,
+                   shardSize() - batch * options_.batch_size);
       slot = std::make_shared<Pending>();
       try {
         slot->images = batchTensor(rows);

@@ -117,7 +117,7 @@ class ImageLoader : public BatchSource {
   bool started_ = false;
   std::uint64_t generation_ = 0;  // bumped by startEpoch: stale work is dropped
   std::int64_t epoch_ = 1;
-  std::vector<std::int64_t> order_;  // sample index per epoch position
+  std::vector<std::int64_t> order_;  // sample per position of this shard
   std::int64_t next_position_ = 0;   // next epoch position to claim
   std::int64_t next_batch_ = 0;      // next batch to hand out
   std::map<std::int64_t, std::shared_ptr<Pending>> pending_;

@@ -235,6 +235,13 @@ LEFT JOIN metrics AS m_last ON m_last.rowid = (
   ORDER BY step DESC, rowid DESC LIMIT 1);
 PRAGMA user_version = 3;
 )sql",
+    // 4: data-parallel runs: how many worker processes trained the run
+    // (rank 0 records it; `labrun resume` restarts as many).
+    R"sql(
+ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1
+  CHECK (world_size >= 1);
+PRAGMA user_version = 4;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

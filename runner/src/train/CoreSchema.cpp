@@ -185,10 +185,25 @@ std::vector<Field> trainFields() {
   };
 }
 
+// Data-parallel training (labrun run --nproc N; docs/DISTRIBUTED.md).
+std::vector<Field> distributedFields() {
+  return {
+      {"distributed.backend", ParamType::kString, "auto",
+       "c10d process group of a run with several workers: auto (nccl on "
+       "CUDA when LibTorch has it, else gloo), gloo or nccl",
+       "auto|gloo|nccl"},
+      {"distributed.timeout_s", ParamType::kInt, "300",
+       "seconds a collective or the rendezvous may wait for a silent peer"},
+      {"distributed.bucket_mb", ParamType::kFloat, "25",
+       "gradient all-reduce bucket size in MiB"},
+  };
+}
+
 spec::Schema makeSchema() {
   spec::Schema schema;
   for (auto group : {runFields(), dataFormatFields(), dataLoaderFields(),
-                     optimFields(), scheduleFields(), trainFields()}) {
+                     optimFields(), scheduleFields(), trainFields(),
+                     distributedFields()}) {
     schema.fields.insert(schema.fields.end(),
                          std::make_move_iterator(group.begin()),
                          std::make_move_iterator(group.end()));

@@ -14,12 +14,14 @@
 #include "data/ImageLoader.h"
 #include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
+#include "dist/Group.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "store/Heartbeat.h"
+#include "train/Collective.h"
 #include "train/CoreSchema.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
@@ -182,6 +184,19 @@ class StoreRecorder : public RunRecorder {
   std::int64_t keep_last_;
 };
 
+// A rank other than 0 of a data-parallel run records nothing.
+class NoRecorder : public RunRecorder {
+ public:
+  void metric(const std::string&, std::int64_t, std::int64_t,
+              double) override {}
+  void classMetric(std::int64_t, const std::string&,
+                   const std::vector<std::string>&,
+                   const MetricResult&) override {}
+  void checkpoint(std::int64_t, std::int64_t, const std::string&,
+                  std::optional<double>, bool) override {}
+  void sync() override {}
+};
+
 // The newest checkpoint of `run` whose file is intact (sha256 as recorded).
 struct StoredCheckpoint {
   std::string path;
@@ -301,6 +316,7 @@ struct Experiment::Parts {
   std::vector<NamedMetric> metrics;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   TrainerOptions options;
+  std::string backend;  // c10d backend, for a data-parallel run
 };
 
 Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
@@ -308,6 +324,8 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.device = parseDevice(tree.at("device"));
+  parts.backend =
+      dist::chooseBackend(tree.at("distributed.backend"), parts.device.is_cuda());
   // Debian's LibTorch defaults to one thread; auto (-1) uses every core.
   const auto threads = std::get<std::int64_t>(spec::toParamValue(
       tree.at("threads"), ParamType::kIntOrAuto, "threads"));
@@ -441,6 +459,34 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
 
 Experiment::~Experiment() = default;
 
+const std::string& Experiment::backend() const { return parts_->backend; }
+
+void Experiment::joinGroup(Collective& collective) {
+  Parts& parts = *parts_;
+  collective_ = &collective;
+  parts.options.collective = &collective;
+  const dist::DistributedSampler sampler(collective.rank(),
+                                         collective.worldSize());
+  parts.train_batches->setSampler(sampler);
+  parts.val_batches->setSampler(sampler);
+  if (std::get<std::int64_t>(spec::toParamValue(spec_.tree.at("threads"),
+                                                ParamType::kIntOrAuto,
+                                                "threads")) <= 0) {
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    torch::set_num_threads(std::max(1, cores / collective.localWorldSize()));
+  }
+  // Same initial weights everywhere (init_from, random init alike).
+  std::vector<torch::Tensor> state = parts.model->parameters();
+  for (const auto& buffer : parts.model->buffers()) state.push_back(buffer);
+  collective.broadcast(state);
+}
+
+RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
+  const std::string uuid = collective_->fetch("run");
+  return train(nullptr, uuid, collective_->fetch("resume_from"), controls,
+               log);
+}
+
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
   const spec::Node& tree = spec_.tree;
@@ -464,6 +510,7 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
   info.command_line = controls.command_line;
   info.pid = ::getpid();
   info.sweep = controls.sweep;
+  info.world_size = collective_ ? collective_->worldSize() : 1;
 
   const std::string uuid = store.createRun(info);
   std::vector<store::ParamRow> params;
@@ -479,9 +526,14 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            util::sha256File(used.plugin->file)});
   }
   store.addPlugins(uuid, plugin_rows);
-  log << fmt::format("run {} ({}) on {}, {} threads\n", uuid, info.name,
+  log << fmt::format("run {} ({}) on {}, {} threads", uuid, info.name,
                      info.device, torch::get_num_threads());
-  return train(store, uuid, /*resume_from=*/"", controls, log);
+  if (collective_) {
+    log << fmt::format(" x {} processes ({})", info.world_size,
+                       parts.backend);
+  }
+  log << "\n";
+  return train(&store, uuid, /*resume_from=*/"", controls, log);
 }
 
 RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
@@ -518,14 +570,20 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
     log << fmt::format("run {} has no intact checkpoint; starting over\n",
                        uuid);
   }
-  return train(store, uuid, from, controls, log);
+  return train(&store, uuid, from, controls, log);
 }
 
-RunOutcome Experiment::train(store::RunStore& store, const std::string& uuid,
+RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
                              const std::string& resume_from,
                              const RunControls& controls, std::ostream& log) {
   Parts& parts = *parts_;
+  if (collective_ && store) {
+    collective_->publish("run", uuid);
+    collective_->publish("resume_from", resume_from);
+  }
   TrainerOptions options = parts.options;
+  // Rank 0 alone writes checkpoints (and the store).
+  options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
       resume_from.empty()
           ? fs::absolute(fs::path(spec_.tree.at("output_dir").asString()) / uuid)
@@ -534,14 +592,18 @@ RunOutcome Experiment::train(store::RunStore& store, const std::string& uuid,
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
   if (controls.log_every >= 0) options.log_every = controls.log_every;
-  StoreRecorder recorder(store, uuid,
-                         atLeast(spec_.tree, "checkpoint.keep_last", 0));
+  std::unique_ptr<RunRecorder> recorder = std::make_unique<NoRecorder>();
+  std::optional<store::Heartbeat> heartbeat;
+  if (store) {
+    recorder = std::make_unique<StoreRecorder>(
+        *store, uuid, atLeast(spec_.tree, "checkpoint.keep_last", 0));
+    heartbeat.emplace(controls.db_path, uuid);
+  }
   RunOutcome outcome;
   outcome.uuid = uuid;
-  store::Heartbeat heartbeat(controls.db_path, uuid);
   try {
     Trainer trainer(parts.model, parts.loss, parts.metrics,
-                    std::move(parts.optimizer), options, recorder, log);
+                    std::move(parts.optimizer), options, *recorder, log);
     const FitEnd end =
         trainer.fit(*parts.train_batches, *parts.val_batches, resume_from);
     outcome.status = end == FitEnd::kFinished ? "FINISHED" : "KILLED";
@@ -557,8 +619,10 @@ RunOutcome Experiment::train(store::RunStore& store, const std::string& uuid,
   for (const auto* loader : parts.image_loaders) {
     bad_images += static_cast<std::int64_t>(loader->badImages().size());
   }
-  if (bad_images > 0) store.setBadImages(uuid, bad_images);
-  store.finishRun(uuid, outcome.status, outcome.error);
+  if (store) {
+    if (bad_images > 0) store->setBadImages(uuid, bad_images);
+    store->finishRun(uuid, outcome.status, outcome.error);
+  }
   return outcome;
 }
 

@@ -13,6 +13,8 @@
 
 namespace labrun::train {
 
+class Collective;
+
 struct ResolvedSpec {
   spec::Node tree;   // validated, defaults filled
   std::string path;  // the spec file it came from
@@ -59,6 +61,19 @@ class Experiment {
   Experiment(ResolvedSpec spec, const plugins::PluginHost& host);
   ~Experiment();
 
+  const spec::Node& tree() const { return spec_.tree; }
+  // The c10d backend for distributed.backend on this device (gloo, nccl).
+  const std::string& backend() const;
+
+  // Makes this process one rank of a data-parallel run (a collective call):
+  // each split reads its shard, the cores are shared among the machine's
+  // ranks (threads: auto), and the weights become rank 0's. Rank 0 then
+  // calls run or resume, which record the run; the other ranks call follow.
+  void joinGroup(Collective& collective);
+  // A rank other than 0: trains alongside rank 0 (the run or resume that
+  // rank 0 announces) and records nothing.
+  RunOutcome follow(const RunControls& controls, std::ostream& log);
+
   // Records a new run in `store` and trains it. A failure during training
   // marks the run FAILED (with the error) rather than throwing.
   RunOutcome run(store::RunStore& store, const RunControls& controls,
@@ -74,12 +89,14 @@ class Experiment {
 
  private:
   struct Parts;
-  RunOutcome train(store::RunStore& store, const std::string& uuid,
+  // `store` is nullptr on ranks other than 0.
+  RunOutcome train(store::RunStore* store, const std::string& uuid,
                    const std::string& resume_from, const RunControls& controls,
                    std::ostream& log);
 
   ResolvedSpec spec_;
   std::unique_ptr<Parts> parts_;
+  Collective* collective_ = nullptr;  // set by joinGroup
 };
 
 }  // namespace labrun::train

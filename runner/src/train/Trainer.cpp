@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "train/Collective.h"
 #include "train/Ema.h"
 #include "train/Progress.h"
 #include "train/StopSignal.h"
@@ -72,7 +73,13 @@ void writeFileAtomically(
 EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,
-                         std::int64_t max_batches, bool collect_scores) {
+                         std::int64_t max_batches, bool collect_scores,
+                         Collective* collective) {
+  // A data-parallel pass gathers [scores | targets | mask] rows of every
+  // rank, so that metrics see the whole set once (never a mean of per-rank
+  // values).
+  const bool gather = collective != nullptr && max_batches < 0;
+  std::vector<torch::Tensor> rows;
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -90,10 +97,31 @@ EvalResult evaluateModel(Model& model, Loss& loss,
     loss_sum += loss.forward(logits, targets, mask).item<double>();
     ++count;
     const torch::Tensor scores = torch::sigmoid(logits);
+    if (gather) {
+      rows.push_back(torch::cat({scores, targets, mask}, 1).to(torch::kCPU));
+      continue;
+    }
     for (const auto& named : metrics) {
       named.metric->update(scores, targets, mask);
     }
     if (collect_scores) all_scores.push_back(scores.to(torch::kCPU));
+  }
+  if (gather) {
+    const torch::Tensor totals = collective->sum(
+        torch::tensor({loss_sum, static_cast<double>(count)}, torch::kDouble));
+    loss_sum = totals[0].item<double>();
+    count = static_cast<std::int64_t>(totals[1].item<double>());
+    const auto classes =
+        static_cast<std::int64_t>(batches.classNames().size());
+    const torch::Tensor local =
+        rows.empty() ? torch::empty({0, 3 * classes}) : torch::cat(rows);
+    const auto parts =  // scores, targets, mask: [N, K] each
+        collective->gatherShards(local, batches.size()).to(device).split(
+            classes, 1);
+    for (const auto& named : metrics) {
+      named.metric->update(parts[0], parts[1], parts[2]);
+    }
+    if (collect_scores) all_scores.push_back(parts[0].to(torch::kCPU));
   }
   result.loss = loss_sum / std::max<std::int64_t>(count, 1);
   for (const auto& named : metrics) {
@@ -144,6 +172,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
                   options_.sanity_batches, /*collect_scores=*/false);
   }
   StopSignal stop_signal;
+  // Images count for the whole group: every rank reads as many per step.
+  const std::int64_t world =
+      options_.collective ? options_.collective->worldSize() : 1;
   std::vector<torch::Tensor> parameters;
   for (const auto& p : model_->parameters()) {
     if (p.requires_grad()) parameters.push_back(p);
@@ -181,9 +212,12 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       ++state_.batches_done;
       ++in_group;
       group_loss += value;
-      group_images += batch.images.size(0);
+      group_images += batch.images.size(0) * world;
       if (in_group < group_size) continue;
 
+      if (options_.collective) {
+        options_.collective->averageGradients(parameters);
+      }
       if (options_.clip_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, options_.clip_grad_norm);
       }
@@ -192,7 +226,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       optimizer_->zero_grad();
       if (ema_) ema_->update();
       ++state_.step;
-      const double step_loss = group_loss / static_cast<double>(group_size);
+      double step_loss = group_loss / static_cast<double>(group_size);
+      const bool stop = agreeOnStep(step_loss);
       state_.epoch_loss_sum += step_loss;
       ++state_.epoch_steps;
       state_.epoch_images += group_images;
@@ -209,10 +244,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       }
       const bool periodic = options_.checkpoint_every_steps > 0 &&
                             state_.step % options_.checkpoint_every_steps == 0;
-      if (StopSignal::requested() ||
-          (periodic && state_.batches_done < micro_per_epoch)) {
+      if (stop || (periodic && state_.batches_done < micro_per_epoch)) {
         if (options_.save_checkpoints) saveCheckpoint(std::nullopt);
-        if (StopSignal::requested()) {
+        if (stop) {
           progress_->endEpoch();
           recorder_.sync();
           return FitEnd::kStopped;
@@ -242,7 +276,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     state_.epoch_images = 0;
     if (options_.save_checkpoints) saveCheckpoint(tracked);
     recorder_.sync();
-    if (StopSignal::requested()) return FitEnd::kStopped;
+    double no_loss = 0;
+    if (agreeOnStep(no_loss)) return FitEnd::kStopped;
   }
   return FitEnd::kFinished;
 }
@@ -268,18 +303,30 @@ std::map<std::string, double> Trainer::evaluate(data::BatchSource& val,
     progress_->line(line);
   };
   record("val", evaluateModel(model_, *loss_, metrics_, val, options_.device,
-                              /*max_batches=*/-1, /*collect_scores=*/false));
+                              /*max_batches=*/-1, /*collect_scores=*/false,
+                              options_.collective));
   if (ema_) {
     ema_->swap();
     record("val_ema", evaluateModel(model_, *loss_, metrics_, val,
                                     options_.device, /*max_batches=*/-1,
-                                    /*collect_scores=*/false));
+                                    /*collect_scores=*/false,
+                                    options_.collective));
     ema_->swap();
   }
   for (const auto& [key, value] : values) {
     recorder_.metric(key, state_.step, epoch, value);
   }
   return values;
+}
+
+bool Trainer::agreeOnStep(double& loss) {
+  const bool stop = StopSignal::requested();
+  if (!options_.collective) return stop;
+  // One small all-reduce per step carries both.
+  const torch::Tensor totals = options_.collective->sum(
+      torch::tensor({loss, stop ? 1.0 : 0.0}, torch::kDouble));
+  loss = totals[0].item<double>() / options_.collective->worldSize();
+  return totals[1].item<double>() > 0;
 }
 
 void Trainer::saveCheckpoint(std::optional<double> tracked) {

@@ -23,6 +23,7 @@
 
 namespace labrun::train {
 
+class Collective;
 class Ema;
 class Progress;
 
@@ -64,6 +65,10 @@ struct TrainerOptions {
   std::int64_t log_every = 10;
   bool quiet = false;
   bool terminal = false;             // draw a progress bar
+  // Data-parallel training: gradients are averaged over the ranks after
+  // backward, steps agree on the loss and on stopping, evaluations gather
+  // every rank's scores. nullptr: one process.
+  Collective* collective = nullptr;
 };
 
 // Where training stands; a checkpoint restores exactly this.
@@ -85,10 +90,14 @@ struct EvalResult {
 };
 
 // Runs `model` over `batches` (at most `max_batches`; -1: all) in eval mode.
+// With a `collective` and max_batches -1, `batches` is this rank's shard:
+// the metrics are computed over the whole set from every rank's scores and
+// the loss is the mean over all ranks' batches.
 EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,
-                         std::int64_t max_batches, bool collect_scores);
+                         std::int64_t max_batches, bool collect_scores,
+                         Collective* collective = nullptr);
 
 enum class FitEnd { kFinished, kStopped };
 
@@ -112,6 +121,10 @@ class Trainer {
   std::map<std::string, double> evaluate(data::BatchSource& val,
                                          std::int64_t epoch);
   void saveCheckpoint(std::optional<double> tracked);
+  // Whether to stop now: a signal arrived here or, in a data-parallel run,
+  // on any rank (all ranks then stop at the same step). `loss` becomes the
+  // mean step loss over the ranks.
+  bool agreeOnStep(double& loss);
   void restore(const std::string& path);
 
   Model model_;

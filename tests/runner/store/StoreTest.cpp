@@ -227,6 +227,26 @@ TEST_F(StoreTest, MigratesVersion1FileKeepingData) {
             std::vector<std::string>{"old|0.05|60.0|0.6|2|0.5|3"});
 }
 
+TEST_F(StoreTest, Version4RecordsWorldSizeAndOlderRunsHaveOne) {
+  fs::create_directories(dir_ / "runs");
+  {
+    RawDb raw(path_);
+    detail::migrate(raw.db, 3);
+    raw.exec(
+        "INSERT INTO runs (uuid, name, status, started_at, spec_yaml, "
+        "spec_hash, spec_path, seed, host, device, git_dirty, labrun_version, "
+        "torch_version, opencv_version, command_line) VALUES "
+        "('11111111-1111-4111-8111-111111111111', 'old', 'FINISHED', 100, '', "
+        "'', '', 3, 'h', 'cpu', 0, '', '', '', '')");
+  }
+  auto store = RunStore::open(path_);
+  RunInfo info = makeInfo("wide");
+  info.world_size = 4;
+  store->createRun(info);
+  EXPECT_EQ(lines(*store, "SELECT name, world_size FROM runs ORDER BY name"),
+            (std::vector<std::string>{"old|1", "wide|4"}));
+}
+
 TEST_F(StoreTest, RefusesNewerSchemaNamingBothVersions) {
   fs::create_directories(dir_ / "runs");
   {

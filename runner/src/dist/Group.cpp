@@ -1,0 +1,280 @@
+#include "dist/Group.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cstdlib>
+#include <thread>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "spec/Node.h"
+#include "spec/SpecError.h"
+
+namespace labrun::dist {
+namespace {
+
+std::vector<std::uint8_t> bytes(const std::string& text) {
+  return {text.begin(), text.end()};
+}
+
+std::string text(const std::vector<std::uint8_t>& data) {
+  return {data.begin(), data.end()};
+}
+
+std::string firstLine(const std::string& message) {
+  return message.substr(0, message.find('\n'));
+}
+
+// Gloo's endpoint: GLOO_SOCKET_IFNAME when set (as in PyTorch), loopback
+// for a one-machine run, else the address this host name resolves to.
+std::shared_ptr<::gloo::transport::Device> glooDevice(const WorldInfo& world) {
+  if (const char* name = std::getenv("GLOO_SOCKET_IFNAME"); name && *name) {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(name);
+  }
+  if (world.master_addr == "127.0.0.1" || world.master_addr == "localhost") {
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  }
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+// Gradient buckets in reverse parameter order (the order backward makes
+// them), each of one dtype and device and at most `cap` bytes (a larger
+// tensor goes alone): indices into `grads`.
+std::vector<std::vector<std::size_t>> planBuckets(
+    const std::vector<torch::Tensor>& grads, std::int64_t cap) {
+  std::vector<std::vector<std::size_t>> buckets;
+  std::int64_t filled = 0;
+  for (std::size_t i = grads.size(); i-- > 0;) {
+    const torch::Tensor& grad = grads[i];
+    const std::int64_t size = grad.numel() * grad.element_size();
+    const bool fits =
+        !buckets.empty() && filled + size <= cap &&
+        grads[buckets.back().front()].options().type_equal(grad.options());
+    if (!fits) {
+      buckets.emplace_back();
+      filled = 0;
+    }
+    buckets.back().push_back(i);
+    filled += size;
+  }
+  return buckets;
+}
+
+}  // namespace
+
+std::string chooseBackend(const spec::Node& node, bool cuda) {
+#ifdef USE_C10D_NCCL
+  constexpr bool kHasNccl = true;
+#else
+  constexpr bool kHasNccl = false;
+#endif
+  const std::string requested = node.asString();
+  if (requested == "nccl" && !kHasNccl) {
+    throw spec::SpecError(fmt::format(
+        "{}: distributed.backend: nccl, but this LibTorch was built without "
+        "NCCL (USE_C10D_NCCL); use gloo or auto",
+        node.origin().describe()));
+  }
+  if (requested == "nccl" && !cuda) {
+    throw spec::SpecError(fmt::format(
+        "{}: distributed.backend: nccl needs device cuda; use gloo or auto "
+        "on the CPU",
+        node.origin().describe()));
+  }
+  if (requested == "auto") return cuda && kHasNccl ? "nccl" : "gloo";
+  return requested;
+}
+
+struct Group::Impl {
+  WorldInfo world;
+  GroupOptions options;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  std::vector<std::vector<std::size_t>> buckets;  // planned on first use
+};
+
+Group::Group(const WorldInfo& world, const GroupOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->world = world;
+  impl_->options = options;
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(world.master_port);
+  store_options.isServer = false;
+  store_options.waitWorkers = false;
+  store_options.timeout = options.timeout;
+  try {
+    impl_->store =
+        c10::make_intrusive<c10d::TCPStore>(world.master_addr, store_options);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(fmt::format(
+        "rank {}: cannot reach the rendezvous at {}:{}: {}", world.rank,
+        world.master_addr, world.master_port, firstLine(error.what())));
+  }
+  // The process group's own keys stay apart from labrun's.
+  auto prefixed = c10::make_intrusive<c10d::PrefixStore>(
+      "c10d/" + options.backend, impl_->store);
+  try {
+    if (options.backend == "nccl") {
+#ifdef USE_C10D_NCCL
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = options.timeout;
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          prefixed, world.rank, world.world_size, nccl_options);
+#else
+      throw std::logic_error("nccl: checked by chooseBackend");
+#endif
+    } else {
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create();
+      gloo_options->timeout = options.timeout;
+      gloo_options->devices.push_back(glooDevice(world));
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+          prefixed, world.rank, world.world_size, gloo_options);
+    }
+  } catch (const std::logic_error&) {
+    throw;
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+}
+
+Group::~Group() = default;
+
+std::string Group::failedKey() { return "labrun/failed"; }
+
+std::string Group::valueKey(const std::string& key) {
+  return "labrun/value/" + key;
+}
+
+int Group::rank() const { return impl_->world.rank; }
+int Group::worldSize() const { return impl_->world.world_size; }
+int Group::localWorldSize() const { return impl_->world.local_world_size; }
+
+void Group::lost(const std::exception& error) const {
+  const std::string cause = firstLine(error.what());
+  const int rank = impl_->world.rank;
+  try {
+    // The launcher polls its workers; give its note a moment to arrive.
+    for (int i = 0; i < 50; ++i) {
+      if (impl_->store->check({failedKey()})) {
+        throw std::runtime_error(fmt::format(
+            "rank {}: lost {}; stopping ({})", rank,
+            text(impl_->store->get(failedKey())), cause));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const c10::Error& store_error) {
+    throw std::runtime_error(fmt::format(
+        "rank {}: lost the rendezvous at {}:{} (node 0's launcher) after a "
+        "failed collective ({}): {}",
+        rank, impl_->world.master_addr, impl_->world.master_port, cause,
+        firstLine(store_error.what())));
+  }
+  throw std::runtime_error(fmt::format(
+      "rank {}: a collective failed and no launcher reported a lost rank "
+      "(a hung or unreachable peer?): {}",
+      rank, cause));
+}
+
+void Group::broadcast(const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  try {
+    for (const torch::Tensor& tensor : tensors) {
+      std::vector<at::Tensor> one = {tensor.detach()};
+      impl_->group->broadcast(one)->wait();
+    }
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+}
+
+void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> grads;
+  for (const torch::Tensor& parameter : parameters) {
+    if (parameter.grad().defined()) grads.push_back(parameter.grad());
+  }
+  if (impl_->buckets.empty()) {
+    impl_->buckets = planBuckets(grads, impl_->options.bucket_bytes);
+  }
+  try {
+    // Every bucket is handed to the process group before the first wait,
+    // so their transfers overlap one another.
+    std::vector<torch::Tensor> flats;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    for (const auto& bucket : impl_->buckets) {
+      std::vector<torch::Tensor> pieces;
+      for (std::size_t i : bucket) pieces.push_back(grads.at(i).reshape({-1}));
+      std::vector<at::Tensor> flat = {torch::cat(pieces)};
+      works.push_back(impl_->group->allreduce(flat));
+      flats.push_back(flat[0]);
+    }
+    for (std::size_t b = 0; b < works.size(); ++b) {
+      works[b]->wait();
+      flats[b].div_(worldSize());
+      std::int64_t offset = 0;
+      for (std::size_t i : impl_->buckets[b]) {
+        torch::Tensor& grad = grads[i];
+        grad.copy_(flats[b].slice(0, offset, offset + grad.numel())
+                       .view_as(grad));
+        offset += grad.numel();
+      }
+    }
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+}
+
+torch::Tensor Group::sum(const torch::Tensor& values) {
+  std::vector<at::Tensor> one = {values.clone()};
+  try {
+    impl_->group->allreduce(one)->wait();
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+  return one[0];
+}
+
+torch::Tensor Group::gatherShards(const torch::Tensor& local,
+                                  std::int64_t total) {
+  const int world = worldSize();
+  std::vector<std::vector<at::Tensor>> outputs(1);
+  for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(local));
+  std::vector<at::Tensor> input = {local.contiguous()};
+  try {
+    impl_->group->allgather(outputs, input)->wait();
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+  // Row i of rank r is position i * world + r of the padded order.
+  const torch::Tensor all = torch::stack(outputs[0]);  // [W, S, C]
+  return all.transpose(0, 1)
+      .reshape({all.size(0) * all.size(1), all.size(2)})
+      .slice(0, 0, total);
+}
+
+void Group::publish(const std::string& key, const std::string& value) {
+  impl_->store->set(valueKey(key), bytes(value));
+}
+
+std::string Group::fetch(const std::string& key) {
+  const auto deadline = std::chrono::steady_clock::now() + impl_->options.timeout;
+  try {
+    while (!impl_->store->check({valueKey(key)})) {
+      if (impl_->store->check({failedKey()}) ||
+          std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("no '" + key + "' from rank 0");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return text(impl_->store->get(valueKey(key)));
+  } catch (const std::exception& error) {
+    lost(error);
+  }
+}
+
+}  // namespace labrun::dist

@@ -1,0 +1,254 @@
+// Data-parallel runs of the real `labrun` binary on loopback: 2 processes
+// against 1 with the same global batch, and a worker killed mid-run.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "store/RunStore.h"
+
+namespace {
+namespace fs = std::filesystem;
+
+// A small model without BatchNorm (its statistics are per rank), on the
+// synthetic set; per-process batch and world size vary by test.
+const std::string kSpec = std::string(LABRUN_SOURCE_DIR) +
+                          "/experiments/smoke.yaml model.backbone.batch_norm="
+                          "false threads=1 eval.sanity_batches=0 "
+                          "train.log_every=0 -q";
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+class DistributedRunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::path(::testing::TempDir()) / "labrun_dist" / info->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+
+  std::string command(const std::string& args, const std::string& log) const {
+    return "cd '" + dir_.string() + "' && exec '" + LABRUN_BINARY +
+           "' --db runs.db " + args + " >'" + log + ".out' 2>'" + log +
+           ".err'";
+  }
+
+  // Runs `labrun ARGS` to its end; returns its exit code. Output goes to
+  // LOG.out and LOG.err in the test's folder.
+  int labrun(const std::string& args, const std::string& log) const {
+    const int status = std::system(command(args, log).c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  pid_t start(const std::string& args, const std::string& log) const {
+    const std::string line = command(args, log);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  }
+
+  std::string err(const std::string& log) const {
+    return slurp(dir_ / (log + ".err"));
+  }
+
+  std::vector<std::vector<std::string>> query(const std::string& sql) const {
+    auto store = labrun::store::RunStore::open((dir_ / "runs.db").string(),
+                                               /*read_only=*/true);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : store->query(sql).rows) {
+      rows.emplace_back();
+      for (const auto& value : row) rows.back().push_back(value.value_or(""));
+    }
+    return rows;
+  }
+
+  std::string one(const std::string& sql) const {
+    const auto rows = query(sql);
+    return rows.empty() ? "" : rows[0][0];
+  }
+
+  // Waits (up to 60 s) until `sql` counts at least one row.
+  void waitFor(const std::string& sql) const {
+    for (int i = 0; i < 1200; ++i) {
+      try {
+        if (fs::exists(dir_ / "runs.db") && std::stoll(one(sql)) > 0) return;
+      } catch (const labrun::store::StoreError&) {
+        // Not yet created or migrated.
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL() << "timed out waiting for " << sql;
+  }
+
+  // The pid the launcher reported for `rank`.
+  pid_t workerPid(const std::string& log, int rank) const {
+    const std::regex line("rank " + std::to_string(rank) +
+                          " of \\d+ started as pid (\\d+)");
+    std::smatch match;
+    const std::string text = err(log);
+    return std::regex_search(text, match, line) ? std::stoi(match[1]) : -1;
+  }
+
+  // The model parameters of a labrun checkpoint, by name.
+  static std::map<std::string, torch::Tensor> weights(const std::string& path) {
+    torch::serialize::InputArchive archive, model;
+    archive.load_from(path);
+    archive.read("model", model);
+    std::map<std::string, torch::Tensor> named;
+    for (const auto& key : model.keys()) {
+      torch::Tensor value;
+      if (model.try_read(key, value)) named[key] = value;
+    }
+    return named;
+  }
+
+  std::string lastCheckpoint(const std::string& name) const {
+    return one(
+        "SELECT c.path FROM checkpoints c JOIN runs r ON r.uuid = c.run WHERE "
+        "r.name = '" + name + "' ORDER BY c.step DESC LIMIT 1");
+  }
+
+  std::vector<std::string> series(const std::string& name,
+                                  const std::string& key) const {
+    std::vector<std::string> lines;
+    for (const auto& row : query(
+             "SELECT m.step || '=' || printf('%.17g', m.value) FROM metrics m "
+             "JOIN runs r ON r.uuid = m.run WHERE r.name = '" + name +
+             "' AND m.key = '" + key + "' ORDER BY m.step")) {
+      lines.push_back(row[0]);
+    }
+    return lines;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
+  // 64 images in global batches of 8: 8 steps, Adam. 51 validation images
+  // do not split evenly, so rank 1 reads one padded sample.
+  const std::string data =
+      " data.synthetic.train_size=64 data.synthetic.val_size=51 "
+      "train.epochs=1";
+  ASSERT_EQ(labrun("run " + kSpec + data + " data.batch_size=8 name=one",
+                   "one"), 0) << err("one");
+  ASSERT_EQ(labrun("run " + kSpec + data +
+                       " data.batch_size=4 name=two --nproc 2", "two"), 0)
+      << err("two");
+  EXPECT_EQ(one("SELECT world_size FROM runs WHERE name = 'two'"), "2");
+  EXPECT_EQ(one("SELECT world_size FROM runs WHERE name = 'one'"), "1");
+  EXPECT_EQ(series("two", "train/loss").size(), 8u);
+
+  const auto single = weights(lastCheckpoint("one"));
+  const auto parallel = weights(lastCheckpoint("two"));
+  ASSERT_EQ(single.size(), parallel.size());
+  ASSERT_FALSE(single.empty());
+  for (const auto& [name, value] : single) {
+    const double diff =
+        (value - parallel.at(name)).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-5) << name;
+  }
+
+  // The validation mAP over the whole set (gathered from both ranks) equals
+  // a single process's mAP for the same weights.
+  ASSERT_EQ(labrun("eval two --checkpoint last", "eval"), 0) << err("eval");
+  const double gathered = std::stod(one(
+      "SELECT m.value FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+      "r.name = 'two' AND m.key = 'val/mAP'"));
+  const double alone = std::stod(one(
+      "SELECT value FROM evaluation_metrics WHERE key = 'mAP'"));
+  EXPECT_NEAR(gathered, alone, 1e-9);
+  EXPECT_EQ(one("SELECT count(*) FROM class_metrics c JOIN runs r ON "
+                "r.uuid = c.run WHERE r.name = 'two'"),
+            "8");
+}
+
+TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
+  const std::string args =
+      "run " + kSpec +
+      " data.synthetic.train_size=1024 data.synthetic.val_size=64 "
+      "data.batch_size=4 train.epochs=4 checkpoint.every_steps=20 "
+      "--nproc 2";
+  ASSERT_EQ(labrun(args + " name=whole", "whole"), 0) << err("whole");
+
+  const pid_t launcher = start(args + " name=cut", "cut");
+  waitFor("SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
+          "WHERE r.name = 'cut'");
+  const pid_t victim = workerPid("cut", 1);
+  ASSERT_GT(victim, 0) << err("cut");
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  const auto killed = std::chrono::steady_clock::now();
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  const double seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - killed)
+                             .count();
+  EXPECT_LT(seconds, 60);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  // Rank 0's own message names the rank it lost.
+  EXPECT_NE(err("cut").find("rank 0: lost rank 1"), std::string::npos)
+      << err("cut");
+  EXPECT_EQ(one("SELECT status FROM runs WHERE name = 'cut'"), "FAILED");
+  EXPECT_NE(one("SELECT error FROM runs WHERE name = 'cut'")
+                .find("lost rank 1 (pid " + std::to_string(victim)),
+            std::string::npos);
+  EXPECT_EQ(kill(workerPid("cut", 0), 0), -1);  // no worker left behind
+
+  ASSERT_EQ(labrun("resume cut -q", "resume"), 0) << err("resume");
+  EXPECT_NE(err("resume").find("rank 1 of 2 started"), std::string::npos);
+  EXPECT_EQ(one("SELECT status || ' ' || resumes FROM runs WHERE name = "
+                "'cut'"),
+            "FINISHED 1");
+  // From the last checkpoint on, the group repeats the uninterrupted run.
+  EXPECT_EQ(series("cut", "train/loss"), series("whole", "train/loss"));
+  EXPECT_EQ(series("cut", "val/mAP"), series("whole", "val/mAP"));
+}
+
+TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
+  const pid_t launcher = start(
+      "run " + kSpec +
+          " data.synthetic.train_size=2048 train.epochs=20 data.batch_size=4 "
+          "name=cut --nproc 2",
+      "cut");
+  waitFor("SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
+          "WHERE r.name = 'cut'");
+  ASSERT_EQ(kill(workerPid("cut", 0), SIGKILL), 0);
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(err("cut").find("rank 1: lost rank 0"), std::string::npos)
+      << err("cut");
+  EXPECT_EQ(one("SELECT status FROM runs WHERE name = 'cut'"), "FAILED");
+  EXPECT_NE(one("SELECT error FROM runs WHERE name = 'cut'")
+                .find("rank 0 (pid"),
+            std::string::npos);
+}
+
+TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
+  EXPECT_EQ(labrun("run " + kSpec + " distributed.backend=nccl --nproc 2",
+                   "nccl"), 2);
+  EXPECT_NE(err("nccl").find("built without NCCL"), std::string::npos)
+      << err("nccl");
+  EXPECT_EQ(labrun("run " + kSpec + " --nnodes 2", "master"), 2);
+  EXPECT_NE(err("master").find("needs --master HOST:PORT"), std::string::npos)
+      << err("master");
+  EXPECT_EQ(labrun("run " + kSpec + " --nproc 2 --master nowhere", "port"), 2);
+  EXPECT_NE(err("port").find("expected HOST:PORT"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ / "runs.db"));
+}
+
+}  // namespace
