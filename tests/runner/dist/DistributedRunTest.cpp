@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <thread>
 
@@ -103,16 +104,28 @@ class DistributedRunTest : public ::testing::Test {
     return std::regex_search(text, match, line) ? std::stoi(match[1]) : -1;
   }
 
+  // The tensors of a module's archive (nested per submodule), by name.
+  static void collect(torch::serialize::InputArchive& archive,
+                      const std::string& prefix,
+                      std::map<std::string, torch::Tensor>& named) {
+    for (const auto& key : archive.keys()) {
+      torch::Tensor value;
+      torch::serialize::InputArchive child;
+      if (archive.try_read(key, value)) {
+        named[prefix + key] = value;
+      } else if (archive.try_read(key, child)) {
+        collect(child, prefix + key + ".", named);
+      }
+    }
+  }
+
   // The model parameters of a labrun checkpoint, by name.
   static std::map<std::string, torch::Tensor> weights(const std::string& path) {
     torch::serialize::InputArchive archive, model;
     archive.load_from(path);
     archive.read("model", model);
     std::map<std::string, torch::Tensor> named;
-    for (const auto& key : model.keys()) {
-      torch::Tensor value;
-      if (model.try_read(key, value)) named[key] = value;
-    }
+    collect(model, "", named);
     return named;
   }
 
@@ -152,15 +165,26 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
   EXPECT_EQ(one("SELECT world_size FROM runs WHERE name = 'one'"), "1");
   EXPECT_EQ(series("two", "train/loss").size(), 8u);
 
+  // A control: one process with the per-rank batch trains differently.
+  ASSERT_EQ(labrun("run " + kSpec + data + " data.batch_size=4 name=small",
+                   "small"), 0) << err("small");
+
   const auto single = weights(lastCheckpoint("one"));
   const auto parallel = weights(lastCheckpoint("two"));
+  const auto small = weights(lastCheckpoint("small"));
   ASSERT_EQ(single.size(), parallel.size());
   ASSERT_FALSE(single.empty());
+  double worst = 0, control = 0;
   for (const auto& [name, value] : single) {
-    const double diff =
-        (value - parallel.at(name)).abs().max().item<double>();
-    EXPECT_LE(diff, 1e-5) << name;
+    worst = std::max(
+        worst, (value - parallel.at(name)).abs().max().item<double>());
+    control = std::max(
+        control, (value - small.at(name)).abs().max().item<double>());
   }
+  EXPECT_LE(worst, 1e-5);
+  EXPECT_GT(control, 1e-3);
+  std::cout << "max |w1 - w2| = " << worst << " (control " << control
+            << ")\n";
 
   // The validation mAP over the whole set (gathered from both ranks) equals
   // a single process's mAP for the same weights.
@@ -171,6 +195,8 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
   const double alone = std::stod(one(
       "SELECT value FROM evaluation_metrics WHERE key = 'mAP'"));
   EXPECT_NEAR(gathered, alone, 1e-9);
+  std::cout << "val/mAP gathered " << gathered << ", one process " << alone
+            << "\n";
   EXPECT_EQ(one("SELECT count(*) FROM class_metrics c JOIN runs r ON "
                 "r.uuid = c.run WHERE r.name = 'two'"),
             "8");

@@ -23,9 +23,12 @@ TEST(DistributedSampler, PadsFromTheStartAndStridesByRank) {
   EXPECT_EQ(DistributedSampler(2, 3).shard(order),
             (std::vector<std::int64_t>{7, 4, 1, 8}));
   EXPECT_EQ(DistributedSampler(2, 3).shardSize(10), 4);
-  // More ranks than samples: the order repeats, as torch's does.
-  EXPECT_EQ(DistributedSampler(4, 5).shard({3, 1}),
+  // More ranks than samples: the order repeats, as torch's does
+  // ([3, 1] -> [3, 1, 3, 1, 3]).
+  EXPECT_EQ(DistributedSampler(3, 5).shard({3, 1}),
             (std::vector<std::int64_t>{1}));
+  EXPECT_EQ(DistributedSampler(4, 5).shard({3, 1}),
+            (std::vector<std::int64_t>{3}));
   EXPECT_EQ(DistributedSampler().shard(order), order);
   EXPECT_THROW(DistributedSampler(2, 2), std::invalid_argument);
 }
