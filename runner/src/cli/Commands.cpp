@@ -118,8 +118,8 @@ int runWorker(const GlobalOptions& global, train::Experiment& experiment,
               const std::string& resume_uuid) {
   dist::GroupOptions options;
   options.backend = experiment.backend();
-  options.timeout =
-      std::chrono::seconds(experiment.tree().at("distributed.timeout_s").asInt());
+  options.timeout = std::chrono::seconds(
+      experiment.tree().at("distributed.timeout_s").asInt());
   options.bucket_bytes = static_cast<std::int64_t>(
       experiment.tree().at("distributed.bucket_mb").asDouble() * (1 << 20));
   dist::Group group(world, options);
@@ -209,9 +209,9 @@ int resumeCommand(const GlobalOptions& global, const std::string& run_ref,
     return dist::Launcher(options, global.db).run(std::cerr);
   }
   if (world && world->world_size != world_size) {
-    throw spec::SpecError(fmt::format(
-        "run {} had {} processes; this group has {}", uuid, world_size,
-        world->world_size));
+    throw spec::SpecError(
+        fmt::format("run {} had {} processes; this group has {}", uuid,
+                    world_size, world->world_size));
   }
   train::Experiment experiment(storedSpec(*store, uuid, host), host);
   if (world) {

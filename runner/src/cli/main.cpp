@@ -49,8 +49,9 @@ void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
 void addLaunchFlags(CLI::App* command, labrun::dist::LaunchOptions& launch,
                     bool with_nproc) {
   if (with_nproc) {
-    command->add_option("--nproc", launch.nproc,
-                        "Worker processes on this machine (data-parallel)")
+    command
+        ->add_option("--nproc", launch.nproc,
+                     "Worker processes on this machine (data-parallel)")
         ->check(CLI::PositiveNumber);
   }
   command->add_option("--nnodes", launch.nnodes, "Machines taking part")

@@ -25,9 +25,9 @@ void BatchIterator::startEpoch(std::int64_t epoch, std::int64_t skip_batches) {
   } else {
     order = torch::arange(dataset_.size(), torch::kLong);
   }
-  std::vector<std::int64_t> mine = sampler_.shard(
-      {order.data_ptr<std::int64_t>(),
-       order.data_ptr<std::int64_t>() + order.numel()});
+  std::vector<std::int64_t> mine =
+      sampler_.shard({order.data_ptr<std::int64_t>(),
+                      order.data_ptr<std::int64_t>() + order.numel()});
   order_ = torch::tensor(mine, torch::kLong);
 }
 

@@ -155,9 +155,8 @@ void ImageLoader::work() {
     const std::int64_t row = position - batch * options_.batch_size;
     std::shared_ptr<Pending>& slot = pending_[batch];
     if (!slot) {
-      const std::int64_t rows =
-          std::min(options_.batch_size,
-                   shardSize() - batch * options_.batch_size);
+      const std::int64_t rows = std::min(
+          options_.batch_size, shardSize() - batch * options_.batch_size);
       slot = std::make_shared<Pending>();
       try {
         slot->images = batchTensor(rows);

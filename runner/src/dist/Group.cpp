@@ -162,9 +162,9 @@ void Group::lost(const std::exception& error) const {
     // The launcher polls its workers; give its note a moment to arrive.
     for (int i = 0; i < 50; ++i) {
       if (impl_->store->check({failedKey()})) {
-        throw std::runtime_error(fmt::format(
-            "rank {}: lost {}; stopping ({})", rank,
-            text(impl_->store->get(failedKey())), cause));
+        throw std::runtime_error(
+            fmt::format("rank {}: lost {}; stopping ({})", rank,
+                        text(impl_->store->get(failedKey())), cause));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -219,8 +219,8 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
       std::int64_t offset = 0;
       for (std::size_t i : impl_->buckets[b]) {
         torch::Tensor& grad = grads[i];
-        grad.copy_(flats[b].slice(0, offset, offset + grad.numel())
-                       .view_as(grad));
+        grad.copy_(
+            flats[b].slice(0, offset, offset + grad.numel()).view_as(grad));
         offset += grad.numel();
       }
     }
@@ -243,7 +243,8 @@ torch::Tensor Group::gatherShards(const torch::Tensor& local,
                                   std::int64_t total) {
   const int world = worldSize();
   std::vector<std::vector<at::Tensor>> outputs(1);
-  for (int r = 0; r < world; ++r) outputs[0].push_back(torch::empty_like(local));
+  for (int r = 0; r < world; ++r)
+    outputs[0].push_back(torch::empty_like(local));
   std::vector<at::Tensor> input = {local.contiguous()};
   try {
     impl_->group->allgather(outputs, input)->wait();
@@ -262,7 +263,8 @@ void Group::publish(const std::string& key, const std::string& value) {
 }
 
 std::string Group::fetch(const std::string& key) {
-  const auto deadline = std::chrono::steady_clock::now() + impl_->options.timeout;
+  const auto deadline =
+      std::chrono::steady_clock::now() + impl_->options.timeout;
   try {
     while (!impl_->store->check({valueKey(key)})) {
       if (impl_->store->check({failedKey()}) ||

@@ -45,7 +45,7 @@ class Group : public train::Collective {
   ~Group() override;
 
   // Store keys shared with the launcher.
-  static std::string failedKey();                     // the first loss
+  static std::string failedKey();                       // the first loss
   static std::string valueKey(const std::string& key);  // publish/fetch
 
   int rank() const override;

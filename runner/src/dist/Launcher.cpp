@@ -5,8 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/Group.h"
 #include "dist/WorldInfo.h"
@@ -83,7 +82,8 @@ pid_t startWorker(const std::vector<std::string>& args,
   std::vector<char*> argv, envp;
   for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  for (const auto& entry : env)
+    envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -145,9 +145,9 @@ Launcher::Launcher(LaunchOptions options, std::string db_path)
     port = 0;
   }
   if (colon == 0 || port < 1 || port > 65535) {
-    throw spec::SpecError(fmt::format(
-        "--master '{}': expected HOST:PORT with a port in 1..65535",
-        options_.master));
+    throw spec::SpecError(
+        fmt::format("--master '{}': expected HOST:PORT with a port in 1..65535",
+                    options_.master));
   }
   host_ = options_.master.substr(0, colon);
   port_ = port;
@@ -163,7 +163,8 @@ int Launcher::run(std::ostream& log) {
 
   const std::vector<std::string> args = ownArguments();
   std::vector<Worker> workers;
-  struct sigaction action {}, previous_int {}, previous_term {};
+  struct sigaction action {
+  }, previous_int{}, previous_term{};
   action.sa_handler = onSignal;
   ::sigemptyset(&action.sa_mask);
   ::sigaction(SIGINT, &action, &previous_int);
@@ -247,8 +248,9 @@ int Launcher::run(std::ostream& log) {
   ::sigaction(SIGTERM, &previous_term, nullptr);
   if (options_.node_rank == 0 && !succeeded(workers.front().status)) {
     markRunFailed(*store, db_path_,
-                  first_loss.empty() ? "rank 0 " + describeEnd(workers.front().status)
-                                     : "lost " + first_loss,
+                  first_loss.empty()
+                      ? "rank 0 " + describeEnd(workers.front().status)
+                      : "lost " + first_loss,
                   log);
   }
   return exit_code;

@@ -19,10 +19,10 @@
 namespace labrun::dist {
 
 struct LaunchOptions {
-  int nproc = 1;        // workers on this machine
-  int nnodes = 1;       // machines
-  int node_rank = 0;    // this machine's index, 0..nnodes-1
-  std::string master;   // HOST:PORT of node 0; "": 127.0.0.1, a free port
+  int nproc = 1;       // workers on this machine
+  int nnodes = 1;      // machines
+  int node_rank = 0;   // this machine's index, 0..nnodes-1
+  std::string master;  // HOST:PORT of node 0; "": 127.0.0.1, a free port
   std::chrono::seconds grace{30};  // after a loss, before killing the rest
 
   // Whether a launcher is asked for (else the command runs in-process).

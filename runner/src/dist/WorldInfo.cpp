@@ -15,9 +15,9 @@ int intVariable(const char* name, int minimum) {
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
   if (*end != '\0' || value < minimum || value > 1 << 30) {
-    throw std::invalid_argument(std::string(name) + ": expected an integer >= " +
-                                std::to_string(minimum) + ", found '" + text +
-                                "'");
+    throw std::invalid_argument(
+        std::string(name) + ": expected an integer >= " +
+        std::to_string(minimum) + ", found '" + text + "'");
   }
   return static_cast<int>(value);
 }

@@ -26,7 +26,8 @@ class Collective {
   virtual void broadcast(const std::vector<torch::Tensor>& tensors) = 0;
   // After backward: replaces the gradients of `parameters` (those that have
   // one; the same on every rank) by their mean over the ranks.
-  virtual void averageGradients(const std::vector<torch::Tensor>& parameters) = 0;
+  virtual void averageGradients(
+      const std::vector<torch::Tensor>& parameters) = 0;
   // Element-wise sum over the ranks of `values` [n] (float64).
   virtual torch::Tensor sum(const torch::Tensor& values) = 0;
   // Every rank's `local` rows [S, C] (its DistributedSampler shard of an

@@ -201,9 +201,9 @@ std::vector<Field> distributedFields() {
 
 spec::Schema makeSchema() {
   spec::Schema schema;
-  for (auto group : {runFields(), dataFormatFields(), dataLoaderFields(),
-                     optimFields(), scheduleFields(), trainFields(),
-                     distributedFields()}) {
+  for (auto group :
+       {runFields(), dataFormatFields(), dataLoaderFields(), optimFields(),
+        scheduleFields(), trainFields(), distributedFields()}) {
     schema.fields.insert(schema.fields.end(),
                          std::make_move_iterator(group.begin()),
                          std::make_move_iterator(group.end()));

@@ -187,8 +187,8 @@ class StoreRecorder : public RunRecorder {
 // A rank other than 0 of a data-parallel run records nothing.
 class NoRecorder : public RunRecorder {
  public:
-  void metric(const std::string&, std::int64_t, std::int64_t,
-              double) override {}
+  void metric(const std::string&, std::int64_t, std::int64_t, double) override {
+  }
   void classMetric(std::int64_t, const std::string&,
                    const std::vector<std::string>&,
                    const MetricResult&) override {}
@@ -324,8 +324,8 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.device = parseDevice(tree.at("device"));
-  parts.backend =
-      dist::chooseBackend(tree.at("distributed.backend"), parts.device.is_cuda());
+  parts.backend = dist::chooseBackend(tree.at("distributed.backend"),
+                                      parts.device.is_cuda());
   // Debian's LibTorch defaults to one thread; auto (-1) uses every core.
   const auto threads = std::get<std::int64_t>(spec::toParamValue(
       tree.at("threads"), ParamType::kIntOrAuto, "threads"));
@@ -469,9 +469,8 @@ void Experiment::joinGroup(Collective& collective) {
                                          collective.worldSize());
   parts.train_batches->setSampler(sampler);
   parts.val_batches->setSampler(sampler);
-  if (std::get<std::int64_t>(spec::toParamValue(spec_.tree.at("threads"),
-                                                ParamType::kIntOrAuto,
-                                                "threads")) <= 0) {
+  if (std::get<std::int64_t>(spec::toParamValue(
+          spec_.tree.at("threads"), ParamType::kIntOrAuto, "threads")) <= 0) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
     torch::set_num_threads(std::max(1, cores / collective.localWorldSize()));
   }
@@ -483,8 +482,7 @@ void Experiment::joinGroup(Collective& collective) {
 
 RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
   const std::string uuid = collective_->fetch("run");
-  return train(nullptr, uuid, collective_->fetch("resume_from"), controls,
-               log);
+  return train(nullptr, uuid, collective_->fetch("resume_from"), controls, log);
 }
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
@@ -529,8 +527,7 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
   log << fmt::format("run {} ({}) on {}, {} threads", uuid, info.name,
                      info.device, torch::get_num_threads());
   if (collective_) {
-    log << fmt::format(" x {} processes ({})", info.world_size,
-                       parts.backend);
+    log << fmt::format(" x {} processes ({})", info.world_size, parts.backend);
   }
   log << "\n";
   return train(&store, uuid, /*resume_from=*/"", controls, log);

@@ -111,13 +111,13 @@ EvalResult evaluateModel(Model& model, Loss& loss,
         torch::tensor({loss_sum, static_cast<double>(count)}, torch::kDouble));
     loss_sum = totals[0].item<double>();
     count = static_cast<std::int64_t>(totals[1].item<double>());
-    const auto classes =
-        static_cast<std::int64_t>(batches.classNames().size());
+    const auto classes = static_cast<std::int64_t>(batches.classNames().size());
     const torch::Tensor local =
         rows.empty() ? torch::empty({0, 3 * classes}) : torch::cat(rows);
     const auto parts =  // scores, targets, mask: [N, K] each
-        collective->gatherShards(local, batches.size()).to(device).split(
-            classes, 1);
+        collective->gatherShards(local, batches.size())
+            .to(device)
+            .split(classes, 1);
     for (const auto& named : metrics) {
       named.metric->update(parts[0], parts[1], parts[2]);
     }
@@ -307,10 +307,10 @@ std::map<std::string, double> Trainer::evaluate(data::BatchSource& val,
                               options_.collective));
   if (ema_) {
     ema_->swap();
-    record("val_ema", evaluateModel(model_, *loss_, metrics_, val,
-                                    options_.device, /*max_batches=*/-1,
-                                    /*collect_scores=*/false,
-                                    options_.collective));
+    record("val_ema",
+           evaluateModel(model_, *loss_, metrics_, val, options_.device,
+                         /*max_batches=*/-1,
+                         /*collect_scores=*/false, options_.collective));
     ema_->swap();
   }
   for (const auto& [key, value] : values) {

@@ -41,8 +41,7 @@ class DistributedRunTest : public ::testing::Test {
 
   std::string command(const std::string& args, const std::string& log) const {
     return "cd '" + dir_.string() + "' && exec '" + LABRUN_BINARY +
-           "' --db runs.db " + args + " >'" + log + ".out' 2>'" + log +
-           ".err'";
+           "' --db runs.db " + args + " >'" + log + ".out' 2>'" + log + ".err'";
   }
 
   // Runs `labrun ARGS` to its end; returns its exit code. Output goes to
@@ -132,7 +131,8 @@ class DistributedRunTest : public ::testing::Test {
   std::string lastCheckpoint(const std::string& name) const {
     return one(
         "SELECT c.path FROM checkpoints c JOIN runs r ON r.uuid = c.run WHERE "
-        "r.name = '" + name + "' ORDER BY c.step DESC LIMIT 1");
+        "r.name = '" +
+        name + "' ORDER BY c.step DESC LIMIT 1");
   }
 
   std::vector<std::string> series(const std::string& name,
@@ -140,8 +140,8 @@ class DistributedRunTest : public ::testing::Test {
     std::vector<std::string> lines;
     for (const auto& row : query(
              "SELECT m.step || '=' || printf('%.17g', m.value) FROM metrics m "
-             "JOIN runs r ON r.uuid = m.run WHERE r.name = '" + name +
-             "' AND m.key = '" + key + "' ORDER BY m.step")) {
+             "JOIN runs r ON r.uuid = m.run WHERE r.name = '" +
+             name + "' AND m.key = '" + key + "' ORDER BY m.step")) {
       lines.push_back(row[0]);
     }
     return lines;
@@ -156,18 +156,23 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
   const std::string data =
       " data.synthetic.train_size=64 data.synthetic.val_size=51 "
       "train.epochs=1";
-  ASSERT_EQ(labrun("run " + kSpec + data + " data.batch_size=8 name=one",
-                   "one"), 0) << err("one");
-  ASSERT_EQ(labrun("run " + kSpec + data +
-                       " data.batch_size=4 name=two --nproc 2", "two"), 0)
+  ASSERT_EQ(
+      labrun("run " + kSpec + data + " data.batch_size=8 name=one", "one"), 0)
+      << err("one");
+  ASSERT_EQ(
+      labrun("run " + kSpec + data + " data.batch_size=4 name=two --nproc 2",
+             "two"),
+      0)
       << err("two");
   EXPECT_EQ(one("SELECT world_size FROM runs WHERE name = 'two'"), "2");
   EXPECT_EQ(one("SELECT world_size FROM runs WHERE name = 'one'"), "1");
   EXPECT_EQ(series("two", "train/loss").size(), 8u);
 
   // A control: one process with the per-rank batch trains differently.
-  ASSERT_EQ(labrun("run " + kSpec + data + " data.batch_size=4 name=small",
-                   "small"), 0) << err("small");
+  ASSERT_EQ(
+      labrun("run " + kSpec + data + " data.batch_size=4 name=small", "small"),
+      0)
+      << err("small");
 
   const auto single = weights(lastCheckpoint("one"));
   const auto parallel = weights(lastCheckpoint("two"));
@@ -176,24 +181,23 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
   ASSERT_FALSE(single.empty());
   double worst = 0, control = 0;
   for (const auto& [name, value] : single) {
-    worst = std::max(
-        worst, (value - parallel.at(name)).abs().max().item<double>());
-    control = std::max(
-        control, (value - small.at(name)).abs().max().item<double>());
+    worst =
+        std::max(worst, (value - parallel.at(name)).abs().max().item<double>());
+    control =
+        std::max(control, (value - small.at(name)).abs().max().item<double>());
   }
   EXPECT_LE(worst, 1e-5);
   EXPECT_GT(control, 1e-3);
-  std::cout << "max |w1 - w2| = " << worst << " (control " << control
-            << ")\n";
+  std::cout << "max |w1 - w2| = " << worst << " (control " << control << ")\n";
 
   // The validation mAP over the whole set (gathered from both ranks) equals
   // a single process's mAP for the same weights.
   ASSERT_EQ(labrun("eval two --checkpoint last", "eval"), 0) << err("eval");
-  const double gathered = std::stod(one(
-      "SELECT m.value FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
-      "r.name = 'two' AND m.key = 'val/mAP'"));
-  const double alone = std::stod(one(
-      "SELECT value FROM evaluation_metrics WHERE key = 'mAP'"));
+  const double gathered = std::stod(
+      one("SELECT m.value FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+          "r.name = 'two' AND m.key = 'val/mAP'"));
+  const double alone =
+      std::stod(one("SELECT value FROM evaluation_metrics WHERE key = 'mAP'"));
   EXPECT_NEAR(gathered, alone, 1e-9);
   std::cout << "val/mAP gathered " << gathered << ", one process " << alone
             << "\n";
@@ -211,17 +215,18 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
   ASSERT_EQ(labrun(args + " name=whole", "whole"), 0) << err("whole");
 
   const pid_t launcher = start(args + " name=cut", "cut");
-  waitFor("SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
-          "WHERE r.name = 'cut'");
+  waitFor(
+      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
+      "WHERE r.name = 'cut'");
   const pid_t victim = workerPid("cut", 1);
   ASSERT_GT(victim, 0) << err("cut");
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
   int status = 0;
   waitpid(launcher, &status, 0);
-  const double seconds = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now() - killed)
-                             .count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed)
+          .count();
   EXPECT_LT(seconds, 60);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
@@ -250,8 +255,9 @@ TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
           " data.synthetic.train_size=2048 train.epochs=20 data.batch_size=4 "
           "name=cut --nproc 2",
       "cut");
-  waitFor("SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
-          "WHERE r.name = 'cut'");
+  waitFor(
+      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
+      "WHERE r.name = 'cut'");
   ASSERT_EQ(kill(workerPid("cut", 0), SIGKILL), 0);
   int status = 0;
   waitpid(launcher, &status, 0);
@@ -259,14 +265,15 @@ TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
   EXPECT_NE(err("cut").find("rank 1: lost rank 0"), std::string::npos)
       << err("cut");
   EXPECT_EQ(one("SELECT status FROM runs WHERE name = 'cut'"), "FAILED");
-  EXPECT_NE(one("SELECT error FROM runs WHERE name = 'cut'")
-                .find("rank 0 (pid"),
-            std::string::npos);
+  EXPECT_NE(
+      one("SELECT error FROM runs WHERE name = 'cut'").find("rank 0 (pid"),
+      std::string::npos);
 }
 
 TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
-  EXPECT_EQ(labrun("run " + kSpec + " distributed.backend=nccl --nproc 2",
-                   "nccl"), 2);
+  EXPECT_EQ(
+      labrun("run " + kSpec + " distributed.backend=nccl --nproc 2", "nccl"),
+      2);
   EXPECT_NE(err("nccl").find("built without NCCL"), std::string::npos)
       << err("nccl");
   EXPECT_EQ(labrun("run " + kSpec + " --nnodes 2", "master"), 2);
