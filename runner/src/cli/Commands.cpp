@@ -131,8 +131,9 @@ int runWorker(const GlobalOptions& global, train::Experiment& experiment,
     std::ostream discard(nullptr);
     const train::RunOutcome outcome = experiment.follow(controls, discard);
     if (outcome.status == "FINISHED") return kOk;
-    std::cerr << fmt::format("labrun: rank {}: {}: {}\n", world.rank,
-                             outcome.status, outcome.error);
+    if (outcome.status == "FAILED") {  // the error names the rank
+      std::cerr << "labrun: " << outcome.error << "\n";
+    }
     return kRunFailed;
   }
   auto store = store::RunStore::open(global.db);

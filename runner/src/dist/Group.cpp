@@ -7,11 +7,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
-#include <cstdlib>
-#include <thread>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <cstdlib>
+#include <thread>
 
 #include "spec/Node.h"
 #include "spec/SpecError.h"
@@ -97,6 +97,7 @@ struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   std::vector<std::vector<std::size_t>> buckets;  // planned on first use
+  std::size_t planned = 0;                        // gradients in the plan
 };
 
 Group::Group(const WorldInfo& world, const GroupOptions& options)
@@ -200,6 +201,14 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
   }
   if (impl_->buckets.empty()) {
     impl_->buckets = planBuckets(grads, impl_->options.bucket_bytes);
+    impl_->planned = grads.size();
+  }
+  if (grads.size() != impl_->planned) {
+    // The ranks would exchange buckets of different layouts.
+    throw std::runtime_error(fmt::format(
+        "rank {}: {} parameters have a gradient in this step, {} in the "
+        "first; data-parallel runs need the same ones every step",
+        rank(), grads.size(), impl_->planned));
   }
   try {
     // Every bucket is handed to the process group before the first wait,

@@ -1,5 +1,6 @@
 #include "dist/Launcher.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -11,10 +12,8 @@
 #include <iterator>
 #include <optional>
 #include <thread>
-#include <vector>
-
-#include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <vector>
 
 #include "dist/Group.h"
 #include "dist/WorldInfo.h"
@@ -190,6 +189,7 @@ int Launcher::run(std::ostream& log) {
   std::string first_loss;
   int exit_code = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  bool stopping = false;  // a signal was passed on: workers end on purpose
   auto running = [&] {
     return std::any_of(workers.begin(), workers.end(),
                        [](const Worker& w) { return w.running; });
@@ -197,6 +197,7 @@ int Launcher::run(std::ostream& log) {
   while (running()) {
     if (const int signal = g_signal; signal != 0) {
       g_signal = 0;
+      stopping = true;
       for (const Worker& w : workers) {
         if (w.running) ::kill(w.pid, signal);
       }
@@ -236,7 +237,7 @@ int Launcher::run(std::ostream& log) {
         log << "labrun: warning: cannot reach the rendezvous: " << error.what()
             << "\n";
       }
-      if (running()) {
+      if (running() && !stopping) {
         log << fmt::format("labrun: {}; stopping the other workers\n",
                            first_loss);
         deadline = std::chrono::steady_clock::now() + options_.grace;

@@ -228,6 +228,7 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed)
           .count();
   EXPECT_LT(seconds, 60);
+  std::cout << "the group ended " << seconds << " s after the kill\n";
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
   // Rank 0's own message names the rank it lost.
@@ -268,6 +269,29 @@ TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
   EXPECT_NE(
       one("SELECT error FROM runs WHERE name = 'cut'").find("rank 0 (pid"),
       std::string::npos);
+}
+
+TEST_F(DistributedRunTest, SigintStopsEveryRankAtTheSameStep) {
+  const pid_t launcher = start(
+      "run " + kSpec +
+          " data.synthetic.train_size=2048 train.epochs=20 data.batch_size=4 "
+          "name=cut --nproc 2",
+      "cut");
+  waitFor(
+      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
+      "WHERE r.name = 'cut'");
+  ASSERT_EQ(kill(launcher, SIGINT), 0);
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  // Both ranks agreed on the step: rank 0 checkpointed it and stopped
+  // cleanly, and rank 1 did not fail on a half-done collective.
+  EXPECT_EQ(one("SELECT status FROM runs WHERE name = 'cut'"), "KILLED");
+  EXPECT_EQ(one("SELECT max(c.step) = max(m.step) FROM checkpoints c, "
+                "metrics m WHERE m.key = 'train/loss'"),
+            "1");
+  EXPECT_EQ(err("cut").find("lost rank"), std::string::npos) << err("cut");
 }
 
 TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
