@@ -133,6 +133,8 @@ int runWorker(const GlobalOptions& global, train::Experiment& experiment,
     if (outcome.status == "FINISHED") return kOk;
     if (outcome.status == "FAILED") {  // the error names the rank
       std::cerr << "labrun: " << outcome.error << "\n";
+      // For the launcher's note, which rank 0 records with the run.
+      group.publish("error/" + std::to_string(world.rank), outcome.error);
     }
     return kRunFailed;
   }

@@ -228,6 +228,13 @@ int Launcher::run(std::ostream& log) {
                                util::hostName(), describeEnd(status));
       exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
       try {
+        // A worker that failed on its own said why (see runWorker).
+        const std::string said =
+            Group::valueKey("error/" + std::to_string(w.rank));
+        if (store->check({said})) {
+          const auto why = store->get(said);
+          first_loss += ": " + std::string(why.begin(), why.end());
+        }
         // The note the other workers' failed collectives quote.
         if (!store->check({Group::failedKey()})) {
           const std::string& note = first_loss;

@@ -635,6 +635,34 @@ TEST(ImageLoader, SkipBatchesResumesMidEpochExactly) {
   EXPECT_TRUE(epoch(loader, 4, /*skip=*/5).empty());
 }
 
+// Data-parallel runs: each rank renders its DistributedSampler shard of the
+// same epoch (positions rank, rank + W, ...; padded from the start), with
+// the same augmentation draws as one process, and resumes within it.
+TEST(ImageLoader, RanksRenderTheirShardOfTheSameEpoch) {
+  const LabelSet labels = jpegSet(tempDir("shards"), 11);
+  ImageLoader whole(labels, pipeline(kSmallSsgrl), options(2, 11));
+  ImageLoader rank0(labels, pipeline(kSmallSsgrl), options(2, 2));
+  ImageLoader rank1(labels, pipeline(kSmallSsgrl), options(1, 2));
+  rank0.setSampler(dist::DistributedSampler(0, 2));
+  rank1.setSampler(dist::DistributedSampler(1, 2));
+  EXPECT_EQ(rank1.batchesPerEpoch(), 3);  // 6 samples, the last one padding
+  const std::vector<Batch> one_batch = epoch(whole, 2);
+  const torch::Tensor all = one_batch[0].images;
+  const std::vector<std::int64_t> order_all = order(one_batch);
+  const std::vector<Batch> b0 = epoch(rank0, 2), b1 = epoch(rank1, 2);
+  const std::vector<std::int64_t> o0 = order(b0), o1 = order(b1);
+  ASSERT_EQ(o0.size(), 6u);
+  ASSERT_EQ(o1.size(), 6u);
+  for (std::size_t p = 0; p < 12; ++p) {
+    const auto& mine = p % 2 == 0 ? b0 : b1;
+    EXPECT_EQ((p % 2 == 0 ? o0 : o1)[p / 2], order_all[p % 11]) << p;
+    EXPECT_TRUE(torch::equal(mine[p / 2 / 2].images[p / 2 % 2],
+                             all[static_cast<std::int64_t>(p % 11)]))
+        << p;
+  }
+  expectSameBatches(epoch(rank1, 2, /*skip=*/1), {b1.begin() + 1, b1.end()});
+}
+
 // 12 flat images, image i of grey level 20 * i; some unusable.
 struct BadSet {
   LabelSet labels;
