@@ -24,9 +24,11 @@ fail() {
   'data.transforms.val=[resize 32x32, normalize]' \
   >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "quickstart failed"; }
 
+# CSV rows end in CRLF (RFC 4180).
 heads=$("$build/bin/labrun" sql --csv \
-  "SELECT head || ':' || status FROM run_summary ORDER BY head")
-[ "$(echo "$heads" | tail -n +2 | tr '\n' ' ')" = "fc:FINISHED ssgrl:FINISHED " ] ||
+  "SELECT head || ':' || status AS run FROM run_summary ORDER BY head" |
+  tr -d '\r' | tail -n +2 | tr '\n' ' ')
+[ "$heads" = "fc:FINISHED ssgrl:FINISHED " ] ||
   fail "expected one finished run per head, found: $heads"
 grep -q "model.head.name" "$work/out.txt" ||
   { cat "$work/out.txt"; fail "no comparison of the heads printed"; }
