@@ -10,7 +10,7 @@
 #   --data DIR         fashion-mosaic folder (default data/fashion-mosaic)
 #   --images T,V       fashion-mosaic train and val image counts (default
 #                      2000,500)
-#   --report FILE      HTML report to write (default quickstart.html)
+#   --report FILE      HTML report to write (default runs/quickstart.html)
 # OVERRIDES go to every run (e.g. seed=1). The run store is $LABRUN_DB or
 # runs/labrun.db.
 set -euo pipefail
@@ -20,7 +20,7 @@ setup=1
 build=build
 data=data/fashion-mosaic
 images=2000,500
-report=quickstart.html
+report=runs/quickstart.html
 while (($#)); do
   case $1 in
     --no-setup) setup=0 ;;
@@ -44,15 +44,17 @@ labrun=$build/bin/labrun
 # set, so each class gets a learned query of its own), the label graph
 # P(j | i) from the training labels, and smaller attention and output sizes
 # than the paper's (1024, 2048) to suit ResNet-18's 512 channels (README).
-heads='model.head={name: fc},{name: ssgrl, embeddings: onehot, adjacency: labels, attention_dim: 256, output_dim: 512}'
+heads='model.head={name: fc},{name: ssgrl, embeddings: onehot, '
+heads+='adjacency: labels, attention_dim: 256, output_dim: 512}'
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The sweep prints a line per run, then `labrun compare` of its runs.
 status=0
-"$labrun" sweep experiments/quickstart.yaml "$heads" "data.root=$(realpath "$data")" \
-  "$@" | tee "$log" || status=$?
+"$labrun" sweep experiments/quickstart.yaml "$heads" \
+  "data.root=$(realpath "$data")" "$@" | tee "$log" || status=$?
 sweep=$(sed -n '1s/^sweep \([^:]*\):.*/\1/p' "$log")
-[ -n "$sweep" ] || exit "${status:-1}"
+[ -n "$sweep" ] || exit $((status ? status : 1))
+mkdir -p "$(dirname "$report")"
 "$labrun" report --sweep "$sweep" -o "$report"
 echo "quickstart: report written to $report"
 exit "$status"
