@@ -28,7 +28,7 @@ while (($#)); do
     --data) data=$2; shift ;;
     --images) images=$2; shift ;;
     --report) report=$2; shift ;;
-    --help | -h) sed -n '2,16p' "$0"; exit 0 ;;
+    --help | -h) sed -n '2,14p' "$0"; exit 0 ;;
     *) break ;;
   esac
   shift
