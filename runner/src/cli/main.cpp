@@ -8,6 +8,7 @@
 #include "cli/Commands.h"
 #include "cli/CompareCommand.h"
 #include "cli/ReportCommand.h"
+#include "cli/SpecDocCommand.h"
 #include "cli/SweepCommand.h"
 #include "plugins/PluginHost.h"
 #include "spec/SpecError.h"
@@ -248,6 +249,16 @@ int main(int argc, char** argv) {
   plugins->add_option("name", plugin_name, "Show only this plugin");
   plugins->footer(kExitCodes);
 
+  std::string spec_doc_output = "-";
+  auto* spec_doc = app.add_subcommand(
+      "spec-doc",
+      "Write the spec reference (every core and plugin key with type, "
+      "default and doc) as Markdown, as in docs/SPEC.md");
+  spec_doc->add_option("--output,-o", spec_doc_output,
+                       "File to write ('-': standard output)")
+      ->capture_default_str();
+  spec_doc->footer(kExitCodes);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -286,6 +297,9 @@ int main(int argc, char** argv) {
     if (*show) return labrun::cli::showCommand(global, run_ref);
     if (*sql) return labrun::cli::sqlCommand(global, sql_text, sql_format.format());
     if (*plugins) return labrun::cli::pluginsCommand(global, plugin_name);
+    if (*spec_doc) {
+      return labrun::cli::specDocCommand(global, spec_doc_output);
+    }
   } catch (const labrun::spec::SpecError& error) {
     std::cerr << "labrun: error: " << error.what() << "\n";
     return ExitCode::kUsageError;

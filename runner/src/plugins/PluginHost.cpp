@@ -94,6 +94,8 @@ std::vector<std::string> PluginHost::searchPath(
   const fs::path exe_dir = boost::dll::program_location().parent_path().string();
   dirs.push_back((exe_dir / "plugins").string());
   dirs.push_back((exe_dir.parent_path() / "plugins").string());
+  // An installed labrun: <prefix>/bin/labrun, <prefix>/lib/labrun/plugins.
+  dirs.push_back((exe_dir.parent_path() / "lib/labrun/plugins").string());
   dirs.push_back(exe_dir.string());
   return dirs;
 }

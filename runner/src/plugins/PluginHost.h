@@ -41,8 +41,10 @@ struct LoadedPlugin {
 class PluginHost {
  public:
   // Search order: `cli_path` entries (--plugin-path), then LABRUN_PLUGIN_PATH
-  // (':'-separated), then the `plugins` folder next to the executable and the
-  // executable's own folder. Missing directories are skipped.
+  // (':'-separated), then the `plugins` folder next to the executable and one
+  // level above it, `../lib/labrun/plugins` from the executable's folder (an
+  // installed labrun), and the executable's own folder. Missing directories
+  // are skipped.
   static std::vector<std::string> searchPath(
       const std::vector<std::string>& cli_path);
 

@@ -136,7 +136,8 @@ class CliTest : public ::testing::Test {
 TEST_F(CliTest, HelpOnEverySubcommand) {
   for (const char* command :
        {"", "run", "resume", "eval", "prepare", "prepare fashion-mosaic",
-        "runs", "show", "sql", "plugins", "compare", "sweep", "report"}) {
+        "runs", "show", "sql", "plugins", "compare", "sweep", "report",
+        "spec-doc"}) {
     const Result result = labrun(std::string(command) + " --help");
     EXPECT_EQ(result.code, 0) << command;
     EXPECT_NE(result.out.find(

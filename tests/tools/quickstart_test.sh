@@ -1,0 +1,38 @@
+#!/bin/sh
+# ctest quickstart: tools/quickstart.sh end to end (fashion-mosaic, the fc/ssgrl
+# sweep of experiments/quickstart.yaml, comparison, report) at a tiny size:
+# 64 + 32 images, 32x32 inputs, one epoch.
+#   quickstart_test.sh SOURCE_DIR BUILD_DIR WORK_DIR
+set -eu
+source_dir=$1
+build=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+export LABRUN_DB="$work/runs.db"
+unset LABRUN_PLUGIN_PATH
+
+fail() {
+  echo "quickstart_test: $*" >&2
+  exit 1
+}
+
+"$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
+  --data "$work/mosaic" --images 64,32 --report "$work/quickstart.html" \
+  train.epochs=1 data.batch_size=16 threads=1 -q \
+  'data.transforms.train=[resize 32x32, normalize]' \
+  'data.transforms.val=[resize 32x32, normalize]' \
+  >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "quickstart failed"; }
+
+# CSV rows end in CRLF (RFC 4180).
+heads=$("$build/bin/labrun" sql --csv \
+  "SELECT head || ':' || status AS run FROM run_summary ORDER BY head" |
+  tr -d '\r' | tail -n +2 | tr '\n' ' ')
+[ "$heads" = "fc:FINISHED ssgrl:FINISHED " ] ||
+  fail "expected one finished run per head, found: $heads"
+grep -q "model.head.name" "$work/out.txt" ||
+  { cat "$work/out.txt"; fail "no comparison of the heads printed"; }
+grep -q "per-class AP" "$work/out.txt" || fail "no per-class AP printed"
+grep -q "<svg" "$work/quickstart.html" || fail "the report has no curves"
+grep -q "ssgrl" "$work/quickstart.html" || fail "the report lacks the ssgrl run"
+echo "quickstart_test: ok"
