@@ -27,8 +27,10 @@ torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
   const torch::Tensor nodes =
       direct_ ? word_semantic_->forwardDirect(features, word_features_)
               : word_semantic_->forward(features, word_features_);
-  const torch::Tensor output = torch::tanh(fc_output_->forward(
-      torch::cat({graph_net_->forward(nodes), nodes}, /*dim=*/2)));
+  const torch::Tensor final_nodes =
+      direct_ ? graph_net_->forwardDirect(nodes) : graph_net_->forward(nodes);
+  const torch::Tensor output = torch::tanh(
+      fc_output_->forward(torch::cat({final_nodes, nodes}, /*dim=*/2)));
   return classifiers_->forward(output);
 }
 

@@ -39,7 +39,8 @@ struct SsgrlHeadOptions {
   // The first released code's reset gate (see Ggnn); parameters are named
   // as the released model's either way.
   bool released_reset_gate = false;
-  // Semantic decoupling computed as released (slow; reference/benchmarks).
+  // Semantic decoupling computed as released and the GGNN through autograd
+  // (slow; reference/benchmarks).
   bool direct = false;
 };
 

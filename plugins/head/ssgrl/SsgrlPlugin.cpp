@@ -37,8 +37,9 @@ const labrun::ParamSpec kParams[] = {
      "which reuses the update gate's U weights (to evaluate its checkpoints)",
      "paper|released"},
     {"impl", ParamType::kString, "fast",
-     "fast: folded, chunked attention; direct: as the released code computes "
-     "it (same function, far more time and memory)",
+     "fast: folded, chunked attention and a GGNN with a hand-written "
+     "backward; direct: as the released code computes it, through autograd "
+     "(same function, far more time and memory)",
      "fast|direct"},
     {"weights", ParamType::kString, "''",
      "state dict with the head's parameters under the released SSGRL names "
