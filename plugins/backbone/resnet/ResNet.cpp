@@ -7,24 +7,10 @@
 
 #include "BasicBlock.h"
 #include "Bottleneck.h"
+#include "ModuleWeights.h"
 
 namespace labrun::resnet {
 namespace {
-
-// At most this many keys per list in an error message.
-constexpr std::size_t kListedKeys = 10;
-
-std::string listKeys(const std::string& what,
-                     const std::vector<std::string>& keys) {
-  std::string text = c10::str(what, " (", keys.size(), "): ");
-  for (std::size_t i = 0; i < keys.size() && i < kListedKeys; ++i) {
-    text += (i ? ", " : "") + keys[i];
-  }
-  if (keys.size() > kListedKeys) {
-    text += c10::str(" and ", keys.size() - kListedKeys, " more");
-  }
-  return text;
-}
 
 bool startsWith(const std::string& text, const std::string& prefix) {
   return text.compare(0, prefix.size(), prefix) == 0;
@@ -109,43 +95,13 @@ torch::Tensor ResNetImpl::forward(torch::Tensor images) {
 
 void ResNetImpl::loadStateDict(const StateDict& state,
                                const std::string& source) {
-  std::map<std::string, torch::Tensor> own;
-  for (const auto& item : named_parameters()) own[item.key()] = item.value();
-  for (const auto& item : named_buffers()) own[item.key()] = item.value();
-
-  std::vector<std::string> missing, unexpected, mis_shaped;
-  for (const auto& [key, tensor] : state) {
-    if (startsWith(key, "fc.")) continue;
-    const auto it = own.find(key);
-    if (it == own.end()) {
-      unexpected.push_back(key);
-    } else if (it->second.sizes() != tensor.sizes()) {
-      mis_shaped.push_back(c10::str(key, " ", tensor.sizes(), " in the file, ",
-                                    it->second.sizes(), " in the model"));
-    }
-  }
-  for (const auto& entry : own) {
-    if (state.count(entry.first) == 0 &&
-        !endsWith(entry.first, ".num_batches_tracked")) {
-      missing.push_back(entry.first);
-    }
-  }
-  if (!missing.empty() || !unexpected.empty() || !mis_shaped.empty()) {
-    std::string problems;
-    for (const auto& [what, keys] :
-         {std::pair{"missing keys", &missing},
-          std::pair{"unexpected keys", &unexpected},
-          std::pair{"mis-shaped keys", &mis_shaped}}) {
-      if (keys->empty()) continue;
-      problems += (problems.empty() ? "" : "; ") + listKeys(what, *keys);
-    }
-    throw std::runtime_error(c10::str(
-        "weights '", source, "' do not fit resnet", depth_, ": ", problems));
-  }
-  torch::NoGradGuard no_grad;
-  for (const auto& [key, tensor] : state) {
-    if (!startsWith(key, "fc.")) own.at(key).copy_(tensor);
-  }
+  weights::FitRules rules;
+  rules.ignored = [](const std::string& key) { return startsWith(key, "fc."); };
+  rules.optional = [](const std::string& key) {
+    return endsWith(key, ".num_batches_tracked");
+  };
+  weights::loadModuleWeights(*this, state, source, c10::str("resnet", depth_),
+                             rules);
 }
 
 void ResNetImpl::freeze(const std::vector<std::string>& prefixes) {

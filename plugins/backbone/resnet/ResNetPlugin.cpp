@@ -2,8 +2,7 @@
 // torchvision-compatible weights, frozen stages and frozen BatchNorm.
 #include <torch/torch.h>
 
-#include <filesystem>
-
+#include "ModuleWeights.h"
 #include "ResNet.h"
 #include "labrun/PluginDescriptor.h"
 
@@ -18,6 +17,10 @@ const labrun::ParamSpec kParams[] = {
      "e.g. resnet101-5d3b4d8f.pth), relative to the spec's folder; fc.* "
      "keys are ignored, any other mismatch is an error; '' = torchvision's "
      "random initialisation"},
+    {"weights_prefix", labrun::ParamType::kString, "''",
+     "take the entries under this key prefix (removed) from `weights`, for "
+     "files holding a whole model, e.g. 'resnet_101.' for the released "
+     "SSGRL checkpoints ('module.' is removed before)"},
     {"freeze", labrun::ParamType::kStringList, "[]",
      "module prefixes whose parameters are not trained, e.g. [conv1, bn1, "
      "layer1, layer2] or layer3.0"},
@@ -38,16 +41,9 @@ std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
   }
   auto model = std::make_shared<labrun::resnet::ResNetImpl>(
       params.getInt("depth"), extra_pool);
-  const std::string& weights = params.getString("weights");
-  if (!weights.empty()) {
-    if (!context.load_state_dict) {
-      throw std::runtime_error("weights: this host cannot read checkpoints");
-    }
-    std::filesystem::path path(weights);
-    if (path.is_relative() && !context.spec_dir.empty()) {
-      path = std::filesystem::path(context.spec_dir) / path;
-    }
-    model->loadStateDict(context.load_state_dict(path.string()), path.string());
+  if (const auto weights =
+          labrun::weights::readWeightsOption(params, context)) {
+    model->loadStateDict(weights->state, weights->path);
   }
   model->freeze(params.get<std::vector<std::string>>("freeze"));
   if (params.getBool("frozen_bn")) model->freezeBatchNorm();

@@ -27,7 +27,15 @@ class GgnnImpl : public torch::nn::Module {
   //   z = sigmoid(W_z a + U_z h)
   //   r = sigmoid(W_r a + U_r h)               (U_z h when released)
   //   h = (1 - z) h + z tanh(W a + U (r h))
-  torch::Tensor forward(torch::Tensor nodes);
+  // With a hand-written backward that computes each weight's gradient once
+  // for all steps (one product over T*B*K rows, no per-step [dim, 2 dim]
+  // gradients summed in autograd buffers) and, when released, U_z's
+  // gradient from the summed gates. Differentiable once.
+  torch::Tensor forward(const torch::Tensor& nodes);
+
+  // The same function through autograd, one Linear call per gate and step
+  // (the reference for the tests; `impl: direct`).
+  torch::Tensor forwardDirect(torch::Tensor nodes);
 
  private:
   std::int64_t time_steps_;

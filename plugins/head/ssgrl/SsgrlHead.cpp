@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <set>
+
+#include "ModuleWeights.h"
+
 namespace labrun::ssgrl {
 
 SsgrlHeadImpl::SsgrlHeadImpl(const SsgrlHeadOptions& options,
@@ -23,9 +27,28 @@ torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
   const torch::Tensor nodes =
       direct_ ? word_semantic_->forwardDirect(features, word_features_)
               : word_semantic_->forward(features, word_features_);
-  const torch::Tensor output = torch::tanh(fc_output_->forward(
-      torch::cat({graph_net_->forward(nodes), nodes}, /*dim=*/2)));
+  const torch::Tensor final_nodes =
+      direct_ ? graph_net_->forwardDirect(nodes) : graph_net_->forward(nodes);
+  const torch::Tensor output = torch::tanh(
+      fc_output_->forward(torch::cat({final_nodes, nodes}, /*dim=*/2)));
   return classifiers_->forward(output);
+}
+
+void SsgrlHeadImpl::loadStateDict(const StateDict& state,
+                                  const std::string& source) {
+  static const std::set<std::string> kModules = {"word_semantic", "graph_net",
+                                                 "fc_output", "classifiers"};
+  static const std::set<std::string> kBuffers = {"word_features",
+                                                 "graph_net.in_matrix"};
+  weights::FitRules rules;
+  rules.ignored = [](const std::string& key) {
+    return kModules.count(key.substr(0, key.find('.'))) == 0 ||
+           kBuffers.count(key) > 0;
+  };
+  rules.optional = [](const std::string& key) {
+    return kBuffers.count(key) > 0;
+  };
+  weights::loadModuleWeights(*this, state, source, "the ssgrl head", rules);
 }
 
 }  // namespace labrun::ssgrl

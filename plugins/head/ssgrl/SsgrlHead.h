@@ -7,24 +7,27 @@
 //   word_semantic.fc_3.{weight,bias}, word_semantic.fc_a.{weight,bias},
 //   graph_net.fc_eq{3,4,5}_{w,u}.{weight,bias}, fc_output.{weight,bias},
 //   classifiers.{weight,bias}.
-// A released state_dict maps into labrun's Model key by key: "resnet_101.X"
-// -> "backbone.X" (torchvision names), any other "X" -> "head.X"; evaluate
-// it with `compat: released` and the resnet backbone's `extra_pool: 2` (the
-// released ResNet average-pools layer4 2x2). The head's two buffers,
-// "word_features" and "graph_net.in_matrix", are not in released checkpoints
-// (the released code kept them as plain attributes): they come from the
-// `embeddings` and `adjacency` options, which must name the files the
-// checkpoint was trained with, and an import leaves them as built.
+// A released checkpoint therefore feeds both plugins (the `weights` option
+// of each): the resnet backbone takes "resnet_101.X" (`weights_prefix:
+// resnet_101.`, torchvision names, `extra_pool: 2` for the released
+// ResNet's 2x2 average pooling after layer4), this head every other key
+// (loadStateDict); evaluate it with `compat: released`. The head's two
+// buffers, "word_features" and "graph_net.in_matrix", are not in released
+// checkpoints (the released code kept them as plain attributes): they come
+// from the `embeddings` and `adjacency` options, which must name the files
+// the checkpoint was trained with, and an import leaves them as built.
 #pragma once
 
 #include <torch/nn/modules/linear.h>
 
 #include <cstdint>
+#include <string>
 
 #include "ClassWiseLinear.h"
 #include "Ggnn.h"
 #include "SemanticDecoupling.h"
 #include "labrun/Head.h"
+#include "labrun/ModelContext.h"
 
 namespace labrun::ssgrl {
 
@@ -36,7 +39,8 @@ struct SsgrlHeadOptions {
   // The first released code's reset gate (see Ggnn); parameters are named
   // as the released model's either way.
   bool released_reset_gate = false;
-  // Semantic decoupling computed as released (slow; reference/benchmarks).
+  // Semantic decoupling computed as released and the GGNN through autograd
+  // (slow; reference/benchmarks).
   bool direct = false;
 };
 
@@ -52,6 +56,14 @@ class SsgrlHeadImpl : public Head {
   //   o = tanh(fc_output([hT, h0])) [B, K, output_dim],
   //   logits[b, k] = classifiers.weight[k] . o[b, k] + classifiers.bias[k].
   torch::Tensor forward(torch::Tensor features) override;
+
+  // Copies the head's parameters from a state dict under the names above
+  // (e.g. a released SSGRL state_dict). Keys outside the head's modules
+  // (word_semantic, graph_net, fc_output, classifiers: e.g. "resnet_101.*")
+  // and the two buffers are left alone; a missing, unexpected (inside the
+  // head's modules) or mis-shaped parameter throws std::runtime_error
+  // naming `source` and listing the keys, before anything is copied.
+  void loadStateDict(const StateDict& state, const std::string& source);
 
  private:
   bool direct_;

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "GraphInputs.h"
+#include "ModuleWeights.h"
 #include "SsgrlHead.h"
 #include "labrun/PluginDescriptor.h"
 
@@ -36,9 +37,17 @@ const labrun::ParamSpec kParams[] = {
      "which reuses the update gate's U weights (to evaluate its checkpoints)",
      "paper|released"},
     {"impl", ParamType::kString, "fast",
-     "fast: folded, chunked attention; direct: as the released code computes "
-     "it (same function, far more time and memory)",
+     "fast: folded, chunked attention and a GGNN with a hand-written "
+     "backward; direct: as the released code computes it, through autograd "
+     "(same function, far more time and memory)",
      "fast|direct"},
+    {"weights", ParamType::kString, "''",
+     "state dict with the head's parameters under the released SSGRL names "
+     "(word_semantic.*, graph_net.*, fc_output.*, classifiers.*; torch.save "
+     "file, zip or legacy, e.g. a released .pth.tar), relative to the spec; "
+     "other keys (resnet_101.*) are ignored; '' = random initialisation"},
+    {"weights_prefix", ParamType::kString, "''",
+     "take the entries under this key prefix (removed) from `weights`"},
 };
 
 std::int64_t positive(const labrun::Params& params, const std::string& key,
@@ -72,8 +81,13 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   torch::Tensor words = labrun::ssgrl::loadEmbeddings(
       params.getString("embeddings"), params.getInt("embedding_dim"),
       static_cast<std::uint64_t>(params.getInt("embedding_seed")), context);
-  return std::make_shared<labrun::ssgrl::SsgrlHeadImpl>(
+  auto head = std::make_shared<labrun::ssgrl::SsgrlHeadImpl>(
       options, std::move(words), std::move(adjacency));
+  if (const auto weights =
+          labrun::weights::readWeightsOption(params, context)) {
+    head->loadStateDict(weights->state, weights->path);
+  }
+  return head;
 }
 
 const labrun::PluginDescriptor kDescriptor = {

@@ -6,25 +6,19 @@
 #include <functional>
 #include <sstream>
 
+#include "fixtures/ErrorOf.h"
 #include "fixtures/ReferenceTensors.h"
 #include "io/TorchCheckpoint.h"
 #include "io/Unpickler.h"
 
 namespace labrun::io {
 namespace {
+
+using fixtures::errorOf;
 namespace fs = std::filesystem;
 using Kind = PickleValue::Kind;
 
 const std::string kDir = std::string(LABRUN_MODEL_FIXTURES) + "/checkpoints/";
-
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const std::runtime_error& error) {
-    return error.what();
-  }
-  return "";
-}
 
 // Writes `bytes` to a file in the test's temp dir; returns its path.
 std::string writeTemp(const std::string& name, const std::string& bytes) {

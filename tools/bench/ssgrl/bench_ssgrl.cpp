@@ -9,8 +9,13 @@
 //               [--compat paper|released] [--backbone resnet|features]
 //               [--depth 101] [--extra-pool 0] [--size 448] [--batch 2]
 //               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
+//               [--trace FILE]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
+// --trace FILE runs one more step under LibTorch's profiler (after the timed
+// ones) and writes its operators as a Chrome trace (tools/bench/ssgrl/
+// trace_summary.py sums them up).
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -61,11 +66,9 @@ class FeatureSource : public labrun::Backbone {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> text = {{"--plugins", ""},
-                                             {"--head", "ssgrl"},
-                                             {"--impl", "fast"},
-                                             {"--compat", "paper"},
-                                             {"--backbone", "resnet"}};
+  std::map<std::string, std::string> text = {
+      {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
+      {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -103,11 +106,9 @@ int main(int argc, char** argv) {
   if (text["--backbone"] == "resnet") {
     backbone = host.makeBackbone(
         "resnet",
-        labrun::Params({{"depth", numbers["--depth"]},
-                        {"weights", std::string()},
-                        {"freeze", std::vector<std::string>()},
-                        {"frozen_bn", false},
-                        {"extra_pool", numbers["--extra-pool"]}}),
+        host.defaultParams(labrun::PluginKind::kBackbone, "resnet",
+                           {{"depth", numbers["--depth"]},
+                            {"extra_pool", numbers["--extra-pool"]}}),
         context);
     inputs = torch::randn({batch, 3, size, size});
   } else {
@@ -121,13 +122,13 @@ int main(int argc, char** argv) {
     head = host.makeHead(
         "fc", host.defaultParams(labrun::PluginKind::kHead, "fc"), context);
   } else {
-    head = host.makeHead("ssgrl",
-                         host.defaultParams(
-                             labrun::PluginKind::kHead, "ssgrl",
-                             {{"embeddings", std::string("random")},
-                              {"compat", text["--compat"]},
-                              {"impl", text["--impl"]}}),
-                         context);
+    head =
+        host.makeHead("ssgrl",
+                      host.defaultParams(labrun::PluginKind::kHead, "ssgrl",
+                                         {{"embeddings", std::string("random")},
+                                          {"compat", text["--compat"]},
+                                          {"impl", text["--impl"]}}),
+                      context);
   }
   auto loss = host.makeLoss(
       "bce", host.defaultParams(labrun::PluginKind::kLoss, "bce"), context);
@@ -139,20 +140,27 @@ int main(int argc, char** argv) {
       (torch::rand({batch, classes}) < 0.1).to(torch::kFloat);
   const torch::Tensor mask = torch::ones_like(targets);
 
+  const auto train_step = [&] {
+    optimizer.zero_grad();
+    loss->forward(model->forward(inputs), targets, mask).backward();
+    optimizer.step();
+  };
   std::vector<double> step_s, step_cpu_s;
   for (std::int64_t step = 0; step < numbers["--warmup"] + numbers["--steps"];
        ++step) {
     const auto start = std::chrono::steady_clock::now();
     const double start_cpu = cpuSeconds();
-    optimizer.zero_grad();
-    loss->forward(model->forward(inputs), targets, mask).backward();
-    optimizer.step();
+    train_step();
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;
     if (step >= numbers["--warmup"]) {
       step_s.push_back(took.count());
       step_cpu_s.push_back(cpuSeconds() - start_cpu);
     }
+  }
+  if (!text["--trace"].empty()) {
+    torch::autograd::profiler::RecordProfile profile(text["--trace"]);
+    train_step();
   }
   std::cout << "{\"step_s\": " << jsonList(step_s)
             << ", \"step_cpu_s\": " << jsonList(step_cpu_s)

@@ -46,14 +46,11 @@ int main(int argc, char** argv) {
   host.loadDirectories({plugin_dir});
   labrun::ModelContext context;
   context.num_classes = options["--classes"];
-  auto backbone =
-      host.makeBackbone("resnet",
-                        labrun::Params({{"depth", options["--depth"]},
-                                        {"weights", std::string()},
-                                        {"freeze", std::vector<std::string>()},
-                                        {"frozen_bn", false},
-                                        {"extra_pool", std::int64_t{0}}}),
-                        context);
+  auto backbone = host.makeBackbone(
+      "resnet",
+      host.defaultParams(labrun::PluginKind::kBackbone, "resnet",
+                         {{"depth", options["--depth"]}}),
+      context);
   context.in_channels = backbone->outChannels();
   auto head = host.makeHead(
       "fc", labrun::Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),

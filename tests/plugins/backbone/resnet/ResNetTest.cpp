@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/ErrorOf.h"
 #include "fixtures/ReferenceTensors.h"
 #include "io/TorchCheckpoint.h"
 #include "plugins/PluginHost.h"
 
 namespace labrun::resnet {
 namespace {
+
+using fixtures::errorOf;
 
 const std::string kDir = std::string(LABRUN_MODEL_FIXTURES) + "/resnet";
 
@@ -51,31 +54,17 @@ ModelContext fixtureContext() {
   return context;
 }
 
-// The plugin's declared defaults, then `overrides`.
+// The plugin's declared defaults, a resnet18, then `overrides`.
 Params resnetParams(const std::map<std::string, ParamValue>& overrides) {
-  std::map<std::string, ParamValue> values = {
-      {"depth", std::int64_t{18}},
-      {"weights", std::string()},
-      {"freeze", std::vector<std::string>()},
-      {"frozen_bn", false},
-      {"extra_pool", std::int64_t{0}}};
+  std::map<std::string, ParamValue> values = {{"depth", std::int64_t{18}}};
   for (const auto& [key, value] : overrides) values[key] = value;
-  return Params(values);
+  return host().defaultParams(PluginKind::kBackbone, "resnet", values);
 }
 
 std::shared_ptr<Backbone> makeResNet(
     const std::map<std::string, ParamValue>& overrides,
     const ModelContext& context = fixtureContext()) {
   return host().makeBackbone("resnet", resnetParams(overrides), context);
-}
-
-std::string errorOf(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const plugins::PluginError& error) {
-    return error.what();
-  }
-  return "";
 }
 
 // Parameter and buffer names with shapes in state_dict() order (each
@@ -285,6 +274,56 @@ TEST(ResNet, LoadsFilesWithoutBatchCountersOrPathsAsGiven) {
                            good.at("conv1.weight")));
   makeResNet({{"weights", std::string("/abs/w.pt")}}, context);
   EXPECT_EQ(asked, "/abs/w.pt");
+}
+
+// A checkpoint of a whole model (the released SSGRL files: the backbone
+// under "resnet_101.", the head beside it): `weights_prefix` picks the
+// backbone's entries.
+TEST(ResNet, WeightsPrefixTakesTheBackboneOfAWholeModel) {
+  const StateDict good = io::loadStateDict(kDir + "/resnet18_zip.pt");
+  ModelContext context = fixtureContext();
+  context.load_state_dict = [&good](const std::string&) {
+    StateDict state;
+    for (const auto& [key, tensor] : good) {
+      state.emplace("resnet_101." + key, tensor * 2);
+    }
+    state["word_semantic.fc_1.weight"] = torch::zeros({4, 512});
+    state["classifiers.bias"] = torch::zeros({4});
+    return state;
+  };
+  auto backbone = makeResNet({{"weights", std::string("whole.pth.tar")},
+                              {"weights_prefix", std::string("resnet_101.")}},
+                             context);
+  for (const auto& item : backbone->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), good.at(item.key()) * 2))
+        << item.key();
+  }
+  EXPECT_TRUE(torch::equal(backbone->named_buffers()["bn1.running_var"],
+                           good.at("bn1.running_var") * 2));
+
+  // No key under the prefix: the file's prefixes are listed.
+  const std::string wrong = errorOf([&] {
+    makeResNet({{"weights", std::string("whole.pth.tar")},
+                {"weights_prefix", std::string("backbone.")}},
+               context);
+  });
+  EXPECT_NE(wrong.find("weights '" + kDir +
+                       "/whole.pth.tar': no key starts with weights_prefix "
+                       "'backbone.'; the file's keys start with: "
+                       "classifiers. (1 key), resnet_101. (" +
+                       std::to_string(good.size()) +
+                       " keys), word_semantic. (1 key)"),
+            std::string::npos)
+      << wrong;
+  // Without the prefix nothing fits: the error says so and lists them too.
+  const std::string unset = errorOf([&] {
+    makeResNet({{"weights", std::string("whole.pth.tar")}}, context);
+  });
+  EXPECT_NE(unset.find("none of the file's keys is the model's (a "
+                       "whole-model checkpoint? set weights_prefix); its "
+                       "keys start with: classifiers. (1 key), resnet_101."),
+            std::string::npos)
+      << unset;
 }
 
 TEST(ResNet, RefusesBadOptions) {

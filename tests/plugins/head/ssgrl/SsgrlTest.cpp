@@ -1,8 +1,9 @@
-// The SSGRL head: the fast semantic decoupling against the released-style
-// direct computation (values and gradients, float64); the GGNN and the whole
-// head against plain NumPy loops (tests/data/ssgrl/make_ssgrl_reference.py)
-// with parameters under the released model's names; the reset-gate quirk of
-// `compat: released`; and the checks on embeddings and the label graph.
+// The SSGRL head: the fast semantic decoupling and the GGNN's hand-written
+// backward against the released-style direct computations (values and
+// gradients, float64); the GGNN and the whole head against plain NumPy
+// loops (tests/data/ssgrl/make_ssgrl_reference.py) with parameters under the
+// released model's names; the reset-gate quirk of `compat: released`; and
+// the checks on embeddings and the label graph.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -78,6 +79,23 @@ void expectClose(const torch::Tensor& got, const torch::Tensor& want,
   EXPECT_LE(error, tolerance) << what << ": max |difference| " << error;
 }
 
+// Both computations give every input the same gradient for one random
+// upstream gradient.
+void expectSameGradients(
+    const torch::Tensor& fast, const torch::Tensor& direct,
+    const std::vector<std::pair<std::string, torch::Tensor>>& named_inputs,
+    double tolerance) {
+  std::vector<torch::Tensor> inputs;
+  for (const auto& item : named_inputs) inputs.push_back(item.second);
+  const torch::Tensor upstream = torch::randn_like(fast);
+  const auto want = torch::autograd::grad({direct}, inputs, {upstream});
+  const auto got = torch::autograd::grad({fast}, inputs, {upstream});
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    expectClose(got[i], want[i], tolerance,
+                "gradient of " + named_inputs[i].first);
+  }
+}
+
 TEST(LowRankBilinearScore, MatchesTheWholeTensorFormulaAndItsGradients) {
   torch::manual_seed(3);
   const auto options = torch::TensorOptions(torch::kDouble).requires_grad(true);
@@ -121,18 +139,12 @@ TEST(SemanticDecoupling, FastEqualsDirectInValueAndGradient) {
       (direct - features.mean({2, 3}).unsqueeze(1)).abs().max().item<double>(),
       1e-2);
 
-  std::vector<torch::Tensor> inputs = {features};
-  std::vector<std::string> names = {"features"};
+  std::vector<std::pair<std::string, torch::Tensor>> inputs = {
+      {"features", features}};
   for (const auto& item : module->named_parameters()) {
-    inputs.push_back(item.value());
-    names.push_back(item.key());
+    inputs.emplace_back(item.key(), item.value());
   }
-  const torch::Tensor upstream = torch::randn_like(fast);
-  const auto want = torch::autograd::grad({direct}, inputs, {upstream});
-  const auto got = torch::autograd::grad({fast}, inputs, {upstream});
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    expectClose(got[i], want[i], 1e-11, "gradient of " + names[i]);
-  }
+  expectSameGradients(fast, direct, inputs, 1e-11);
 }
 
 TEST(Ggnn, ThreeNodeGraphMatchesNumPy) {
@@ -186,6 +198,31 @@ TEST(Ggnn, ReleasedDiffersFromPaperExactlyInTheResetGate) {
   released->forward(nodes).sum().backward();
   EXPECT_FALSE(released_params["fc_eq4_u.weight"].grad().defined());
   EXPECT_TRUE(released_params["fc_eq3_u.weight"].grad().defined());
+}
+
+// The hand-written backward of the GGNN against autograd through the same
+// steps, with both reset gates: values and every gradient.
+TEST(Ggnn, ForwardEqualsDirectInValueAndGradient) {
+  for (const bool released : {false, true}) {
+    SCOPED_TRACE(released ? "released" : "paper");
+    torch::manual_seed(13);
+    Ggnn graph(/*dim=*/5, /*time_steps=*/3, torch::rand({4, 4}, torch::kDouble),
+               released);
+    graph->to(torch::kDouble);
+    const torch::Tensor nodes =
+        torch::randn({2, 4, 5}, torch::kDouble).requires_grad_();
+    const torch::Tensor fast = graph->forward(nodes);
+    const torch::Tensor direct = graph->forwardDirect(nodes);
+    expectClose(fast, direct, 1e-13, "h^T");
+    std::vector<std::pair<std::string, torch::Tensor>> inputs = {
+        {"nodes", nodes}};
+    for (const auto& item : graph->named_parameters()) {
+      // The released gate leaves fc_eq4_u unused: no gradient either way.
+      if (released && item.key().rfind("fc_eq4_u.", 0) == 0) continue;
+      inputs.emplace_back(item.key(), item.value());
+    }
+    expectSameGradients(fast, direct, inputs, 1e-12);
+  }
 }
 
 class SsgrlPluginTest : public ::testing::Test {
