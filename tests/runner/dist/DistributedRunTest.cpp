@@ -209,8 +209,8 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
 TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
   const std::string args =
       "run " + kSpec +
-      " data.synthetic.train_size=1024 data.synthetic.val_size=64 "
-      "data.batch_size=4 train.epochs=4 checkpoint.every_steps=20 "
+      " data.synthetic.train_size=768 data.synthetic.val_size=64 "
+      "data.batch_size=4 train.epochs=3 checkpoint.every_steps=20 "
       "--nproc 2";
   ASSERT_EQ(labrun(args + " name=whole", "whole"), 0) << err("whole");
 
