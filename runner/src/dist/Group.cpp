@@ -96,6 +96,8 @@ struct Group::Impl {
   GroupOptions options;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
+  // Where the group's own small tensors live: NCCL takes CUDA tensors only.
+  torch::Device device = torch::kCPU;
   std::vector<std::vector<std::size_t>> buckets;  // planned on first use
   std::size_t planned = 0;                        // gradients in the plan
 };
@@ -125,6 +127,7 @@ Group::Group(const WorldInfo& world, const GroupOptions& options)
 #ifdef USE_C10D_NCCL
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
       nccl_options->timeout = options.timeout;
+      impl_->device = torch::Device(torch::kCUDA, world.local_rank);
       impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
           prefixed, world.rank, world.world_size, nccl_options);
 #else
@@ -154,6 +157,7 @@ std::string Group::valueKey(const std::string& key) {
 
 int Group::rank() const { return impl_->world.rank; }
 int Group::worldSize() const { return impl_->world.world_size; }
+int Group::localRank() const { return impl_->world.local_rank; }
 int Group::localWorldSize() const { return impl_->world.local_world_size; }
 
 void Group::lost(const std::exception& error) const {
@@ -239,13 +243,15 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
 }
 
 torch::Tensor Group::sum(const torch::Tensor& values) {
-  std::vector<at::Tensor> one = {values.clone()};
+  std::vector<at::Tensor> one = {values.to(impl_->device,
+                                           /*non_blocking=*/false,
+                                           /*copy=*/true)};
   try {
     impl_->group->allreduce(one)->wait();
   } catch (const std::exception& error) {
     lost(error);
   }
-  return one[0];
+  return one[0].cpu();
 }
 
 torch::Tensor Group::gatherShards(const torch::Tensor& local,
@@ -253,15 +259,15 @@ torch::Tensor Group::gatherShards(const torch::Tensor& local,
   const int world = worldSize();
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < world; ++r)
-    outputs[0].push_back(torch::empty_like(local));
-  std::vector<at::Tensor> input = {local.contiguous()};
+    outputs[0].push_back(torch::empty_like(local, impl_->device));
+  std::vector<at::Tensor> input = {local.to(impl_->device).contiguous()};
   try {
     impl_->group->allgather(outputs, input)->wait();
   } catch (const std::exception& error) {
     lost(error);
   }
   // Row i of rank r is position i * world + r of the padded order.
-  const torch::Tensor all = torch::stack(outputs[0]);  // [W, S, C]
+  const torch::Tensor all = torch::stack(outputs[0]).cpu();  // [W, S, C]
   return all.transpose(0, 1)
       .reshape({all.size(0) * all.size(1), all.size(2)})
       .slice(0, 0, total);

@@ -50,6 +50,7 @@ class Group : public train::Collective {
 
   int rank() const override;
   int worldSize() const override;
+  int localRank() const override;
   int localWorldSize() const override;
   void broadcast(const std::vector<torch::Tensor>& tensors) override;
   void averageGradients(const std::vector<torch::Tensor>& parameters) override;

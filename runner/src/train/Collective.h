@@ -5,11 +5,11 @@
 // when it is known.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace labrun::train {
 
@@ -19,7 +19,9 @@ class Collective {
 
   virtual int rank() const = 0;
   virtual int worldSize() const = 0;
-  // Ranks on this machine (to share its cores among them).
+  // This rank among those of its machine (its GPU), and their number (to
+  // share the machine's cores).
+  virtual int localRank() const = 0;
   virtual int localWorldSize() const = 0;
 
   // Copies rank 0's values of `tensors` (parameters, buffers) to every rank.
@@ -28,11 +30,12 @@ class Collective {
   // one; the same on every rank) by their mean over the ranks.
   virtual void averageGradients(
       const std::vector<torch::Tensor>& parameters) = 0;
-  // Element-wise sum over the ranks of `values` [n] (float64).
+  // Element-wise sum over the ranks of `values` [n] (float64, on the CPU).
   virtual torch::Tensor sum(const torch::Tensor& values) = 0;
   // Every rank's `local` rows [S, C] (its DistributedSampler shard of an
   // unshuffled set of `total` samples, S = ceil(total / world)) put back in
-  // the set's order without the padding: [total, C], on every rank.
+  // the set's order without the padding: [total, C] on the CPU, on every
+  // rank.
   virtual torch::Tensor gatherShards(const torch::Tensor& local,
                                      std::int64_t total) = 0;
 

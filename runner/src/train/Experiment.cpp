@@ -465,6 +465,13 @@ void Experiment::joinGroup(Collective& collective) {
   Parts& parts = *parts_;
   collective_ = &collective;
   parts.options.collective = &collective;
+  if (parts.device.is_cuda() && !parts.device.has_index()) {
+    // One GPU per local rank ("cuda" alone would put them all on GPU 0).
+    parts.device = torch::Device(torch::kCUDA, collective.localRank());
+    parts.model->to(parts.device);
+    parts.loss->to(parts.device);
+    parts.options.device = parts.device;
+  }
   const dist::DistributedSampler sampler(collective.rank(),
                                          collective.worldSize());
   parts.train_batches->setSampler(sampler);

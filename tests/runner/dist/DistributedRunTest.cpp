@@ -1,7 +1,10 @@
 // Data-parallel runs of the real `labrun` binary on loopback: 2 processes
 // against 1 with the same global batch, and a worker killed mid-run.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -209,8 +212,8 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
 TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
   const std::string args =
       "run " + kSpec +
-      " data.synthetic.train_size=1024 data.synthetic.val_size=64 "
-      "data.batch_size=4 train.epochs=4 checkpoint.every_steps=20 "
+      " data.synthetic.train_size=768 data.synthetic.val_size=64 "
+      "data.batch_size=4 train.epochs=3 checkpoint.every_steps=20 "
       "--nproc 2";
   ASSERT_EQ(labrun(args + " name=whole", "whole"), 0) << err("whole");
 
@@ -292,6 +295,36 @@ TEST_F(DistributedRunTest, SigintStopsEveryRankAtTheSameStep) {
                 "metrics m WHERE m.key = 'train/loss'"),
             "1");
   EXPECT_EQ(err("cut").find("lost rank"), std::string::npos) << err("cut");
+}
+
+// A free TCP port on loopback (free when asked; another process could take
+// it before the test does, which is unlikely enough here).
+int freePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST_F(DistributedRunTest, TwoNodesMeetAtTheMaster) {
+  // Two launchers as on two machines: node 1 connects to node 0's store.
+  const std::string args =
+      "run " + kSpec +
+      " data.synthetic.train_size=128 train.epochs=1 --nproc 1 --nnodes 2 "
+      "--master 127.0.0.1:" +
+      std::to_string(freePort()) + " --node-rank ";
+  const pid_t node1 = start(args + "1", "node1");
+  ASSERT_EQ(labrun(args + "0", "node0"), 0) << err("node0");
+  int status = 0;
+  waitpid(node1, &status, 0);
+  EXPECT_EQ(status, 0) << err("node1");
+  EXPECT_NE(err("node1").find("rank 1 of 2 started"), std::string::npos);
+  EXPECT_EQ(one("SELECT status || ' ' || world_size FROM runs"), "FINISHED 2");
 }
 
 TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
