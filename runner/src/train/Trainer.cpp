@@ -1,32 +1,22 @@
 #include "train/Trainer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
 
-#include <ATen/Context.h>
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include "train/Ema.h"
 #include "train/Progress.h"
 #include "train/StopSignal.h"
+#include "util/AtomicFile.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
 namespace {
-
-void fsyncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) throw std::runtime_error(path + ": cannot open to sync");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw std::runtime_error(path + ": fsync failed");
-}
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -55,18 +45,9 @@ torch::Tensor scalarTensor(double value) {
 void writeFileAtomically(
     const std::string& path,
     const std::function<void(const std::string&)>& write) {
-  const std::string tmp = path + ".tmp";
-  try {
-    write(tmp);
-    fsyncPath(tmp, O_RDONLY);
-    fs::rename(tmp, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
-  // The rename itself must reach the disk before the store points at it.
-  fsyncPath(fs::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+  util::AtomicFile file(path);
+  write(file.tmpPath());
+  file.commit();
 }
 
 EvalResult evaluateModel(Model& model, Loss& loss,
@@ -292,7 +273,8 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
                                                      ? *tracked > *state_.best
                                                      : *tracked < *state_.best));
   if (best) state_.best = tracked;
-  writeFileAtomically(path, [&](const std::string& tmp) {
+  util::AtomicFile file(path);
+  {
     torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
     model_->save(model);
     optimizer_->save(optimizer);
@@ -316,8 +298,18 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
       std::lock_guard<std::mutex> lock(generators[i].mutex());
       archive.write("rng" + std::to_string(i), generators[i].get_state());
     }
-    archive.save_to(tmp);
-  });
+    // Through AtomicFile, whose write errors commit() reports by name
+    // (LibTorch only says that its writer failed).
+    try {
+      archive.save_to([&file](const void* data, std::size_t size) {
+        return file.write(data, size);
+      });
+    } catch (const c10::Error&) {
+      file.checkWrites();  // the cause, when a write failed
+      throw;
+    }
+  }
+  file.commit();
   // The epoch that produced this state (an epoch-end save has moved on).
   const std::int64_t epoch =
       state_.batches_done == 0 ? state_.epoch - 1 : state_.epoch;
