@@ -274,41 +274,32 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
                                                      : *tracked < *state_.best));
   if (best) state_.best = tracked;
   util::AtomicFile file(path);
-  {
-    torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
-    model_->save(model);
-    optimizer_->save(optimizer);
-    schedule_->save(schedule);
-    archive.write("model", model);
-    archive.write("optimizer", optimizer);
-    archive.write("schedule", schedule);
-    if (ema_) {
-      ema_->save(ema);
-      archive.write("ema", ema);
-    }
-    archive.write("state", torch::tensor({state_.step, state_.epoch,
-                                          state_.batches_done,
-                                          state_.epoch_steps,
-                                          state_.epoch_images},
-                                         torch::kLong));
-    archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
-    if (state_.best) archive.write("best", scalarTensor(*state_.best));
-    auto generators = randomGenerators(options_.device);
-    for (std::size_t i = 0; i < generators.size(); ++i) {
-      std::lock_guard<std::mutex> lock(generators[i].mutex());
-      archive.write("rng" + std::to_string(i), generators[i].get_state());
-    }
-    // Through AtomicFile, whose write errors commit() reports by name
-    // (LibTorch only says that its writer failed).
-    try {
-      archive.save_to([&file](const void* data, std::size_t size) {
-        return file.write(data, size);
-      });
-    } catch (const c10::Error&) {
-      file.checkWrites();  // the cause, when a write failed
-      throw;
-    }
+  torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
+  model_->save(model);
+  optimizer_->save(optimizer);
+  schedule_->save(schedule);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("schedule", schedule);
+  if (ema_) {
+    ema_->save(ema);
+    archive.write("ema", ema);
   }
+  archive.write("state",
+                torch::tensor({state_.step, state_.epoch, state_.batches_done,
+                               state_.epoch_steps, state_.epoch_images},
+                              torch::kLong));
+  archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
+  if (state_.best) archive.write("best", scalarTensor(*state_.best));
+  auto generators = randomGenerators(options_.device);
+  for (std::size_t i = 0; i < generators.size(); ++i) {
+    std::lock_guard<std::mutex> lock(generators[i].mutex());
+    archive.write("rng" + std::to_string(i), generators[i].get_state());
+  }
+  archive.save_to([&file](const void* data, std::size_t size) {
+    file.write(data, size);  // errors surface at commit()
+    return size;
+  });
   file.commit();
   // The epoch that produced this state (an epoch-end save has moved on).
   const std::int64_t epoch =

@@ -14,7 +14,7 @@
 namespace labrun::util {
 namespace {
 
-constexpr std::size_t kBufferBytes = 64 * 1024;
+constexpr std::size_t kBufferBytes = 16 * 1024;
 
 // errno of a failed call (or of an injected fault), 0 on success.
 int checked(bool failed) {
@@ -35,11 +35,11 @@ AtomicFile::~AtomicFile() {
   if (!committed_) ::unlink(tmp_.c_str());
 }
 
-std::size_t AtomicFile::write(const void* data, std::size_t size) {
+void AtomicFile::write(const void* data, std::size_t size) {
+  if (write_error_ != 0) return;
   const char* bytes = static_cast<const char*>(data);
   buffer_.insert(buffer_.end(), bytes, bytes + size);
   if (buffer_.size() >= kBufferBytes) flushBuffer();
-  return write_error_ == 0 ? size : 0;
 }
 
 void AtomicFile::flushBuffer() {
@@ -54,13 +54,9 @@ void AtomicFile::flushBuffer() {
   buffer_.clear();
 }
 
-void AtomicFile::checkWrites() const {
-  if (write_error_ != 0) fail("write", write_error_);
-}
-
 void AtomicFile::commit() {
   flushBuffer();
-  checkWrites();
+  if (write_error_ != 0) fail("write", write_error_);
   if (const int error = checked(::fsync(fd_) != 0)) fail("fsync", error);
   const int fd = fd_;
   fd_ = -1;

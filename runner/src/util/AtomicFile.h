@@ -20,14 +20,12 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   const std::string& tmpPath() const { return tmp_; }
-  // Appends `size` bytes (buffered: the file is written in 64 KiB calls).
-  // Returns `size`, or 0 after a failed write: the error is kept for
-  // commit(), so that this can serve as a sink for writers that must not
-  // see exceptions (LibTorch's zip writer).
-  std::size_t write(const void* data, std::size_t size);
-  // Throws std::runtime_error "<tmp>: write failed: <reason>" after a
-  // failed write.
-  void checkWrites() const;
+  // Appends `size` bytes (buffered: written in calls of 16 KiB or more).
+  // Never throws: after a failed write the rest is dropped and commit()
+  // reports the error, so that this can serve as the sink of writers that
+  // must not see a failure (LibTorch's zip writer throws from its
+  // destructor after a short write, which terminates the program).
+  void write(const void* data, std::size_t size);
   // Throws std::runtime_error "<tmp>: <call> failed: <reason>" for the
   // first failed write, sync or rename; `path` is then unchanged.
   void commit();
