@@ -301,6 +301,10 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
     return size;
   });
   file.commit();
+  // What was logged up to this state is stored before the checkpoint that
+  // resumes after it: a crash in between would lose it for good (found by
+  // the kill tests).
+  recorder_.sync();
   // The epoch that produced this state (an epoch-end save has moved on).
   const std::int64_t epoch =
       state_.batches_done == 0 ? state_.epoch - 1 : state_.epoch;
