@@ -39,9 +39,15 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / "labrun_cli" / info->name();
+    // Per process: test_cli of other checkouts may run at the same time.
+    dir_ = fs::path(::testing::TempDir()) /
+           ("labrun_cli-" + std::to_string(::getpid())) / info->name();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+  }
+  // A failed test's folder stays for a look.
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_.parent_path());
   }
 
   // Runs `labrun ARGS` inside the test's folder with its own store.
