@@ -19,6 +19,9 @@ endfunction()
 # other PIC/PIE settings, so executables compile with -fPIC like the PCH
 # (they still link as PIE executables).
 function(labrun_use_torch_pch target)
+  if(NOT LABRUN_TORCH_PCH)
+    return()
+  endif()
   get_target_property(type ${target} TYPE)
   if(type STREQUAL "EXECUTABLE")
     set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)

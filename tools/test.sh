@@ -7,3 +7,10 @@ cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 tools/setup.sh "$build_dir"
 ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)"
+# Reliability stages (docs/RELIABILITY.md): the sanitizer build of a test
+# subset, and every fuzz target for a bounded time. LABRUN_SKIP_RELIABILITY=1
+# skips them, for local runs only (CI always runs them).
+if [ "${LABRUN_SKIP_RELIABILITY:-0}" != 1 ]; then
+  tools/sanitize.sh "$build_dir-asan"
+  tools/fuzz.sh "$build_dir-fuzz"
+fi

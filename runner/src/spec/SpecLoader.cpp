@@ -1,5 +1,6 @@
 #include "spec/SpecLoader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -35,6 +36,51 @@ Origin originAt(const Origin& source, const YAML::Mark& mark) {
 
 Node convert(const YAML::Node& yaml, const Origin& origin,
              const Origin& source);
+
+// Where the documents of a YAML text start (yaml-cpp events, no nodes).
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    marks.push_back(mark);
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+  std::vector<YAML::Mark> marks;
+};
+
+// Throws SpecError unless `text` holds at most one document. Counted here
+// rather than with YAML::LoadAll, which never returns on some malformed
+// text: at a stray ',' outside a flow collection yaml-cpp reports empty
+// documents forever without moving on (found by fuzzing).
+void requireOneDocument(const std::string& text, const Origin& origin) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts starts;
+  while (parser.HandleNextDocument(starts)) {
+    const auto& marks = starts.marks;
+    if (marks.size() > 1 && marks.back().pos == marks[marks.size() - 2].pos) {
+      const auto at = static_cast<std::size_t>(std::max(marks.back().pos, 0));
+      throw SpecError(originAt(origin, marks.back()).describe() +
+                      ": invalid YAML: unexpected '" + text.substr(at, 1) +
+                      "'");
+    }
+  }
+  if (starts.marks.size() > 1) {
+    throw SpecError(originAt(origin, starts.marks[1]).describe() +
+                    ": expected one YAML document, found " +
+                    std::to_string(starts.marks.size()));
+  }
+}
 
 // yaml-cpp marks an empty value at the next token, so null values take the
 // position of their key (or list) instead.
@@ -252,6 +298,8 @@ class Resolver {
  public:
   explicit Resolver(Node& root) : root_(root) {}
 
+  const std::vector<EnvDerived>& envDerived() const { return derived_; }
+
   void resolve(Node& node, const std::string& path) {
     if (isDone(path)) return;
     auto seen =
@@ -331,16 +379,21 @@ class Resolver {
 
   // Replaces `node` by its resolved value, which keeps the node's origins.
   void resolveScalar(Node& node, const std::string& path) {
-    Node value = resolvedValue(node, path);
+    bool from_env = false;
+    Node value = resolvedValue(node, path, from_env);
     value.setOrigin(node.origin());
     value.setKeyOrigin(node.keyOrigin());
+    if (from_env) derived_.push_back({path, node});
     node = std::move(value);
   }
 
-  Node resolvedValue(const Node& node, const std::string& path) {
+  // `from_env` is set when the value takes anything from an environment
+  // variable whose value must not be recorded.
+  Node resolvedValue(const Node& node, const std::string& path,
+                     bool& from_env) {
     const std::vector<Piece> pieces = split(node, path);
     if (pieces.size() == 1 && pieces[0].interpolation) {
-      return evaluate(pieces[0].text, node, path);
+      return evaluate(pieces[0].text, node, path, from_env);
     }
     std::string text;
     for (const Piece& piece : pieces) {
@@ -348,7 +401,7 @@ class Resolver {
         text += piece.text;
         continue;
       }
-      const Node value = evaluate(piece.text, node, path);
+      const Node value = evaluate(piece.text, node, path, from_env);
       if (!value.isNull() && !value.isScalar()) {
         fail(node, path,
              "cannot embed " + value.describeValue() + " in a string ('${" +
@@ -361,7 +414,7 @@ class Resolver {
 
   // The value of one "${body}" written in `node`.
   Node evaluate(const std::string& body, const Node& node,
-                const std::string& path) {
+                const std::string& path, bool& from_env) {
     const std::string expression = "'${" + body + "}'";
     const std::size_t colon = body.find(':');
     if (colon == std::string::npos) {
@@ -369,6 +422,7 @@ class Resolver {
       if (target == nullptr) {
         fail(node, path, "unknown key '" + body + "' in " + expression);
       }
+      from_env = from_env || holdsEnvDerived(body);
       return *target;
     }
     if (body.compare(0, colon, "env") != 0) {
@@ -379,6 +433,9 @@ class Resolver {
     const std::size_t comma = body.find(',', colon);
     const std::string name = trim(body.substr(colon + 1, comma - colon - 1));
     if (name.empty()) fail(node, path, "no variable name in " + expression);
+    from_env = from_env ||
+               std::find(kRecordableEnv.begin(), kRecordableEnv.end(), name) ==
+                   kRecordableEnv.end();
     std::string value;
     if (const char* set = std::getenv(name.c_str())) {
       value = set;
@@ -410,6 +467,17 @@ class Resolver {
     return node;
   }
 
+  // Whether the node at `key` is, lies in, or holds an EnvDerived value.
+  bool holdsEnvDerived(const std::string& key) const {
+    auto within = [](const std::string& inner, const std::string& outer) {
+      return inner == outer || inner.rfind(outer + ".", 0) == 0;
+    };
+    return std::any_of(
+        derived_.begin(), derived_.end(), [&](const EnvDerived& derived) {
+          return within(derived.path, key) || within(key, derived.path);
+        });
+  }
+
   static std::string trim(const std::string& text) {
     const std::size_t first = text.find_first_not_of(" \t");
     if (first == std::string::npos) return "";
@@ -420,7 +488,27 @@ class Resolver {
   // Paths (and nodes) being resolved, outermost first.
   std::vector<std::pair<std::string, const Node*>> active_;
   std::set<std::string> done_;
+  std::vector<EnvDerived> derived_;
 };
+
+// Escapes "${" in every string scalar of `node` (see recordedForm).
+void escapeInterpolations(Node& node) {
+  if (node.isScalar() && node.text().find("${") != std::string::npos) {
+    std::string escaped;
+    const std::string& text = node.text();
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text.compare(i, 2, "${") == 0) escaped += '\\';
+      escaped += text[i];
+    }
+    Node value = Node::scalar(escaped, node.quoted(), node.origin());
+    value.setKeyOrigin(node.keyOrigin());
+    node = std::move(value);
+  } else if (node.isList()) {
+    for (Node& item : node.items()) escapeInterpolations(item);
+  } else if (node.isMap()) {
+    for (auto& [key, value] : node.entries()) escapeInterpolations(value);
+  }
+}
 
 // Scalars that would read back as another type are quoted.
 void emit(YAML::Emitter& out, const Node& node) {
@@ -480,14 +568,10 @@ Node parseYamlFile(const std::string& path) {
 
 Node parseYamlText(const std::string& text, const Origin& origin) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.empty()) return Node::null(origin);
-    if (documents.size() > 1) {
-      throw SpecError(originAt(origin, documents[1].Mark()).describe() +
-                      ": expected one YAML document, found " +
-                      std::to_string(documents.size()));
-    }
-    return convert(documents[0], originAt(origin, documents[0].Mark()), origin);
+    requireOneDocument(text, origin);
+    const YAML::Node document = YAML::Load(text);
+    if (!document.IsDefined()) return Node::null(origin);
+    return convert(document, originAt(origin, document.Mark()), origin);
   } catch (const YAML::Exception& error) {
     throw SpecError(originAt(origin, error.mark).describe() +
                     ": invalid YAML: " + error.msg);
@@ -562,7 +646,21 @@ void applyOverrides(Node& root, const std::vector<std::string>& overrides,
   }
 }
 
-void resolveInterpolations(Node& root) { Resolver(root).resolve(root, ""); }
+std::vector<EnvDerived> resolveInterpolations(Node& root) {
+  Resolver resolver(root);
+  resolver.resolve(root, "");
+  return resolver.envDerived();
+}
+
+Node recordedForm(const Node& resolved,
+                  const std::vector<EnvDerived>& derived) {
+  Node recorded = resolved;
+  escapeInterpolations(recorded);
+  for (const EnvDerived& value : derived) {
+    if (Node* at = recorded.findPath(value.path)) *at = value.written;
+  }
+  return recorded;
+}
 
 std::string toYaml(const Node& root) {
   return emitWith(root, YAML::Block) + "\n";

@@ -51,7 +51,27 @@ void applyOverrides(Node& root, const std::vector<std::string>& overrides,
 // ${env:NAME,default} / ${env:NAME} (error when unset and no default).
 // Interpolations inside longer strings are substituted as text. Detects
 // cycles and unknown keys (error names the origin of the referencing value).
-void resolveInterpolations(Node& root);
+//
+// Returns the values that came from an environment variable outside
+// kRecordableEnv (directly, or through ${a.b} of such a value), each with the
+// node it was written as: the run uses them, the store must not keep them
+// (tokens, credentials). recordedForm() puts the written form back.
+struct EnvDerived {
+  std::string path;  // dotted key, e.g. "model.backbone.weights"
+  Node written;      // as written, e.g. "${env:TOKEN}"
+};
+std::vector<EnvDerived> resolveInterpolations(Node& root);
+
+// The environment variables whose values a resolved spec may record (device
+// and thread settings); every other ${env:...} is recorded unresolved.
+inline const std::vector<std::string> kRecordableEnv = {
+    "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS"};
+
+// `resolved` as it may be stored: each EnvDerived value written back as its
+// interpolation, and "${" in every other string escaped ("\${"), so that
+// resolveInterpolations() on the stored form (at resume) gives back the
+// same tree with the environment of that time.
+Node recordedForm(const Node& resolved, const std::vector<EnvDerived>& derived);
 
 // Emits the tree as YAML (block style, insertion order). Strings that would
 // read back as another type are quoted, so emit -> parse round-trips.

@@ -267,6 +267,17 @@ bool isDeclared(const spec::Node& root, const std::string& key,
   return false;
 }
 
+// Interpolates and validates `resolved.tree`, then makes its recorded form.
+void finishResolving(ResolvedSpec& resolved, const plugins::PluginHost& host) {
+  const auto env_derived = spec::resolveInterpolations(resolved.tree);
+  spec::validate(resolved.tree, coreSchema(),
+                 [&host](PluginKind kind, const std::string& name) {
+                   return host.find(kind, name).params();
+                 });
+  resolved.recorded = spec::recordedForm(resolved.tree, env_derived);
+  resolved.yaml = spec::toYaml(resolved.recorded);
+}
+
 }  // namespace
 
 ResolvedSpec resolveSpec(const std::string& path,
@@ -279,12 +290,7 @@ ResolvedSpec resolveSpec(const std::string& path,
                        [&host](const spec::Node& root, const std::string& key) {
                          return isDeclared(root, key, host);
                        });
-  spec::resolveInterpolations(resolved.tree);
-  spec::validate(resolved.tree, coreSchema(),
-                 [&host](PluginKind kind, const std::string& name) {
-                   return host.find(kind, name).params();
-                 });
-  resolved.yaml = spec::toYaml(resolved.tree);
+  finishResolving(resolved, host);
   return resolved;
 }
 
@@ -297,11 +303,7 @@ ResolvedSpec resolveStoredSpec(const std::string& yaml,
   spec::Origin origin;
   origin.file = label;
   resolved.tree = spec::parseYamlText(yaml, origin);
-  spec::validate(resolved.tree, coreSchema(),
-                 [&host](PluginKind kind, const std::string& name) {
-                   return host.find(kind, name).params();
-                 });
-  resolved.yaml = spec::toYaml(resolved.tree);
+  finishResolving(resolved, host);
   return resolved;
 }
 
@@ -497,7 +499,7 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   store::RunInfo info;
-  info.name = tree.at("name").asString();
+  info.name = spec_.recorded.at("name").asString();
   if (info.name.empty()) info.name = fs::path(spec_.path).stem().string();
   info.spec_yaml = spec_.yaml;
   info.spec_hash = util::sha256Hex(spec_.yaml);
@@ -519,7 +521,7 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
 
   const std::string uuid = store.createRun(info);
   std::vector<store::ParamRow> params;
-  for (const auto& flat : spec::flatten(tree)) {
+  for (const auto& flat : spec::flatten(spec_.recorded)) {
     params.push_back({flat.key, flat.type, flat.value});
   }
   store.addParams(uuid, params);

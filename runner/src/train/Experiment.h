@@ -16,9 +16,12 @@ namespace labrun::train {
 class Collective;
 
 struct ResolvedSpec {
-  spec::Node tree;   // validated, defaults filled
+  spec::Node tree;  // validated, defaults filled: what the run uses
+  // `tree` as recorded: values from environment variables outside
+  // spec::kRecordableEnv stay ${env:...} (see spec::recordedForm).
+  spec::Node recorded;
   std::string path;  // the spec file it came from
-  std::string yaml;  // the resolved spec as stored and printed by --dry-run
+  std::string yaml;  // `recorded` as stored and printed by --dry-run
 };
 
 // Loads `path` with its bases, applies `overrides`, resolves interpolations
@@ -28,7 +31,8 @@ ResolvedSpec resolveSpec(const std::string& path,
                          const std::vector<std::string>& overrides,
                          const plugins::PluginHost& host);
 // Validates an already resolved spec again (a run's stored spec, to resume
-// or evaluate it); `label` names it in errors, `path` is its original file.
+// or evaluate it), resolving its ${env:...} values from the environment of
+// now; `label` names it in errors, `path` is its original file.
 ResolvedSpec resolveStoredSpec(const std::string& yaml, const std::string& label,
                                const std::string& path,
                                const plugins::PluginHost& host);

@@ -1,33 +1,23 @@
 #include "train/Trainer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
 
-#include <ATen/Context.h>
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include "train/Collective.h"
 #include "train/Ema.h"
 #include "train/Progress.h"
 #include "train/StopSignal.h"
+#include "util/AtomicFile.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
 namespace {
-
-void fsyncPath(const std::string& path, int flags) {
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) throw std::runtime_error(path + ": cannot open to sync");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw std::runtime_error(path + ": fsync failed");
-}
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -56,18 +46,9 @@ torch::Tensor scalarTensor(double value) {
 void writeFileAtomically(
     const std::string& path,
     const std::function<void(const std::string&)>& write) {
-  const std::string tmp = path + ".tmp";
-  try {
-    write(tmp);
-    fsyncPath(tmp, O_RDONLY);
-    fs::rename(tmp, path);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
-  // The rename itself must reach the disk before the store points at it.
-  fsyncPath(fs::absolute(path).parent_path().string(), O_RDONLY | O_DIRECTORY);
+  util::AtomicFile file(path);
+  write(file.tmpPath());
+  file.commit();
 }
 
 EvalResult evaluateModel(Model& model, Loss& loss,
@@ -339,32 +320,38 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
                                                      ? *tracked > *state_.best
                                                      : *tracked < *state_.best));
   if (best) state_.best = tracked;
-  writeFileAtomically(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
-    model_->save(model);
-    optimizer_->save(optimizer);
-    schedule_->save(schedule);
-    archive.write("model", model);
-    archive.write("optimizer", optimizer);
-    archive.write("schedule", schedule);
-    if (ema_) {
-      ema_->save(ema);
-      archive.write("ema", ema);
-    }
-    archive.write("state", torch::tensor({state_.step, state_.epoch,
-                                          state_.batches_done,
-                                          state_.epoch_steps,
-                                          state_.epoch_images},
-                                         torch::kLong));
-    archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
-    if (state_.best) archive.write("best", scalarTensor(*state_.best));
-    auto generators = randomGenerators(options_.device);
-    for (std::size_t i = 0; i < generators.size(); ++i) {
-      std::lock_guard<std::mutex> lock(generators[i].mutex());
-      archive.write("rng" + std::to_string(i), generators[i].get_state());
-    }
-    archive.save_to(tmp);
+  util::AtomicFile file(path);
+  torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
+  model_->save(model);
+  optimizer_->save(optimizer);
+  schedule_->save(schedule);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("schedule", schedule);
+  if (ema_) {
+    ema_->save(ema);
+    archive.write("ema", ema);
+  }
+  archive.write("state",
+                torch::tensor({state_.step, state_.epoch, state_.batches_done,
+                               state_.epoch_steps, state_.epoch_images},
+                              torch::kLong));
+  archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
+  if (state_.best) archive.write("best", scalarTensor(*state_.best));
+  auto generators = randomGenerators(options_.device);
+  for (std::size_t i = 0; i < generators.size(); ++i) {
+    std::lock_guard<std::mutex> lock(generators[i].mutex());
+    archive.write("rng" + std::to_string(i), generators[i].get_state());
+  }
+  archive.save_to([&file](const void* data, std::size_t size) {
+    file.write(data, size);  // errors surface at commit()
+    return size;
   });
+  file.commit();
+  // What was logged up to this state is stored before the checkpoint that
+  // resumes after it: a crash in between would lose it for good (found by
+  // the kill tests).
+  recorder_.sync();
   // The epoch that produced this state (an epoch-end save has moved on).
   const std::int64_t epoch =
       state_.batches_done == 0 ? state_.epoch - 1 : state_.epoch;

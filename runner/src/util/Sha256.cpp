@@ -9,6 +9,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "util/IoFault.h"
+
 namespace labrun::util {
 namespace {
 
@@ -53,6 +55,10 @@ std::string sha256File(const std::string& path) {
   Digest digest;
   std::array<char, 1 << 16> buffer{};
   while (in) {
+    if (const int error = io_fault::next()) {
+      throw std::runtime_error(
+          path + ": read error while hashing: " + std::strerror(error));
+    }
     in.read(buffer.data(), buffer.size());
     digest.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
   }

@@ -249,8 +249,12 @@ TEST(Parse, ErrorsNameTheSource) {
             "smoke.yaml:3:1: invalid YAML: end of sequence flow not found");
   EXPECT_EQ(errorOf([] { parse("a: 1\nb: 2\na: 3\n"); }),
             "smoke.yaml:3:1: duplicate key 'a'");
+  // The second document starts at its "---".
   EXPECT_EQ(errorOf([] { parse("a: 1\n---\nb: 2\n"); }),
-            "smoke.yaml:3:1: expected one YAML document, found 2");
+            "smoke.yaml:2:1: expected one YAML document, found 2");
+  // yaml-cpp would report empty documents forever here (found by fuzzing).
+  EXPECT_EQ(errorOf([] { parse("\n, a: 1\n"); }),
+            "smoke.yaml:2:1: invalid YAML: unexpected ','");
   EXPECT_EQ(errorOf([] { parseYamlFile(kData + "absent.yaml"); }),
             kData + "absent.yaml: no such file");
 }
@@ -519,6 +523,51 @@ TEST(Interpolation, EnvironmentVariables) {
             "smoke.yaml:2:6: x.y: environment variable "
             "'LABRUN_SPEC_TEST_UNSET' is not set and "
             "'${env:LABRUN_SPEC_TEST_UNSET}' has no default");
+}
+
+// A resolved spec is stored: values from environment variables outside the
+// allow-list (tokens, credentials) must not reach it, not even through a
+// ${a.b} reference, while the run itself sees them.
+TEST(Interpolation, RecordedFormKeepsEnvironmentValuesOut) {
+  ::setenv("LABRUN_SPEC_TEST_TOKEN", "s3cr3t-t0ken", 1);
+  ::setenv("CUDA_VISIBLE_DEVICES", "1", 1);
+  Node root = parse(
+      "auth:\n"
+      "  token: ${env:LABRUN_SPEC_TEST_TOKEN}\n"
+      "url: https://host/${auth.token}/w\n"
+      "copy: ${auth}\n"
+      "devices: ${env:CUDA_VISIBLE_DEVICES}\n"
+      "unset: ${env:LABRUN_SPEC_TEST_UNSET,fallback}\n"
+      "lr: 0.1\n"
+      "lr_copy: ${lr}\n"
+      "literal: cost \\${not}\n");
+  const std::vector<EnvDerived> derived = resolveInterpolations(root);
+  EXPECT_EQ(root.at("url").text(), "https://host/s3cr3t-t0ken/w");
+  EXPECT_EQ(root.at("copy.token").text(), "s3cr3t-t0ken");
+  std::vector<std::string> paths;
+  for (const EnvDerived& value : derived) paths.push_back(value.path);
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"auth.token", "url", "copy", "unset"}));
+
+  const std::string stored = toYaml(recordedForm(root, derived));
+  EXPECT_EQ(stored.find("s3cr3t"), std::string::npos) << stored;
+  EXPECT_EQ(stored,
+            "auth:\n"
+            "  token: ${env:LABRUN_SPEC_TEST_TOKEN}\n"
+            "url: https://host/${auth.token}/w\n"
+            "copy: ${auth}\n"
+            "devices: 1\n"
+            "unset: ${env:LABRUN_SPEC_TEST_UNSET,fallback}\n"
+            "lr: 0.1\n"
+            "lr_copy: 0.1\n"
+            "literal: cost \\${not}\n");
+
+  // Resolving the stored form (as resume does) gives the run's tree back.
+  Node again = parse(stored);
+  resolveInterpolations(again);
+  EXPECT_EQ(toYaml(again), toYaml(root));
+  ::unsetenv("LABRUN_SPEC_TEST_TOKEN");
+  ::unsetenv("CUDA_VISIBLE_DEVICES");
 }
 
 TEST(Interpolation, ErrorsNameTheReferencingValue) {

@@ -1,8 +1,8 @@
-#include "train/Trainer.h"
-
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,8 +14,11 @@
 #include "spec/SpecLoader.h"
 #include "train/Ema.h"
 #include "train/LrSchedule.h"
-#include "train/Progress.h"
 #include "train/Optimizers.h"
+#include "train/Progress.h"
+#include "train/Trainer.h"
+#include "util/IoFault.h"
+#include "util/Sha256.h"
 
 namespace labrun::train {
 namespace {
@@ -301,6 +304,87 @@ TEST_F(TrainerTest, NonFiniteLossStopsNamingTheStepAndKeepsCheckpoints) {
   torch::Tensor state;
   archive.read("state", state);
   EXPECT_EQ(state[0].item<std::int64_t>(), 2);
+}
+
+std::size_t openDescriptors() {
+  return static_cast<std::size_t>(
+      std::distance(fs::directory_iterator("/proc/self/fd"), {}));
+}
+
+// Checkpoint writes under injected faults (docs/RELIABILITY.md): a short
+// training run is made once to count its checkpoint I/O calls (writes,
+// fsyncs, close, rename), then once per call with that call failing (ENOSPC
+// once, then EIO from there on). Each run must end or throw a clean
+// std::runtime_error; every checkpoint it recorded must load; no temporary
+// file or descriptor may be left.
+TEST_F(TrainerTest, EveryCheckpointWriteFailureKeepsRecordedCheckpoints) {
+  const std::string root = ::testing::TempDir() + "/trainer_faults";
+  Setup setup;
+  setup.every_steps = 4;
+  std::int64_t calls = 0;  // I/O calls of the last run
+  // Returns whether training threw (a clean error naming the folder).
+  auto run = [&](std::int64_t n, int error, bool persistent,
+                 const std::string& dir) {
+    fs::remove_all(dir);
+    setup.checkpoint_dir = dir;
+    util::io_fault::arm(n, error, persistent);
+    bool threw = false;
+    try {
+      train(setup);
+    } catch (const std::runtime_error& e) {
+      threw = true;
+      EXPECT_NE(std::string(e.what()).find(dir), std::string::npos) << e.what();
+    }
+    calls = util::io_fault::calls();
+    util::io_fault::arm(0, 0, false);
+    return threw;
+  };
+  ASSERT_FALSE(run(0, 0, false, root + "/count"));
+  const std::int64_t total = calls;
+  // 3 checkpoints of ~50 KB, each: several writes, fsync, close, rename,
+  // folder fsync.
+  ASSERT_GE(total, 3 * (2 + 4));
+  std::int64_t injected = 0;
+  for (std::int64_t n = 1; n <= total; ++n) {
+    for (const bool persistent : {false, true}) {
+      SCOPED_TRACE("I/O call " + std::to_string(n) + " of " +
+                   std::to_string(total) + (persistent ? ", persistent" : ""));
+      const std::string dir = root + "/" + std::to_string(n);
+      const std::size_t descriptors = openDescriptors();
+      EXPECT_TRUE(run(n, persistent ? EIO : ENOSPC, persistent, dir));
+      ++injected;
+      EXPECT_EQ(openDescriptors(), descriptors);
+      // Whatever was committed before the fault loads.
+      for (const auto& entry : fs::directory_iterator(dir)) {
+        ASSERT_EQ(entry.path().extension(), ".pt") << entry.path();
+        torch::serialize::InputArchive archive;
+        archive.load_from(entry.path().string());
+        torch::Tensor state;
+        archive.read("state", state);
+        EXPECT_EQ(entry.path().filename().string(),
+                  fmt::format("step-{:08d}.pt", state[0].item<std::int64_t>()));
+      }
+    }
+    if (HasFailure()) break;
+  }
+  std::printf("[ faults ] %lld checkpoint I/O calls, %lld failures injected\n",
+              static_cast<long long>(total), static_cast<long long>(injected));
+  fs::remove_all(root);
+}
+
+TEST(IoFault, ReadFailureWhileHashingNamesTheFile) {
+  const std::string path = ::testing::TempDir() + "/hashed.bin";
+  std::ofstream(path) << "content";
+  util::io_fault::arm(1, EIO, false);
+  try {
+    util::sha256File(path);
+    ADD_FAILURE() << "expected a read error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              path + ": read error while hashing: Input/output error");
+  }
+  util::io_fault::arm(0, 0, false);
+  EXPECT_EQ(util::sha256File(path).size(), 64u);
 }
 
 // Learning-rate factors against values worked out by hand.
