@@ -9,6 +9,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <opencv2/imgcodecs.hpp>
+#include <string_view>
 
 // libjpeg's headers need <cstdio> (above) first.
 #include <jerror.h>
@@ -24,6 +25,26 @@ bool startsWith(const std::vector<unsigned char>& bytes,
                 std::initializer_list<unsigned char> prefix) {
   return bytes.size() >= prefix.size() &&
          std::equal(prefix.begin(), prefix.end(), bytes.begin());
+}
+
+// The formats handed to OpenCV (JPEGs that libjpeg-turbo's path leaves to
+// it, PNG, BMP, WebP, TIFF, PNM), by signature. OpenCV also probes others
+// (DICOM through GDCM among them) whose decoders abort the process on
+// malformed input (found by fuzzing), and no image data set uses them.
+bool openCvFormat(const std::vector<unsigned char>& bytes) {
+  const auto at = [&](std::size_t offset, std::string_view tag) {
+    return bytes.size() >= offset + tag.size() &&
+           std::equal(tag.begin(), tag.end(), bytes.begin() + offset,
+                      [](char want, unsigned char have) {
+                        return static_cast<unsigned char>(want) == have;
+                      });
+  };
+  return at(0, "\xFF\xD8\xFF") || at(0, "\x89PNG\r\n\x1a\n") || at(0, "BM") ||
+         (at(0, "RIFF") && at(8, "WEBP")) ||
+         at(0, std::string_view("II*\0", 4)) ||
+         at(0, std::string_view("MM\0*", 4)) ||
+         (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' &&
+          bytes[1] <= '6');
 }
 
 // True when an end-of-image marker follows the last start-of-scan marker.
@@ -177,6 +198,12 @@ bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
                         {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}) &&
              !pngEnds(bytes_)) {
     error = "truncated PNG (no IEND chunk)";
+    return false;
+  }
+  if (!openCvFormat(bytes_)) {
+    error =
+        "not a decodable image: unknown format (expected JPEG, PNG, BMP, "
+        "WebP, TIFF or PNM)";
     return false;
   }
   try {

@@ -14,6 +14,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Inferring the class count from the largest index is for hand-made lists;
+// the label table is dense (images x classes bytes), so a stray large number
+// must not size it. Larger label sets (Open Images) come with a class list.
+constexpr std::size_t kMaxInferredClasses = 10000;
+
 std::string_view trim(std::string_view text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
@@ -119,6 +124,14 @@ LabelTable readListAnnotations(const ListOptions& options) {
               fmt::format("label index {} is outside the class list {} "
                           "({} classes)",
                           *index, options.classes.source(), classes));
+        }
+        // Without names, the largest index sets the class count: bound it,
+        // so that a stray number does not ask for a table of billions.
+        if (options.classes.empty() && *index >= kMaxInferredClasses) {
+          fail(fmt::format(
+              "label index {} would make {} classes; without a class list "
+              "at most {} are inferred: give the class names (data.classes)",
+              *index, *index + 1, kMaxInferredClasses));
         }
         labels.push_back(*index);
       }

@@ -449,6 +449,12 @@ TEST_F(FormatsTest, ListErrorsNameFileAndLine) {
   options.classes = ClassList();
   writeFile(list, "a.jpg\nb.jpg\n");
   EXPECT_THAT(errorOf(read), HasSubstr(list + ": no image has a label"));
+  // Found by fuzzing: the index alone once sized a 1.1 GB label table.
+  writeFile(list, "a.jpg 1\n2   1111111111\n");
+  EXPECT_THAT(errorOf(read),
+              HasSubstr(list + ":2: label index 1111111111 would make "
+                               "1111111112 classes; without a class list at "
+                               "most 10000 are inferred"));
 }
 
 // ------------------------------------------------------------ tensors, cache

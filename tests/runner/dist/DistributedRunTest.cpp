@@ -97,6 +97,20 @@ class DistributedRunTest : public ::testing::Test {
     FAIL() << "timed out waiting for " << sql;
   }
 
+  // Starts a 2-process run "cut" far longer than any test waits, and returns
+  // the launcher's pid once the run has stored a metric.
+  pid_t startLongGroupRun() const {
+    const pid_t launcher =
+        start("run " + kSpec +
+                  " data.synthetic.train_size=2048 train.epochs=20 "
+                  "data.batch_size=4 name=cut --nproc 2",
+              "cut");
+    waitFor(
+        "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
+        "WHERE r.name = 'cut'");
+    return launcher;
+  }
+
   // The pid the launcher reported for `rank`.
   pid_t workerPid(const std::string& log, int rank) const {
     const std::regex line("rank " + std::to_string(rank) +
@@ -254,14 +268,7 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
 }
 
 TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
-  const pid_t launcher = start(
-      "run " + kSpec +
-          " data.synthetic.train_size=2048 train.epochs=20 data.batch_size=4 "
-          "name=cut --nproc 2",
-      "cut");
-  waitFor(
-      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
-      "WHERE r.name = 'cut'");
+  const pid_t launcher = startLongGroupRun();
   ASSERT_EQ(kill(workerPid("cut", 0), SIGKILL), 0);
   int status = 0;
   waitpid(launcher, &status, 0);
@@ -275,14 +282,7 @@ TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
 }
 
 TEST_F(DistributedRunTest, SigintStopsEveryRankAtTheSameStep) {
-  const pid_t launcher = start(
-      "run " + kSpec +
-          " data.synthetic.train_size=2048 train.epochs=20 data.batch_size=4 "
-          "name=cut --nproc 2",
-      "cut");
-  waitFor(
-      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
-      "WHERE r.name = 'cut'");
+  const pid_t launcher = startLongGroupRun();
   ASSERT_EQ(kill(launcher, SIGINT), 0);
   int status = 0;
   waitpid(launcher, &status, 0);

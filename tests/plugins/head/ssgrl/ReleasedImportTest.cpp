@@ -12,6 +12,7 @@
 
 #include "fixtures/ErrorOf.h"
 #include "fixtures/ReferenceTensors.h"
+#include "fixtures/TestContext.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
 #include "plugins/PluginHost.h"
@@ -38,24 +39,12 @@ const plugins::PluginHost& host() {
   return *instance;
 }
 
-ModelContext context(const std::string& dir, std::int64_t classes,
-                     std::int64_t channels) {
-  ModelContext context;
-  context.num_classes = classes;
-  context.in_channels = channels;
-  for (std::int64_t k = 0; k < classes; ++k) {
-    context.class_names.push_back("class" + std::to_string(k));
-  }
-  context.spec_dir = dir;
-  context.load_state_dict = io::loadStateDict;
-  context.load_npy = io::readNpy;
-  return context;
-}
+using fixtures::testContext;
 
 // The head of released_ssgrl.py's write_head, with `overrides`.
 std::shared_ptr<Head> makeSmallHead(
     const std::map<std::string, ParamValue>& overrides,
-    const ModelContext& ctx = context(kHeadDir, 5, 16)) {
+    const ModelContext& ctx = testContext(kHeadDir, 5, 16)) {
   std::map<std::string, ParamValue> values = {
       {"embeddings", std::string("words.npy")},
       {"adjacency", std::string("adjacency.npy")},
@@ -94,7 +83,7 @@ TEST(ReleasedSsgrl, WholeModelImportsThroughTheBackboneAndHeadPlugins) {
   const auto reference =
       fixtures::readReferenceTensors(kWholeDir + "/reference");
   const std::string file = "ssgrl_r101.pth.tar";
-  const ModelContext backbone_context = context(kWholeDir, 20, 0);
+  const ModelContext backbone_context = testContext(kWholeDir, 20, 0);
   auto backbone = host().makeBackbone(
       "resnet",
       host().defaultParams(PluginKind::kBackbone, "resnet",
@@ -110,7 +99,7 @@ TEST(ReleasedSsgrl, WholeModelImportsThroughTheBackboneAndHeadPlugins) {
                             {"adjacency", std::string("adjacency.npy")},
                             {"compat", std::string("released")},
                             {"weights", file}}),
-      context(kWholeDir, 20, backbone->outChannels()));
+      testContext(kWholeDir, 20, backbone->outChannels()));
   backbone->eval();
   head->eval();
   torch::NoGradGuard no_grad;
@@ -133,7 +122,7 @@ TEST(ReleasedSsgrl, HeadWeightErrorsListTheKeys) {
             std::string::npos)
       << shapes;
 
-  ModelContext edited = context(kHeadDir, 5, 16);
+  ModelContext edited = testContext(kHeadDir, 5, 16);
   edited.load_state_dict = [&good](const std::string&) {
     StateDict state = good;
     state.erase("graph_net.fc_eq4_u.bias");

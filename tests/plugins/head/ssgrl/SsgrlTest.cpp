@@ -15,6 +15,7 @@
 #include "Ggnn.h"
 #include "LowRankBilinearScore.h"
 #include "SemanticDecoupling.h"
+#include "fixtures/TestContext.h"
 #include "io/Npy.h"
 #include "plugins/PluginHost.h"
 
@@ -232,15 +233,7 @@ class SsgrlPluginTest : public ::testing::Test {
   }
 
   static ModelContext context(std::int64_t classes, std::int64_t channels) {
-    ModelContext context;
-    context.num_classes = classes;
-    context.in_channels = channels;
-    for (std::int64_t k = 0; k < classes; ++k) {
-      context.class_names.push_back("class" + std::to_string(k));
-    }
-    context.spec_dir = kData;
-    context.load_npy = &io::readNpy;
-    return context;
+    return fixtures::testContext(kData, classes, channels);
   }
 
   // The plugin's declared defaults, with `overrides` on top.
