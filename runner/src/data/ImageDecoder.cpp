@@ -15,6 +15,8 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "util/IoFault.h"
+
 namespace labrun::data {
 namespace {
 
@@ -163,10 +165,15 @@ bool readFile(const std::string& path, std::vector<unsigned char>& bytes,
     return false;
   }
   bytes.resize(static_cast<std::size_t>(status.st_size));
-  const bool ok =
-      std::fread(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  const int injected = util::io_fault::next();
+  const bool ok = injected == 0 && std::fread(bytes.data(), 1, bytes.size(),
+                                              file) == bytes.size();
   std::fclose(file);
-  if (!ok) error = "read error";
+  if (injected != 0) {
+    error = std::string("read error: ") + std::strerror(injected);
+  } else if (!ok) {
+    error = "read error";
+  }
   return ok;
 }
 

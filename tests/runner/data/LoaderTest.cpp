@@ -20,6 +20,7 @@
 #include "data/Transforms.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "util/IoFault.h"
 
 namespace labrun::data {
 namespace {
@@ -765,6 +766,46 @@ TEST(ImageLoader, FailsAboveMaxBadImages) {
   ImageLoader tolerant(one.labels, pipeline("[resize 2x2]"), defaults);
   EXPECT_EQ(tolerant.maxBadImages(), 1);
   EXPECT_EQ(epoch(tolerant, 1).size(), 3u);
+}
+
+// Read faults (docs/RELIABILITY.md): the N-th image read fails with EIO,
+// for every N of an epoch. The loader replaces exactly that image, names the
+// error, and leaves no file open.
+TEST(ImageLoader, EveryFailedReadIsOneBadImage) {
+  namespace io_fault = labrun::util::io_fault;
+  const LabelSet labels = jpegSet(tempDir("read_faults"), 8);
+  LoaderOptions in_order = options(/*workers=*/1, /*batch_size=*/8);
+  in_order.shuffle = false;
+  in_order.max_bad_images = BadImageLimit::parse("1");
+  std::ostringstream log;
+  in_order.log = &log;
+  const auto open_files = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"),
+                         fs::directory_iterator());
+  };
+  io_fault::arm(/*n=*/0, /*error=*/0, /*persistent=*/false);
+  ImageLoader counting(labels, pipeline("[resize 4x4]"), in_order);
+  const std::vector<Batch> clean = epoch(counting, 1);
+  const std::int64_t reads = io_fault::calls();
+  ASSERT_EQ(reads, 8);
+  const auto files_before = open_files();
+  for (std::int64_t n = 1; n <= reads; ++n) {
+    SCOPED_TRACE("read " + std::to_string(n));
+    ImageLoader loader(labels, pipeline("[resize 4x4]"), in_order);
+    io_fault::arm(n, EIO, /*persistent=*/false);
+    const std::vector<Batch> batches = epoch(loader, 1);
+    io_fault::arm(/*n=*/0, /*error=*/0, /*persistent=*/false);
+    ASSERT_EQ(loader.badImages().size(), 1u);
+    EXPECT_EQ(loader.badImages()[0].path, labels.image_paths[n - 1]);
+    EXPECT_EQ(loader.badImages()[0].reason, "read error: Input/output error");
+    // Every other image as without faults; another usable one stands in.
+    std::vector<std::int64_t> shown = order(batches);
+    ASSERT_EQ(shown.size(), 8u);
+    EXPECT_NE(shown[n - 1], n - 1);
+    shown[n - 1] = n - 1;
+    EXPECT_EQ(shown, order(clean));
+  }
+  EXPECT_EQ(open_files(), files_before);
 }
 
 TEST(BadImageLimit, CountFractionOrPercentage) {
