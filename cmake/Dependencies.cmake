@@ -2,12 +2,34 @@
 find_package(Torch REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
+find_package(fmt REQUIRED)
+find_package(Threads REQUIRED)
+
+# LibTorch's CMake config exports flags rather than a clean target.
+add_library(labrun_torch INTERFACE)
+target_link_libraries(labrun_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(labrun_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+target_compile_options(labrun_torch INTERFACE ${_torch_flags})
+# A CUDA LibTorch has c10_cuda beside c10; code that reads the CUDA
+# allocator's statistics (bench_ssgrl) links it under LABRUN_WITH_CUDA.
+if(TARGET c10_cuda)
+  set(LABRUN_C10_CUDA_LIBRARY c10_cuda)
+else()
+  find_library(LABRUN_C10_CUDA_LIBRARY c10_cuda
+    HINTS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
+endif()
+if(LABRUN_C10_CUDA_LIBRARY)
+  message(STATUS "LibTorch has CUDA: ${LABRUN_C10_CUDA_LIBRARY}")
+endif()
+
+if(LABRUN_MODEL_ONLY)
+  return()
+endif()
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(CLI11 REQUIRED)
-find_package(fmt REQUIRED)
 find_package(nlohmann_json REQUIRED)
-find_package(Threads REQUIRED)
 
 # Debian ships OpenCV's libraries without the CMake package unless the
 # (large) libopencv-dev meta package is installed; the three modules labrun
@@ -20,10 +42,3 @@ endforeach()
 add_library(labrun_opencv INTERFACE)
 target_include_directories(labrun_opencv SYSTEM INTERFACE ${OpenCV_INCLUDE_DIR})
 target_link_libraries(labrun_opencv INTERFACE ${OpenCV_LIBS})
-
-# LibTorch's CMake config exports flags rather than a clean target.
-add_library(labrun_torch INTERFACE)
-target_link_libraries(labrun_torch INTERFACE ${TORCH_LIBRARIES})
-target_include_directories(labrun_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
-separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-target_compile_options(labrun_torch INTERFACE ${_torch_flags})

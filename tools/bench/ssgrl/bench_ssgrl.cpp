@@ -1,28 +1,38 @@
 // labrun's side of the SSGRL head benchmark (tools/bench/ssgrl/
 // bench_ssgrl.py): one training step (forward, backward, Adam) of a backbone
 // and a head built through the plugins, as `labrun run` builds them. Prints
-// one JSON line: {"step_s": [...], "step_cpu_s": [...], "start_rss_mib": ...,
-// "peak_rss_mib": ...}: wall and process CPU seconds per step (CPU time is
-// the steadier measure on a shared machine); peak RSS is the process's
-// high-water mark, so run one configuration per process.
+// one JSON line: {"step_s": [...], "step_cpu_s": [...], "loss": [...],
+// "start_rss_mib": ..., "peak_rss_mib": ...}: wall and process CPU seconds
+// per step (CPU time is the steadier measure on a shared machine) and the
+// step's loss (equal for impl fast and direct); peak RSS is the process's
+// high-water mark, so run one configuration per process. On --device cuda
+// each step ends with a device synchronisation, and "cuda_peak_mib" /
+// "cuda_reserved_mib" give the CUDA caching allocator's peak of allocated
+// and of reserved memory over the whole run (parameters included).
 //   bench_ssgrl --plugins DIR [--head fc|ssgrl] [--impl fast|direct]
 //               [--compat paper|released] [--backbone resnet|features]
 //               [--depth 101] [--extra-pool 0] [--size 448] [--batch 2]
 //               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
-//               [--trace FILE]
+//               [--device cpu|cuda] [--trace FILE]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
 // --trace FILE runs one more step under LibTorch's profiler (after the timed
 // ones) and writes its operators as a Chrome trace (tools/bench/ssgrl/
 // trace_summary.py sums them up).
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
+#ifdef LABRUN_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "plugins/PluginHost.h"
@@ -49,11 +59,12 @@ double cpuSeconds() {
 }
 
 std::string jsonList(const std::vector<double>& values) {
-  std::string text;
-  for (double value : values) {
-    text += (text.empty() ? "" : ", ") + std::to_string(value);
+  std::ostringstream text;
+  text << std::setprecision(9) << "[";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    text << (i ? ", " : "") << values[i];
   }
-  return "[" + text + "]";
+  return text.str() + "]";
 }
 
 // Passes features through unchanged: the head-only configuration.
@@ -63,12 +74,30 @@ class FeatureSource : public labrun::Backbone {
   std::int64_t outChannels() const override { return 2048; }
 };
 
+// The CUDA caching allocator's peaks in MiB as JSON fields ("" on CPU).
+std::string cudaMemoryFields(const torch::Device& device) {
+  if (!device.is_cuda()) return "";
+#ifdef LABRUN_WITH_CUDA
+  const auto stats =
+      c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  constexpr std::size_t kAggregate = 0;  // StatType::AGGREGATE
+  const double mib = 1024.0 * 1024.0;
+  return ", \"cuda_peak_mib\": " +
+         std::to_string(stats.allocated_bytes[kAggregate].peak / mib) +
+         ", \"cuda_reserved_mib\": " +
+         std::to_string(stats.reserved_bytes[kAggregate].peak / mib);
+#else
+  return "";
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> text = {
       {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
-      {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""}};
+      {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""},
+      {"--device", "cpu"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -88,6 +117,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   torch::set_num_threads(static_cast<int>(numbers["--threads"]));
+  const torch::Device device(text["--device"]);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    std::cerr << "bench_ssgrl: --device cuda, but this LibTorch has no CUDA "
+                 "or no GPU is visible\n";
+    return 2;
+  }
   torch::manual_seed(0);
 
   labrun::plugins::PluginHost host;
@@ -133,19 +168,24 @@ int main(int argc, char** argv) {
   auto loss = host.makeLoss(
       "bce", host.defaultParams(labrun::PluginKind::kLoss, "bce"), context);
   labrun::train::Model model(backbone, head);
+  model->to(device);
+  inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad());
   model->train();
   torch::optim::Adam optimizer(model->parameters(),
                                torch::optim::AdamOptions(1e-4));
   const torch::Tensor targets =
-      (torch::rand({batch, classes}) < 0.1).to(torch::kFloat);
+      (torch::rand({batch, classes}) < 0.1).to(device, torch::kFloat);
   const torch::Tensor mask = torch::ones_like(targets);
 
+  torch::Tensor step_loss;
   const auto train_step = [&] {
     optimizer.zero_grad();
-    loss->forward(model->forward(inputs), targets, mask).backward();
+    step_loss = loss->forward(model->forward(inputs), targets, mask);
+    step_loss.backward();
     optimizer.step();
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
-  std::vector<double> step_s, step_cpu_s;
+  std::vector<double> step_s, step_cpu_s, losses;
   for (std::int64_t step = 0; step < numbers["--warmup"] + numbers["--steps"];
        ++step) {
     const auto start = std::chrono::steady_clock::now();
@@ -156,6 +196,7 @@ int main(int argc, char** argv) {
     if (step >= numbers["--warmup"]) {
       step_s.push_back(took.count());
       step_cpu_s.push_back(cpuSeconds() - start_cpu);
+      losses.push_back(step_loss.item<double>());
     }
   }
   if (!text["--trace"].empty()) {
@@ -164,7 +205,9 @@ int main(int argc, char** argv) {
   }
   std::cout << "{\"step_s\": " << jsonList(step_s)
             << ", \"step_cpu_s\": " << jsonList(step_cpu_s)
+            << ", \"loss\": " << jsonList(losses)
             << ", \"start_rss_mib\": " << start_rss
-            << ", \"peak_rss_mib\": " << statusMib("VmHWM") << "}\n";
+            << ", \"peak_rss_mib\": " << statusMib("VmHWM")
+            << cudaMemoryFields(device) << "}\n";
   return 0;
 }

@@ -12,7 +12,10 @@ tensor (the head's own cost). Every configuration runs in a process of its
 own (peak RSS is per process), all children of this one; rounds alternate
 the configurations so that they share the machine's load. Reports wall and
 CPU seconds per step (median over steps, then over rounds), peak RSS, and
-the ratios to the fc head of the same side.
+the ratios to the fc head of the same side: CPU time and peak RSS on the
+CPU; with --device cuda, wall time (each step ends with a synchronisation)
+and the CUDA caching allocator's peak. Also checks that labrun's fast and
+direct SSGRL computations give the same losses.
 
     /usr/bin/python3 tools/bench/ssgrl/bench_ssgrl.py \\
         --bench build/bin/bench_ssgrl --plugins build/plugins
@@ -118,6 +121,7 @@ def pytorch_worker(args):
     """One PyTorch configuration; prints the same JSON as bench_ssgrl."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
     start_rss = status_mib("VmRSS")
     if args.backbone == "resnet":
         resnet = torchvision.models.resnet101()
@@ -141,36 +145,48 @@ def pytorch_worker(args):
         adjacency.fill_diagonal_(0)
         head = ReleasedSsgrlHead(args.classes, 2048,
                                  torch.randn(args.classes, 300), adjacency)
-    model = torch.nn.Sequential(backbone, head).train()
+    model = torch.nn.Sequential(backbone, head).to(device).train()
+    inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     criterion = torch.nn.BCEWithLogitsLoss()
-    targets = (torch.rand(args.batch, args.classes) < 0.1).float()
-    step_s, step_cpu_s = [], []
+    targets = (torch.rand(args.batch, args.classes) < 0.1).float().to(device)
+    step_s, step_cpu_s, losses = [], [], []
     for step in range(args.warmup + args.steps):
         start, start_cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
-        criterion(model(inputs), targets).backward()
+        loss = criterion(model(inputs), targets)
+        loss.backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         if step >= args.warmup:
             step_s.append(time.perf_counter() - start)
             step_cpu_s.append(time.process_time() - start_cpu)
+            losses.append(loss.item())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"step_s": step_s, "step_cpu_s": step_cpu_s,
-                      "start_rss_mib": start_rss, "peak_rss_mib": peak}))
+    result = {"step_s": step_s, "step_cpu_s": step_cpu_s, "loss": losses,
+              "start_rss_mib": start_rss, "peak_rss_mib": peak}
+    if device.type == "cuda":
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["cuda_reserved_mib"] = (
+            torch.cuda.max_memory_reserved(device) / 2**20)
+    print(json.dumps(result))
 
 
 def common_flags(args):
     flags = []
     for name in ("backbone", "size", "batch", "classes", "threads", "warmup",
-                 "steps"):
+                 "steps", "device"):
         flags += ["--" + name, str(getattr(args, name))]
     return flags + ["--extra-pool", str(args.extra_pool)]
 
 
 def run(command):
-    output = subprocess.run(command, check=True, capture_output=True,
-                            text=True).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit("%s failed (exit %d):\n%s" % (" ".join(command),
+                                              done.returncode, done.stderr))
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -187,6 +203,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip", default="",
                         help="comma-separated configurations to leave out")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -196,6 +213,13 @@ def main():
         return
 
     skip = set(filter(None, args.skip.split(",")))
+    # On the CPU, process CPU time is the steadier measure of a step; on a
+    # GPU the host mostly waits, so wall time (synchronised) is the measure.
+    on_gpu = args.device == "cuda"
+    peak_field = "cuda_peak_mib" if on_gpu else "peak_rss_mib"
+    peak_name = "CUDA peak MiB" if on_gpu else "peak RSS MiB"
+    time_name = "wall" if on_gpu else "CPU"
+
     commands = [(name, [args.bench, "--plugins", args.plugins] + flags +
                  common_flags(args)) for name, flags in LABRUN]
     commands += [(name, [sys.executable, os.path.abspath(__file__),
@@ -208,11 +232,11 @@ def main():
                 continue
             result = run(command)
             results[name].append(result)
-            print("round %d: %-24s wall %7.3f s  cpu %7.3f s  peak %7.0f MiB"
+            print("round %d: %-24s wall %7.4f s  cpu %7.3f s  peak %7.0f MiB"
                   % (round_index + 1, name,
                      statistics.median(result["step_s"]),
                      statistics.median(result["step_cpu_s"]),
-                     result["peak_rss_mib"]), flush=True)
+                     result[peak_field]), flush=True)
 
     def summary(name):
         rounds = results[name]
@@ -220,32 +244,51 @@ def main():
                                   for r in rounds),
                 statistics.median(statistics.median(r["step_cpu_s"])
                                   for r in rounds),
-                max(r["peak_rss_mib"] for r in rounds))
+                max(r[peak_field] for r in rounds))
+
+    def measure(name):
+        wall, cpu, peak = summary(name)
+        return (wall if on_gpu else cpu), peak
 
     print("\n%s, %dx%d, batch %d, %d classes, %d thread(s), %d steps x %d "
-          "rounds; torch %s" % (
+          "rounds, %s; torch %s" % (
               "ResNet-101" if args.backbone == "resnet" else "features only",
               args.size, args.size, args.batch, args.classes, args.threads,
-              args.steps, args.rounds, torch.__version__))
-    print("| configuration | wall s/step | CPU s/step | peak RSS MiB | "
-          "CPU vs fc | peak RSS vs fc |")
+              args.steps, args.rounds, device_name(args.device),
+              torch.__version__))
+    print("| configuration | wall s/step | CPU s/step | %s | "
+          "%s vs fc | peak vs fc |" % (peak_name, time_name))
     print("| --- | --- | --- | --- | --- | --- |")
     for name in results:
         side_fc = "labrun fc" if name.startswith("labrun") else "pytorch fc"
         wall, cpu, peak = summary(name)
         if side_fc in results:
-            _, fc_cpu, fc_peak = summary(side_fc)
-            ratios = "%.2fx | %.2fx" % (cpu / fc_cpu, peak / fc_peak)
+            time_ratio = measure(name)[0] / measure(side_fc)[0]
+            ratios = "%.2fx | %.2fx" % (time_ratio, peak / summary(side_fc)[2])
         else:
             ratios = "- | -"
-        print("| %s | %.3f | %.3f | %.0f | %s |" % (name, wall, cpu, peak,
-                                                   ratios))
+        print("| %s | %.4f | %.3f | %.0f | %s |" % (name, wall, cpu, peak,
+                                                    ratios))
     for slow in ("labrun ssgrl direct", "pytorch ssgrl released"):
         if "labrun ssgrl" in results and slow in results:
-            _, cpu, peak = summary("labrun ssgrl")
-            _, slow_cpu, slow_peak = summary(slow)
-            print("labrun ssgrl / %s: CPU %.2fx, peak RSS %.2fx (%+.0f MiB)"
-                  % (slow, cpu / slow_cpu, peak / slow_peak, peak - slow_peak))
+            fast_time, peak = measure("labrun ssgrl")
+            slow_time, slow_peak = measure(slow)
+            print("labrun ssgrl / %s: %s %.2fx, peak %.2fx (%+.0f MiB)"
+                  % (slow, time_name, fast_time / slow_time, peak / slow_peak,
+                     peak - slow_peak))
+    if "labrun ssgrl" in results and "labrun ssgrl direct" in results:
+        gap = max(abs(a - b) / max(abs(b), 1e-12)
+                  for fast, direct in zip(results["labrun ssgrl"],
+                                          results["labrun ssgrl direct"])
+                  for a, b in zip(fast["loss"], direct["loss"]))
+        print("labrun ssgrl fast vs direct: losses of the same steps agree "
+              "to %.2e (relative)" % gap)
+
+
+def device_name(device):
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    return "CPU"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+#!/bin/bash
+# The SSGRL benchmark on a GPU machine that has a CUDA PyTorch (with its
+# LibTorch) but none of labrun's Debian packages: builds labrun's model-only
+# configuration (-DLABRUN_MODEL_ONLY=ON: plugins, plugin host, bench_ssgrl)
+# against that LibTorch and runs tools/bench/ssgrl/bench_ssgrl.py on cuda.
+#
+#   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
+#   tools/bench/ssgrl/device.sh run [OUT]    # there: unpack, build, benchmark
+#
+# `fetch` downloads the .deb files of the four libraries the model-only build
+# needs besides LibTorch (yaml-cpp, Boost.DLL/Filesystem, fmt) into .devdeps
+# (ignored by git); `run` unpacks them under /tmp, so the GPU machine needs
+# no package manager or network. Logs and the result tables go to OUT
+# (default build-device/out).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+readonly PACKAGES=(libyaml-cpp-dev libyaml-cpp0.7 libfmt-dev libfmt9
+  libboost1.74-dev libboost-filesystem1.74-dev libboost-filesystem1.74.0
+  libboost-system1.74-dev libboost-system1.74.0)
+
+fetch() {
+  mkdir -p .devdeps
+  (cd .devdeps && apt-get download "${PACKAGES[@]}")
+  grep -qxF '/.devdeps/' .git/info/exclude 2>/dev/null ||
+    echo '/.devdeps/' >>.git/info/exclude
+}
+
+# Prints a stage header with the seconds since the start.
+stage() { echo "== $1 (at $SECONDS s)"; }
+
+# bench OUTFILE ARGS...: one bench_ssgrl.py comparison on cuda.
+bench() {
+  local file=$1
+  shift
+  stage "bench_ssgrl.py $*"
+  python3 tools/bench/ssgrl/bench_ssgrl.py --device cuda \
+    --bench build-device/bin/bench_ssgrl --plugins build-device/plugins "$@" \
+    2>&1 | tee "$file" || echo "FAILED: $*"
+}
+
+run() {
+  local out=${1:-build-device/out} deps=/tmp/labrun-deps
+  mkdir -p "$out" "$deps"
+  stage "machine"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+  g++ --version | head -1
+  cmake --version | head -1
+  python3 -c 'import torch, torchvision; print("torch", torch.__version__,
+      "cuda", torch.version.cuda, "cxx11 abi", torch.compiled_with_cxx11_abi(),
+      "torchvision", torchvision.__version__)'
+
+  stage "unpack ${#PACKAGES[@]} Debian packages"
+  for deb in .devdeps/*.deb; do dpkg-deb -x "$deb" "$deps"; done
+  local libdir=$deps/usr/lib/x86_64-linux-gnu
+  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+  stage "configure"
+  local torch_cmake
+  torch_cmake=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
+  # One architecture: no GPU probing while LibTorch's CMake config loads.
+  export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+  cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
+    -DLABRUN_MODEL_ONLY=ON -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" \
+    -DBoost_NO_SYSTEM_PATHS=ON -DBOOST_ROOT="$deps/usr" \
+    >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
+  grep -E "CUDA|Torch|cuDNN|Warning" "$out/configure.log" | head -12 || true
+
+  stage "build"
+  ninja -C build-device -k 0 bench_ssgrl labrun_backbone_resnet \
+    labrun_head_fc labrun_head_ssgrl labrun_loss_bce \
+    >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" |
+      head -40; exit 1; }
+  stage "built"
+
+  # The issue's setting first, then the paper's training batch, the head
+  # alone and the released backbone's 7x7 map; a failing one does not stop
+  # the others.
+  bench "$out/r101_448_b2.md" --warmup 5 --steps 30 --rounds 3
+  bench "$out/r101_576_b4.md" --size 576 --batch 4 --warmup 5 --steps 20 \
+    --rounds 2 --skip "labrun ssgrl direct"
+  bench "$out/features_448_b2.md" --backbone features --warmup 5 --steps 30 \
+    --rounds 2
+  bench "$out/r101_448_b2_pool2.md" --extra-pool 2 --warmup 5 --steps 30 \
+    --rounds 2 --skip "labrun ssgrl direct"
+  stage "done"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  run) shift; run "$@" ;;
+  *) echo "usage: $0 fetch | run [OUT]" >&2; exit 2 ;;
+esac
