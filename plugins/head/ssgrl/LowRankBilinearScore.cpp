@@ -126,6 +126,9 @@ torch::Tensor lowRankBilinearScore(const torch::Tensor& u,
               "lowRankBilinearScore: expected u [B, S, D], v [K, D], w [D]; "
               "got ",
               u.sizes(), ", ", v.sizes(), ", ", w.sizes());
+  if (chunk_elements <= 0) {
+    chunk_elements = u.is_cuda() ? std::int64_t{1} << 22 : 1 << 19;
+  }
   return LowRankBilinearScoreFunction::apply(u, v, w, chunk_elements);
 }
 

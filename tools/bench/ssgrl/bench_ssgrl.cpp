@@ -2,9 +2,11 @@
 // bench_ssgrl.py): one training step (forward, backward, Adam) of a backbone
 // and a head built through the plugins, as `labrun run` builds them. Prints
 // one JSON line: {"step_s": [...], "step_cpu_s": [...], "loss": [...],
-// "start_rss_mib": ..., "peak_rss_mib": ...}: wall and process CPU seconds
-// per step (CPU time is the steadier measure on a shared machine) and the
-// step's loss (equal for impl fast and direct); peak RSS is the process's
+// "first_loss": ..., "start_rss_mib": ..., "peak_rss_mib": ...}: wall and
+// process CPU seconds and the loss of each timed step (CPU time is the
+// steadier measure on a shared machine), and the loss of the very first
+// step, before any update (equal for impl fast and direct: Adam soon
+// amplifies their rounding differences); peak RSS is the process's
 // high-water mark, so run one configuration per process. On --device cuda
 // each step ends with a device synchronisation, and "cuda_peak_mib" /
 // "cuda_reserved_mib" give the CUDA caching allocator's peak of allocated
@@ -117,7 +119,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   torch::set_num_threads(static_cast<int>(numbers["--threads"]));
-  const torch::Device device(text["--device"]);
+  torch::Device device(text["--device"]);
+  // The allocator's statistics are per device: name the one in use.
+  if (device.is_cuda() && !device.has_index()) {
+    device = torch::Device(torch::kCUDA, 0);
+  }
   if (device.is_cuda() && !torch::cuda::is_available()) {
     std::cerr << "bench_ssgrl: --device cuda, but this LibTorch has no CUDA "
                  "or no GPU is visible\n";
@@ -186,6 +192,7 @@ int main(int argc, char** argv) {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
   std::vector<double> step_s, step_cpu_s, losses;
+  double first_loss = 0;
   for (std::int64_t step = 0; step < numbers["--warmup"] + numbers["--steps"];
        ++step) {
     const auto start = std::chrono::steady_clock::now();
@@ -193,6 +200,7 @@ int main(int argc, char** argv) {
     train_step();
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;
+    if (step == 0) first_loss = step_loss.item<double>();
     if (step >= numbers["--warmup"]) {
       step_s.push_back(took.count());
       step_cpu_s.push_back(cpuSeconds() - start_cpu);
@@ -206,6 +214,7 @@ int main(int argc, char** argv) {
   std::cout << "{\"step_s\": " << jsonList(step_s)
             << ", \"step_cpu_s\": " << jsonList(step_cpu_s)
             << ", \"loss\": " << jsonList(losses)
+            << ", \"first_loss\": " << std::setprecision(9) << first_loss
             << ", \"start_rss_mib\": " << start_rss
             << ", \"peak_rss_mib\": " << statusMib("VmHWM")
             << cudaMemoryFields(device) << "}\n";
