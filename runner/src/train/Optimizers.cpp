@@ -1,11 +1,12 @@
 #include "train/Optimizers.h"
 
-#include <map>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <map>
+
 #include "spec/SpecError.h"
+#include "train/FusedAdam.h"
 
 namespace labrun::train {
 namespace {
@@ -105,9 +106,9 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const spec::Node& tree,
     by_factor[factorFor(param.key(), multipliers)].push_back(param.value());
   }
   if (by_factor.empty()) {
-    throw spec::SpecError(fmt::format(
-        "{}: every model parameter is frozen; nothing to train",
-        tree.at("optim").origin().describe()));
+    throw spec::SpecError(
+        fmt::format("{}: every model parameter is frozen; nothing to train",
+                    tree.at("optim").origin().describe()));
   }
 
   const std::string name = tree.at("optim.name").asString();
@@ -121,10 +122,10 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const spec::Node& tree,
                        .weight_decay(weight_decay));
   }
   if (name == "adamw") {
-    return withGroups<torch::optim::AdamW>(
+    return withGroups<FusedAdamW>(
         by_factor, torch::optim::AdamWOptions(lr).weight_decay(weight_decay));
   }
-  return withGroups<torch::optim::Adam>(
+  return withGroups<FusedAdam>(
       by_factor, torch::optim::AdamOptions(lr).weight_decay(weight_decay));
 }
 

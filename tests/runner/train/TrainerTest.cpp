@@ -13,6 +13,7 @@
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "train/Ema.h"
+#include "train/FusedAdam.h"
 #include "train/LrSchedule.h"
 #include "train/Optimizers.h"
 #include "train/Progress.h"
@@ -33,9 +34,8 @@ TEST(WriteFileAtomically, FailedWriteKeepsPreviousFile) {
   const std::string dir = ::testing::TempDir() + "/atomic";
   fs::create_directories(dir);
   const std::string path = dir + "/ckpt.pt";
-  writeFileAtomically(path, [](const std::string& tmp) {
-    std::ofstream(tmp) << "first";
-  });
+  writeFileAtomically(
+      path, [](const std::string& tmp) { std::ofstream(tmp) << "first"; });
   EXPECT_EQ(readFile(path), "first");
   EXPECT_THROW(writeFileAtomically(path,
                                    [](const std::string& tmp) {
@@ -55,7 +55,8 @@ TEST(SyntheticDataset, DeterministicAndCorrelated) {
   EXPECT_TRUE(torch::equal(a.images, b.images));
   EXPECT_TRUE(torch::equal(a.targets, b.targets));
   options.seed += 1;
-  EXPECT_FALSE(torch::equal(a.targets, data::makeSyntheticDataset(options).targets));
+  EXPECT_FALSE(
+      torch::equal(a.targets, data::makeSyntheticDataset(options).targets));
 
   // Scene partners co-occur: P(class 1 | class 0) far above P(class 1).
   const auto t = a.targets;
@@ -113,7 +114,7 @@ class TrainerTest : public ::testing::Test {
     bool batch_norm = true;
     std::string checkpoint_dir;  // empty: no checkpoints
     std::int64_t every_steps = 0;
-    std::string freeze;          // optim.freeze prefix
+    std::string freeze;  // optim.freeze prefix
     std::string optimizer = "name: adam, lr: 0.003";
     std::shared_ptr<Loss> loss;  // default: the bce plugin
     std::function<void(TrainerOptions&)> adjust;
@@ -132,11 +133,12 @@ class TrainerTest : public ::testing::Test {
         context);
     context.in_channels = backbone->outChannels();
     auto head = host_.makeHead(
-        "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}), context);
+        "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
+        context);
     Model model(backbone, head);
     auto loss = setup.loss ? setup.loss
-                           : host_.makeLoss("bce", Params({{"pos_weight", 1.0}}),
-                                            context);
+                           : host_.makeLoss(
+                                 "bce", Params({{"pos_weight", 1.0}}), context);
     auto metric = host_.makeMetric(
         "map", Params({{"ap", std::string("voc_interpolated")}}), context);
     TrainerOptions options;
@@ -147,14 +149,16 @@ class TrainerTest : public ::testing::Test {
     options.checkpoint_dir = setup.checkpoint_dir;
     options.checkpoint_every_steps = setup.every_steps;
     if (setup.adjust) setup.adjust(options);
-    const spec::Node optim = spec::parseYamlText(
-        "optim: {" + setup.optimizer + ", weight_decay: 0.0, momentum: 0.9, "
-        "nesterov: false, lr_mult: [], freeze: [" + setup.freeze + "]}",
-        spec::Origin{});
+    const spec::Node optim =
+        spec::parseYamlText("optim: {" + setup.optimizer +
+                                ", weight_decay: 0.0, momentum: 0.9, "
+                                "nesterov: false, lr_mult: [], freeze: [" +
+                                setup.freeze + "]}",
+                            spec::Origin{});
     Recorder recorder;
     std::ostringstream log;
-    Trainer trainer(model, loss, {{"map", metric}},
-                    makeOptimizer(optim, model), options, recorder, log);
+    Trainer trainer(model, loss, {{"map", metric}}, makeOptimizer(optim, model),
+                    options, recorder, log);
     data::BatchIterator train_batches(train_, setup.batch_size,
                                       /*shuffle=*/true, setup.seed);
     data::BatchIterator val_batches(val_, /*batch_size=*/32,
@@ -214,7 +218,6 @@ TEST_F(TrainerTest, LearnsAboveChanceAndCheckpointsEveryEpoch) {
   EXPECT_EQ(state[2].item<std::int64_t>(), 0);
 }
 
-
 // Accumulating 2 micro-batches of 2 equals one batch of 4 (no BatchNorm,
 // whose statistics depend on the batch).
 TEST_F(TrainerTest, AccumulationEqualsLargerBatch) {
@@ -273,8 +276,7 @@ class NanAfterTwoCalls : public Loss {
  public:
   torch::Tensor forward(torch::Tensor logits, torch::Tensor targets,
                         torch::Tensor) override {
-    const auto loss =
-        torch::binary_cross_entropy_with_logits(logits, targets);
+    const auto loss = torch::binary_cross_entropy_with_logits(logits, targets);
     return ++calls_ >= 3 ? loss * std::nan("") : loss;
   }
 
@@ -447,7 +449,6 @@ TEST(LrSchedule, PlateauDividesWhenTheMetricStopsImproving) {
   EXPECT_DOUBLE_EQ(restored.factor(0), 0.1);
 }
 
-
 TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
   const spec::Node tree = spec::parseYamlText(
       "optim: {name: sgd, lr: 0.1, weight_decay: 0.0, momentum: 0.0, "
@@ -458,16 +459,16 @@ TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
   host.loadDirectories({LABRUN_PLUGIN_DIR});
   ModelContext context;
   context.num_classes = 3;
-  auto body = host.makeBackbone(
-      "smallconv",
-      Params({{"channels", std::vector<std::int64_t>{4}},
-              {"batch_norm", false}}),
-      context);
+  auto body =
+      host.makeBackbone("smallconv",
+                        Params({{"channels", std::vector<std::int64_t>{4}},
+                                {"batch_norm", false}}),
+                        context);
   context.in_channels = body->outChannels();
-  Model model(body, host.makeHead("fc",
-                                  Params({{"pool", std::string("avg")},
-                                          {"dropout", 0.0}}),
-                                  context));
+  Model model(
+      body, host.makeHead(
+                "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
+                context));
   const auto optimizer = makeOptimizer(tree, model);
   // Longest prefix wins: the first conv at 0.1 x 2, nothing else in the
   // backbone, the head at the base rate.
@@ -488,6 +489,147 @@ TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
     EXPECT_EQ(std::string(error.what()),
               "bad.yaml:1:102: optim.lr_mult: expected PREFIX=FACTOR (e.g. "
               "backbone=0.1), found 'backbone'");
+  }
+}
+
+// Two parameter groups (different learning rates, weight decay) over a
+// weight large enough to be split between threads, a bias, and a parameter
+// without a gradient; the same random gradients for both optimizers.
+struct AdamCase {
+  std::vector<torch::Tensor> params;
+
+  explicit AdamCase(torch::Dtype dtype = torch::kFloat) {
+    torch::manual_seed(7);
+    for (auto shape :
+         {std::vector<std::int64_t>{300, 257}, std::vector<std::int64_t>{257},
+          std::vector<std::int64_t>{5}}) {
+      params.push_back(torch::randn(shape, dtype).requires_grad_());
+    }
+  }
+  std::vector<torch::Tensor> clones() const {
+    std::vector<torch::Tensor> copies;
+    for (const auto& p : params) {
+      copies.push_back(p.detach().clone().requires_grad_());
+    }
+    return copies;
+  }
+  template <typename Options>
+  static std::vector<torch::optim::OptimizerParamGroup> groups(
+      const std::vector<torch::Tensor>& params, Options options) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<torch::Tensor>{params[0], params[2]},
+                        std::make_unique<Options>(Options(options).lr(0.01)));
+    groups.emplace_back(std::vector<torch::Tensor>{params[1]},
+                        std::make_unique<Options>(options));
+    return groups;
+  }
+  // Gives every parameter but the last the step's random gradient.
+  static void setGradients(std::vector<torch::Tensor>& params, int step) {
+    torch::manual_seed(100 + step);
+    for (std::size_t i = 0; i + 1 < params.size(); ++i) {
+      params[i].mutable_grad() =
+          torch::randn_like(params[i]) * static_cast<double>(i + 1);
+    }
+  }
+};
+
+// Equal up to rounding: LibTorch's vectorised kernels fuse some of the
+// multiply-adds that its scalar loops (and FusedAdam) round separately; the
+// differences seen are one or two float ulps.
+void expectSameValues(const torch::Tensor& mine, const torch::Tensor& theirs) {
+  const double scale = theirs.abs().max().item<double>();
+  EXPECT_LE((mine - theirs).abs().max().item<double>(), 1e-6 * scale)
+      << "largest value " << scale;
+}
+
+template <typename Mine, typename Theirs, typename Options, typename State>
+void expectSameSteps(Options options, torch::Dtype dtype, int steps) {
+  AdamCase mine_case(dtype);
+  auto theirs_params = mine_case.clones();
+  Mine mine(AdamCase::groups(mine_case.params, options), options);
+  Theirs theirs(AdamCase::groups(theirs_params, options), options);
+  for (int step = 0; step < steps; ++step) {
+    AdamCase::setGradients(mine_case.params, step);
+    AdamCase::setGradients(theirs_params, step);
+    mine.step();
+    theirs.step();
+  }
+  for (std::size_t i = 0; i < theirs_params.size(); ++i) {
+    SCOPED_TRACE(i);
+    expectSameValues(mine_case.params[i], theirs_params[i]);
+  }
+  // The same state, under LibTorch's keys, so checkpoints are interchangeable.
+  torch::serialize::OutputArchive mine_archive, theirs_archive;
+  mine.save(mine_archive);
+  theirs.save(theirs_archive);
+  std::ostringstream mine_bytes, theirs_bytes;
+  mine_archive.save_to(mine_bytes);
+  theirs_archive.save_to(theirs_bytes);
+  EXPECT_EQ(mine_bytes.str().size(), theirs_bytes.str().size());
+  auto& state = static_cast<State&>(*mine.state().at(
+      c10::guts::to_string(mine_case.params[0].unsafeGetTensorImpl())));
+  EXPECT_EQ(state.step(), steps);
+  EXPECT_EQ(mine.state().count(c10::guts::to_string(
+                mine_case.params[2].unsafeGetTensorImpl())),
+            0u);  // no gradient, no state
+}
+
+TEST(FusedAdam, EqualsLibTorchAdam) {
+  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                  torch::optim::AdamParamState>(
+      torch::optim::AdamOptions(0.003).weight_decay(0.05), torch::kFloat, 6);
+  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                  torch::optim::AdamParamState>(
+      torch::optim::AdamOptions(0.003).betas({0.8, 0.99}).eps(1e-6),
+      torch::kFloat, 3);
+}
+
+TEST(FusedAdam, AdamWEqualsLibTorchAdamW) {
+  expectSameSteps<FusedAdamW, torch::optim::AdamW, torch::optim::AdamWOptions,
+                  torch::optim::AdamWParamState>(
+      torch::optim::AdamWOptions(0.003).weight_decay(0.05), torch::kFloat, 6);
+}
+
+TEST(FusedAdam, TakesLibTorchsStepWhereItCannotFuse) {
+  // Double parameters and amsgrad go through LibTorch's own step.
+  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                  torch::optim::AdamParamState>(
+      torch::optim::AdamOptions(0.003).weight_decay(0.05), torch::kDouble, 3);
+  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                  torch::optim::AdamParamState>(
+      torch::optim::AdamOptions(0.003).amsgrad(true), torch::kFloat, 3);
+}
+
+TEST(FusedAdam, ContinuesFromACheckpointOfLibTorchsAdam) {
+  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+  AdamCase theirs_case;
+  auto mine_params = theirs_case.clones();
+  torch::optim::Adam theirs(AdamCase::groups(theirs_case.params, options),
+                            options);
+  for (int step = 0; step < 3; ++step) {
+    AdamCase::setGradients(theirs_case.params, step);
+    theirs.step();
+  }
+  torch::serialize::OutputArchive archive;
+  theirs.save(archive);
+  std::stringstream bytes;
+  archive.save_to(bytes);
+  for (std::size_t i = 0; i < mine_params.size(); ++i) {
+    torch::NoGradGuard no_grad;
+    mine_params[i].copy_(theirs_case.params[i]);
+  }
+  FusedAdam mine(AdamCase::groups(mine_params, options), options);
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(bytes);
+  mine.load(loaded);
+  for (int step = 3; step < 6; ++step) {
+    AdamCase::setGradients(theirs_case.params, step);
+    AdamCase::setGradients(mine_params, step);
+    theirs.step();
+    mine.step();
+  }
+  for (std::size_t i = 0; i < mine_params.size(); ++i) {
+    expectSameValues(mine_params[i], theirs_case.params[i]);
   }
 }
 

@@ -1,9 +1,10 @@
 // labrun's side of the SSGRL head benchmark (tools/bench/ssgrl/
 // bench_ssgrl.py): one training step (forward, backward, Adam) of a backbone
 // and a head built through the plugins, as `labrun run` builds them. Prints
-// one JSON line: {"step_s": [...], "step_cpu_s": [...], "loss": [...],
-// "first_loss": ..., "start_rss_mib": ..., "peak_rss_mib": ...}: wall and
-// process CPU seconds and the loss of each timed step (CPU time is the
+// one JSON line: {"step_s": [...], "step_cpu_s": [...], "optimizer_s":
+// [...], "loss": [...], "first_loss": ..., "start_rss_mib": ...,
+// "peak_rss_mib": ...}: wall and process CPU seconds, the optimizer step's
+// wall seconds and the loss of each timed step (CPU time is the
 // steadier measure on a shared machine), and the loss of the very first
 // step, before any update (equal for impl fast and direct: Adam soon
 // amplifies their rounding differences); peak RSS is the process's
@@ -15,7 +16,7 @@
 //               [--compat paper|released] [--backbone resnet|features]
 //               [--depth 101] [--extra-pool 0] [--size 448] [--batch 2]
 //               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
-//               [--device cpu|cuda] [--trace FILE]
+//               [--device cpu|cuda] [--adam fused|libtorch] [--trace FILE]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
 // --trace FILE runs one more step under LibTorch's profiler (after the timed
@@ -38,6 +39,7 @@
 #include <string>
 
 #include "plugins/PluginHost.h"
+#include "train/FusedAdam.h"
 #include "train/Model.h"
 
 namespace {
@@ -99,7 +101,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> text = {
       {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
       {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""},
-      {"--device", "cpu"}};
+      {"--device", "cpu"},   {"--adam", "fused"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -177,21 +179,39 @@ int main(int argc, char** argv) {
   model->to(device);
   inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad());
   model->train();
-  torch::optim::Adam optimizer(model->parameters(),
-                               torch::optim::AdamOptions(1e-4));
+  // labrun's Adam, as `labrun run` makes it (train/FusedAdam.h), or
+  // LibTorch's (--adam libtorch) to compare the two.
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  if (text["--adam"] == "libtorch") {
+    optimizer = std::make_unique<torch::optim::Adam>(
+        model->parameters(), torch::optim::AdamOptions(1e-4));
+  } else {
+    optimizer = std::make_unique<labrun::train::FusedAdam>(
+        model->parameters(), torch::optim::AdamOptions(1e-4));
+  }
   const torch::Tensor targets =
       (torch::rand({batch, classes}) < 0.1).to(device, torch::kFloat);
   const torch::Tensor mask = torch::ones_like(targets);
 
-  torch::Tensor step_loss;
+  // The step's loss as a number: holding its tensor into the next step
+  // would keep the graph's nodes, and what custom functions keep in them.
+  double step_loss = 0;
+  double optimizer_s = 0;  // of the last step
   const auto train_step = [&] {
-    optimizer.zero_grad();
-    step_loss = loss->forward(model->forward(inputs), targets, mask);
-    step_loss.backward();
-    optimizer.step();
+    optimizer->zero_grad();
+    const torch::Tensor value =
+        loss->forward(model->forward(inputs), targets, mask);
+    value.backward();
+    step_loss = value.item<double>();
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    const auto start = std::chrono::steady_clock::now();
+    optimizer->step();
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    optimizer_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   };
-  std::vector<double> step_s, step_cpu_s, losses;
+  std::vector<double> step_s, step_cpu_s, losses, optimizer_step_s;
   double first_loss = 0;
   for (std::int64_t step = 0; step < numbers["--warmup"] + numbers["--steps"];
        ++step) {
@@ -200,11 +220,12 @@ int main(int argc, char** argv) {
     train_step();
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;
-    if (step == 0) first_loss = step_loss.item<double>();
+    if (step == 0) first_loss = step_loss;
     if (step >= numbers["--warmup"]) {
       step_s.push_back(took.count());
       step_cpu_s.push_back(cpuSeconds() - start_cpu);
-      losses.push_back(step_loss.item<double>());
+      losses.push_back(step_loss);
+      optimizer_step_s.push_back(optimizer_s);
     }
   }
   if (!text["--trace"].empty()) {
@@ -213,6 +234,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "{\"step_s\": " << jsonList(step_s)
             << ", \"step_cpu_s\": " << jsonList(step_cpu_s)
+            << ", \"optimizer_s\": " << jsonList(optimizer_step_s)
             << ", \"loss\": " << jsonList(losses)
             << ", \"first_loss\": " << std::setprecision(9) << first_loss
             << ", \"start_rss_mib\": " << start_rss

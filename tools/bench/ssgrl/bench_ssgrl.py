@@ -156,15 +156,17 @@ def pytorch_worker(args):
         optimizer.zero_grad()
         loss = criterion(model(inputs), targets)
         loss.backward()
+        loss_value = loss.item()
+        del loss  # its graph must not live into the next step's peak
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if step == 0:
-            first_loss = loss.item()
+            first_loss = loss_value
         if step >= args.warmup:
             step_s.append(time.perf_counter() - start)
             step_cpu_s.append(time.process_time() - start_cpu)
-            losses.append(loss.item())
+            losses.append(loss_value)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result = {"step_s": step_s, "step_cpu_s": step_cpu_s, "loss": losses,
               "first_loss": first_loss, "start_rss_mib": start_rss,

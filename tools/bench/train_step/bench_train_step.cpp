@@ -15,6 +15,7 @@
 #include <string>
 
 #include "plugins/PluginHost.h"
+#include "train/FusedAdam.h"
 #include "train/Model.h"
 
 int main(int argc, char** argv) {
@@ -59,8 +60,9 @@ int main(int argc, char** argv) {
       host.makeLoss("bce", labrun::Params({{"pos_weight", 1.0}}), context);
   labrun::train::Model model(backbone, head);
   model->train();
-  torch::optim::Adam optimizer(model->parameters(),
-                               torch::optim::AdamOptions(1e-4));
+  // labrun's Adam, as `labrun run` makes it (train/FusedAdam.h).
+  labrun::train::FusedAdam optimizer(model->parameters(),
+                                     torch::optim::AdamOptions(1e-4));
 
   const std::int64_t batch = options["--batch"];
   const torch::Tensor images =

@@ -1,0 +1,29 @@
+// Adam and AdamW whose update reads and writes each parameter's memory once.
+// LibTorch's step makes eight passes over every parameter and allocates two
+// parameter-sized temporaries (docs/BENCHMARKS.md, "Adam"); these classes
+// compute the same expressions, in the same order and float precision, in
+// one loop (equal to LibTorch's results within a float ulp or two: its
+// vectorised kernels fuse some multiply-adds). State, options and save/load
+// are LibTorch's own, so checkpoints of either kind load into the other. The
+// fused loop takes float32, dense, contiguous CPU parameters without amsgrad;
+// any other parameter (CUDA, double, amsgrad) makes the whole step LibTorch's.
+#pragma once
+
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+
+namespace labrun::train {
+
+class FusedAdam : public torch::optim::Adam {
+ public:
+  using torch::optim::Adam::Adam;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
+class FusedAdamW : public torch::optim::AdamW {
+ public:
+  using torch::optim::AdamW::AdamW;
+  torch::Tensor step(LossClosure closure = nullptr) override;
+};
+
+}  // namespace labrun::train
