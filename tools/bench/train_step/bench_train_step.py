@@ -72,6 +72,10 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--trace", metavar="FILE",
+                        help="after the timed steps, profile one PyTorch step "
+                        "and write it as a Chrome trace (for "
+                        "tools/bench/ssgrl/trace_summary.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -91,6 +95,10 @@ def main():
               (step - args.warmup + 1, times["pytorch"][-1],
                times["labrun"][-1]), flush=True)
     labrun.close()
+    if args.trace:
+        with torch.autograd.profiler.profile() as profile:
+            pytorch.step()
+        profile.export_chrome_trace(args.trace)
 
     def rate(side):
         return args.batch * len(times[side]) / sum(times[side])
