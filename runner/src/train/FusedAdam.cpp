@@ -73,7 +73,15 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
     if (static_cast<Options&>(group.options()).amsgrad()) return false;
     for (const auto& param : group.params()) {
       const auto& grad = param.grad();
-      if (grad.defined() && !(fusable(param) && fusable(grad))) return false;
+      if (!grad.defined()) continue;
+      if (!fusable(param) || !fusable(grad)) return false;
+      // State loaded from a checkpoint must be laid out like the parameter.
+      const auto found = states.find(stateKey<StateMap>(param));
+      if (found == states.end()) continue;
+      const auto& state = static_cast<const State&>(*found->second);
+      for (const auto& moment : {state.exp_avg(), state.exp_avg_sq()}) {
+        if (!fusable(moment) || moment.numel() != param.numel()) return false;
+      }
     }
   }
   torch::NoGradGuard no_grad;

@@ -600,6 +600,31 @@ TEST(FusedAdam, TakesLibTorchsStepWhereItCannotFuse) {
       torch::optim::AdamOptions(0.003).amsgrad(true), torch::kFloat, 3);
 }
 
+TEST(FusedAdam, TakesLibTorchsStepForStateLaidOutOtherwise) {
+  // Moments that are not contiguous (as a checkpoint might hold them) are
+  // not read through raw pointers: LibTorch's step handles them.
+  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+  AdamCase mine_case;
+  auto theirs_params = mine_case.clones();
+  FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
+  torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
+  for (int step = 0; step < 4; ++step) {
+    AdamCase::setGradients(mine_case.params, step);
+    AdamCase::setGradients(theirs_params, step);
+    mine.step();
+    theirs.step();
+    if (step == 1) {
+      auto& state = static_cast<torch::optim::AdamParamState&>(*mine.state().at(
+          c10::guts::to_string(mine_case.params[0].unsafeGetTensorImpl())));
+      state.exp_avg(state.exp_avg().t().contiguous().t());
+      ASSERT_FALSE(state.exp_avg().is_contiguous());
+    }
+  }
+  for (std::size_t i = 0; i < theirs_params.size(); ++i) {
+    expectSameValues(mine_case.params[i], theirs_params[i]);
+  }
+}
+
 TEST(FusedAdam, ContinuesFromACheckpointOfLibTorchsAdam) {
   const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
   AdamCase theirs_case;
