@@ -123,30 +123,37 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
   return true;
 }
 
-torch::Tensor evaluate(const torch::optim::Optimizer::LossClosure& closure) {
-  if (closure == nullptr) return {};
-  at::AutoGradMode enable_grad(true);
-  return closure();
+// Evaluates the closure (with grad), then takes the fused step or, where it
+// cannot, `fallback` (LibTorch's step without the closure).
+template <typename Options, typename State, typename StateMap,
+          typename Fallback>
+torch::Tensor stepOrFallBack(
+    const torch::optim::Optimizer::LossClosure& closure,
+    std::vector<torch::optim::OptimizerParamGroup>& groups, StateMap& states,
+    bool decoupled, Fallback fallback) {
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  if (!fusedStep<Options, State>(groups, states, decoupled)) fallback();
+  return loss;
 }
 
 }  // namespace
 
 torch::Tensor FusedAdam::step(LossClosure closure) {
-  torch::Tensor loss = evaluate(closure);
-  if (!fusedStep<torch::optim::AdamOptions, torch::optim::AdamParamState>(
-          param_groups_, state_, /*decoupled=*/false)) {
-    torch::optim::Adam::step(nullptr);
-  }
-  return loss;
+  return stepOrFallBack<torch::optim::AdamOptions,
+                        torch::optim::AdamParamState>(
+      closure, param_groups_, state_, /*decoupled=*/false,
+      [this] { torch::optim::Adam::step(nullptr); });
 }
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  torch::Tensor loss = evaluate(closure);
-  if (!fusedStep<torch::optim::AdamWOptions, torch::optim::AdamWParamState>(
-          param_groups_, state_, /*decoupled=*/true)) {
-    torch::optim::AdamW::step(nullptr);
-  }
-  return loss;
+  return stepOrFallBack<torch::optim::AdamWOptions,
+                        torch::optim::AdamWParamState>(
+      closure, param_groups_, state_, /*decoupled=*/true,
+      [this] { torch::optim::AdamW::step(nullptr); });
 }
 
 }  // namespace labrun::train

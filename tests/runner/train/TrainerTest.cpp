@@ -533,13 +533,30 @@ struct AdamCase {
   }
 };
 
+// Steps [first, last) of both optimizers, on the same gradients.
+void stepBoth(torch::optim::Optimizer& mine,
+              std::vector<torch::Tensor>& mine_params,
+              torch::optim::Optimizer& theirs,
+              std::vector<torch::Tensor>& theirs_params, int first, int last) {
+  for (int step = first; step < last; ++step) {
+    AdamCase::setGradients(mine_params, step);
+    AdamCase::setGradients(theirs_params, step);
+    mine.step();
+    theirs.step();
+  }
+}
+
 // Equal up to rounding: LibTorch's vectorised kernels fuse some of the
 // multiply-adds that its scalar loops (and FusedAdam) round separately; the
 // differences seen are one or two float ulps.
-void expectSameValues(const torch::Tensor& mine, const torch::Tensor& theirs) {
-  const double scale = theirs.abs().max().item<double>();
-  EXPECT_LE((mine - theirs).abs().max().item<double>(), 1e-6 * scale)
-      << "largest value " << scale;
+void expectSameParams(const std::vector<torch::Tensor>& mine,
+                      const std::vector<torch::Tensor>& theirs) {
+  ASSERT_EQ(mine.size(), theirs.size());
+  for (std::size_t i = 0; i < theirs.size(); ++i) {
+    const double scale = theirs[i].abs().max().item<double>();
+    EXPECT_LE((mine[i] - theirs[i]).abs().max().item<double>(), 1e-6 * scale)
+        << "parameter " << i << ", largest value " << scale;
+  }
 }
 
 template <typename Mine, typename Theirs, typename Options, typename State>
@@ -548,16 +565,8 @@ void expectSameSteps(Options options, torch::Dtype dtype, int steps) {
   auto theirs_params = mine_case.clones();
   Mine mine(AdamCase::groups(mine_case.params, options), options);
   Theirs theirs(AdamCase::groups(theirs_params, options), options);
-  for (int step = 0; step < steps; ++step) {
-    AdamCase::setGradients(mine_case.params, step);
-    AdamCase::setGradients(theirs_params, step);
-    mine.step();
-    theirs.step();
-  }
-  for (std::size_t i = 0; i < theirs_params.size(); ++i) {
-    SCOPED_TRACE(i);
-    expectSameValues(mine_case.params[i], theirs_params[i]);
-  }
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, steps);
+  expectSameParams(mine_case.params, theirs_params);
   // The same state, under LibTorch's keys, so checkpoints are interchangeable.
   torch::serialize::OutputArchive mine_archive, theirs_archive;
   mine.save(mine_archive);
@@ -608,21 +617,13 @@ TEST(FusedAdam, TakesLibTorchsStepForStateLaidOutOtherwise) {
   auto theirs_params = mine_case.clones();
   FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
   torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
-  for (int step = 0; step < 4; ++step) {
-    AdamCase::setGradients(mine_case.params, step);
-    AdamCase::setGradients(theirs_params, step);
-    mine.step();
-    theirs.step();
-    if (step == 1) {
-      auto& state = static_cast<torch::optim::AdamParamState&>(*mine.state().at(
-          c10::guts::to_string(mine_case.params[0].unsafeGetTensorImpl())));
-      state.exp_avg(state.exp_avg().t().contiguous().t());
-      ASSERT_FALSE(state.exp_avg().is_contiguous());
-    }
-  }
-  for (std::size_t i = 0; i < theirs_params.size(); ++i) {
-    expectSameValues(mine_case.params[i], theirs_params[i]);
-  }
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, 2);
+  auto& state = static_cast<torch::optim::AdamParamState&>(*mine.state().at(
+      c10::guts::to_string(mine_case.params[0].unsafeGetTensorImpl())));
+  state.exp_avg(state.exp_avg().t().contiguous().t());
+  ASSERT_FALSE(state.exp_avg().is_contiguous());
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 2, 4);
+  expectSameParams(mine_case.params, theirs_params);
 }
 
 TEST(FusedAdam, ContinuesFromACheckpointOfLibTorchsAdam) {
@@ -647,15 +648,8 @@ TEST(FusedAdam, ContinuesFromACheckpointOfLibTorchsAdam) {
   torch::serialize::InputArchive loaded;
   loaded.load_from(bytes);
   mine.load(loaded);
-  for (int step = 3; step < 6; ++step) {
-    AdamCase::setGradients(theirs_case.params, step);
-    AdamCase::setGradients(mine_params, step);
-    theirs.step();
-    mine.step();
-  }
-  for (std::size_t i = 0; i < mine_params.size(); ++i) {
-    expectSameValues(mine_params[i], theirs_case.params[i]);
-  }
+  stepBoth(mine, mine_params, theirs, theirs_case.params, 3, 6);
+  expectSameParams(mine_params, theirs_case.params);
 }
 
 TEST(Ema, AveragesWeightsAndSwapsThemIn) {
