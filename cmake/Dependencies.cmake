@@ -11,6 +11,19 @@ target_link_libraries(labrun_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(labrun_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
 target_compile_options(labrun_torch INTERFACE ${_torch_flags})
+# LibTorch 2.x installs a newer fmt's headers in its own include folder,
+# which comes first on the command line: code compiled against them must
+# not link the system's libfmt of another version. There fmt is used
+# header-only (whichever headers win, code and headers then match).
+get_target_property(_fmt_includes fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+add_library(labrun_fmt INTERFACE)
+if(EXISTS "${TORCH_INSTALL_PREFIX}/include/fmt/core.h" AND
+   NOT "${TORCH_INSTALL_PREFIX}/include" IN_LIST _fmt_includes)
+  target_link_libraries(labrun_fmt INTERFACE fmt::fmt-header-only)
+else()
+  target_link_libraries(labrun_fmt INTERFACE fmt::fmt)
+endif()
+
 # A CUDA LibTorch has c10_cuda beside c10; code that reads the CUDA
 # allocator's statistics (bench_ssgrl) links it under LABRUN_WITH_CUDA.
 if(TARGET c10_cuda)

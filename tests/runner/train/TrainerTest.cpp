@@ -583,30 +583,33 @@ void expectSameSteps(Options options, torch::Dtype dtype, int steps) {
             0u);  // no gradient, no state
 }
 
+// The Adam and AdamW comparisons, (options, dtype, steps).
+const auto expectAdamLikeLibTorch =
+    &expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                     torch::optim::AdamParamState>;
+const auto expectAdamWLikeLibTorch =
+    &expectSameSteps<FusedAdamW, torch::optim::AdamW,
+                     torch::optim::AdamWOptions, torch::optim::AdamWParamState>;
+
 TEST(FusedAdam, EqualsLibTorchAdam) {
-  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
-                  torch::optim::AdamParamState>(
-      torch::optim::AdamOptions(0.003).weight_decay(0.05), torch::kFloat, 6);
-  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
-                  torch::optim::AdamParamState>(
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).weight_decay(0.05),
+                         torch::kFloat, 6);
+  expectAdamLikeLibTorch(
       torch::optim::AdamOptions(0.003).betas({0.8, 0.99}).eps(1e-6),
       torch::kFloat, 3);
 }
 
 TEST(FusedAdam, AdamWEqualsLibTorchAdamW) {
-  expectSameSteps<FusedAdamW, torch::optim::AdamW, torch::optim::AdamWOptions,
-                  torch::optim::AdamWParamState>(
-      torch::optim::AdamWOptions(0.003).weight_decay(0.05), torch::kFloat, 6);
+  expectAdamWLikeLibTorch(torch::optim::AdamWOptions(0.003).weight_decay(0.05),
+                          torch::kFloat, 6);
 }
 
 TEST(FusedAdam, TakesLibTorchsStepWhereItCannotFuse) {
   // Double parameters and amsgrad go through LibTorch's own step.
-  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
-                  torch::optim::AdamParamState>(
-      torch::optim::AdamOptions(0.003).weight_decay(0.05), torch::kDouble, 3);
-  expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
-                  torch::optim::AdamParamState>(
-      torch::optim::AdamOptions(0.003).amsgrad(true), torch::kFloat, 3);
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).weight_decay(0.05),
+                         torch::kDouble, 3);
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).amsgrad(true),
+                         torch::kFloat, 3);
 }
 
 TEST(FusedAdam, TakesLibTorchsStepForStateLaidOutOtherwise) {
