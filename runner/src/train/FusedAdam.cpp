@@ -4,9 +4,13 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 namespace labrun::train {
 namespace {
@@ -46,9 +50,38 @@ void update(float* __restrict p, const float* __restrict g, float* __restrict m,
       });
 }
 
-bool fusable(const torch::Tensor& t) {
-  return t.device().is_cpu() && t.scalar_type() == torch::kFloat &&
-         t.layout() == torch::kStrided && t.is_contiguous();
+// CUDA: torch's multi-tensor Adam kernel, a few launches for all the
+// parameters of a group (LibTorch's step launches about ten per parameter,
+// which bounds a GPU step by the host). The kernel reads the step count
+// from a float32 tensor; decoupled decay (AdamW) is applied first, as
+// LibTorch's AdamW does, since torch 1.13 has no fused AdamW kernel.
+struct TensorLists {
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+};
+
+void multiTensorUpdate(const TensorLists& lists, std::int64_t step,
+                       double lr, std::tuple<double, double> betas,
+                       double eps, double decay, bool decoupled) {
+  if (decoupled && decay != 0) {
+    torch::_foreach_mul_(lists.params, 1 - lr * decay);
+  }
+  const torch::Tensor count =
+      torch::full({}, static_cast<double>(step),
+                  lists.params.front().options().dtype(torch::kFloat));
+  const std::vector<torch::Tensor> counts(lists.params.size(), count);
+  at::_fused_adam_(lists.params, lists.grads, lists.exp_avgs,
+                   lists.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, counts, lr,
+                   std::get<0>(betas), std::get<1>(betas),
+                   decoupled ? 0.0 : decay, eps, /*amsgrad=*/false,
+                   /*maximize=*/false);
+}
+
+// Which update a step takes; every parameter with a gradient must suit it.
+enum class Kernel { kCpuLoop, kCudaMultiTensor, kLibTorch };
+
+bool denseFloat(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
+         t.is_contiguous();
 }
 
 // LibTorch keys optimizer state by a string of the TensorImpl address (1.x)
@@ -64,30 +97,52 @@ typename StateMap::key_type stateKey(const torch::Tensor& param) {
   }
 }
 
-// The fused step over every group, or false (and nothing changed) when a
-// parameter or option needs LibTorch's own step.
 template <typename Options, typename State, typename StateMap>
-bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
-               StateMap& states, bool decoupled) {
-  for (auto& group : groups) {
-    if (static_cast<Options&>(group.options()).amsgrad()) return false;
+Kernel chooseKernel(const std::vector<torch::optim::OptimizerParamGroup>& groups,
+                    const StateMap& states) {
+  std::optional<torch::Device> device;
+  const auto suits = [&](const torch::Tensor& t) {
+    return denseFloat(t) && t.device() == *device;
+  };
+  for (const auto& group : groups) {
+    if (static_cast<const Options&>(group.options()).amsgrad()) {
+      return Kernel::kLibTorch;
+    }
     for (const auto& param : group.params()) {
       const auto& grad = param.grad();
       if (!grad.defined()) continue;
-      if (!fusable(param) || !fusable(grad)) return false;
+      if (!device) device = param.device();
+      if (!suits(param) || !suits(grad)) return Kernel::kLibTorch;
       // State loaded from a checkpoint must be laid out like the parameter.
       const auto found = states.find(stateKey<StateMap>(param));
       if (found == states.end()) continue;
       const auto& state = static_cast<const State&>(*found->second);
       for (const auto& moment : {state.exp_avg(), state.exp_avg_sq()}) {
-        if (!fusable(moment) || moment.numel() != param.numel()) return false;
+        if (!suits(moment) || moment.sizes() != param.sizes()) {
+          return Kernel::kLibTorch;
+        }
       }
     }
   }
+  if (!device || device->is_cpu()) return Kernel::kCpuLoop;
+  return device->is_cuda() ? Kernel::kCudaMultiTensor : Kernel::kLibTorch;
+}
+
+// The fused step over every group, or false (and nothing changed) when a
+// parameter or option needs LibTorch's own step.
+template <typename Options, typename State, typename StateMap>
+bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
+               StateMap& states, bool decoupled) {
+  const Kernel kernel = chooseKernel<Options, State>(groups, states);
+  if (kernel == Kernel::kLibTorch) return false;
   torch::NoGradGuard no_grad;
   for (auto& group : groups) {
     const auto& options = static_cast<Options&>(group.options());
     const auto [beta1, beta2] = options.betas();
+    const double decay = options.weight_decay();
+    // Parameters by step count (one count, unless state was loaded for
+    // some parameters only).
+    std::map<std::int64_t, TensorLists> by_step;
     for (auto& param : group.params()) {
       if (!param.grad().defined()) continue;
       auto& slot = states[stateKey<StateMap>(param)];
@@ -100,9 +155,16 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
       }
       auto& state = static_cast<State&>(*slot);
       state.step(state.step() + 1);
+      if (kernel == Kernel::kCudaMultiTensor) {
+        TensorLists& lists = by_step[state.step()];
+        lists.params.push_back(param);
+        lists.grads.push_back(param.grad());
+        lists.exp_avgs.push_back(state.exp_avg());
+        lists.exp_avg_sqs.push_back(state.exp_avg_sq());
+        continue;
+      }
       const double bias_correction1 = 1 - std::pow(beta1, state.step());
       const double bias_correction2 = 1 - std::pow(beta2, state.step());
-      const double decay = options.weight_decay();
       const Coefficients coefficients{
           static_cast<float>(beta1),
           static_cast<float>(1 - beta1),
@@ -118,6 +180,10 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
       update(param.data_ptr<float>(), param.grad().data_ptr<float>(),
              exp_avg.data_ptr<float>(), exp_avg_sq.data_ptr<float>(),
              param.numel(), coefficients);
+    }
+    for (const auto& [step, lists] : by_step) {
+      multiTensorUpdate(lists, step, options.lr(), options.betas(),
+                        options.eps(), decay, decoupled);
     }
   }
   return true;

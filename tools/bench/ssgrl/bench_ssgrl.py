@@ -210,6 +210,10 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--adam", default="fused",
+                        choices=["fused", "libtorch"],
+                        help="labrun's optimizer (train/FusedAdam.h) or "
+                        "LibTorch's Adam, for labrun's configurations")
     parser.add_argument("--skip", default="",
                         help="comma-separated configurations to leave out")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -226,8 +230,9 @@ def main():
     peak_name = "CUDA peak MiB" if on_gpu else "peak RSS MiB"
     time_name = "wall" if on_gpu else "CPU"
 
-    commands = [(name, [args.bench, "--plugins", args.plugins] + flags +
-                 common_flags(args)) for name, flags in LABRUN]
+    commands = [(name, [args.bench, "--plugins", args.plugins,
+                        "--adam", args.adam] + flags + common_flags(args))
+                for name, flags in LABRUN]
     commands += [(name, [sys.executable, os.path.abspath(__file__),
                          "--worker", worker] + common_flags(args))
                  for name, worker in PYTORCH]
@@ -257,14 +262,21 @@ def main():
         return (wall if on_gpu else cpu), peak
 
     print("\n%s, %dx%d, batch %d, %d classes, %d thread(s), %d steps x %d "
-          "rounds, %s; torch %s" % (
+          "rounds, %s; torch %s; labrun with %s Adam" % (
               "ResNet-101" if args.backbone == "resnet" else "features only",
               args.size, args.size, args.batch, args.classes, args.threads,
               args.steps, args.rounds, device_name(args.device),
-              torch.__version__))
-    print("| configuration | wall s/step | CPU s/step | %s | "
+              torch.__version__, args.adam))
+    def optimizer_s(name):
+        """Seconds of the optimizer step (labrun's configurations only)."""
+        if "optimizer_s" not in results[name][0]:
+            return "-"
+        return "%.4f" % statistics.median(
+            statistics.median(r["optimizer_s"]) for r in results[name])
+
+    print("| configuration | wall s/step | CPU s/step | Adam s | %s | "
           "%s vs fc | peak vs fc |" % (peak_name, time_name))
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in results:
         side_fc = "labrun fc" if name.startswith("labrun") else "pytorch fc"
         wall, cpu, peak = summary(name)
@@ -273,8 +285,8 @@ def main():
             ratios = "%.2fx | %.2fx" % (time_ratio, peak / summary(side_fc)[2])
         else:
             ratios = "- | -"
-        print("| %s | %.4f | %.3f | %.0f | %s |" % (name, wall, cpu, peak,
-                                                    ratios))
+        print("| %s | %.4f | %.3f | %s | %.0f | %s |" % (
+            name, wall, cpu, optimizer_s(name), peak, ratios))
     for slow in ("labrun ssgrl direct", "pytorch ssgrl released"):
         if "labrun ssgrl" in results and slow in results:
             fast_time, peak = measure("labrun ssgrl")

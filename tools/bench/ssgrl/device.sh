@@ -1,14 +1,16 @@
 #!/bin/bash
 # The SSGRL benchmark on a GPU machine that has a CUDA PyTorch (with its
 # LibTorch) but none of labrun's Debian packages: builds labrun's model-only
-# configuration (-DLABRUN_MODEL_ONLY=ON: plugins, plugin host, bench_ssgrl)
-# against that LibTorch and runs tools/bench/ssgrl/bench_ssgrl.py on cuda.
+# configuration (-DLABRUN_MODEL_ONLY=ON: plugins, plugin host, bench_ssgrl,
+# test_optim) against that LibTorch, runs the optimizer tests on cuda, then
+# tools/bench/ssgrl/bench_ssgrl.py on cuda.
 #
 #   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
 #   tools/bench/ssgrl/device.sh run [OUT]    # there: unpack, build, benchmark
 #
-# `fetch` downloads the .deb files of the four libraries the model-only build
-# needs besides LibTorch (yaml-cpp, Boost.DLL/Filesystem, fmt) into .devdeps
+# `fetch` downloads the .deb files of the libraries the model-only build
+# needs besides LibTorch (yaml-cpp, Boost.DLL/Filesystem, fmt; GoogleTest
+# for test_optim) into .devdeps
 # (ignored by git); `run` unpacks them under /tmp, so the GPU machine needs
 # no package manager or network. Logs and the result tables go to OUT
 # (default build-device/out).
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/../../.."
 
 readonly PACKAGES=(libyaml-cpp-dev libyaml-cpp0.7 libfmt-dev libfmt9
   libboost1.74-dev libboost-filesystem1.74-dev libboost-filesystem1.74.0
-  libboost-system1.74-dev libboost-system1.74.0)
+  libboost-system1.74-dev libboost-system1.74.0 libgtest-dev)
 
 fetch() {
   mkdir -p .devdeps
@@ -69,22 +71,36 @@ run() {
   grep -E "CUDA|Torch|cuDNN|Warning" "$out/configure.log" | head -12 || true
 
   stage "build"
-  ninja -C build-device -k 0 bench_ssgrl labrun_backbone_resnet \
+  ninja -C build-device -k 0 bench_ssgrl test_optim labrun_backbone_resnet \
     labrun_head_fc labrun_head_ssgrl labrun_loss_bce \
     >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" |
       head -40; exit 1; }
   stage "built"
 
-  # The setting first, then the paper's training batch, the head
-  # alone and the released backbone's 7x7 map; a failing one does not stop
-  # the others.
-  bench "$out/r101_448_b2.md" --warmup 5 --steps 30 --rounds 3
-  bench "$out/r101_576_b4.md" --size 576 --batch 4 --warmup 5 --steps 20 \
-    --rounds 2 --skip "labrun ssgrl direct"
+  stage "test_optim (FusedAdam on cuda)"
+  build-device/bin/test_optim 2>&1 | tail -25 | tee "$out/test_optim.log" ||
+    echo "FAILED: test_optim"
+
+  # The setting first (with labrun's Adam, then LibTorch's), the
+  # head alone, the paper's training batch, then one profiled step of each
+  # head; a failing one does not stop the others.
+  bench "$out/r101_448_b2.md" --warmup 5 --steps 30 --rounds 2
+  bench "$out/r101_448_b2_libtorch_adam.md" --adam libtorch --warmup 5 \
+    --steps 30 --rounds 2 \
+    --skip "labrun ssgrl direct,pytorch fc,pytorch ssgrl released"
   bench "$out/features_448_b2.md" --backbone features --warmup 5 --steps 30 \
     --rounds 2
-  bench "$out/r101_448_b2_pool2.md" --extra-pool 2 --warmup 5 --steps 30 \
+  bench "$out/r101_576_b4.md" --size 576 --batch 4 --warmup 5 --steps 20 \
     --rounds 2 --skip "labrun ssgrl direct"
+  for head in fc ssgrl; do
+    stage "profile: $head"
+    build-device/bin/bench_ssgrl --plugins build-device/plugins \
+      --device cuda --head $head --warmup 3 --steps 1 \
+      --trace "$out/trace_$head.json" >/dev/null &&
+      python3 tools/bench/ssgrl/trace_summary.py "$out/trace_$head.json" \
+        --top 30 | tee "$out/trace_$head.md" || echo "FAILED: trace $head"
+    gzip -f "$out/trace_$head.json" || true
+  done
   stage "done"
 }
 

@@ -1,0 +1,226 @@
+// FusedAdam/FusedAdamW against LibTorch's Adam/AdamW on the CPU (the
+// one-pass loop) and, where this LibTorch has a GPU, on CUDA (torch's
+// multi-tensor kernel). Needs only labrun_optim, so the model-only build
+// runs it on a GPU machine too (tools/bench/ssgrl/device.sh).
+#include "train/FusedAdam.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace labrun::train {
+namespace {
+
+// Two parameter groups (different learning rates, weight decay) over a
+// weight large enough to be split between threads, a bias, and a parameter
+// without a gradient; the same random gradients for both optimizers.
+struct AdamCase {
+  std::vector<torch::Tensor> params;
+
+  AdamCase(torch::Dtype dtype, const torch::Device& device) {
+    torch::manual_seed(7);
+    for (auto shape :
+         {std::vector<std::int64_t>{300, 257}, std::vector<std::int64_t>{257},
+          std::vector<std::int64_t>{5}}) {
+      params.push_back(
+          torch::randn(shape, dtype).to(device).requires_grad_());
+    }
+  }
+  std::vector<torch::Tensor> clones() const {
+    std::vector<torch::Tensor> copies;
+    for (const auto& p : params) {
+      copies.push_back(p.detach().clone().requires_grad_());
+    }
+    return copies;
+  }
+  template <typename Options>
+  static std::vector<torch::optim::OptimizerParamGroup> groups(
+      const std::vector<torch::Tensor>& params, Options options) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<torch::Tensor>{params[0], params[2]},
+                        std::make_unique<Options>(Options(options).lr(0.01)));
+    groups.emplace_back(std::vector<torch::Tensor>{params[1]},
+                        std::make_unique<Options>(options));
+    return groups;
+  }
+  // Gives every parameter but the last the step's random gradient (drawn on
+  // the CPU, so every device sees the same numbers).
+  static void setGradients(std::vector<torch::Tensor>& params, int step) {
+    torch::manual_seed(100 + step);
+    for (std::size_t i = 0; i + 1 < params.size(); ++i) {
+      params[i].mutable_grad() =
+          (torch::randn(params[i].sizes(), params[i].scalar_type()) *
+           static_cast<double>(i + 1))
+              .to(params[i].device());
+    }
+  }
+};
+
+// Steps [first, last) of both optimizers, on the same gradients.
+void stepBoth(torch::optim::Optimizer& mine,
+              std::vector<torch::Tensor>& mine_params,
+              torch::optim::Optimizer& theirs,
+              std::vector<torch::Tensor>& theirs_params, int first, int last) {
+  for (int step = first; step < last; ++step) {
+    AdamCase::setGradients(mine_params, step);
+    AdamCase::setGradients(theirs_params, step);
+    mine.step();
+    theirs.step();
+  }
+}
+
+// Equal up to rounding: LibTorch's vectorised kernels fuse some of the
+// multiply-adds that its scalar loops (and FusedAdam) round separately; the
+// differences seen are one or two float ulps.
+void expectSameParams(const std::vector<torch::Tensor>& mine,
+                      const std::vector<torch::Tensor>& theirs) {
+  ASSERT_EQ(mine.size(), theirs.size());
+  for (std::size_t i = 0; i < theirs.size(); ++i) {
+    const double scale = theirs[i].abs().max().item<double>();
+    EXPECT_LE((mine[i] - theirs[i]).abs().max().item<double>(), 1e-6 * scale)
+        << "parameter " << i << ", largest value " << scale;
+  }
+}
+
+// The state of the [300, 257] weight (state keys differ between LibTorch
+// versions; the shapes do not).
+template <typename State>
+State& weightState(torch::optim::Optimizer& optimizer) {
+  for (auto& [key, state] : optimizer.state()) {
+    auto& adam_state = static_cast<State&>(*state);
+    if (adam_state.exp_avg().dim() == 2) return adam_state;
+  }
+  throw std::runtime_error("no state for the weight");
+}
+
+class FusedAdamTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "cuda" && !torch::cuda::is_available()) {
+      GTEST_SKIP() << "this LibTorch has no CUDA device";
+    }
+  }
+  torch::Device device() const { return torch::Device(GetParam()); }
+
+  template <typename Mine, typename Theirs, typename Options, typename State>
+  void expectSameSteps(Options options, torch::Dtype dtype, int steps) {
+    AdamCase mine_case(dtype, device());
+    auto theirs_params = mine_case.clones();
+    Mine mine(AdamCase::groups(mine_case.params, options), options);
+    Theirs theirs(AdamCase::groups(theirs_params, options), options);
+    stepBoth(mine, mine_case.params, theirs, theirs_params, 0, steps);
+    expectSameParams(mine_case.params, theirs_params);
+    // The same state, in LibTorch's format, so checkpoints are
+    // interchangeable.
+    torch::serialize::OutputArchive mine_archive, theirs_archive;
+    mine.save(mine_archive);
+    theirs.save(theirs_archive);
+    std::ostringstream mine_bytes, theirs_bytes;
+    mine_archive.save_to(mine_bytes);
+    theirs_archive.save_to(theirs_bytes);
+    EXPECT_EQ(mine_bytes.str().size(), theirs_bytes.str().size());
+    EXPECT_EQ(mine.state().size(), 2u);  // no gradient, no state
+    EXPECT_EQ(weightState<State>(mine).step(), steps);
+  }
+
+  // The Adam and AdamW comparisons, (options, dtype, steps).
+  void expectAdamLikeLibTorch(torch::optim::AdamOptions options,
+                              torch::Dtype dtype, int steps) {
+    expectSameSteps<FusedAdam, torch::optim::Adam, torch::optim::AdamOptions,
+                    torch::optim::AdamParamState>(options, dtype, steps);
+  }
+  void expectAdamWLikeLibTorch(torch::optim::AdamWOptions options,
+                               torch::Dtype dtype, int steps) {
+    expectSameSteps<FusedAdamW, torch::optim::AdamW,
+                    torch::optim::AdamWOptions, torch::optim::AdamWParamState>(
+        options, dtype, steps);
+  }
+};
+
+TEST_P(FusedAdamTest, EqualsLibTorchAdam) {
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).weight_decay(0.05),
+                         torch::kFloat, 6);
+  expectAdamLikeLibTorch(
+      torch::optim::AdamOptions(0.003).betas({0.8, 0.99}).eps(1e-6),
+      torch::kFloat, 3);
+}
+
+TEST_P(FusedAdamTest, AdamWEqualsLibTorchAdamW) {
+  expectAdamWLikeLibTorch(torch::optim::AdamWOptions(0.003).weight_decay(0.05),
+                          torch::kFloat, 6);
+  expectAdamWLikeLibTorch(torch::optim::AdamWOptions(0.003).weight_decay(0),
+                          torch::kFloat, 2);
+}
+
+TEST_P(FusedAdamTest, TakesLibTorchsStepWhereItCannotFuse) {
+  // Double parameters and amsgrad go through LibTorch's own step.
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).weight_decay(0.05),
+                         torch::kDouble, 3);
+  expectAdamLikeLibTorch(torch::optim::AdamOptions(0.003).amsgrad(true),
+                         torch::kFloat, 3);
+}
+
+TEST_P(FusedAdamTest, TakesLibTorchsStepForStateLaidOutOtherwise) {
+  // Moments that are not contiguous (as a checkpoint might hold them) are
+  // not read through raw pointers: LibTorch's step handles them.
+  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+  AdamCase mine_case(torch::kFloat, device());
+  auto theirs_params = mine_case.clones();
+  FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
+  torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, 2);
+  auto& state = weightState<torch::optim::AdamParamState>(mine);
+  state.exp_avg(state.exp_avg().t().contiguous().t());
+  ASSERT_FALSE(state.exp_avg().is_contiguous());
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 2, 4);
+  expectSameParams(mine_case.params, theirs_params);
+}
+
+TEST_P(FusedAdamTest, ContinuesFromACheckpointOfLibTorchsAdam) {
+  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+  AdamCase theirs_case(torch::kFloat, device());
+  auto mine_params = theirs_case.clones();
+  torch::optim::Adam theirs(AdamCase::groups(theirs_case.params, options),
+                            options);
+  for (int step = 0; step < 3; ++step) {
+    AdamCase::setGradients(theirs_case.params, step);
+    theirs.step();
+  }
+  torch::serialize::OutputArchive archive;
+  theirs.save(archive);
+  std::stringstream bytes;
+  archive.save_to(bytes);
+  for (std::size_t i = 0; i < mine_params.size(); ++i) {
+    torch::NoGradGuard no_grad;
+    mine_params[i].copy_(theirs_case.params[i]);
+  }
+  FusedAdam mine(AdamCase::groups(mine_params, options), options);
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(bytes, device());
+  mine.load(loaded);
+  stepBoth(mine, mine_params, theirs, theirs_case.params, 3, 6);
+  expectSameParams(mine_params, theirs_case.params);
+}
+
+TEST(FusedAdam, TakesLibTorchsStepForParametersOnTwoDevices) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "this LibTorch has no CUDA device";
+  }
+  const auto options = torch::optim::AdamOptions(0.003);
+  AdamCase mine_case(torch::kFloat, torch::kCPU);
+  mine_case.params[1] = mine_case.params[1].detach().cuda().requires_grad_();
+  auto theirs_params = mine_case.clones();
+  FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
+  torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, 3);
+  expectSameParams(mine_case.params, theirs_params);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, FusedAdamTest,
+                         ::testing::Values("cpu", "cuda"));
+
+}  // namespace
+}  // namespace labrun::train
