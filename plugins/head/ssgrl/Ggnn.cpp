@@ -38,6 +38,15 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
     torch::Tensor reset = torch::empty_like(states);
     torch::Tensor candidate = torch::empty_like(states);
     const torch::Tensor out_matrix = adjacency.t();
+    // The gates' products of a (and of h for z and r) in one matrix product
+    // each per step: [B*K, 2C] x [2C, 3C] fills a GPU where three
+    // [2C, C] products over a few hundred rows would not. The concatenated
+    // weights live through the forward pass only.
+    const torch::Tensor w_gates = torch::cat({w_z, w_r, w_c}).t();
+    const torch::Tensor bw_gates = torch::cat({bw_z, bw_r, bw_c});
+    const torch::Tensor u_gates =
+        released ? u_z.t() : torch::cat({u_z, u_r}).t();
+    const torch::Tensor bu_gates = released ? bu_z : torch::cat({bu_z, bu_r});
     torch::Tensor h = nodes.reshape({rows, dim});
     for (std::int64_t t = 0; t < steps; ++t) {
       states[t].copy_(h);
@@ -46,14 +55,15 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
       const torch::Tensor a3 = a.view({batch, classes, 2 * dim});
       a3.narrow(2, 0, dim).copy_(torch::matmul(adjacency, nodes_t));
       a3.narrow(2, dim, dim).copy_(torch::matmul(out_matrix, nodes_t));
-      const torch::Tensor u_h = torch::addmm(bu_z, h, u_z.t());
+      const torch::Tensor from_a = torch::addmm(bw_gates, a, w_gates);
+      const torch::Tensor from_h = torch::addmm(bu_gates, h, u_gates);
+      const torch::Tensor u_h_z = from_h.narrow(1, 0, dim);
+      const torch::Tensor u_h_r = released ? u_h_z : from_h.narrow(1, dim, dim);
       torch::Tensor z = update[t], r = reset[t], c = candidate[t];
-      torch::sigmoid_out(z, torch::addmm(bw_z, a, w_z.t()).add_(u_h));
-      torch::sigmoid_out(
-          r, torch::addmm(bw_r, a, w_r.t())
-                 .add_(released ? u_h : torch::addmm(bu_r, h, u_r.t())));
-      torch::tanh_out(c, torch::addmm(bw_c, a, w_c.t())
-                             .add_(torch::addmm(bu_c, r * h, u_c.t())));
+      torch::sigmoid_out(z, from_a.narrow(1, 0, dim) + u_h_z);
+      torch::sigmoid_out(r, from_a.narrow(1, dim, dim) + u_h_r);
+      torch::tanh_out(c, torch::addmm(bu_c, r * h, u_c.t())
+                             .add_(from_a.narrow(1, 2 * dim, dim)));
       h = (1 - z) * h + z * c;
     }
     ctx->save_for_backward({adjacency, w_z, u_z, w_r, u_r, w_c, u_c, states,

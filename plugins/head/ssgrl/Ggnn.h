@@ -30,7 +30,8 @@ class GgnnImpl : public torch::nn::Module {
   // With a hand-written backward that computes each weight's gradient once
   // for all steps (one product over T*B*K rows, no per-step [dim, 2 dim]
   // gradients summed in autograd buffers) and, when released, U_z's
-  // gradient from the summed gates. Differentiable once.
+  // gradient from the summed gates. The three gates' products of a (and
+  // z's and r's of h) run as one product per step. Differentiable once.
   torch::Tensor forward(const torch::Tensor& nodes);
 
   // The same function through autograd, one Linear call per gate and step

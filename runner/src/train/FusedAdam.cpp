@@ -59,9 +59,9 @@ struct TensorLists {
   std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs;
 };
 
-void multiTensorUpdate(const TensorLists& lists, std::int64_t step,
-                       double lr, std::tuple<double, double> betas,
-                       double eps, double decay, bool decoupled) {
+void multiTensorUpdate(const TensorLists& lists, std::int64_t step, double lr,
+                       std::tuple<double, double> betas, double eps,
+                       double decay, bool decoupled) {
   if (decoupled && decay != 0) {
     torch::_foreach_mul_(lists.params, 1 - lr * decay);
   }
@@ -69,10 +69,10 @@ void multiTensorUpdate(const TensorLists& lists, std::int64_t step,
       torch::full({}, static_cast<double>(step),
                   lists.params.front().options().dtype(torch::kFloat));
   const std::vector<torch::Tensor> counts(lists.params.size(), count);
-  at::_fused_adam_(lists.params, lists.grads, lists.exp_avgs,
-                   lists.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, counts, lr,
-                   std::get<0>(betas), std::get<1>(betas),
-                   decoupled ? 0.0 : decay, eps, /*amsgrad=*/false,
+  at::_fused_adam_(lists.params, lists.grads, lists.exp_avgs, lists.exp_avg_sqs,
+                   /*max_exp_avg_sqs=*/{}, counts, lr, std::get<0>(betas),
+                   std::get<1>(betas), decoupled ? 0.0 : decay, eps,
+                   /*amsgrad=*/false,
                    /*maximize=*/false);
 }
 
@@ -98,8 +98,9 @@ typename StateMap::key_type stateKey(const torch::Tensor& param) {
 }
 
 template <typename Options, typename State, typename StateMap>
-Kernel chooseKernel(const std::vector<torch::optim::OptimizerParamGroup>& groups,
-                    const StateMap& states) {
+Kernel chooseKernel(
+    const std::vector<torch::optim::OptimizerParamGroup>& groups,
+    const StateMap& states) {
   std::optional<torch::Device> device;
   const auto suits = [&](const torch::Tensor& t) {
     return denseFloat(t) && t.device() == *device;

@@ -2,14 +2,14 @@
 // one-pass loop) and, where this LibTorch has a GPU, on CUDA (torch's
 // multi-tensor kernel). Needs only labrun_optim, so the model-only build
 // runs it on a GPU machine too (tools/bench/ssgrl/device.sh).
-#include "train/FusedAdam.h"
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "train/FusedAdam.h"
 
 namespace labrun::train {
 namespace {
@@ -25,8 +25,7 @@ struct AdamCase {
     for (auto shape :
          {std::vector<std::int64_t>{300, 257}, std::vector<std::int64_t>{257},
           std::vector<std::int64_t>{5}}) {
-      params.push_back(
-          torch::randn(shape, dtype).to(device).requires_grad_());
+      params.push_back(torch::randn(shape, dtype).to(device).requires_grad_());
     }
   }
   std::vector<torch::Tensor> clones() const {
@@ -134,9 +133,8 @@ class FusedAdamTest : public ::testing::TestWithParam<std::string> {
   }
   void expectAdamWLikeLibTorch(torch::optim::AdamWOptions options,
                                torch::Dtype dtype, int steps) {
-    expectSameSteps<FusedAdamW, torch::optim::AdamW,
-                    torch::optim::AdamWOptions, torch::optim::AdamWParamState>(
-        options, dtype, steps);
+    expectSameSteps<FusedAdamW, torch::optim::AdamW, torch::optim::AdamWOptions,
+                    torch::optim::AdamWParamState>(options, dtype, steps);
   }
 };
 

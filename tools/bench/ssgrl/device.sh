@@ -6,7 +6,8 @@
 # tools/bench/ssgrl/bench_ssgrl.py on cuda.
 #
 #   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
-#   tools/bench/ssgrl/device.sh run [OUT]    # there: unpack, build, benchmark
+#   tools/bench/ssgrl/device.sh build [OUT]  # there: unpack, build
+#   tools/bench/ssgrl/device.sh run [OUT]    # there: build, test, benchmark
 #
 # `fetch` downloads the .deb files of the libraries the model-only build
 # needs besides LibTorch (yaml-cpp, Boost.DLL/Filesystem, fmt; GoogleTest
@@ -41,7 +42,8 @@ bench() {
     2>&1 | tee "$file" || echo "FAILED: $*"
 }
 
-run() {
+# Unpacks the packages, configures and builds into build-device.
+build() {
   local out=${1:-build-device/out} deps=/tmp/labrun-deps
   mkdir -p "$out" "$deps"
   stage "machine"
@@ -76,6 +78,11 @@ run() {
     >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" |
       head -40; exit 1; }
   stage "built"
+}
+
+run() {
+  local out=${1:-build-device/out}
+  build "$out"
 
   stage "test_optim (FusedAdam on cuda)"
   build-device/bin/test_optim 2>&1 | tail -25 | tee "$out/test_optim.log" ||
@@ -106,6 +113,7 @@ run() {
 
 case "${1:-}" in
   fetch) fetch ;;
+  build) shift; build "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 fetch | run [OUT]" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch | build [OUT] | run [OUT]" >&2; exit 2 ;;
 esac
