@@ -32,14 +32,15 @@ fetch() {
 # Prints a stage header with the seconds since the start.
 stage() { echo "== $1 (at $SECONDS s)"; }
 
-# bench OUTFILE ARGS...: one bench_ssgrl.py comparison on cuda.
+# bench OUTFILE ARGS...: one bench_ssgrl.py comparison on cuda, appended
+# to OUTFILE.
 bench() {
   local file=$1
   shift
-  stage "bench_ssgrl.py $*"
+  stage "bench_ssgrl.py $*" | tee -a "$file"
   python3 tools/bench/ssgrl/bench_ssgrl.py --device cuda \
     --bench build-device/bin/bench_ssgrl --plugins build-device/plugins "$@" \
-    2>&1 | tee "$file" || echo "FAILED: $*"
+    2>&1 | tee -a "$file" || echo "FAILED: $*"
 }
 
 # Unpacks the packages, configures and builds into build-device.
@@ -85,19 +86,21 @@ run() {
   build "$out"
 
   stage "test_optim (FusedAdam on cuda)"
-  build-device/bin/test_optim 2>&1 | tail -25 | tee "$out/test_optim.log" ||
+  build-device/bin/test_optim 2>&1 | tail -25 ||
     echo "FAILED: test_optim"
 
   # The issue's setting first (with labrun's Adam, then LibTorch's), the
   # head alone, the paper's training batch, then one profiled step of each
-  # head; a failing one does not stop the others.
-  bench "$out/r101_448_b2.md" --warmup 5 --steps 30 --rounds 2
-  bench "$out/r101_448_b2_libtorch_adam.md" --adam libtorch --warmup 5 \
+  # head; a failing one does not stop the others. Few files in OUT (the
+  # device tool brings back only a handful): the tables go to bench.md,
+  # the profiles' summaries to standard output.
+  bench "$out/bench.md" --warmup 5 --steps 30 --rounds 2
+  bench "$out/bench.md" --adam libtorch --warmup 5 \
     --steps 30 --rounds 2 \
     --skip "labrun ssgrl direct,pytorch fc,pytorch ssgrl released"
-  bench "$out/features_448_b2.md" --backbone features --warmup 5 --steps 30 \
+  bench "$out/bench.md" --backbone features --warmup 5 --steps 30 \
     --rounds 2
-  bench "$out/r101_576_b4.md" --size 576 --batch 4 --warmup 5 --steps 20 \
+  bench "$out/bench.md" --size 576 --batch 4 --warmup 5 --steps 20 \
     --rounds 2 --skip "labrun ssgrl direct"
   for head in fc ssgrl; do
     stage "profile: $head"
@@ -105,7 +108,7 @@ run() {
       --device cuda --head $head --warmup 3 --steps 1 \
       --trace "$out/trace_$head.json" >/dev/null &&
       python3 tools/bench/ssgrl/trace_summary.py "$out/trace_$head.json" \
-        --top 30 | tee "$out/trace_$head.md" || echo "FAILED: trace $head"
+        --top 30 || echo "FAILED: trace $head"
     gzip -f "$out/trace_$head.json" || true
   done
   stage "done"
