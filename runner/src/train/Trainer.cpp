@@ -182,6 +182,10 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       const torch::Tensor loss =
           loss_->forward(logits, batch.targets.to(options_.device),
                          batch.mask.to(options_.device));
+      (loss / static_cast<double>(group_size)).backward();
+      // Read after backward is queued: on a GPU, reading first would make
+      // the host wait for the forward pass before it could issue the
+      // backward one. A non-finite loss still stops before any update.
       const double value = loss.item<double>();
       if (!std::isfinite(value)) {
         throw std::runtime_error(fmt::format(
@@ -189,7 +193,6 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
             "kept",
             value, state_.step + 1, epoch));
       }
-      (loss / static_cast<double>(group_size)).backward();
       ++state_.batches_done;
       ++in_group;
       group_loss += value;
