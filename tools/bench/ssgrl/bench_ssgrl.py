@@ -267,6 +267,7 @@ def main():
               args.size, args.size, args.batch, args.classes, args.threads,
               args.steps, args.rounds, device_name(args.device),
               torch.__version__, args.adam))
+
     def optimizer_s(name):
         """Seconds of the optimizer step (labrun's configurations only)."""
         if "optimizer_s" not in results[name][0]:
