@@ -32,11 +32,10 @@ fetch() {
 # Prints a stage header with the seconds since the start.
 stage() { echo "== $1 (at $SECONDS s)"; }
 
-# bench OUTFILE ARGS...: one bench_ssgrl.py comparison on cuda, appended
-# to OUTFILE.
+# bench ARGS...: one bench_ssgrl.py comparison on cuda, its table appended
+# to $out/bench.md (out: run's output folder).
 bench() {
-  local file=$1
-  shift
+  local file=$out/bench.md
   stage "bench_ssgrl.py $*" | tee -a "$file"
   python3 tools/bench/ssgrl/bench_ssgrl.py --device cuda \
     --bench build-device/bin/bench_ssgrl --plugins build-device/plugins "$@" \
@@ -94,14 +93,12 @@ run() {
   # head; a failing one does not stop the others. Few files in OUT (the
   # device tool brings back only a handful): the tables go to bench.md,
   # the profiles' summaries to standard output.
-  bench "$out/bench.md" --warmup 5 --steps 30 --rounds 2
-  bench "$out/bench.md" --adam libtorch --warmup 5 \
-    --steps 30 --rounds 2 \
+  bench --warmup 5 --steps 30 --rounds 2
+  bench --adam libtorch --warmup 5 --steps 30 --rounds 2 \
     --skip "labrun ssgrl direct,pytorch fc,pytorch ssgrl released"
-  bench "$out/bench.md" --backbone features --warmup 5 --steps 30 \
-    --rounds 2
-  bench "$out/bench.md" --size 576 --batch 4 --warmup 5 --steps 20 \
-    --rounds 2 --skip "labrun ssgrl direct"
+  bench --backbone features --warmup 5 --steps 30 --rounds 2
+  bench --size 576 --batch 4 --warmup 5 --steps 20 --rounds 2 \
+    --skip "labrun ssgrl direct"
   for head in fc ssgrl; do
     stage "profile: $head"
     build-device/bin/bench_ssgrl --plugins build-device/plugins \
