@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -176,6 +178,23 @@ std::uint32_t littleEndian(const std::string& bytes, std::size_t offset,
   return value;
 }
 
+// The bytes of an array of `shape`, or none when that does not fit in 64
+// bits (a header's dimensions are up to 18 digits each).
+std::optional<std::uint64_t> dataBytes(const std::vector<std::int64_t>& shape,
+                                       std::size_t element_size) {
+  std::uint64_t bytes = element_size;
+  for (std::int64_t dim : shape) {
+    if (dim == 0) return 0;
+  }
+  for (std::int64_t dim : shape) {
+    if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim),
+                               &bytes)) {
+      return std::nullopt;
+    }
+  }
+  return bytes;
+}
+
 std::string shapeText(const std::vector<std::int64_t>& shape) {
   std::string text;
   for (std::int64_t dim : shape) {
@@ -213,19 +232,19 @@ torch::Tensor readNpy(const std::string& path) {
   const Header header = HeaderParser(header_text, path).parse();
   const ElementType type = elementType(header.descr, path);
 
-  std::int64_t count = 1;
-  for (std::int64_t dim : header.shape) count *= dim;
   const std::size_t data_start = header_start + header_length;
-  const std::size_t expected = static_cast<std::size_t>(count) * type.size;
-  if (bytes.size() - data_start != expected) {
+  const std::optional<std::uint64_t> expected =
+      dataBytes(header.shape, type.size);
+  if (!expected || bytes.size() - data_start != *expected) {
     throw std::runtime_error(
         path + ": data holds " + std::to_string(bytes.size() - data_start) +
-        " bytes, expected " + std::to_string(expected) + " for shape " +
-        shapeText(header.shape) + " of '" + header.descr + "'");
+        " bytes, expected " +
+        (expected ? std::to_string(*expected) : "more than 2^64") +
+        " for shape " + shapeText(header.shape) + " of '" + header.descr + "'");
   }
   char* data = bytes.data() + data_start;
   if (type.big_endian) {
-    for (std::size_t i = 0; i < expected; i += type.size) {
+    for (std::size_t i = 0; i < *expected; i += type.size) {
       std::reverse(data + i, data + i + type.size);
     }
   }

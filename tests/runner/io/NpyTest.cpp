@@ -138,6 +138,20 @@ TEST_F(NpyErrorTest, TruncatedAndOversizedData) {
             std::string::npos);
   EXPECT_NE(errorFor(header(dict, 28)).find("data holds 28 bytes"),
             std::string::npos);
+  // A shape whose size overflows 64 bits (found by fuzz_npy) is an error,
+  // not undefined arithmetic; a zero dimension still makes it empty.
+  EXPECT_NE(errorFor(header("{'descr': '<f4', 'fortran_order': True, "
+                            "'shape': (2, 3666, 36666664, 3666, "
+                            "366666666666), }\n",
+                            8))
+                .find("data holds 8 bytes, expected more than 2^64 for "
+                      "shape (2, 3666, 36666664, 3666, 366666666666)"),
+            std::string::npos);
+  EXPECT_NE(errorFor(header("{'descr': '<f4', 'fortran_order': False, "
+                            "'shape': (366666666666, 366666666666, 0), }\n",
+                            8))
+                .find("data holds 8 bytes, expected 0 for shape"),
+            std::string::npos);
   // The same header with exactly 24 bytes of data reads.
   const std::string path = ::testing::TempDir() + "/good.npy";
   std::ofstream(path, std::ios::binary) << header(dict, 24);
