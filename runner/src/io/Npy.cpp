@@ -178,21 +178,28 @@ std::uint32_t littleEndian(const std::string& bytes, std::size_t offset,
   return value;
 }
 
-// The bytes of an array of `shape`, or none when that does not fit in 64
-// bits (a header's dimensions are up to 18 digits each).
+// The bytes of an array of `shape`, or none when it is too large for a
+// tensor: the product of its non-zero dimensions must fit in int64 (as
+// LibTorch requires even of an empty tensor), and its bytes in 64 bits. A
+// header's dimensions have up to 18 digits each, so the products can
+// overflow.
 std::optional<std::uint64_t> dataBytes(const std::vector<std::int64_t>& shape,
                                        std::size_t element_size) {
-  std::uint64_t bytes = element_size;
+  std::int64_t elements = 1;
+  bool empty = false;
   for (std::int64_t dim : shape) {
-    if (dim == 0) return 0;
-  }
-  for (std::int64_t dim : shape) {
-    if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(dim),
-                               &bytes)) {
+    if (dim == 0) {
+      empty = true;
+    } else if (__builtin_mul_overflow(elements, dim, &elements)) {
       return std::nullopt;
     }
   }
-  return bytes;
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(elements),
+                             std::uint64_t{element_size}, &bytes)) {
+    return std::nullopt;
+  }
+  return empty ? 0 : bytes;
 }
 
 std::string shapeText(const std::vector<std::int64_t>& shape) {
@@ -235,12 +242,17 @@ torch::Tensor readNpy(const std::string& path) {
   const std::size_t data_start = header_start + header_length;
   const std::optional<std::uint64_t> expected =
       dataBytes(header.shape, type.size);
-  if (!expected || bytes.size() - data_start != *expected) {
+  if (!expected) {
+    throw std::runtime_error(path + ": shape " + shapeText(header.shape) +
+                             " of '" + header.descr +
+                             "' is too large (more than 2^63 elements or "
+                             "2^64 bytes)");
+  }
+  if (bytes.size() - data_start != *expected) {
     throw std::runtime_error(
         path + ": data holds " + std::to_string(bytes.size() - data_start) +
-        " bytes, expected " +
-        (expected ? std::to_string(*expected) : "more than 2^64") +
-        " for shape " + shapeText(header.shape) + " of '" + header.descr + "'");
+        " bytes, expected " + std::to_string(*expected) + " for shape " +
+        shapeText(header.shape) + " of '" + header.descr + "'");
   }
   char* data = bytes.data() + data_start;
   if (type.big_endian) {
