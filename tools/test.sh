@@ -11,11 +11,12 @@ stage build
 ctest --test-dir "$build_dir" --output-on-failure --parallel "$(nproc)"
 stage tests
 # Reliability stages (docs/RELIABILITY.md): the sanitizer build of a test
-# subset, and every fuzz target for a bounded time. LABRUN_SKIP_RELIABILITY=1
-# skips them, for local runs only (CI always runs them).
+# subset, and every fuzz target replaying its committed corpus (no search:
+# the same verdict on any machine). LABRUN_SKIP_RELIABILITY=1 skips them,
+# for local runs only (CI always runs them).
 if [ "${LABRUN_SKIP_RELIABILITY:-0}" != 1 ]; then
   tools/sanitize.sh "$build_dir-asan"
   stage sanitizers
-  tools/fuzz.sh "$build_dir-fuzz"
+  tools/fuzz.sh replay "$build_dir-fuzz"
   stage fuzzing
 fi
