@@ -1,5 +1,5 @@
 // What data-parallel training needs from the process group, as the training
-// loop and the experiment see it (dist::Group implements it on c10d). Every
+// loop and the experiment see it (Group implements it on c10d). Every
 // call is a collective: all ranks make it, in the same order. A failure
 // (a rank lost, a timeout) throws std::runtime_error naming the lost rank
 // when it is known.
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace labrun::train {
+namespace labrun::dist {
 
 class Collective {
  public:
@@ -45,4 +45,4 @@ class Collective {
   virtual std::string fetch(const std::string& key) = 0;
 };
 
-}  // namespace labrun::train
+}  // namespace labrun::dist

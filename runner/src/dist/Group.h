@@ -1,7 +1,7 @@
 // This process's membership of a data-parallel run on PyTorch's c10d: a
 // TCPStore client of the rendezvous (node 0's launcher hosts the server)
 // and a ProcessGroup (Gloo on CPU; NCCL on CUDA when LibTorch has it).
-// Implements the training loop's view of it, train::Collective.
+// Implements the training loop's view of it, Collective.
 //
 // A lost rank: the launcher that saw its worker end writes which rank and
 // how into the store (failedKey()); a collective that fails (Gloo notices
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "dist/WorldInfo.h"
-#include "train/Collective.h"
+#include "dist/Collective.h"
 
 namespace labrun::spec {
 class Node;
@@ -37,7 +37,7 @@ struct GroupOptions {
 // without NCCL (USE_C10D_NCCL) or on the CPU.
 std::string chooseBackend(const spec::Node& backend, bool cuda);
 
-class Group : public train::Collective {
+class Group : public Collective {
  public:
   // Connects to the rendezvous and builds the process group; waits for
   // every rank (up to the timeout).

@@ -21,7 +21,7 @@
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "store/Heartbeat.h"
-#include "train/Collective.h"
+#include "dist/Collective.h"
 #include "train/CoreSchema.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
@@ -463,7 +463,7 @@ Experiment::~Experiment() = default;
 
 const std::string& Experiment::backend() const { return parts_->backend; }
 
-void Experiment::joinGroup(Collective& collective) {
+void Experiment::joinGroup(dist::Collective& collective) {
   Parts& parts = *parts_;
   collective_ = &collective;
   parts.options.collective = &collective;

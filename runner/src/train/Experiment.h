@@ -11,9 +11,11 @@
 #include "spec/Node.h"
 #include "store/RunStore.h"
 
-namespace labrun::train {
-
+namespace labrun::dist {
 class Collective;
+}  // namespace labrun::dist
+
+namespace labrun::train {
 
 struct ResolvedSpec {
   spec::Node tree;  // validated, defaults filled: what the run uses
@@ -73,7 +75,7 @@ class Experiment {
   // each split reads its shard, the cores are shared among the machine's
   // ranks (threads: auto), and the weights become rank 0's. Rank 0 then
   // calls run or resume, which record the run; the other ranks call follow.
-  void joinGroup(Collective& collective);
+  void joinGroup(dist::Collective& collective);
   // A rank other than 0: trains alongside rank 0 (the run or resume that
   // rank 0 announces) and records nothing.
   RunOutcome follow(const RunControls& controls, std::ostream& log);
@@ -100,7 +102,7 @@ class Experiment {
 
   ResolvedSpec spec_;
   std::unique_ptr<Parts> parts_;
-  Collective* collective_ = nullptr;  // set by joinGroup
+  dist::Collective* collective_ = nullptr;  // set by joinGroup
 };
 
 }  // namespace labrun::train

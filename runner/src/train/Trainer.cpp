@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "train/Collective.h"
+#include "dist/Collective.h"
 #include "train/Ema.h"
 #include "train/Progress.h"
 #include "train/StopSignal.h"
@@ -55,7 +55,7 @@ EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,
                          std::int64_t max_batches, bool collect_scores,
-                         Collective* collective) {
+                         dist::Collective* collective) {
   // A data-parallel pass gathers [scores | targets | mask] rows of every
   // rank, so that metrics see the whole set once (never a mean of per-rank
   // values).

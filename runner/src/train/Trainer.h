@@ -21,9 +21,11 @@
 #include "train/LrSchedule.h"
 #include "train/Model.h"
 
-namespace labrun::train {
-
+namespace labrun::dist {
 class Collective;
+}  // namespace labrun::dist
+
+namespace labrun::train {
 class Ema;
 class Progress;
 
@@ -68,7 +70,7 @@ struct TrainerOptions {
   // Data-parallel training: gradients are averaged over the ranks after
   // backward, steps agree on the loss and on stopping, evaluations gather
   // every rank's scores. nullptr: one process.
-  Collective* collective = nullptr;
+  dist::Collective* collective = nullptr;
 };
 
 // Where training stands; a checkpoint restores exactly this.
@@ -97,7 +99,7 @@ EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,
                          std::int64_t max_batches, bool collect_scores,
-                         Collective* collective = nullptr);
+                         dist::Collective* collective = nullptr);
 
 enum class FitEnd { kFinished, kStopped };
 
