@@ -6,21 +6,19 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "util/Strings.h"
+
 namespace labrun::data {
 namespace {
 
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
+using util::trim;
 
 std::vector<std::string> splitTabs(const std::string& line) {
   std::vector<std::string> cells;
   std::size_t start = 0;
   while (true) {
     const std::size_t tab = line.find('\t', start);
-    cells.push_back(trim(line.substr(start, tab - start)));
+    cells.emplace_back(trim(line.substr(start, tab - start)));
     if (tab == std::string::npos) return cells;
     start = tab + 1;
   }

@@ -9,21 +9,18 @@
 #include <optional>
 #include <stdexcept>
 
+#include "util/Strings.h"
+
 namespace labrun::data {
 namespace {
 
 namespace fs = std::filesystem;
+using util::trim;
 
 // Inferring the class count from the largest index is for hand-made lists;
 // the label table is dense (images x classes bytes), so a stray large number
 // must not size it. Larger label sets (Open Images) come with a class list.
 constexpr std::size_t kMaxInferredClasses = 10000;
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 // Splits on `separator`; for ' ', runs of spaces and tabs count as one.
 std::vector<std::string_view> fields(std::string_view line, char separator) {

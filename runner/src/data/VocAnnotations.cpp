@@ -7,17 +7,13 @@
 #include <pugixml.hpp>
 #include <stdexcept>
 
+#include "util/Strings.h"
+
 namespace labrun::data {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return "";
-  return std::string(
-      text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1));
-}
+using util::trim;
 
 // Image ids of the split, one per line (the first column: the per-class
 // lists such as aeroplane_trainval.txt add a second one).
@@ -30,7 +26,7 @@ std::vector<std::string> splitIds(const std::string& path) {
   std::vector<std::string> ids;
   std::string line;
   while (std::getline(in, line)) {
-    const std::string id = trim(line.substr(0, line.find_first_of(" \t")));
+    const std::string id(trim(line.substr(0, line.find_first_of(" \t"))));
     if (!id.empty()) ids.push_back(id);
   }
   if (ids.empty()) {
@@ -101,7 +97,7 @@ LabelTable readVocAnnotations(const VocOptions& options) {
           path));
     }
     for (const pugi::xml_node object : root.children("object")) {
-      const std::string name = trim(object.child_value("name"));
+      const std::string name(trim(object.child_value("name")));
       const auto k = classes.find(name);
       if (!k) {
         throw std::runtime_error(fmt::format(

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "spec/SpecError.h"
+#include "util/Strings.h"
 
 namespace labrun::spec {
 
@@ -431,7 +432,8 @@ class Resolver {
                " (only 'env' is supported)");
     }
     const std::size_t comma = body.find(',', colon);
-    const std::string name = trim(body.substr(colon + 1, comma - colon - 1));
+    const std::string name(
+        util::trim(body.substr(colon + 1, comma - colon - 1), " \t"));
     if (name.empty()) fail(node, path, "no variable name in " + expression);
     from_env = from_env ||
                std::find(kRecordableEnv.begin(), kRecordableEnv.end(), name) ==
@@ -440,7 +442,7 @@ class Resolver {
     if (const char* set = std::getenv(name.c_str())) {
       value = set;
     } else if (comma != std::string::npos) {
-      value = trim(body.substr(comma + 1));
+      value = util::trim(body.substr(comma + 1), " \t");
     } else {
       fail(node, path,
            "environment variable '" + name + "' is not set and " + expression +
@@ -476,12 +478,6 @@ class Resolver {
         derived_.begin(), derived_.end(), [&](const EnvDerived& derived) {
           return within(derived.path, key) || within(key, derived.path);
         });
-  }
-
-  static std::string trim(const std::string& text) {
-    const std::size_t first = text.find_first_not_of(" \t");
-    if (first == std::string::npos) return "";
-    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
   }
 
   Node& root_;
