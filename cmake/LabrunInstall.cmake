@@ -12,7 +12,7 @@ set(LABRUN_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/labrun")
 # Debian under /usr).
 set(LABRUN_INSTALL_PLUGINDIR "lib/labrun/plugins")
 
-install(TARGETS labrun RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+install(TARGETS labrun labrun-torch RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/runner/include/labrun"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 

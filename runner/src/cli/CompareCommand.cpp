@@ -4,6 +4,10 @@
 
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
+#include "cli/CommandFlags.h"
+#include "cli/StoreAccess.h"
 #include "store/RunStore.h"
 
 namespace labrun::cli {
@@ -138,12 +142,36 @@ void printComparison(const Comparison& comparison, bool csv,
   csv ? printCsv(comparison, out) : printText(comparison, out);
 }
 
-int compareCommand(const GlobalOptions& global, const CompareArgs& args) {
-  const auto store = openExistingStore(global);
-  printComparison(
-      compareRuns(*store, selectRuns(*store, args.runs, args.sweep)), args.csv,
-      std::cout);
-  return kOk;
-}
+namespace {
+
+class CompareCommand : public Command {
+ public:
+  CLI::App* add(CLI::App& app) override {
+    auto* compare = app.add_subcommand(
+        "compare",
+        "Runs side by side: parameters that differ, validation metrics, "
+        "per-class AP with deltas against the first run");
+    addRunsOrSweep(compare, runs_, sweep_);
+    compare->add_flag("--csv", csv_, "Print one CSV table");
+    compare->footer(kExitCodes);
+    return compare;
+  }
+
+  int run(const GlobalOptions& global) override {
+    const auto store = openExistingStore(global);
+    printComparison(compareRuns(*store, selectRuns(*store, runs_, sweep_)),
+                    csv_, std::cout);
+    return kOk;
+  }
+
+ private:
+  std::vector<std::string> runs_;  // run references
+  std::string sweep_;              // or a sweep id
+  bool csv_ = false;
+};
+
+}  // namespace
+
+LABRUN_COMMAND(CompareCommand, "compare", 60)
 
 }  // namespace labrun::cli

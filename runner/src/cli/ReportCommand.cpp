@@ -1,5 +1,5 @@
-#include "cli/ReportCommand.h"
-
+// `labrun report`: one self-contained HTML page on recorded runs (curves,
+// per-class AP, differing hyperparameters, provenance).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,12 +9,22 @@
 #include <fstream>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
+#include "cli/CommandFlags.h"
 #include "cli/ReportHtml.h"
 #include "cli/RunComparison.h"
+#include "cli/StoreAccess.h"
 #include "store/RunStore.h"
 
 namespace labrun::cli {
 namespace {
+
+struct ReportArgs {
+  std::vector<std::string> runs;  // run references
+  std::string sweep;              // or a sweep id
+  std::string output = "report.html";
+};
 
 // (x, value) of `key` for one run, in step order; x is the column "epoch" or
 // "step" (a constant of this file, never user input). NaN (stored as NULL)
@@ -184,9 +194,7 @@ ReportPage buildReport(const store::RunStore& store,
   return page;
 }
 
-}  // namespace
-
-int reportCommand(const GlobalOptions& global, const ReportArgs& args) {
+int writeReport(const GlobalOptions& global, const ReportArgs& args) {
   const auto store = openExistingStore(global);
   const auto uuids = selectRuns(*store, args.runs, args.sweep);
   const std::string title =
@@ -205,5 +213,31 @@ int reportCommand(const GlobalOptions& global, const ReportArgs& args) {
                            args.output);
   return kOk;
 }
+
+class ReportCommand : public Command {
+ public:
+  CLI::App* add(CLI::App& app) override {
+    auto* report = app.add_subcommand(
+        "report",
+        "Write one self-contained HTML page on runs: curves, per-class AP, "
+        "differing hyperparameters, provenance");
+    addRunsOrSweep(report, args_.runs, args_.sweep);
+    report->add_option("--output,-o", args_.output, "HTML file to write")
+        ->capture_default_str();
+    report->footer(kExitCodes);
+    return report;
+  }
+
+  int run(const GlobalOptions& global) override {
+    return writeReport(global, args_);
+  }
+
+ private:
+  ReportArgs args_;
+};
+
+}  // namespace
+
+LABRUN_COMMAND(ReportCommand, "report", 80)
 
 }  // namespace labrun::cli

@@ -1,18 +1,25 @@
-#include "cli/SpecDocCommand.h"
-
+// `labrun spec-doc`: the spec reference (docs/SPEC.md) from the core schema
+// and the declared parameters of the plugins found.
 #include <fmt/format.h>
 
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/SpecDoc.h"
+#include "cli/Training.h"
 #include "plugins/PluginHost.h"
 #include "train/CoreSchema.h"
 
 namespace labrun::cli {
+namespace {
 
-int specDocCommand(const GlobalOptions& global, const std::string& output) {
+// Writes the Markdown to `output` ("-": standard output). Plugins come from
+// the usual search path, so a plugin that fails to load is an error here:
+// the reference would silently lack it.
+int writeSpecDoc(const GlobalOptions& global, const std::string& output) {
   const plugins::PluginHost host = loadPlugins(global);
   if (!host.problems().empty()) {
     throw plugins::PluginError(
@@ -40,5 +47,31 @@ int specDocCommand(const GlobalOptions& global, const std::string& output) {
   }
   return kOk;
 }
+
+class SpecDocCommand : public Command {
+ public:
+  CLI::App* add(CLI::App& app) override {
+    auto* spec_doc = app.add_subcommand(
+        "spec-doc",
+        "Write the spec reference (every core and plugin key with type, "
+        "default and doc) as Markdown, as in docs/SPEC.md");
+    spec_doc->add_option("--output,-o", output_,
+                         "File to write ('-': standard output)")
+        ->capture_default_str();
+    spec_doc->footer(kExitCodes);
+    return spec_doc;
+  }
+
+  int run(const GlobalOptions& global) override {
+    return writeSpecDoc(global, output_);
+  }
+
+ private:
+  std::string output_ = "-";
+};
+
+}  // namespace
+
+LABRUN_COMMAND(SpecDocCommand, "spec-doc", 120)
 
 }  // namespace labrun::cli

@@ -1,5 +1,5 @@
-#include "cli/SweepCommand.h"
-
+// `labrun sweep`: one run per combination of the comma lists in the
+// overrides, each a `labrun run` child process tagged with the sweep id.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -16,8 +16,11 @@
 #include <random>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "cli/CompareCommand.h"
 #include "cli/SweepGrid.h"
+#include "cli/Training.h"
 #include "spec/SpecError.h"
 #include "store/RunStore.h"
 #include "train/Experiment.h"
@@ -28,6 +31,13 @@ extern char** environ;
 namespace labrun::cli {
 namespace fs = std::filesystem;
 namespace {
+
+struct SweepArgs {
+  std::string spec;
+  std::vector<std::string> overrides;  // a.b=1,2 sweeps; a.b=1 is fixed
+  int parallel = 1;                    // runs at a time
+  ProgressArgs progress;               // passed on to every run
+};
 
 using Clock = std::chrono::steady_clock;
 constexpr const char* kSweepEnv = "LABRUN_SWEEP_ID";
@@ -218,7 +228,6 @@ class Sweep {
   std::vector<std::string> uuids_ = std::vector<std::string>(points_.size());
 };
 
-}  // namespace
 
 std::string newSweepId() {
   const std::time_t now = std::time(nullptr);
@@ -230,7 +239,10 @@ std::string newSweepId() {
   return fmt::format("{}-{:04x}", stamp, random() & 0xffffu);
 }
 
-int sweepCommand(const GlobalOptions& global, const SweepArgs& args) {
+// Validates every combination first (a spec error: exit 2, nothing run),
+// then runs them, prints a line per finished run and the comparison of the
+// sweep. 0 when every run finished, else 1.
+int runSweep(const GlobalOptions& global, const SweepArgs& args) {
   std::vector<SweepPoint> points = expandSweep(args.overrides);
   {
     // Dry validation of every combination before anything runs.
@@ -265,5 +277,40 @@ int sweepCommand(const GlobalOptions& global, const SweepArgs& args) {
       id, finished, total, id);
   return finished == total ? kOk : kRunFailed;
 }
+
+class SweepCommand : public Command {
+ public:
+  CLI::App* add(CLI::App& app) override {
+    auto* sweep = app.add_subcommand(
+        "sweep",
+        "One run per combination of the comma lists in the overrides "
+        "(a.b=1,2 c=x,y: four runs), then their comparison");
+    sweep->add_option("spec", args_.spec, "Experiment spec (YAML)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    sweep->add_option("overrides", args_.overrides,
+                      "Overrides as for run; a top-level comma list sweeps "
+                      "(x=[1,2] is one list value)");
+    sweep
+        ->add_option("--parallel,-j", args_.parallel,
+                     "Runs at a time (they share the run store)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    addProgressFlags(sweep, args_.progress);
+    sweep->footer(kExitCodes);
+    return sweep;
+  }
+
+  int run(const GlobalOptions& global) override {
+    return runSweep(global, args_);
+  }
+
+ private:
+  SweepArgs args_;
+};
+
+}  // namespace
+
+LABRUN_COMMAND(SweepCommand, "sweep", 70)
 
 }  // namespace labrun::cli

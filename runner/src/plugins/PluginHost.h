@@ -9,15 +9,9 @@
 #include <vector>
 
 #include "labrun/PluginDescriptor.h"
+#include "plugins/PluginError.h"
 
 namespace labrun::plugins {
-
-// A plugin that cannot be found, loaded or built. Raised before a run starts
-// it is a usage error (exit code 2).
-class PluginError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Two libraries declare the same kind and name: ambiguous for every run.
 class DuplicatePluginError : public PluginError {

@@ -1,0 +1,78 @@
+#include "cli/App.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/Command.h"
+#include "cli/CommandFlags.h"
+#include "plugins/PluginError.h"
+#include "spec/SpecError.h"
+#include "store/RunStore.h"
+
+namespace labrun::cli {
+namespace {
+
+std::string joinArgs(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+  return line;
+}
+
+}  // namespace
+
+int runApp(int argc, char** argv) {
+  CLI::App app{"labrun: multi-label image recognition experiments", "labrun"};
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  GlobalOptions global;
+  global.command_line = joinArgs(argc, argv);
+  app.add_option("--db", global.db,
+                 "Run store file (default: $LABRUN_DB or runs/labrun.db)");
+  app.add_option("--plugin-path", global.plugin_path,
+                 "Folder searched for plugins first (repeatable; then "
+                 "$LABRUN_PLUGIN_PATH, then next to the executable)");
+
+  std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
+  for (const auto& entry : CommandRegistry::entries()) {
+    std::unique_ptr<Command> command = entry.make();
+    CLI::App* sub = command->add(app);
+    commands.emplace_back(sub, std::move(command));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version exit 0; every parse error is a usage error.
+    const int code = app.exit(error);
+    return code == 0 ? kOk : kUsageError;
+  }
+  if (global.db.empty()) {
+    const char* env = std::getenv("LABRUN_DB");
+    global.db = env && *env ? env : "runs/labrun.db";
+  }
+
+  try {
+    for (auto& [sub, command] : commands) {
+      if (*sub) return command->run(global);
+    }
+  } catch (const spec::SpecError& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kUsageError;
+  } catch (const plugins::PluginError& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kUsageError;
+  } catch (const store::StoreError& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kUsageError;
+  } catch (const std::exception& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kRunFailed;
+  }
+  return kUsageError;
+}
+
+}  // namespace labrun::cli

@@ -1,0 +1,47 @@
+// labrun: runs the commands linked into it (those that only read the run
+// store: runs, show, sql, compare, report) without loading LibTorch, so they
+// start in milliseconds; any other command, the top-level help and usage
+// errors go to labrun-torch beside this executable, which has every
+// command. exec keeps the process, its arguments, environment and signals.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "cli/App.h"
+#include "cli/Command.h"
+
+namespace {
+
+// The first argument that is not a global option or its value: the command.
+std::string commandName(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--db" || arg == "--plugin-path") {
+      ++i;  // its value
+      continue;
+    }
+    if (arg.rfind('-', 0) == 0) continue;
+    return arg;
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (labrun::cli::CommandRegistry::has(commandName(argc, argv))) {
+    return labrun::cli::runApp(argc, argv);
+  }
+  const std::string full =
+      (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+       "labrun-torch")
+          .string();
+  ::execv(full.c_str(), argv);
+  std::cerr << "labrun: error: cannot start " << full << ": "
+            << std::strerror(errno) << "\n";
+  return labrun::cli::kRunFailed;
+}

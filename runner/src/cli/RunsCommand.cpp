@@ -1,0 +1,126 @@
+// `labrun runs`: rows of the run_summary view, filtered and sorted.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/CommandFlags.h"
+#include "cli/StoreAccess.h"
+
+namespace labrun::cli {
+namespace {
+
+struct RunsArgs {
+  int limit = 20;
+  std::string where;   // the user's SQL condition on run_summary's columns
+  std::string status;  // only runs with this status
+  std::string name;    // only runs whose name matches this GLOB
+  std::string sort = "-started_at";  // a run_summary column; '-': descending
+  TableFormat format = TableFormat::kText;
+};
+
+int listRuns(const GlobalOptions& global, const RunsArgs& args) {
+  const auto store = openExistingStore(global);
+  // A column name cannot be bound as a parameter, so --sort is checked
+  // against the view's own columns before it becomes part of the SQL.
+  const auto columns =
+      store->query("SELECT * FROM run_summary LIMIT 0").columns;
+  const bool descending = args.sort.rfind('-', 0) == 0;
+  const std::string column = args.sort.substr(descending ? 1 : 0);
+  if (std::find(columns.begin(), columns.end(), column) == columns.end()) {
+    throw store::StoreError(fmt::format(
+        "--sort '{}': not a column of run_summary; expected one of {} "
+        "(a leading '-' sorts descending)",
+        args.sort, fmt::join(columns, ", ")));
+  }
+  std::vector<std::string> conditions, params;
+  if (!args.where.empty()) {
+    // The user's own SQL on a read-only connection. A ';' that SQLite's
+    // tokenizer takes for a statement end (not inside a string or comment)
+    // is refused up front; on lines of its own, a trailing "--" comment
+    // cannot swallow the rest of the query.
+    for (auto at = args.where.find(';'); at != std::string::npos;
+         at = args.where.find(';', at + 1)) {
+      if (sqlite3_complete(args.where.substr(0, at + 1).c_str())) {
+        throw store::StoreError(fmt::format(
+            "--where '{}': expected one SQL condition, found ';' ending a "
+            "statement (only one SQL statement is allowed)",
+            args.where));
+      }
+    }
+    conditions.push_back("(\n" + args.where + "\n)");
+  }
+  if (!args.status.empty()) {
+    params.push_back(args.status);
+    conditions.push_back(fmt::format("s.status = ?{}", params.size()));
+  }
+  if (!args.name.empty()) {
+    params.push_back(args.name);
+    conditions.push_back(fmt::format("s.name GLOB ?{}", params.size()));
+  }
+  params.push_back(std::to_string(args.limit));
+  const std::string sql = fmt::format(
+      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.status, "
+      "datetime(s.started_at, 'unixepoch') AS started, "
+      "round(s.duration_s, 1) AS duration_s, s.backbone, s.head, "
+      "s.optimizer, s.lr, round(s.best_map, 2) AS best_map, s.best_map_epoch, "
+      "round(s.last_map, 2) AS last_map, s.sweep "
+      "FROM run_summary AS s {}{} ORDER BY s.\"{}\" {}, s.started_at DESC "
+      "LIMIT ?{}",
+      conditions.empty() ? "" : "WHERE ", fmt::join(conditions, " AND "),
+      column, descending ? "DESC" : "ASC", params.size());
+  store::RunStore::Table table;
+  try {
+    table = store->query(sql, params);
+  } catch (const store::StoreError& error) {
+    if (args.where.empty()) throw;
+    throw store::StoreError(
+        fmt::format("--where '{}': {}", args.where, error.what()));
+  }
+  printTable(toTextTable(table), args.format, std::cout);
+  return kOk;
+}
+
+class RunsCommand : public Command {
+ public:
+  CLI::App* add(CLI::App& app) override {
+    auto* runs = app.add_subcommand("runs", "Table of past runs, newest first");
+    runs->add_option("--limit,-n", args_.limit, "Rows to show")
+        ->capture_default_str();
+    runs->add_option("--where", args_.where,
+                     "SQL condition on the columns of the run_summary view, "
+                     "e.g. \"lr < 1e-3 AND best_map > 50\"");
+    runs->add_option("--status", args_.status, "Only runs with this status")
+        ->transform(CLI::IsMember(
+            {"RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"},
+            CLI::ignore_case));
+    runs->add_option("--name", args_.name,
+                     "Only runs whose name matches this GLOB (e.g. 'smoke*')");
+    runs->add_option("--sort", args_.sort,
+                     "Sort by this run_summary column; a leading '-' sorts "
+                     "descending")
+        ->capture_default_str();
+    format_.add(runs);
+    runs->footer(kExitCodes);
+    return runs;
+  }
+
+  int run(const GlobalOptions& global) override {
+    args_.format = format_.format();
+    return listRuns(global, args_);
+  }
+
+ private:
+  RunsArgs args_;
+  FormatFlags format_;
+};
+
+}  // namespace
+
+LABRUN_COMMAND(RunsCommand, "runs", 50)
+
+}  // namespace labrun::cli
+

@@ -1,0 +1,42 @@
+// What the commands that build an experiment share: plugins, run controls,
+// stored specs, and the ranks of a data-parallel run.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/Command.h"
+#include "cli/CommandFlags.h"
+#include "dist/WorldInfo.h"
+#include "plugins/PluginHost.h"
+#include "store/RunStore.h"
+#include "train/Experiment.h"
+
+namespace labrun::cli {
+
+// Plugins from --plugin-path, $LABRUN_PLUGIN_PATH and next to the binary;
+// unloadable files are reported as warnings on stderr.
+plugins::PluginHost loadPlugins(const GlobalOptions& global);
+
+train::RunControls runControls(const GlobalOptions& global,
+                               const ProgressArgs& progress);
+
+// Prints how a run ended; returns the exit code.
+int reportOutcome(const train::RunOutcome& outcome, const std::string& db);
+
+// A run's stored spec, validated again with today's plugins.
+train::ResolvedSpec storedSpec(const store::RunStore& store,
+                               const std::string& uuid,
+                               const plugins::PluginHost& host);
+
+// This process's place in a data-parallel run (set by the launcher), or
+// nothing when it was not started as a worker.
+std::optional<dist::WorldInfo> workerPlace();
+
+// One rank of a data-parallel run: joins the group; rank 0 records the run
+// (a new one, or `resume_uuid` resumed), the others follow it.
+int runWorker(const GlobalOptions& global, train::Experiment& experiment,
+              const dist::WorldInfo& world, const ProgressArgs& progress,
+              const std::string& resume_uuid);
+
+}  // namespace labrun::cli
