@@ -80,6 +80,9 @@ def parse_args():
     p.add_argument("--startup-repeat", type=int, default=20,
                    help="repetitions of `runs` on the one-run template store")
     p.add_argument("--skip-timing", action="store_true")
+    p.add_argument("--sql-only", action="store_true",
+                   help="time only the docs' example SQL, in the sqlite3 "
+                        "shell (the queries' own cost, no labrun needed)")
     return p.parse_args()
 
 
@@ -324,6 +327,19 @@ def time_cmd(cmd, repeat):
     return statistics.median(times), len(r.stdout.splitlines())
 
 
+def time_shell(db, repeat):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    ten, newest = pick(con)
+    con.close()
+    print("| SQL (sqlite3 shell), schema %d | seconds |\n|---|---:|" %
+          schema_version(db))
+    for label, _, sql in commands(db, "labrun", ten, newest, "/tmp"):
+        if sql:
+            median = time_cmd(["sqlite3", "-readonly", db, sql], repeat)[0]
+            print("| %s | %.3f |" % (label.replace("|", "\\|"), median),
+                  flush=True)
+
+
 def schema_version(path):
     con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     v = con.execute("PRAGMA user_version").fetchone()[0]
@@ -363,6 +379,9 @@ def main():
         return
     print("\nload average before timing: %s" %
           " ".join(open("/proc/loadavg").read().split()[:3]))
+    if args.sql_only:
+        time_shell(db, args.repeat)
+        return
     out_dir = tempfile.mkdtemp(prefix="labrun-store-bench-")
     tpl = template_path(db)
     results = {}
