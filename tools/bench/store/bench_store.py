@@ -9,12 +9,14 @@
    varied values, its plugins and checkpoints; per epoch --steps train/loss
    rows, the per-epoch metric keys of the real run and --classes per-class
    AP rows). Fixed seed, one transaction per block of runs, sync off. No
-   ANALYZE: real stores have no statistics either.
+   ANALYZE: the planner sees what labrun's own migrations left, as in a
+   real store.
 3. Timing: each command as a whole process, median of --repeat runs after
    one warm-up run, one column per --labrun binary; then a Markdown table
    and the file size.
 
-  nice -n 10 python3 tools/bench/store/bench_store.py --db /tmp/store.db
+  nice -n 10 python3 tools/bench/store/bench_store.py --db /tmp/store.db \\
+      --skip-timing
   python3 tools/bench/store/bench_store.py --db /tmp/store.db --reuse \\
       --labrun build/bin/labrun --repeat 5
 
@@ -168,7 +170,7 @@ def generate(args, labrun):
     names = t["class_names"]
     names = [names[i] if i < len(names) else "class_%02d" % i
              for i in range(args.classes)]
-    epoch_keys = [k for k in t["epoch_keys"]]
+    epoch_keys = t["epoch_keys"]
     now = time.time()
     first = now - 60 * 86400  # runs over the last 60 days
     sweep = None
@@ -248,7 +250,7 @@ def generate(args, labrun):
               None if c % 37 == 36 else rng.uniform(20, 100),
               0 if c % 37 == 36 else rng.randrange(1, 5000))
              for e in range(epochs) for c in range(args.classes)))
-        last_step = epochs * args.steps + 0
+        last_step = epochs * args.steps
         for ck in t["checkpoints"]:
             ck = dict(ck)
             ck.update(run=uuid, step=last_step, epoch=epochs - 1,
