@@ -484,6 +484,82 @@ TEST_F(StoreTest, StockSqliteShellAnswersBestRunInOneSelect) {
   EXPECT_EQ(out, "high-lr|0.01|0.85\n");
 }
 
+// EXPLAIN QUERY PLAN of `sql`, one line per step.
+std::string plan(const RunStore& store, const std::string& sql,
+                 const std::vector<std::string>& params = {}) {
+  std::string out;
+  for (const auto& row :
+       store.query("EXPLAIN QUERY PLAN " + sql, params).rows) {
+    out += row[3].value_or("") + "\n";
+  }
+  return out;
+}
+
+// Plans, not timings (docs/BENCHMARKS.md, "Run store", has those): the
+// queries that must stay fast at thousands of runs go from the runs to
+// their rows through indexes, on an empty file as on a large one, since
+// the migration's fixed statistics, not the file's contents, shape them.
+TEST_F(StoreTest, HotQueriesGoFromRunsToTheirRowsThroughIndexes) {
+  {
+    auto store = RunStore::open(path_);
+    seedTwoRuns(*store);
+  }
+  const auto store = RunStore::open(path_, /*read_only=*/true);
+  // Every index has representative statistics: one without would be taken
+  // for a million rows and could turn plans around.
+  EXPECT_EQ(lines(*store,
+                  "SELECT name FROM sqlite_master WHERE type = 'index' "
+                  "AND name NOT IN (SELECT idx FROM sqlite_stat1)"),
+            std::vector<std::string>{});
+  // `labrun runs`: newest first straight from the index, no sort of all.
+  const std::string runs =
+      plan(*store,
+           "SELECT s.uuid, s.best_map FROM run_summary AS s "
+           "ORDER BY s.started_at DESC LIMIT 20");
+  EXPECT_TRUE(Contains(runs, "SCAN r USING INDEX runs_started"));
+  EXPECT_TRUE(Contains(
+      runs,
+      "SEARCH metrics USING INDEX metrics_run_key_step (run=? AND key=?)"));
+  // Per-class AP of a run picked by uuid prefix at its best epoch
+  // (docs/STORE.md): the one run first, then its 80 rows, never a scan of
+  // every run's per-class rows.
+  const std::string per_class = plan(
+      *store,
+      "SELECT c.class_index, c.value FROM class_metrics AS c "
+      "JOIN run_summary AS s ON s.uuid = c.run AND c.epoch = s.best_map_epoch "
+      "WHERE s.uuid LIKE '43e00e89%' AND c.metric = 'AP'");
+  EXPECT_TRUE(Contains(per_class,
+                       "SEARCH r USING COVERING INDEX runs_uuid_nocase "
+                       "(uuid>? AND uuid<?)"));
+  EXPECT_TRUE(Contains(per_class,
+                       "SEARCH c USING INDEX sqlite_autoindex_class_metrics_1 "
+                       "(run=? AND epoch=? AND metric=?)"));
+  // Two runs' per-class AP side by side: no temporary index over the whole
+  // table, no scan.
+  const std::string gain =
+      plan(*store,
+           "SELECT a.class_name, b.value - a.value FROM run_summary AS sa "
+           "JOIN class_metrics AS a ON a.run = sa.uuid "
+           "AND a.epoch = sa.best_map_epoch "
+           "JOIN run_summary AS sb ON sb.uuid LIKE '0e514e3f%' "
+           "JOIN class_metrics AS b ON b.run = sb.uuid "
+           "AND b.epoch = sb.best_map_epoch AND b.class_index = a.class_index "
+           "AND b.metric = a.metric "
+           "WHERE sa.uuid LIKE '43e00e89%' AND a.metric = 'AP'");
+  EXPECT_FALSE(Contains(gain, "AUTOMATIC"));
+  EXPECT_FALSE(Contains(gain, "SCAN"));
+  EXPECT_TRUE(Contains(gain,
+                       "SEARCH b USING INDEX sqlite_autoindex_class_metrics_1 "
+                       "(run=? AND epoch=? AND metric=? AND class_index=?)"));
+  // `labrun show` / `compare`: one run's metrics through its index range.
+  EXPECT_TRUE(
+      Contains(plan(*store,
+                    "SELECT key, count(*), max(value) FROM metrics "
+                    "WHERE run = ?1 GROUP BY key",
+                    {"x"}),
+               "SEARCH metrics USING INDEX metrics_run_key_step (run=?)"));
+}
+
 TEST_F(StoreTest, ClassMetricsStoreNullForUndefined) {
   auto store = RunStore::open(path_);
   const std::string run = store->createRun(makeInfo("a"));
