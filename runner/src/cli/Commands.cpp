@@ -166,7 +166,7 @@ int runCommand(const GlobalOptions& global, const RunArgs& args) {
   }
   // Everything that can be wrong with the spec fails here, before a run
   // record exists.
-  train::Experiment experiment(std::move(spec), host);
+  train::Experiment experiment(std::move(spec), host, global.db);
   if (world) return runWorker(global, experiment, *world, args.progress, "");
   auto store = store::RunStore::open(global.db);
   return reportOutcome(
@@ -216,7 +216,8 @@ int resumeCommand(const GlobalOptions& global, const std::string& run_ref,
         fmt::format("run {} had {} processes; this group has {}", uuid,
                     world_size, world->world_size));
   }
-  train::Experiment experiment(storedSpec(*store, uuid, host), host);
+  train::Experiment experiment(storedSpec(*store, uuid, host), host,
+                               global.db);
   if (world) {
     store.reset();
     return runWorker(global, experiment, *world, progress, uuid);
