@@ -132,8 +132,8 @@ void ResNetImpl::freezeBatchNorm(const std::vector<std::string>& prefixes) {
   for (const std::string& prefix : prefixes) {
     bool matched = false;
     for (const auto& item : named) {
-      auto batch_norm = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(
-          item.value());
+      auto batch_norm =
+          std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(item.value());
       // "" (every BatchNorm) is only passed by freezeBatchNorm().
       if (!batch_norm || !(prefix.empty() || item.key() == prefix ||
                            startsWith(item.key(), prefix + "."))) {

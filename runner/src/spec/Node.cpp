@@ -208,8 +208,8 @@ std::string Node::describeValue() const {
 std::string Node::mismatch(ParamType expected) const {
   std::string message = std::string("expected ") + paramTypeName(expected) +
                         ", found " + describeValue();
-  const bool boolean = expected == ParamType::kBool ||
-                       expected == ParamType::kBoolOrStringList;
+  const bool boolean =
+      expected == ParamType::kBool || expected == ParamType::kBoolOrStringList;
   if (boolean && isScalar() && isYaml11BoolWord(text_)) {
     message += " (YAML 1.2 booleans are true and false)";
   }

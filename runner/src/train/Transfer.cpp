@@ -56,9 +56,9 @@ std::string initCheckpointPath(const std::string& ref,
   try {
     uuid = store->resolveRun(ref);
   } catch (const store::StoreError& not_found) {
-    throw std::runtime_error(fmt::format(
-        "'{}' is neither a checkpoint file nor a run in {}: {}", ref, db_path,
-        not_found.what()));
+    throw std::runtime_error(
+        fmt::format("'{}' is neither a checkpoint file nor a run: {}", ref,
+                    not_found.what()));
   }
   const auto rows = store->query(
       "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY best DESC, step "
@@ -80,8 +80,7 @@ StateDict checkpointModelState(const std::string& path) {
     flatten(model, "", state);
   } catch (const c10::Error& error) {
     throw std::runtime_error(fmt::format("{} is not a labrun checkpoint: {}",
-                                         path,
-                                         error.what_without_backtrace()));
+                                         path, error.what_without_backtrace()));
   }
   return state;
 }

@@ -266,8 +266,8 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
         const std::string name =
             std::string(set) + "_" + head + "_r101" + variant;
         SCOPED_TRACE(name);
-        const Result result = labrun("run " + kSource + "/experiments/" +
-                                     name + ".yaml --dry-run");
+        const Result result = labrun("run " + kSource + "/experiments/" + name +
+                                     ".yaml --dry-run");
         ASSERT_EQ(result.code, 0) << result.err;
         const labrun::spec::Node spec =
             labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
@@ -284,8 +284,8 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
                 << ", expected " << value;
             EXPECT_NE(doc.find("`" + key + ": " + value + "`"),
                       std::string::npos)
-                << "docs/REPRODUCE.md does not name `" << key << ": "
-                << value << "`";
+                << "docs/REPRODUCE.md does not name `" << key << ": " << value
+                << "`";
           }
         }
       }
@@ -471,7 +471,6 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
 }
 
-
 // init_from: a checkpoint file or a run of the store, the whole model or
 // only some module prefixes (transfer); entries that do not fit are listed
 // by key and shape.
@@ -490,7 +489,8 @@ TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
     SCOPED_TRACE(source);
     const Result warm = labrun("run " + kSmoke + no_bn +
                                " name=warm train.epochs=1 optim.lr=0 "
-                               "init_from=" + source);
+                               "init_from=" +
+                               source);
     ASSERT_EQ(warm.code, 0) << warm.err;
   }
   std::string best_map;
@@ -524,8 +524,8 @@ TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
   expectRefused(kFast + " init_from=" + kSmoke,
                 "init_from: " + kSmoke + " is not a labrun checkpoint");
   expectRefused(kFast + " init_from=nowhere",
-                "init_from: 'nowhere' is neither a checkpoint file nor a run "
-                "in " + db() + ": no run matches 'nowhere'");
+                "init_from: 'nowhere' is neither a checkpoint file nor a run: "
+                "run store '" + db() + "': no run matches 'nowhere'");
   // Six classes instead of eight: the head cannot come along, the backbone
   // can.
   const std::string six = no_bn + " data.synthetic.num_classes=6";

@@ -539,8 +539,8 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
   std::vector<std::string> keys;
   for (const auto& item : state) keys.push_back(item.first);
   EXPECT_EQ(keys, (std::vector<std::string>{
-                      "backbone.0.bias", "backbone.0.weight",
-                      "backbone.1.bias", "backbone.1.num_batches_tracked",
+                      "backbone.0.bias", "backbone.0.weight", "backbone.1.bias",
+                      "backbone.1.num_batches_tracked",
                       "backbone.1.running_mean", "backbone.1.running_var",
                       "backbone.1.weight", "head.bias", "head.weight"}));
 
@@ -551,8 +551,7 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
   const auto theirs = source.named_parameters();
   for (const auto& item : target.named_parameters()) {
     if (item.key().rfind("backbone.", 0) == 0) {
-      EXPECT_TRUE(torch::equal(item.value(), theirs[item.key()]))
-          << item.key();
+      EXPECT_TRUE(torch::equal(item.value(), theirs[item.key()])) << item.key();
     }
   }
   EXPECT_TRUE(torch::equal(target.backbone->named_buffers()["1.running_mean"],
@@ -562,7 +561,8 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
   // The whole model: nothing is copied, the misfits are listed.
   torch::manual_seed(3);
   TwoPart fresh(/*classes=*/7);
-  const torch::Tensor backbone_before = fresh.backbone[0]->as<torch::nn::Linear>()->weight.clone();
+  const torch::Tensor backbone_before =
+      fresh.backbone[0]->as<torch::nn::Linear>()->weight.clone();
   try {
     loadModules(fresh, state, {}, path);
     ADD_FAILURE() << "the head does not fit";
@@ -573,8 +573,8 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
                   "[5] in the file, [7] in the model, head.weight [5, 3] in "
                   "the file, [7, 3] in the model");
   }
-  EXPECT_TRUE(torch::equal(
-      fresh.backbone[0]->as<torch::nn::Linear>()->weight, backbone_before));
+  EXPECT_TRUE(torch::equal(fresh.backbone[0]->as<torch::nn::Linear>()->weight,
+                           backbone_before));
   EXPECT_THROW(checkpointModelState(::testing::TempDir() + "/none.pt"),
                std::runtime_error);
 }

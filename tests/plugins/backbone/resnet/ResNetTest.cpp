@@ -223,8 +223,8 @@ TEST(ResNet, FrozenBatchNormByPrefixLeavesTheOthersTraining) {
     std::shared_ptr<Backbone> backbone;
   };
   Parent parent(makeResNet(
-      {{"freeze", std::vector<std::string>{"conv1", "bn1", "layer1", "layer2",
-                                           "layer3"}},
+      {{"freeze",
+        std::vector<std::string>{"conv1", "bn1", "layer1", "layer2", "layer3"}},
        {"frozen_bn",
         std::vector<std::string>{"bn1", "layer1", "layer2", "layer3"}}}));
   parent.eval();
@@ -247,8 +247,7 @@ TEST(ResNet, FrozenBatchNormByPrefixLeavesTheOthersTraining) {
   }
   EXPECT_EQ(statistics, 2u * 20);  // resnet18: bn1, 2 a block, 3 downsamples
   for (const auto& item : parent.backbone->named_parameters()) {
-    EXPECT_EQ(item.value().requires_grad(), inLayer4(item.key()))
-        << item.key();
+    EXPECT_EQ(item.value().requires_grad(), inLayer4(item.key())) << item.key();
   }
   for (const auto& item : parent.backbone->named_modules()) {
     if (item.value()->as<torch::nn::BatchNorm2d>()) {
@@ -264,8 +263,8 @@ TEST(ResNet, FrozenBatchNormByPrefixLeavesTheOthersTraining) {
                        "module prefixes such as bn1, layer1 ... layer4"),
             std::string::npos)
       << error;
-  for (const ParamValue& none : {ParamValue(false),
-                                 ParamValue(std::vector<std::string>{})}) {
+  for (const ParamValue& none :
+       {ParamValue(false), ParamValue(std::vector<std::string>{})}) {
     auto backbone = makeResNet({{"frozen_bn", none}});
     backbone->train();
     for (const auto& item : backbone->named_parameters()) {
