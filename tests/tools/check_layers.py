@@ -6,7 +6,8 @@ docs/ARCHITECTURE.md, so the document and the check cannot disagree:
     labrun < util < ... < cli
 A file in runner/src/<folder>/ may include "<other>/..." only when <other>
 stands at or left of <folder>; runner/include/labrun/ (the plugin API)
-includes only itself. A plugin (plugins/) includes the plugin API, its own
+includes only itself; a bare name is a header of the file's own folder or
+of plugins/common (the layer 'common'). A plugin (plugins/) includes the plugin API, its own
 folder and plugins/common only. A folder missing from the order is an error
 too, so a new folder must be placed in it.
     check_layers.py REPO_ROOT
@@ -28,6 +29,18 @@ def layer_order(architecture):
     return {name: rank for rank, name in enumerate(names)}
 
 
+def layer_of(include, path, layer, root):
+    """The layer an include points to: its first folder; a bare name is the
+    including file's own folder, or plugins/common ('common')."""
+    if "/" in include:
+        return include.split("/")[0]
+    if (path.parent / include).exists():
+        return layer
+    if (root / "plugins" / "common" / include).exists():
+        return "common"
+    return include
+
+
 def sources(folder):
     return sorted(p for p in folder.rglob("*") if p.suffix in (".h", ".cpp"))
 
@@ -47,7 +60,7 @@ def main(root):
         for path in sources(folder):
             text = path.read_text()
             for match in INCLUDE.finditer(text):
-                target = match.group(1).split("/")[0]
+                target = layer_of(match.group(1), path, layer, root)
                 line = text.count("\n", 0, match.start()) + 1
                 where = f"{path.relative_to(root)}:{line}"
                 if target not in rank:

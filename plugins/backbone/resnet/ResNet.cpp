@@ -124,12 +124,32 @@ void ResNetImpl::freeze(const std::vector<std::string>& prefixes) {
 }
 
 void ResNetImpl::freezeBatchNorm() {
-  frozen_bn_ = true;
-  for (const auto& module : modules(/*include_self=*/false)) {
-    if (module->as<torch::nn::BatchNorm2d>()) {
-      for (auto& parameter : module->parameters()) {
+  freezeBatchNorm(std::vector<std::string>{""});
+}
+
+void ResNetImpl::freezeBatchNorm(const std::vector<std::string>& prefixes) {
+  const auto named = named_modules(/*name_prefix=*/"", /*include_self=*/false);
+  for (const std::string& prefix : prefixes) {
+    bool matched = false;
+    for (const auto& item : named) {
+      auto batch_norm =
+          std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(item.value());
+      // "" (every BatchNorm) is only passed by freezeBatchNorm().
+      if (!batch_norm || !(prefix.empty() || item.key() == prefix ||
+                           startsWith(item.key(), prefix + "."))) {
+        continue;
+      }
+      matched = true;
+      for (auto& parameter : batch_norm->parameters()) {
         parameter.set_requires_grad(false);
       }
+      frozen_bn_.emplace_back(batch_norm);
+    }
+    if (!matched) {
+      throw std::invalid_argument(c10::str(
+          "frozen_bn: '", prefix,
+          "' holds no BatchNorm; expected module prefixes such as bn1, "
+          "layer1 ... layer4, layer1.0 or layer1.0.bn1"));
     }
   }
   train(is_training());
@@ -137,12 +157,7 @@ void ResNetImpl::freezeBatchNorm() {
 
 void ResNetImpl::train(bool on) {
   Backbone::train(on);
-  if (!frozen_bn_) return;
-  for (const auto& module : modules(/*include_self=*/false)) {
-    if (auto* batch_norm = module->as<torch::nn::BatchNorm2d>()) {
-      batch_norm->eval();
-    }
-  }
+  for (auto& batch_norm : frozen_bn_) batch_norm->eval();
 }
 
 }  // namespace labrun::resnet

@@ -43,6 +43,11 @@ class ResNetImpl : public Backbone {
   // Keeps every BatchNorm in eval mode from now on (running statistics
   // fixed, also under train()) and freezes its weight and bias.
   void freezeBatchNorm();
+  // The same for the BatchNorms under each module prefix ("bn1", "layer3",
+  // "layer4.0.downsample"...), e.g. all but layer4's as the released SSGRL
+  // code trains. Throws std::invalid_argument for a prefix that holds no
+  // BatchNorm.
+  void freezeBatchNorm(const std::vector<std::string>& prefixes);
   void train(bool on = true) override;
 
  private:
@@ -54,7 +59,8 @@ class ResNetImpl : public Backbone {
   std::int64_t extra_pool_;
   std::int64_t in_channels_ = 64;  // of the next layer, while building
   std::int64_t out_channels_ = 0;
-  bool frozen_bn_ = false;
+  // BatchNorms kept in eval mode.
+  std::vector<torch::nn::BatchNorm2d> frozen_bn_;
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   torch::nn::Sequential layer1_{nullptr}, layer2_{nullptr}, layer3_{nullptr},

@@ -24,9 +24,11 @@ const labrun::ParamSpec kParams[] = {
     {"freeze", labrun::ParamType::kStringList, "[]",
      "module prefixes whose parameters are not trained, e.g. [conv1, bn1, "
      "layer1, layer2] or layer3.0"},
-    {"frozen_bn", labrun::ParamType::kBool, "false",
-     "every BatchNorm stays in eval mode (running statistics are not "
-     "updated, also in training) and its weight and bias are frozen"},
+    {"frozen_bn", labrun::ParamType::kBoolOrStringList, "false",
+     "BatchNorms kept in eval mode (running statistics not updated, also in "
+     "training), their weight and bias frozen: true (all), false (none) or "
+     "module prefixes, e.g. [bn1, layer1, layer2, layer3] as the released "
+     "SSGRL code trains"},
     {"extra_pool", labrun::ParamType::kInt, "0",
      "0: the layer4 map (output stride 32); 2: AvgPool2d(2, stride 2) after "
      "layer4, as the released SSGRL code does (output stride 64)"},
@@ -46,7 +48,12 @@ std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
     model->loadStateDict(weights->state, weights->path);
   }
   model->freeze(params.get<std::vector<std::string>>("freeze"));
-  if (params.getBool("frozen_bn")) model->freezeBatchNorm();
+  const labrun::ParamValue& frozen_bn = params.values().at("frozen_bn");
+  if (const bool* all = std::get_if<bool>(&frozen_bn)) {
+    if (*all) model->freezeBatchNorm();
+  } else {
+    model->freezeBatchNorm(std::get<std::vector<std::string>>(frozen_bn));
+  }
   return model;
 }
 

@@ -21,6 +21,9 @@ enum class ParamType : std::uint32_t {
   kFloatList,
   kStringList,
   kIntOrAuto,  // a non-negative integer or the string "auto" (stored as -1)
+  // true, false or a list of strings (stored as bool or
+  // std::vector<std::string>), e.g. "all of them", "none" or these prefixes.
+  kBoolOrStringList,
 };
 
 // One declared parameter. Plain pointers so that plugins can declare their
@@ -93,6 +96,8 @@ inline const char* paramTypeName(ParamType type) {
       return "list of strings";
     case ParamType::kIntOrAuto:
       return "integer or 'auto'";
+    case ParamType::kBoolOrStringList:
+      return "boolean or list of strings";
   }
   return "unknown";
 }

@@ -43,7 +43,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     uuid = store->resolveRun(args.target);
     spec = storedSpec(*store, uuid, host);
   }
-  train::Experiment experiment(std::move(*spec), host);
+  train::Experiment experiment(std::move(*spec), host, global.db);
   train::EvalRequest request;
   request.checkpoint = args.checkpoint;
   request.scores_path = args.scores;

@@ -39,7 +39,7 @@ int resumeRun(const GlobalOptions& global, const std::string& run_ref,
         fmt::format("run {} had {} processes; this group has {}", uuid,
                     world_size, world->world_size));
   }
-  train::Experiment experiment(storedSpec(*store, uuid, host), host);
+  train::Experiment experiment(storedSpec(*store, uuid, host), host, global.db);
   if (world) {
     store.reset();
     return runWorker(global, experiment, *world, progress, uuid);

@@ -38,7 +38,7 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
   }
   // Everything that can be wrong with the spec fails here, before a run
   // record exists.
-  train::Experiment experiment(std::move(spec), host);
+  train::Experiment experiment(std::move(spec), host, global.db);
   if (world) return runWorker(global, experiment, *world, args.progress, "");
   auto store = store::RunStore::open(global.db);
   return reportOutcome(

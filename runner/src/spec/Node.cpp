@@ -208,7 +208,9 @@ std::string Node::describeValue() const {
 std::string Node::mismatch(ParamType expected) const {
   std::string message = std::string("expected ") + paramTypeName(expected) +
                         ", found " + describeValue();
-  if (expected == ParamType::kBool && isScalar() && isYaml11BoolWord(text_)) {
+  const bool boolean =
+      expected == ParamType::kBool || expected == ParamType::kBoolOrStringList;
+  if (boolean && isScalar() && isYaml11BoolWord(text_)) {
     message += " (YAML 1.2 booleans are true and false)";
   }
   return message;

@@ -382,6 +382,14 @@ ParamValue toParamValue(const Node& node, ParamType type,
         return node.asInt();
       }
       fail(node, key, node.mismatch(type));
+    case ParamType::kBoolOrStringList:
+      if (node.isScalar() && node.scalarType() == ScalarType::kBool) {
+        return node.asBool();
+      }
+      if (node.isList()) {
+        return readList<std::string>(node, type, ParamType::kString, key);
+      }
+      fail(node, key, node.mismatch(type));
   }
   fail(node, key, "undeclared parameter type");
 }

@@ -164,7 +164,12 @@ std::vector<Field> trainFields() {
       {"train.log_every", ParamType::kInt, "10",
        "off a terminal: a progress line every N steps"},
       {"init_from", ParamType::kString, "''",
-       "labrun checkpoint whose model weights start this run"},
+       "model weights that start this run: a labrun checkpoint file, or a "
+       "run in the store (name, uuid or uuid prefix), its best checkpoint"},
+      {"init_modules", ParamType::kStringList, "[]",
+       "take only the entries under these module prefixes from init_from, "
+       "e.g. [backbone] (the head starts fresh); []: the whole model. Each "
+       "entry must exist on both sides with the same shape"},
       {"deterministic", ParamType::kBool, "false",
        "use only deterministic kernels (slower on GPU)"},
       {"eval.every_epochs", ParamType::kInt, "1",

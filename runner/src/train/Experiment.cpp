@@ -27,6 +27,7 @@
 #include "train/ScoresFile.h"
 #include "train/StopSignal.h"
 #include "train/Trainer.h"
+#include "train/Transfer.h"
 #include "util/Sha256.h"
 #include "util/SysInfo.h"
 
@@ -321,7 +322,8 @@ struct Experiment::Parts {
   std::string backend;  // c10d backend, for a data-parallel run
 };
 
-Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
+Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
+                       const std::string& db_path)
     : spec_(std::move(spec)), parts_(std::make_unique<Parts>()) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
@@ -404,19 +406,20 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host)
          host.makeMetric(metric.plugin->name(), metric.params, context)});
     parts.used.push_back(metric);
   }
-  const std::string init_from = tree.at("init_from").asString();
-  if (!init_from.empty()) {
+  const spec::Node& init_from = tree.at("init_from");
+  if (!init_from.asString().empty()) {
     // Weights only: a new run with its own optimizer and schedule.
-    torch::serialize::InputArchive archive, model;
+    std::vector<std::string> modules;
+    for (const spec::Node& item : tree.at("init_modules").items()) {
+      modules.push_back(item.asString());
+    }
     try {
-      archive.load_from(init_from);
-      archive.read("model", model);
-      parts.model->load(model);
-    } catch (const c10::Error& error) {
+      const std::string path =
+          initCheckpointPath(init_from.asString(), db_path);
+      loadModules(*parts.model, checkpointModelState(path), modules, path);
+    } catch (const std::runtime_error& error) {
       throw spec::SpecError(fmt::format(
-          "{}: init_from: {} is not a labrun checkpoint of this model: {}",
-          tree.at("init_from").origin().describe(), init_from,
-          error.what_without_backtrace()));
+          "{}: init_from: {}", init_from.origin().describe(), error.what()));
     }
   }
   if (tree.at("deterministic").asBool()) {

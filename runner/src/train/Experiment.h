@@ -63,8 +63,10 @@ struct EvalRequest {
 class Experiment {
  public:
   // Builds data, plugins, model and optimizer. Throws spec::SpecError or
-  // plugins::PluginError before anything is recorded.
-  Experiment(ResolvedSpec spec, const plugins::PluginHost& host);
+  // plugins::PluginError before anything is recorded. A run that init_from
+  // names is looked up in the store at `db_path`.
+  Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
+             const std::string& db_path = "");
   ~Experiment();
 
   const spec::Node& tree() const { return spec_.tree; }

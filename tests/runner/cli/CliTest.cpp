@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "spec/Node.h"
+#include "spec/SpecLoader.h"
 #include "store/RunStore.h"
 
 namespace {
@@ -194,18 +196,100 @@ TEST_F(CliTest, DryRunPrintsResolvedSpecWithDefaultsAndOverrides) {
   EXPECT_EQ(runCount(), 0);
 }
 
-// The paper settings resolve and validate against the real plugins (the
-// datasets and weights themselves are not here).
-TEST_F(CliTest, PaperExperimentsPassDryRun) {
-  for (const char* name :
-       {"coco2014_baseline_r101", "coco2014_ssgrl_r101",
-        "voc2007_baseline_r101", "voc2007_ssgrl_r101"}) {
-    const Result result = labrun("run " + kSource + "/experiments/" + name +
-                                 ".yaml --dry-run");
-    EXPECT_EQ(result.code, 0) << name << ": " << result.err;
-    EXPECT_NE(result.out.find("depth: 101"), std::string::npos) << name;
-    EXPECT_NE(result.out.find("lr: 0.00001"), std::string::npos) << name;
-    EXPECT_NE(result.out.find("batch_size: 4"), std::string::npos) << name;
+// Whether two spec values are the same: numbers by value, other scalars by
+// text, lists item by item.
+bool sameValue(const labrun::spec::Node& a, const labrun::spec::Node& b) {
+  using labrun::spec::Node;
+  if (a.isList() && b.isList()) {
+    return a.items().size() == b.items().size() &&
+           std::equal(a.items().begin(), a.items().end(), b.items().begin(),
+                      sameValue);
+  }
+  if (!a.isScalar() || !b.isScalar()) return false;
+  const auto number = [](const Node& node) {
+    return node.scalarType() == Node::ScalarType::kInt ||
+           node.scalarType() == Node::ScalarType::kFloat;
+  };
+  if (number(a) && number(b)) return a.asDouble() == b.asDouble();
+  return a.text() == b.text();
+}
+
+// The released SSGRL training, transcribed from HCPLab-SYSU/SSGRL (main.py,
+// main_coco.sh, main_voc07.sh, utils/transforms.py, datasets/*.py; the lines
+// are cited in docs/REPRODUCE.md): every paper spec must resolve to it, and
+// REPRODUCE.md's table must name each value.
+TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
+  using Expected = std::vector<std::pair<std::string, std::string>>;
+  const Expected common = {
+      {"model.backbone.name", "resnet"},
+      {"model.backbone.depth", "101"},
+      {"model.backbone.freeze", "[conv1, bn1, layer1, layer2, layer3]"},
+      {"model.backbone.frozen_bn", "[bn1, layer1, layer2, layer3]"},
+      {"data.transforms.train",
+       "[resize 640x640, random_crop 640|576|512|384|320, resize 576x576, "
+       "normalize]"},
+      {"data.transforms.val", "[resize 640x640, center_crop 576, normalize]"},
+      {"data.batch_size", "4"},
+      {"optim.name", "adam"},
+      {"optim.lr", "0.00001"},
+      {"optim.weight_decay", "0.0"},
+      {"train.epochs", "200"},
+      {"eval.every_epochs", "1"},
+      {"checkpoint.best_by", "val/mAP"},
+      {"checkpoint.best_mode", "max"},
+      {"loss.name", "bce"},
+  };
+  const Expected released = {{"schedule.name", "constant"}};
+  const Expected paper = {{"schedule.name", "plateau"},
+                          {"schedule.metric", "val/mAP"},
+                          {"schedule.mode", "max"},
+                          {"schedule.factor", "0.1"},
+                          {"schedule.patience", "2"}};
+  const Expected ssgrl = {{"model.head.name", "ssgrl"},
+                          {"model.head.time_steps", "3"},
+                          {"model.backbone.extra_pool", "2"}};
+  const Expected baseline = {{"model.head.name", "fc"},
+                             {"model.head.pool", "avg"},
+                             {"model.backbone.extra_pool", "0"}};
+  const Expected coco = {{"data.format", "coco"},
+                         {"data.drop_unannotated", "false"}};
+  const Expected voc = {{"data.format", "voc"}, {"data.difficult", "negative"}};
+
+  std::string doc = slurp(kSource + "/docs/REPRODUCE.md");
+  // A | inside a Markdown table cell is written \|.
+  for (std::size_t at; (at = doc.find("\\|")) != std::string::npos;) {
+    doc.erase(at, 1);
+  }
+  for (const char* set : {"coco2014", "voc2007"}) {
+    for (const char* head : {"baseline", "ssgrl"}) {
+      for (const char* variant : {"", "_paper"}) {
+        const std::string name =
+            std::string(set) + "_" + head + "_r101" + variant;
+        SCOPED_TRACE(name);
+        const Result result = labrun("run " + kSource + "/experiments/" + name +
+                                     ".yaml --dry-run");
+        ASSERT_EQ(result.code, 0) << result.err;
+        const labrun::spec::Node spec =
+            labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
+        EXPECT_EQ(spec.at("name").text(), name);
+        for (const Expected* group :
+             {&common, *variant ? &paper : &released,
+              std::string(head) == "ssgrl" ? &ssgrl : &baseline,
+              std::string(set) == "coco2014" ? &coco : &voc}) {
+          for (const auto& [key, value] : *group) {
+            const labrun::spec::Node expected =
+                labrun::spec::parseYamlText(value, labrun::spec::Origin{});
+            EXPECT_TRUE(sameValue(spec.at(key), expected))
+                << key << ": " << labrun::spec::toFlowYaml(spec.at(key))
+                << ", expected " << value;
+            EXPECT_NE(doc.find("`" + key + ": " + value + "`"),
+                      std::string::npos)
+                << "docs/REPRODUCE.md does not name `" << key << ": " << value
+                << "`";
+          }
+        }
+      }
+    }
   }
 }
 
@@ -387,8 +471,10 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
 }
 
-
-TEST_F(CliTest, InitFromStartsFromACheckpointsWeights) {
+// init_from: a checkpoint file or a run of the store, the whole model or
+// only some module prefixes (transfer); entries that do not fit are listed
+// by key and shape.
+TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
   // No BatchNorm: with lr 0 the weights, and so the evaluation, stay put.
   const std::string no_bn = kFast + " model.backbone.batch_norm=false -q";
   ASSERT_EQ(labrun("run " + kSmoke + no_bn + " name=source").code, 0);
@@ -398,10 +484,15 @@ TEST_F(CliTest, InitFromStartsFromACheckpointsWeights) {
     best = *store->query("SELECT path FROM checkpoints WHERE best = 1")
                 .rows.at(0)[0];
   }
-  const Result warm = labrun("run " + kSmoke + no_bn +
-                             " name=warm train.epochs=1 optim.lr=0 "
-                             "init_from='" + best + "'");
-  ASSERT_EQ(warm.code, 0) << warm.err;
+  // The file, and the run by name (its best checkpoint).
+  for (const std::string& source : {"'" + best + "'", std::string("source")}) {
+    SCOPED_TRACE(source);
+    const Result warm = labrun("run " + kSmoke + no_bn +
+                               " name=warm train.epochs=1 optim.lr=0 "
+                               "init_from=" +
+                               source);
+    ASSERT_EQ(warm.code, 0) << warm.err;
+  }
   std::string best_map;
   {
     auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
@@ -411,16 +502,45 @@ TEST_F(CliTest, InitFromStartsFromACheckpointsWeights) {
                     .rows.at(0)[0];
   }
   const auto warmed = series("warm", "val/mAP");
-  ASSERT_EQ(warmed.size(), 1u);
-  EXPECT_EQ(warmed[0].substr(warmed[0].find('=') + 1), best_map);
+  ASSERT_EQ(warmed.size(), 2u);
+  for (const std::string& line : warmed) {
+    EXPECT_EQ(line.substr(line.find('=') + 1), best_map);
+  }
   const Result missing =
       labrun("run " + kSmoke + " init_from=nowhere.pt --dry-run");
   EXPECT_EQ(missing.code, 0);  // dry-run only resolves the spec
-  const Result bad = labrun("run " + kSmoke + kFast + " init_from=" + kSmoke);
-  EXPECT_EQ(bad.code, 2);
-  EXPECT_NE(bad.err.find("init_from: " + kSmoke + " is not a labrun checkpoint"),
-            std::string::npos)
-      << bad.err;
+
+  // Nothing is recorded for a refused start.
+  const std::int64_t runs = runCount();
+  const auto expectRefused = [&](const std::string& args,
+                                 const std::string& expected) {
+    const Result result = labrun("run " + kSmoke + args);
+    EXPECT_EQ(result.code, 2) << result.err;
+    EXPECT_NE(result.err.find(expected), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1)
+        << result.err;
+    EXPECT_EQ(runCount(), runs);
+  };
+  expectRefused(kFast + " init_from=" + kSmoke,
+                "init_from: " + kSmoke + " is not a labrun checkpoint");
+  expectRefused(kFast + " init_from=nowhere",
+                "init_from: 'nowhere' is neither a checkpoint file nor a run: "
+                "run store '" + db() + "': no run matches 'nowhere'");
+  // Six classes instead of eight: the head cannot come along, the backbone
+  // can.
+  const std::string six = no_bn + " data.synthetic.num_classes=6";
+  expectRefused(six + " init_from=source",
+                "do not fit this model: mis-shaped keys (2): "
+                "head.classifier.bias [8] in the file, [6] in the model, "
+                "head.classifier.weight [8, 64] in the file, [6, 64] in the "
+                "model");
+  expectRefused(six + " init_from=source 'init_modules=[backbone, neck]'",
+                "init_from: init_modules: 'neck' names no parameter or buffer "
+                "of this model");
+  const Result transfer = labrun("run " + kSmoke + six +
+                                 " name=transfer init_from=source "
+                                 "'init_modules=[backbone]'");
+  EXPECT_EQ(transfer.code, 0) << transfer.err;
 }
 
 // Reliability (docs/RELIABILITY.md). The store after any kill: intact, and

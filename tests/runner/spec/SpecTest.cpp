@@ -781,6 +781,23 @@ TEST(Validate, IntOrAuto) {
             0);
 }
 
+TEST(Validate, BoolOrStringList) {
+  const Node root = parse("a: true\nb: [bn1, layer1]\nc: []\nd: 3\ne: yes\n");
+  const auto read = [&](const std::string& key) {
+    return toParamValue(root.at(key), ParamType::kBoolOrStringList, key);
+  };
+  EXPECT_EQ(std::get<bool>(read("a")), true);
+  EXPECT_EQ(std::get<std::vector<std::string>>(read("b")),
+            (std::vector<std::string>{"bn1", "layer1"}));
+  EXPECT_TRUE(std::get<std::vector<std::string>>(read("c")).empty());
+  EXPECT_EQ(errorOf([&] { read("d"); }),
+            "smoke.yaml:4:4: d: expected boolean or list of strings, found "
+            "integer 3");
+  EXPECT_EQ(errorOf([&] { read("e"); }),
+            "smoke.yaml:5:4: e: expected boolean or list of strings, found "
+            "string 'yes' (YAML 1.2 booleans are true and false)");
+}
+
 TEST(Validate, RootMustBeAMap) {
   Node root = parse("- 1\n");
   EXPECT_EQ(errorOf([&] { validate(root, testSchema(), testPlugins); }),

@@ -17,6 +17,7 @@
 #include "train/Optimizers.h"
 #include "train/Progress.h"
 #include "train/Trainer.h"
+#include "train/Transfer.h"
 #include "util/IoFault.h"
 #include "util/Sha256.h"
 
@@ -509,6 +510,73 @@ TEST(Ema, AveragesWeightsAndSwapsThemIn) {
   EXPECT_FLOAT_EQ(layer->weight.item<float>(), 2.0f);
   ema.swap();
   EXPECT_FLOAT_EQ(layer->weight.item<float>(), 5.0f);
+}
+
+// A model as labrun's Model names it: backbone.* and head.*, with a
+// BatchNorm for buffers.
+struct TwoPart : torch::nn::Module {
+  explicit TwoPart(std::int64_t classes)
+      : backbone(register_module(
+            "backbone", torch::nn::Sequential(torch::nn::Linear(4, 3),
+                                              torch::nn::BatchNorm1d(3)))),
+        head(register_module("head", torch::nn::Linear(3, classes))) {}
+  torch::nn::Sequential backbone;
+  torch::nn::Linear head;
+};
+
+TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
+  const std::string path = ::testing::TempDir() + "/transfer.pt";
+  torch::manual_seed(1);
+  TwoPart source(/*classes=*/5);
+  source.backbone->forward(torch::randn({8, 4}));  // running statistics move
+  {
+    torch::serialize::OutputArchive archive, model;
+    source.save(model);
+    archive.write("model", model);
+    archive.save_to(path);
+  }
+  const StateDict state = checkpointModelState(path);
+  std::vector<std::string> keys;
+  for (const auto& item : state) keys.push_back(item.first);
+  EXPECT_EQ(keys, (std::vector<std::string>{
+                      "backbone.0.bias", "backbone.0.weight", "backbone.1.bias",
+                      "backbone.1.num_batches_tracked",
+                      "backbone.1.running_mean", "backbone.1.running_var",
+                      "backbone.1.weight", "head.bias", "head.weight"}));
+
+  torch::manual_seed(2);
+  TwoPart target(/*classes=*/7);  // another head: only the backbone fits
+  const torch::Tensor head_before = target.head->weight.clone();
+  loadModules(target, state, {"backbone"}, path);
+  const auto theirs = source.named_parameters();
+  for (const auto& item : target.named_parameters()) {
+    if (item.key().rfind("backbone.", 0) == 0) {
+      EXPECT_TRUE(torch::equal(item.value(), theirs[item.key()])) << item.key();
+    }
+  }
+  EXPECT_TRUE(torch::equal(target.backbone->named_buffers()["1.running_mean"],
+                           source.backbone->named_buffers()["1.running_mean"]));
+  EXPECT_TRUE(torch::equal(target.head->weight, head_before));
+
+  // The whole model: nothing is copied, the misfits are listed.
+  torch::manual_seed(3);
+  TwoPart fresh(/*classes=*/7);
+  const torch::Tensor backbone_before =
+      fresh.backbone[0]->as<torch::nn::Linear>()->weight.clone();
+  try {
+    loadModules(fresh, state, {}, path);
+    ADD_FAILURE() << "the head does not fit";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "weights '" + path +
+                  "' do not fit this model: mis-shaped keys (2): head.bias "
+                  "[5] in the file, [7] in the model, head.weight [5, 3] in "
+                  "the file, [7, 3] in the model");
+  }
+  EXPECT_TRUE(torch::equal(fresh.backbone[0]->as<torch::nn::Linear>()->weight,
+                           backbone_before));
+  EXPECT_THROW(checkpointModelState(::testing::TempDir() + "/none.pt"),
+               std::runtime_error);
 }
 
 TEST(Progress, PlainLinesOffATerminalAndABarOnOne) {

@@ -213,6 +213,66 @@ TEST(ResNet, FrozenBatchNormKeepsStatisticsInTraining) {
   }
 }
 
+// The released SSGRL regime (main.py: every backbone parameter but layer4's
+// frozen, the backbone in eval mode but layer4): only layer4's BatchNorms
+// update their statistics and only layer4 trains.
+TEST(ResNet, FrozenBatchNormByPrefixLeavesTheOthersTraining) {
+  struct Parent : torch::nn::Module {
+    explicit Parent(std::shared_ptr<Backbone> child)
+        : backbone(register_module("backbone", std::move(child))) {}
+    std::shared_ptr<Backbone> backbone;
+  };
+  Parent parent(makeResNet(
+      {{"freeze",
+        std::vector<std::string>{"conv1", "bn1", "layer1", "layer2", "layer3"}},
+       {"frozen_bn",
+        std::vector<std::string>{"bn1", "layer1", "layer2", "layer3"}}}));
+  parent.eval();
+  parent.train();  // train() after eval() must bring back layer4's only
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& item : parent.backbone->named_buffers()) {
+    before[item.key()] = item.value().clone();
+  }
+  parent.backbone->forward(torch::randn({2, 3, 64, 64}));
+  const auto inLayer4 = [](const std::string& key) {
+    return key.rfind("layer4.", 0) == 0;
+  };
+  std::size_t statistics = 0;
+  for (const auto& item : parent.backbone->named_buffers()) {
+    if (item.key().find("running_") == std::string::npos) continue;
+    ++statistics;
+    EXPECT_EQ(torch::equal(item.value(), before.at(item.key())),
+              !inLayer4(item.key()))
+        << item.key();
+  }
+  EXPECT_EQ(statistics, 2u * 20);  // resnet18: bn1, 2 a block, 3 downsamples
+  for (const auto& item : parent.backbone->named_parameters()) {
+    EXPECT_EQ(item.value().requires_grad(), inLayer4(item.key())) << item.key();
+  }
+  for (const auto& item : parent.backbone->named_modules()) {
+    if (item.value()->as<torch::nn::BatchNorm2d>()) {
+      EXPECT_EQ(item.value()->is_training(), inLayer4(item.key()))
+          << item.key();
+    }
+  }
+  // A prefix must hold a BatchNorm; false and [] freeze none.
+  const std::string error = errorOf([] {
+    makeResNet({{"frozen_bn", std::vector<std::string>{"bn1", "conv1"}}});
+  });
+  EXPECT_NE(error.find("frozen_bn: 'conv1' holds no BatchNorm; expected "
+                       "module prefixes such as bn1, layer1 ... layer4"),
+            std::string::npos)
+      << error;
+  for (const ParamValue& none :
+       {ParamValue(false), ParamValue(std::vector<std::string>{})}) {
+    auto backbone = makeResNet({{"frozen_bn", none}});
+    backbone->train();
+    for (const auto& item : backbone->named_parameters()) {
+      EXPECT_TRUE(item.value().requires_grad()) << item.key();
+    }
+  }
+}
+
 TEST(ResNet, WeightErrorsListKeysAndShapes) {
   const StateDict good = io::loadStateDict(kDir + "/resnet18_zip.pt");
   ModelContext context = fixtureContext();

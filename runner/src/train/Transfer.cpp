@@ -1,0 +1,122 @@
+#include "train/Transfer.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "ModuleWeights.h"
+#include "store/RunStore.h"
+
+namespace labrun::train {
+namespace {
+
+bool under(const std::string& key, const std::string& prefix) {
+  return prefix.empty() || key == prefix ||
+         key.compare(0, prefix.size() + 1, prefix + ".") == 0;
+}
+
+bool underAny(const std::string& key, const std::vector<std::string>& modules) {
+  if (modules.empty()) return true;
+  for (const std::string& prefix : modules) {
+    if (under(key, prefix)) return true;
+  }
+  return false;
+}
+
+// Module::save writes a module's tensors and, per child, a nested archive.
+void flatten(torch::serialize::InputArchive& archive, const std::string& prefix,
+             StateDict& state) {
+  for (const std::string& key : archive.keys()) {
+    torch::Tensor tensor;
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, tensor)) {
+      state.emplace(prefix + key, tensor);
+    } else if (archive.try_read(key, child)) {
+      flatten(child, prefix + key + ".", state);
+    }
+  }
+}
+
+}  // namespace
+
+std::string initCheckpointPath(const std::string& ref,
+                               const std::string& db_path) {
+  std::error_code error;
+  if (std::filesystem::is_regular_file(ref, error)) return ref;
+  if (db_path.empty() || !std::filesystem::exists(db_path, error)) {
+    throw std::runtime_error(fmt::format(
+        "'{}' is neither a checkpoint file nor a run (no store at '{}')", ref,
+        db_path));
+  }
+  const auto store = store::RunStore::open(db_path, /*read_only=*/true);
+  std::string uuid;
+  try {
+    uuid = store->resolveRun(ref);
+  } catch (const store::StoreError& not_found) {
+    throw std::runtime_error(
+        fmt::format("'{}' is neither a checkpoint file nor a run: {}", ref,
+                    not_found.what()));
+  }
+  const auto rows = store->query(
+      "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY best DESC, step "
+      "DESC LIMIT 1",
+      {uuid});
+  if (rows.rows.empty()) {
+    throw std::runtime_error(
+        fmt::format("run '{}' ({}) has no checkpoint", ref, uuid));
+  }
+  return *rows.rows[0][0];
+}
+
+StateDict checkpointModelState(const std::string& path) {
+  StateDict state;
+  try {
+    torch::serialize::InputArchive archive, model;
+    archive.load_from(path);
+    archive.read("model", model);
+    flatten(model, "", state);
+  } catch (const c10::Error& error) {
+    throw std::runtime_error(fmt::format("{} is not a labrun checkpoint: {}",
+                                         path, error.what_without_backtrace()));
+  }
+  return state;
+}
+
+void loadModules(torch::nn::Module& model, const StateDict& state,
+                 const std::vector<std::string>& modules,
+                 const std::string& source) {
+  for (const std::string& prefix : modules) {
+    bool in_model = false, in_file = false;
+    for (const auto& item : model.named_parameters()) {
+      in_model = in_model || under(item.key(), prefix);
+    }
+    for (const auto& item : model.named_buffers()) {
+      in_model = in_model || under(item.key(), prefix);
+    }
+    for (const auto& item : state) {
+      in_file = in_file || under(item.first, prefix);
+    }
+    if (!in_model) {
+      throw std::runtime_error(fmt::format(
+          "init_modules: '{}' names no parameter or buffer of this model",
+          prefix));
+    }
+    if (!in_file) {
+      throw std::runtime_error(fmt::format(
+          "init_modules: '{}' names no entry of {}; its entries start with: "
+          "{}",
+          prefix, source, weights::describeKeyPrefixes(state)));
+    }
+  }
+  weights::FitRules rules;
+  rules.ignored = [&](const std::string& key) {
+    return !underAny(key, modules);
+  };
+  rules.optional = rules.ignored;
+  weights::loadModuleWeights(model, state, source, "this model", rules);
+}
+
+}  // namespace labrun::train
