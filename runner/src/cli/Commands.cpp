@@ -253,6 +253,12 @@ int evalCommand(const GlobalOptions& global, const EvalArgs& args) {
   train::EvalRequest request;
   request.checkpoint = args.checkpoint;
   request.scores_path = args.scores;
+  const auto with = [&args](const char* what) {
+    return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=
+           args.scores_with.end();
+  };
+  request.scores_truth = with("truth");
+  request.scores_logits = with("logits");
   const std::int64_t id =
       experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,

@@ -46,6 +46,7 @@ struct EvalArgs {
   std::vector<std::string> overrides;  // with a spec file
   std::string checkpoint = "best";
   std::string scores;
+  std::vector<std::string> scores_with;  // "truth", "logits"
 };
 
 // `labrun prepare`: parses the spec's annotations into the label cache.

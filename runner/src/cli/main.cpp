@@ -165,8 +165,16 @@ int main(int argc, char** argv) {
   eval->add_option("--checkpoint", eval_args.checkpoint,
                    "best, last, or a checkpoint file")
       ->capture_default_str();
-  eval->add_option("--scores", eval_args.scores,
-                   "Write per-image scores to FILE (.npy or CSV)");
+  auto* scores = eval->add_option(
+      "--scores", eval_args.scores,
+      "Write per-image scores to FILE (CSV, or X.npy with X.rows.csv "
+      "naming each row's image)");
+  eval->add_option("--scores-with", eval_args.scores_with,
+                   "Also write truth (ground truth) and/or logits to the "
+                   "scores file (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"truth", "logits"}))
+      ->needs(scores);
   eval->footer(kExitCodes);
 
   labrun::cli::RunsArgs runs_args;

@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty
