@@ -154,7 +154,7 @@ EvalResult evaluateModel(Model& model, Loss& loss,
     result.logits = parts[0];
     result.targets = parts[1];
     result.mask = parts[2];
-    result.samples = parts[3].squeeze(1).to(torch::kLong);
+    result.samples = parts[3].squeeze(1).to(torch::kLong).contiguous();
   }
   model->train(was_training);
   return result;

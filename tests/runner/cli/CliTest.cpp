@@ -396,8 +396,8 @@ TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
                 "extends: " + kSmoke +
                     "\nname: two\nmetrics:\n  - map\n"
                     "  - {name: map, ap: sklearn}\n"
-                    "  - {name: prf, top_k: 0}\n"
-                    "  - {name: prf, top_k: 0, threshold: 0.7, label: strict}\n"
+                    "  - prf\n"
+                    "  - {name: prf, threshold: 0.7, label: strict}\n"
                     "checkpoint:\n  best_by: val/mAP@ap=sklearn\n");
   const Result run = labrun("run '" + spec + "'" + kFast + " -q");
   ASSERT_EQ(run.code, 0) << run.err;
@@ -442,11 +442,12 @@ TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
   ASSERT_EQ(eval.code, 0) << eval.err;
   EXPECT_NE(eval.out.find("mAP@ap=sklearn"), std::string::npos) << eval.out;
   const auto evaluated = store->query(
-      "SELECT printf('%.17g', value) FROM evaluation_metrics WHERE key IN "
-      "('mAP', 'mAP@ap=sklearn', 'OF1', 'OF1@strict') ORDER BY key");
+      "SELECT key, printf('%.17g', value) FROM evaluation_metrics WHERE key "
+      "IN ('mAP', 'mAP@ap=sklearn', 'OF1', 'OF1@strict') ORDER BY key");
   ASSERT_EQ(evaluated.rows.size(), 4u);
   // The best checkpoint re-evaluated gives what ranked it.
-  EXPECT_EQ(*evaluated.rows[1][0], *summary.rows[0][1]);
+  EXPECT_EQ(*evaluated.rows[3][0], "mAP@ap=sklearn");
+  EXPECT_EQ(*evaluated.rows[3][1], *summary.rows[0][1]);
   EXPECT_EQ(store
                 ->query("SELECT count(DISTINCT metric) FROM "
                         "evaluation_class_metrics")
