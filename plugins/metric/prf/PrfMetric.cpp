@@ -1,6 +1,7 @@
 // Per-class and overall precision, recall and F1 (CP, CR, CF1, OP, OR, OF1),
-// in percent, as ML-GCN and SSGRL report them: at a score threshold, and for
-// the top-k labels of every image.
+// in percent, as ML-GCN and SSGRL report them: at a probability threshold,
+// and for the top-k labels of every image that also reach it (ML-GCN's
+// overall_topk; top_k_threshold). Scores are logits (the host's contract).
 //
 // Counts per class k over the labels that count (mask 1): N_c correct
 // predictions, N_p predictions, N_g positives. Then
@@ -54,7 +55,12 @@ class PrfMetric : public labrun::AccumulatingMetric {
     const torch::Tensor positive = (allTargets() > 0) & counted;
     const std::int64_t classes = scores.size(1);
 
-    const torch::Tensor above = (scores >= threshold_) & counted;
+    // Scores are logits: sigmoid(x) >= t exactly when x >= ln(t / (1 - t)),
+    // which is ML-GCN's `output >= 0` for t = 0.5, without float32
+    // sigmoid rounding.
+    const torch::Tensor above =
+        (scores.to(torch::kDouble) >= std::log(threshold_ / (1 - threshold_))) &
+        counted;
     const Counts at_threshold = count(above, positive);
     summarise(at_threshold, "", result);
     if (top_k_ > 0) {
@@ -151,13 +157,15 @@ class PrfMetric : public labrun::AccumulatingMetric {
 
 const labrun::ParamSpec kParams[] = {
     {"threshold", labrun::ParamType::kFloat, "0.5",
-     "a label is predicted when its score (sigmoid probability) >= this"},
+     "a label is predicted when its sigmoid probability >= this (compared "
+     "as logit >= ln(t / (1 - t)))"},
     {"top_k", labrun::ParamType::kInt, "3",
      "also report *_topK with the k highest-scoring labels of each image "
      "predicted (0: off)"},
-    {"top_k_threshold", labrun::ParamType::kBool, "false",
-     "top-k predictions must also reach the threshold (as ML-GCN's "
-     "evaluation code does)"},
+    {"top_k_threshold", labrun::ParamType::kBool, "true",
+     "a top-k label counts as predicted only where it also reaches the "
+     "threshold, as ML-GCN's overall_topk does (the papers' top-3 tables "
+     "follow it); false: every top-k label counts"},
 };
 
 std::shared_ptr<labrun::Metric> make(const labrun::Params& params,

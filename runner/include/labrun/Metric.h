@@ -11,7 +11,8 @@
 namespace labrun {
 
 struct MetricResult {
-  // Named scalars, e.g. {"mAP", 81.2}; stored as "<split>/<name>".
+  // Named scalars, e.g. {"mAP", 81.2}; stored as "<split>/<name>", or
+  // "<split>/<name>@<label>" for a labelled instance (several of a plugin).
   std::vector<std::pair<std::string, double>> scalars;
   // Name of the per-class value (e.g. "AP"); empty when there is none.
   std::string per_class_name;
@@ -27,8 +28,10 @@ class Metric {
  public:
   virtual ~Metric() = default;
   virtual void reset() = 0;
-  // scores: [B, K] float32 (higher = more confident; probabilities or
-  // logits); targets: [B, K] in {0, 1}; mask: [B, K], 0 = ignored label.
+  // scores: [B, K] float32 logits, the model's raw outputs (higher = more
+  // confident; apply a sigmoid for probabilities: ranking logits keeps
+  // apart what float32 probabilities tie at 1); targets: [B, K] in {0, 1};
+  // mask: [B, K], 0 = ignored label.
   virtual void update(const torch::Tensor& scores,
                       const torch::Tensor& targets,
                       const torch::Tensor& mask) = 0;

@@ -1,5 +1,6 @@
 // `labrun eval`: evaluates a checkpoint on the validation split and records
 // the evaluation with its run.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -19,6 +20,7 @@ struct EvalArgs {
   std::vector<std::string> overrides;  // with a spec file
   std::string checkpoint = "best";
   std::string scores;
+  std::vector<std::string> scores_with;  // "truth", "logits"
 };
 
 int evaluate(const GlobalOptions& global, const EvalArgs& args) {
@@ -47,6 +49,12 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   train::EvalRequest request;
   request.checkpoint = args.checkpoint;
   request.scores_path = args.scores;
+  const auto with = [&args](const char* what) {
+    return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=
+           args.scores_with.end();
+  };
+  request.scores_truth = with("truth");
+  request.scores_logits = with("logits");
   const std::int64_t id =
       experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,
@@ -68,8 +76,16 @@ class EvalCommand : public Command {
     eval->add_option("--checkpoint", args_.checkpoint,
                      "best, last, or a checkpoint file")
         ->capture_default_str();
-    eval->add_option("--scores", args_.scores,
-                     "Write per-image scores to FILE (.npy or CSV)");
+    auto* scores = eval->add_option(
+        "--scores", args_.scores,
+        "Write per-image scores to FILE (CSV, or X.npy with X.rows.csv "
+        "naming each row's image)");
+    eval->add_option("--scores-with", args_.scores_with,
+                     "Also write truth (ground truth) and/or logits to the "
+                     "scores file (comma-separated)")
+        ->delimiter(',')
+        ->check(CLI::IsMember({"truth", "logits"}))
+        ->needs(scores);
     eval->footer(kExitCodes);
     return eval;
   }

@@ -90,7 +90,8 @@ void writeCoreFields(const spec::Schema& core, std::ostream& out) {
 void writeSlots(const spec::Schema& core, std::ostream& out) {
   out << "\n### Plugin slots\n\n"
       << "Each slot is a map with `name` (the plugin) and that plugin's "
-         "parameters (below); `metrics` is a list of such maps.\n\n"
+         "parameters (below); `metrics` is a list of such maps, each of "
+         "which may also carry a `label` (text).\n\n"
       << "| key | kind | default plugin | description |\n"
       << "| --- | --- | --- | --- |\n";
   for (const spec::PluginSlot& slot : core.slots) {

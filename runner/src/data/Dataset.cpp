@@ -39,6 +39,7 @@ bool BatchIterator::next(Batch& batch) {
   batch.images = dataset_.images.index_select(0, index);
   batch.targets = dataset_.targets.index_select(0, index);
   batch.mask = dataset_.mask.index_select(0, index);
+  batch.samples = index;
   return true;
 }
 

@@ -15,6 +15,7 @@ struct Batch {
   torch::Tensor images;   // [B, 3, H, W] float32, normalised
   torch::Tensor targets;  // [B, K] float32 in {0, 1}
   torch::Tensor mask;     // [B, K] float32, 0 = label ignored
+  torch::Tensor samples;  // [B] int64, the set's index of each row's sample
 };
 
 struct TensorDataset {
@@ -39,6 +40,8 @@ class BatchSource {
   virtual std::int64_t batchesPerEpoch() const = 0;
   virtual std::int64_t size() const = 0;  // samples of the set
   virtual const std::vector<std::string>& classNames() const = 0;
+  // What names sample `index` outside labrun (an image file), for exports.
+  virtual std::string sampleName(std::int64_t index) const = 0;
 
   // Data-parallel training: from the next startEpoch on, this process reads
   // only its shard of each epoch's order (padded evenly across the ranks).
@@ -62,6 +65,10 @@ class BatchIterator : public BatchSource {
   std::int64_t size() const override { return dataset_.size(); }
   const std::vector<std::string>& classNames() const override {
     return dataset_.class_names;
+  }
+  // A generated sample has no file: its index names it.
+  std::string sampleName(std::int64_t index) const override {
+    return std::to_string(index);
   }
 
  private:

@@ -300,6 +300,7 @@ bool ImageLoader::next(Batch& batch) {
   batch.images = pending->images;
   batch.targets = labels_.targets.index_select(0, used);
   batch.mask = labels_.mask.index_select(0, used);
+  batch.samples = used;
   return true;
 }
 

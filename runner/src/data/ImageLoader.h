@@ -81,6 +81,9 @@ class ImageLoader : public BatchSource {
   const std::vector<std::string>& classNames() const override {
     return labels_.class_names;
   }
+  std::string sampleName(std::int64_t index) const override {
+    return labels_.image_paths.at(static_cast<std::size_t>(index));
+  }
 
   // Unusable images met so far, each once, in the order found.
   std::vector<BadImage> badImages() const;

@@ -265,6 +265,10 @@ class Validator {
     for (const ParamSpec& spec : specs) known.push_back(spec.name);
     for (auto& [key, param] : value.entries()) {
       if (key == "name") continue;
+      if (slot.is_list && key == kInstanceLabel) {
+        checkValue(param, ParamType::kString, "", joinPath(path, key));
+        continue;
+      }
       auto spec = std::find(known.begin(), known.end(), key);
       if (spec == known.end()) {
         unknownKey(

@@ -22,6 +22,10 @@ struct Field {
   bool required = false;
 };
 
+// The key that names one instance of a list slot (metrics: [{name: map,
+// label: voc}]): next to `name`, never a plugin parameter.
+inline constexpr const char* kInstanceLabel = "label";
+
 struct PluginSlot {
   std::string path;  // "model.head" (a map) or "metrics" (a list of maps)
   PluginKind kind;
@@ -52,7 +56,8 @@ using PluginSchemaLookup = std::function<std::vector<ParamSpec>(
 // - string choices are enforced, listing the allowed values;
 // - missing keys get their declared defaults (origin note "default"),
 //   missing required keys are errors naming the enclosing map's origin;
-// - plugin slot maps need `name` (or get the slot's default_name).
+// - plugin slot maps need `name` (or get the slot's default_name); items of
+//   a list slot may also carry a string `label`.
 // Throws SpecError with one line on the first problem.
 void validate(Node& root, const Schema& schema,
               const PluginSchemaLookup& plugin_schema);

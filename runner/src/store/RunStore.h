@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty

@@ -222,7 +222,9 @@ spec::Schema makeSchema() {
        /*default_name=*/"bce", "loss plugin and its parameters"},
       {"metrics", PluginKind::kMetric, /*is_list=*/true,
        /*default_name=*/"map",
-       "metric plugins; the first metric's first value ranks checkpoints"},
+       "metric plugins; a plugin listed twice records each instance under "
+       "its label, `label:` or its non-default parameters "
+       "(val/mAP@ap=sklearn; docs/RESULTS.md)"},
   };
   return schema;
 }

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -116,6 +117,71 @@ std::vector<store::ClassMetricRow> classMetricRows(
     rows.push_back(row);
   }
   return rows;
+}
+
+// "k=v,..." of the parameters of a metric instance that differ from the
+// plugin's defaults, in declaration order.
+std::string nonDefaultParams(const spec::Node& slot,
+                             const std::vector<ParamSpec>& specs) {
+  std::string label;
+  for (const ParamSpec& declared : specs) {
+    const spec::Node& value = slot.at(declared.name);
+    if (declared.default_yaml != nullptr &&
+        spec::toParamValue(value, declared.type, declared.name) ==
+            spec::toParamValue(spec::parseYamlText(declared.default_yaml, {}),
+                               declared.type, declared.name)) {
+      continue;
+    }
+    label += (label.empty() ? "" : ",") + std::string(declared.name) + "=" +
+             (value.isScalar() ? value.text() : spec::toYaml(value));
+  }
+  return label;
+}
+
+// The label of each `metrics` item (NamedMetric::label): its `label:`, else
+// "" for a plugin listed once, else its non-default parameters. Two items
+// that would record the same keys are a spec error naming both.
+std::vector<std::string> metricLabels(const spec::Node& metrics,
+                                      const plugins::PluginHost& host) {
+  const auto& items = metrics.items();
+  std::map<std::string, int> listed;
+  for (const spec::Node& item : items) ++listed[item.at("name").asString()];
+  std::vector<std::string> labels;
+  std::map<std::string, std::size_t> first_with;  // "plugin@label" -> item
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const spec::Node& item = items[i];
+    const std::string plugin = item.at("name").asString();
+    const spec::Node* given = item.find(spec::kInstanceLabel);
+    const spec::Node& where = given != nullptr ? *given : item;
+    std::string label;
+    if (given != nullptr) {
+      label = given->asString();
+    } else if (listed[plugin] > 1) {
+      label = nonDefaultParams(item,
+                               host.find(PluginKind::kMetric, plugin).params());
+    }
+    const bool readable = label.find_first_not_of(
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
+                              "rstuvwxyz0123456789_.,=+-") == std::string::npos;
+    if ((given != nullptr && label.empty()) || !readable) {
+      throw spec::SpecError(fmt::format(
+          "{}: metrics.{}: label '{}': expected letters, digits and _.,=+- "
+          "(it becomes part of metric keys such as val/mAP@label){}",
+          where.origin().describe(), i, label,
+          given != nullptr ? "" : "; set `label:`"));
+    }
+    const auto [clash, added] = first_with.emplace(plugin + "@" + label, i);
+    if (!added) {
+      const spec::Node& other = items[clash->second];
+      throw spec::SpecError(fmt::format(
+          "{}: metrics.{}: records the same keys as metrics.{} ({}): both are "
+          "'{}'{}; give one of them a different `label:`",
+          item.origin().describe(), i, clash->second, other.origin().describe(),
+          plugin, label.empty() ? "" : " labelled '" + label + "'"));
+    }
+    labels.push_back(label);
+  }
+  return labels;
 }
 
 // Seconds without a heartbeat after which a RUNNING run counts as crashed
@@ -399,11 +465,15 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   parts.loss = host.makeLoss(loss.plugin->name(), loss.params, context);
   parts.loss->to(parts.device);
   parts.used = {backbone, head, loss};
-  for (const spec::Node& slot : tree.at("metrics").items()) {
-    const UsedPlugin metric = usePlugin(host, PluginKind::kMetric, slot);
+  const std::vector<std::string> labels =
+      metricLabels(tree.at("metrics"), host);
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const UsedPlugin metric =
+        usePlugin(host, PluginKind::kMetric, tree.at("metrics").items()[i]);
     parts.metrics.push_back(
         {metric.plugin->name(),
-         host.makeMetric(metric.plugin->name(), metric.params, context)});
+         host.makeMetric(metric.plugin->name(), metric.params, context),
+         labels[i]});
     parts.used.push_back(metric);
   }
   const spec::Node& init_from = tree.at("init_from");
@@ -669,7 +739,20 @@ std::int64_t Experiment::evaluate(store::RunStore& store,
     for (const auto& note : metric.notes) line += " (" + note + ")";
   }
   if (!request.scores_path.empty()) {
-    writeScores(request.scores_path, result.scores, class_names);
+    ScoresTable table;
+    table.class_names = class_names;
+    table.samples.assign(
+        result.samples.data_ptr<std::int64_t>(),
+        result.samples.data_ptr<std::int64_t>() + result.samples.numel());
+    for (const std::int64_t sample : table.samples) {
+      table.images.push_back(parts.val_batches->sampleName(sample));
+    }
+    table.logits = result.logits;
+    table.targets = result.targets;
+    table.mask = result.mask;
+    writeScores(request.scores_path, table,
+                {/*truth=*/request.scores_truth,
+                 /*logits=*/request.scores_logits});
   }
   log << line << "\n";
   return store.addEvaluation(uuid, evaluation);

@@ -58,6 +58,8 @@ struct RunOutcome {
 struct EvalRequest {
   std::string checkpoint = "best";  // best | last | a file path
   std::string scores_path;          // "" or a .npy / .csv file to write
+  bool scores_truth = false;        // add the ground truth to that file
+  bool scores_logits = false;       // and the logits
 };
 
 class Experiment {

@@ -1,6 +1,9 @@
 #include "train/ScoresFile.h"
 
+#include <cmath>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -16,10 +19,29 @@ bool endsWith(const std::string& text, const std::string& suffix) {
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void writeNpy(std::ofstream& out, const torch::Tensor& scores) {
+// A CSV field, quoted when it holds a separator, quote or line break.
+std::string csvField(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text)
+    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+void writeFile(const std::string& path,
+               const std::function<void(std::ofstream&)>& write) {
+  writeFileAtomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!out) throw std::runtime_error(path + ": cannot write scores");
+    write(out);
+    if (!out.flush()) throw std::runtime_error(path + ": write failed");
+  });
+}
+
+void writeNpy(std::ofstream& out, const torch::Tensor& values) {
   std::string header = fmt::format(
       "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-      scores.size(0), scores.size(1));
+      values.size(0), values.size(1));
   // Magic (6) + version (2) + length (2) + header + '\n', padded to 64.
   const std::size_t unpadded = 10 + header.size() + 1;
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
@@ -29,20 +51,42 @@ void writeNpy(std::ofstream& out, const torch::Tensor& scores) {
                                 static_cast<char>(length >> 8)};
   out.write(length_bytes, 2);
   out << header;
-  out.write(static_cast<const char*>(scores.data_ptr()),
-            static_cast<std::streamsize>(scores.numel() * sizeof(float)));
+  out.write(static_cast<const char*>(values.data_ptr()),
+            static_cast<std::streamsize>(values.numel() * sizeof(float)));
 }
 
-void writeCsv(std::ofstream& out, const torch::Tensor& scores,
-              const std::vector<std::string>& class_names) {
-  out << "index";
-  for (const auto& name : class_names) out << "," << name;
+// Ground truth as written: 1, 0, NaN where the label is ignored.
+torch::Tensor truthValues(const ScoresTable& table) {
+  return torch::where(table.mask > 0, (table.targets > 0).to(torch::kFloat),
+                      torch::full({}, std::numeric_limits<float>::quiet_NaN()));
+}
+
+void writeCsv(std::ofstream& out, const ScoresTable& table,
+              const ScoresContent& content,
+              const torch::Tensor& probabilities) {
+  struct Block {
+    const char* prefix;
+    torch::Tensor values;
+  };
+  std::vector<Block> blocks = {{"", probabilities}};
+  if (content.truth) blocks.push_back({"truth:", truthValues(table)});
+  if (content.logits) blocks.push_back({"logit:", table.logits});
+  out << "index,image";
+  for (const auto& block : blocks) {
+    for (const auto& name : table.class_names) {
+      out << "," << csvField(block.prefix + name);
+    }
+  }
   out << "\n";
-  const auto s = scores.accessor<float, 2>();
-  for (std::int64_t i = 0; i < scores.size(0); ++i) {
-    out << i;
-    for (std::int64_t k = 0; k < scores.size(1); ++k) {
-      out << fmt::format(",{:.6g}", s[i][k]);
+  for (std::size_t i = 0; i < table.samples.size(); ++i) {
+    out << table.samples[i] << "," << csvField(table.images[i]);
+    for (const auto& block : blocks) {
+      const auto v = block.values.accessor<float, 2>();
+      for (std::int64_t k = 0; k < block.values.size(1); ++k) {
+        const float value = v[static_cast<std::int64_t>(i)][k];
+        out << (std::isnan(value) ? std::string(",")
+                                  : fmt::format(",{:.9g}", value));
+      }
     }
     out << "\n";
   }
@@ -50,19 +94,37 @@ void writeCsv(std::ofstream& out, const torch::Tensor& scores,
 
 }  // namespace
 
-void writeScores(const std::string& path, const torch::Tensor& scores,
-                 const std::vector<std::string>& class_names) {
-  const torch::Tensor values = scores.to(torch::kCPU, torch::kFloat).contiguous();
-  writeFileAtomically(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw std::runtime_error(path + ": cannot write scores");
-    if (endsWith(path, ".npy")) {
-      writeNpy(out, values);
-    } else {
-      writeCsv(out, values, class_names);
+void writeScores(const std::string& path, const ScoresTable& table,
+                 const ScoresContent& content) {
+  ScoresTable cpu = table;
+  for (torch::Tensor* t : {&cpu.logits, &cpu.targets, &cpu.mask}) {
+    *t = t->to(torch::kCPU, torch::kFloat).contiguous();
+  }
+  const torch::Tensor probabilities = torch::sigmoid(cpu.logits).contiguous();
+  if (!endsWith(path, ".npy")) {
+    writeFile(path, [&](std::ofstream& out) {
+      writeCsv(out, cpu, content, probabilities);
+    });
+    return;
+  }
+  const std::string stem = path.substr(0, path.size() - 4);
+  writeFile(stem + ".rows.csv", [&](std::ofstream& out) {
+    out << "index,image\n";
+    for (std::size_t i = 0; i < cpu.samples.size(); ++i) {
+      out << cpu.samples[i] << "," << csvField(cpu.images[i]) << "\n";
     }
-    if (!out.flush()) throw std::runtime_error(path + ": write failed");
   });
+  if (content.truth) {
+    const torch::Tensor truth = truthValues(cpu).contiguous();
+    writeFile(stem + ".truth.npy",
+              [&](std::ofstream& out) { writeNpy(out, truth); });
+  }
+  if (content.logits) {
+    writeFile(stem + ".logits.npy",
+              [&](std::ofstream& out) { writeNpy(out, cpu.logits); });
+  }
+  // The main file last: once it is there, its side files are too.
+  writeFile(path, [&](std::ofstream& out) { writeNpy(out, probabilities); });
 }
 
 }  // namespace labrun::train

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 
 #include "dist/Collective.h"
@@ -51,15 +52,34 @@ void writeFileAtomically(
   file.commit();
 }
 
+namespace {
+
+// Appends the instance label to the keys of a result (NamedMetric::label).
+MetricResult labelled(MetricResult result, const std::string& label) {
+  if (label.empty()) return result;
+  for (auto& scalar : result.scalars) scalar.first += "@" + label;
+  if (!result.per_class_name.empty()) result.per_class_name += "@" + label;
+  return result;
+}
+
+std::string describe(const NamedMetric& named) {
+  return named.label.empty()
+             ? "'" + named.name + "'"
+             : "'" + named.name + "' (label " + named.label + ")";
+}
+
+}  // namespace
+
 EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,
                          std::int64_t max_batches, bool collect_scores,
                          dist::Collective* collective) {
-  // A data-parallel pass gathers [scores | targets | mask] rows of every
-  // rank, so that metrics see the whole set once (never a mean of per-rank
-  // values).
+  // A data-parallel pass gathers [logits | targets | mask | sample] rows of
+  // every rank, so that metrics see the whole set once (never a mean of
+  // per-rank values); a pass that collects scores keeps the same rows.
   const bool gather = collective != nullptr && max_batches < 0;
+  const auto classes = static_cast<std::int64_t>(batches.classNames().size());
   std::vector<torch::Tensor> rows;
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
@@ -67,7 +87,6 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   for (const auto& named : metrics) named.metric->reset();
   batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
   EvalResult result;
-  std::vector<torch::Tensor> all_scores;
   double loss_sum = 0;
   std::int64_t count = 0;
   data::Batch batch;
@@ -77,39 +96,65 @@ EvalResult evaluateModel(Model& model, Loss& loss,
     const torch::Tensor mask = batch.mask.to(device);
     loss_sum += loss.forward(logits, targets, mask).item<double>();
     ++count;
-    const torch::Tensor scores = torch::sigmoid(logits);
-    if (gather) {
-      rows.push_back(torch::cat({scores, targets, mask}, 1).to(torch::kCPU));
-      continue;
+    if (gather || collect_scores) {
+      // Sample indices as float32 are exact below 2^24 images.
+      rows.push_back(
+          torch::cat({logits.to(torch::kCPU, torch::kFloat), batch.targets,
+                      batch.mask, batch.samples.to(torch::kFloat).unsqueeze(1)},
+                     1));
     }
+    if (gather) continue;
+    // Metrics rank logits, as the released SSGRL and ML-GCN evaluations do:
+    // float32 probabilities tie at 1 above a logit of about 16.6.
     for (const auto& named : metrics) {
-      named.metric->update(scores, targets, mask);
+      named.metric->update(logits, targets, mask);
     }
-    if (collect_scores) all_scores.push_back(scores.to(torch::kCPU));
   }
+  torch::Tensor table;  // [N, 3K + 1]
   if (gather) {
     const torch::Tensor totals = collective->sum(
         torch::tensor({loss_sum, static_cast<double>(count)}, torch::kDouble));
     loss_sum = totals[0].item<double>();
     count = static_cast<std::int64_t>(totals[1].item<double>());
-    const auto classes = static_cast<std::int64_t>(batches.classNames().size());
     const torch::Tensor local =
-        rows.empty() ? torch::empty({0, 3 * classes}) : torch::cat(rows);
-    const auto parts =  // scores, targets, mask: [N, K] each
-        collective->gatherShards(local, batches.size())
-            .to(device)
-            .split(classes, 1);
+        rows.empty() ? torch::empty({0, 3 * classes + 1}) : torch::cat(rows);
+    table = collective->gatherShards(local, batches.size());
+    const auto parts = table.to(device).split(classes, 1);
     for (const auto& named : metrics) {
       named.metric->update(parts[0], parts[1], parts[2]);
     }
-    if (collect_scores) all_scores.push_back(parts[0].to(torch::kCPU));
+  } else if (collect_scores) {
+    table =
+        rows.empty() ? torch::empty({0, 3 * classes + 1}) : torch::cat(rows);
   }
   result.loss = loss_sum / std::max<std::int64_t>(count, 1);
+  // Each key is recorded once: a second metric reporting it is an error,
+  // never a silent overwrite.
+  std::map<std::string, const NamedMetric*> reported_by;
   for (const auto& named : metrics) {
-    result.metrics.emplace_back(named.name, named.metric->compute());
+    MetricResult values = labelled(named.metric->compute(), named.label);
+    std::vector<std::string> keys;
+    for (const auto& scalar : values.scalars) keys.push_back(scalar.first);
+    if (!values.per_class_name.empty()) {
+      keys.push_back("per-class " + values.per_class_name);
+    }
+    for (const auto& key : keys) {
+      const auto [first, added] = reported_by.emplace(key, &named);
+      if (!added) {
+        throw std::runtime_error(fmt::format(
+            "metrics {} and {} both report {}; give one of them a `label:` "
+            "in the spec's metrics list",
+            describe(*first->second), describe(named), key));
+      }
+    }
+    result.metrics.emplace_back(named.name, std::move(values));
   }
-  if (collect_scores && !all_scores.empty()) {
-    result.scores = torch::cat(all_scores);
+  if (collect_scores) {
+    const auto parts = table.split(classes, 1);
+    result.logits = parts[0];
+    result.targets = parts[1];
+    result.mask = parts[2];
+    result.samples = parts[3].squeeze(1).to(torch::kLong).contiguous();
   }
   model->train(was_training);
   return result;

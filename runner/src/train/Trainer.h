@@ -48,6 +48,9 @@ class RunRecorder {
 struct NamedMetric {
   std::string name;  // plugin name, for messages
   std::shared_ptr<Metric> metric;
+  // Tells this instance from others of the same plugin: its values are
+  // recorded as "<name>@<label>" (e.g. val/mAP@ap=sklearn); "" = plain.
+  std::string label;
 };
 
 struct TrainerOptions {
@@ -87,14 +90,19 @@ struct TrainState {
 // Scores and metric results of one pass over a split.
 struct EvalResult {
   double loss = 0;
-  std::vector<std::pair<std::string, MetricResult>> metrics;  // by plugin
-  torch::Tensor scores;  // [N, K] probabilities, when collected
+  // By plugin, in the spec's order; labelled instances' keys carry their
+  // label ("mAP@ap=sklearn").
+  std::vector<std::pair<std::string, MetricResult>> metrics;
+  // When collected, in evaluation order (CPU): logits, targets and mask
+  // [N, K] float32, and the set's index of each sample [N] int64.
+  torch::Tensor logits, targets, mask, samples;
 };
 
 // Runs `model` over `batches` (at most `max_batches`; -1: all) in eval mode.
 // With a `collective` and max_batches -1, `batches` is this rank's shard:
 // the metrics are computed over the whole set from every rank's scores and
-// the loss is the mean over all ranks' batches.
+// the loss is the mean over all ranks' batches. Metrics are given logits.
+// Throws std::runtime_error when two metrics report the same key.
 EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,
                          data::BatchSource& batches, torch::Device device,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -469,6 +470,164 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_NE(npy.find("'shape': (128, 8)"), std::string::npos);
   EXPECT_EQ(npy.size() % 64, (128 * 8 * 4) % 64);
   EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
+}
+
+TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
+  // The acceptance case of issue #14: map twice, with different `ap`, and
+  // prf twice; checkpoints ranked by the labelled instance.
+  const std::string spec =
+      writeSpec("two.yaml",
+                "extends: " + kSmoke +
+                    "\nname: two\nmetrics:\n  - map\n"
+                    "  - {name: map, ap: sklearn}\n"
+                    "  - prf\n"
+                    "  - {name: prf, threshold: 0.7, label: strict}\n"
+                    "checkpoint:\n  best_by: val/mAP@ap=sklearn\n");
+  const Result run = labrun("run '" + spec + "'" + kFast + " -q");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(series("two", "val/mAP").size(), 2u);
+  const auto sklearn = series("two", "val/mAP@ap=sklearn");
+  EXPECT_EQ(sklearn.size(), 2u);
+  EXPECT_EQ(series("two", "val/OF1").size(), 2u);
+  EXPECT_EQ(series("two", "val/OF1@strict").size(), 2u);
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto per_class = store->query(
+      "SELECT metric, count(*) FROM class_metrics GROUP BY metric ORDER BY "
+      "metric");
+  ASSERT_EQ(per_class.rows.size(), 4u);
+  EXPECT_EQ(*per_class.rows[0][0], "AP");
+  EXPECT_EQ(*per_class.rows[1][0], "AP@ap=sklearn");
+  EXPECT_EQ(*per_class.rows[2][0], "F1");
+  EXPECT_EQ(*per_class.rows[3][0], "F1@strict");
+  // The best checkpoint is ranked by val/mAP@ap=sklearn; run_summary shows
+  // that key and every labelled one.
+  const auto summary = store->query(
+      "SELECT best_by, printf('%.17g', best_by_value), val_metrics, "
+      "printf('%.17g', (SELECT metric FROM checkpoints WHERE best = 1)) "
+      "FROM run_summary");
+  EXPECT_EQ(*summary.rows[0][0], "val/mAP@ap=sklearn");
+  EXPECT_EQ(*summary.rows[0][1], *summary.rows[0][3]);
+  const std::string keys = *summary.rows[0][2];
+  for (const std::string key :
+       {"val/mAP ", "val/mAP@ap=sklearn ", "val/OF1 ", "val/OF1@strict "}) {
+    EXPECT_NE((keys + " ").find(key), std::string::npos) << keys;
+  }
+  // The instances are distinct: a 0.7 threshold predicts fewer labels.
+  const auto thresholds = store->query(
+      "SELECT (SELECT max(value) FROM metrics WHERE key = 'val/OP'), "
+      "(SELECT max(value) FROM metrics WHERE key = 'val/OP@strict'), "
+      "(SELECT max(value) FROM metrics WHERE key = 'val/OR'), "
+      "(SELECT max(value) FROM metrics WHERE key = 'val/OR@strict')");
+  EXPECT_GE(std::stod(*thresholds.rows[0][2]),
+            std::stod(*thresholds.rows[0][3]));
+  EXPECT_NE(*thresholds.rows[0][0], *thresholds.rows[0][1]);
+
+  const Result eval = labrun("eval two");
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  EXPECT_NE(eval.out.find("mAP@ap=sklearn"), std::string::npos) << eval.out;
+  const auto evaluated = store->query(
+      "SELECT key, printf('%.17g', value) FROM evaluation_metrics WHERE key "
+      "IN ('mAP', 'mAP@ap=sklearn', 'OF1', 'OF1@strict') ORDER BY key");
+  ASSERT_EQ(evaluated.rows.size(), 4u);
+  // The best checkpoint re-evaluated gives what ranked it.
+  EXPECT_EQ(*evaluated.rows[3][0], "mAP@ap=sklearn");
+  EXPECT_EQ(*evaluated.rows[3][1], *summary.rows[0][1]);
+  EXPECT_EQ(store
+                ->query("SELECT count(DISTINCT metric) FROM "
+                        "evaluation_class_metrics")
+                .rows[0][0]
+                .value(),
+            "4");
+  const Result compare = labrun("compare two");
+  ASSERT_EQ(compare.code, 0) << compare.err;
+  EXPECT_NE(compare.out.find("val/mAP@ap=sklearn"), std::string::npos)
+      << compare.out;
+  EXPECT_NE(compare.out.find("val/OF1@strict"), std::string::npos);
+}
+
+TEST_F(CliTest, MetricInstancesThatWouldShareKeysAreASpecError) {
+  const std::string twice =
+      writeSpec("twice.yaml",
+                "extends: " + kSmoke + "\nmetrics:\n  - map\n  - name: map\n");
+  const Result clash = labrun("run '" + twice + "'");
+  EXPECT_EQ(clash.code, 2);
+  // Both entries, with file:line.
+  EXPECT_NE(clash.err.find("twice.yaml:4:5: metrics.1: records the same keys "
+                           "as metrics.0 (" +
+                           twice + ":3:5)"),
+            std::string::npos)
+      << clash.err;
+  EXPECT_NE(clash.err.find("label"), std::string::npos);
+  const std::string same =
+      writeSpec("same.yaml", "extends: " + kSmoke +
+                                 "\nmetrics:\n  - {name: prf, label: a}\n"
+                                 "  - {name: prf, threshold: 0.7, label: a}\n");
+  EXPECT_EQ(labrun("run '" + same + "'").code, 2);
+  const std::string odd = writeSpec(
+      "odd.yaml",
+      "extends: " + kSmoke + "\nmetrics:\n  - {name: map, label: 'a b/c'}\n");
+  const Result bad = labrun("run '" + odd + "'");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("odd.yaml:3:24: metrics.0: label 'a b/c'"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(db()) && labrun::store::RunStore::open(db(), true)
+                                           ->query("SELECT count(*) FROM runs")
+                                           .rows[0][0]
+                                           .value() != "0");
+}
+
+TEST_F(CliTest, ScoresJoinToSamplesWithTruthAndLogits) {
+  ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q").code, 0);
+  const std::string csv = (dir_ / "scores.csv").string();
+  const Result eval =
+      labrun("eval smoke --scores '" + csv + "' --scores-with truth,logits");
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  std::istringstream lines(slurp(csv));
+  std::string header;
+  std::getline(lines, header);
+  EXPECT_EQ(header.rfind("index,image,shape0,", 0), 0u) << header;
+  EXPECT_NE(header.find(",shape7,truth:shape0,"), std::string::npos);
+  EXPECT_NE(header.find(",truth:shape7,logit:shape0,"), std::string::npos);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) {
+      cells.push_back(cell);
+    }
+    rows.push_back(cells);
+  }
+  ASSERT_EQ(rows.size(), 128u);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 2u + 3 * 8);
+    // The synthetic set has no files: the sample index names a sample.
+    EXPECT_EQ(rows[i][0], std::to_string(i));
+    EXPECT_EQ(rows[i][1], std::to_string(i));
+    for (int k = 0; k < 8; ++k) {
+      const double probability = std::stod(rows[i][2 + k]);
+      const std::string truth = rows[i][10 + k];
+      EXPECT_TRUE(truth == "0" || truth == "1") << truth;
+      const double logit = std::stod(rows[i][18 + k]);
+      EXPECT_NEAR(probability, 1 / (1 + std::exp(-logit)), 1e-6);
+    }
+  }
+  // .npy: probabilities, and beside them the rows, truth and logits.
+  const std::string npy = (dir_ / "scores.npy").string();
+  ASSERT_EQ(
+      labrun("eval smoke --scores '" + npy + "' --scores-with truth").code, 0);
+  std::istringstream side(slurp((dir_ / "scores.rows.csv").string()));
+  std::string line;
+  std::getline(side, line);
+  EXPECT_EQ(line, "index,image");
+  std::getline(side, line);
+  EXPECT_EQ(line, "0,0");
+  EXPECT_NE(slurp((dir_ / "scores.truth.npy").string()).find("(128, 8)"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir_ / "scores.logits.npy"));
+  // --scores-with needs --scores, and knows its words.
+  EXPECT_EQ(labrun("eval smoke --scores-with truth").code, 2);
+  EXPECT_EQ(labrun("eval smoke --scores x.csv --scores-with labels").code, 2);
 }
 
 // init_from: a checkpoint file or a run of the store, the whole model or

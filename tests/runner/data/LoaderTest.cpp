@@ -714,6 +714,12 @@ TEST(ImageLoader, ReplacesBadImagesWarnsOnceAndCounts) {
     for (std::size_t row = 0; row < expected.size(); ++row) {
       const torch::Tensor image = batches[row / 4].images[row % 4];
       EXPECT_NEAR(image.max().item<float>() * 255, 20 * expected[row], 1e-3);
+      // Exports name the image actually used (labrun eval --scores).
+      const std::int64_t sample =
+          batches[row / 4].samples[row % 4].item<std::int64_t>();
+      EXPECT_EQ(sample, expected[row]);
+      EXPECT_EQ(loader.sampleName(sample),
+                set.dir + "/" + std::to_string(expected[row]) + ".png");
     }
   }
   const std::vector<BadImage> bad = loader.badImages();

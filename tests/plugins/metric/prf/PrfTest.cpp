@@ -40,9 +40,14 @@ class PrfTest : public ::testing::Test {
   plugins::PluginHost host_;
 };
 
+// Metrics are given logits; the cases are written as probabilities.
+torch::Tensor logits(const torch::Tensor& probabilities) {
+  return torch::logit(probabilities);
+}
+
 // Three images; "bird" has no positive but one prediction.
-const torch::Tensor kScores = torch::tensor(
-    {{0.9f, 0.6f, 0.2f}, {0.4f, 0.7f, 0.55f}, {0.8f, 0.3f, 0.1f}});
+const torch::Tensor kScores = logits(torch::tensor(
+    {{0.9f, 0.6f, 0.2f}, {0.4f, 0.7f, 0.55f}, {0.8f, 0.3f, 0.1f}}));
 const torch::Tensor kTargets =
     torch::tensor({{1.f, 0.f, 0.f}, {1.f, 1.f, 0.f}, {0.f, 1.f, 0.f}});
 
@@ -101,7 +106,7 @@ TEST_F(PrfTest, HandComputedTopK) {
 TEST_F(PrfTest, IgnoredLabelsAreNeitherCountedNorTopKCandidates) {
   auto metric = make(/*top_k=*/2);
   // cat is ignored: unmasked it would be the top prediction (and wrong).
-  metric->update(torch::tensor({{0.9f, 0.8f, 0.1f}}),
+  metric->update(logits(torch::tensor({{0.9f, 0.8f, 0.1f}})),
                  torch::tensor({{0.f, 1.f, 1.f}}),
                  torch::tensor({{0.f, 1.f, 1.f}}));
   const MetricResult result = metric->compute();
@@ -129,7 +134,7 @@ TEST_F(PrfTest, MatchesScikitLearn) {
     }
     return torch::stack(list);
   };
-  const torch::Tensor scores = matrix(fixture["scores"]);
+  const torch::Tensor scores = logits(matrix(fixture["scores"]));
   const torch::Tensor targets = matrix(fixture["targets"]);
   const json& reference = fixture["prf"];
   ModelContext context;
