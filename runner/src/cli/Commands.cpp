@@ -57,6 +57,8 @@ train::RunControls runControls(const GlobalOptions& global,
   // Set by `labrun sweep` for the runs it starts.
   const char* sweep = std::getenv("LABRUN_SWEEP_ID");
   controls.sweep = sweep ? sweep : "";
+  const char* label = std::getenv("LABRUN_SWEEP_LABEL");
+  controls.sweep_label = label ? label : "";
   return controls;
 }
 
@@ -229,19 +231,50 @@ int resumeCommand(const GlobalOptions& global, const std::string& run_ref,
 
 int evalCommand(const GlobalOptions& global, const EvalArgs& args) {
   const plugins::PluginHost host = loadPlugins(global);
+  const bool spec_target = fs::is_regular_file(args.target);
+  // A spec is scored as it builds its model, a run by its best checkpoint.
+  const std::string checkpoint = !args.checkpoint.empty() ? args.checkpoint
+                                 : spec_target            ? "init"
+                                                          : "best";
+  train::EvalRequest request;
+  request.checkpoint = checkpoint;
+  request.scores_path = args.scores;
+  if (checkpoint == "init") {
+    if (!spec_target) {
+      throw spec::SpecError(fmt::format(
+          "eval {}: --checkpoint init evaluates a spec's initial weights: "
+          "expected a spec file, found a run reference (a run is evaluated "
+          "from best, last or a checkpoint file)",
+          args.target));
+    }
+    // Everything that can be wrong with the spec fails before a run record
+    // exists, as for `labrun run`.
+    train::Experiment experiment(
+        train::resolveSpec(args.target, args.overrides, host), host);
+    auto store = store::RunStore::open(global.db);
+    const train::EvalOutcome outcome = experiment.evaluateInitial(
+        *store, runControls(global, ProgressArgs{}), request, std::cout);
+    if (outcome.run.status != "FINISHED") {
+      return reportOutcome(outcome.run, global.db);
+    }
+    std::cout << fmt::format(
+        "evaluation {} of run {} (evaluation only) recorded in {}\n",
+        outcome.evaluation, outcome.run.uuid, global.db);
+    return kOk;
+  }
   auto store = store::RunStore::open(global.db);
   std::string uuid;
   std::optional<train::ResolvedSpec> spec;
-  if (fs::is_regular_file(args.target)) {
+  if (spec_target) {
     // A spec (e.g. other validation data) applied to a recorded checkpoint.
     spec = train::resolveSpec(args.target, args.overrides, host);
-    const auto owner = store->query(
-        "SELECT run FROM checkpoints WHERE path = ?1",
-        {fs::absolute(args.checkpoint).string()});
+    const auto owner =
+        store->query("SELECT run FROM checkpoints WHERE path = ?1",
+                     {fs::absolute(checkpoint).string()});
     if (owner.rows.empty()) {
       throw spec::SpecError(fmt::format(
-          "eval {}: --checkpoint must be a checkpoint file recorded in {} "
-          "(evaluations are linked to the run that made it)",
+          "eval {}: --checkpoint must be init or a checkpoint file recorded "
+          "in {} (evaluations are linked to the run that made it)",
           args.target, global.db));
     }
     uuid = *owner.rows[0][0];
@@ -250,9 +283,6 @@ int evalCommand(const GlobalOptions& global, const EvalArgs& args) {
     spec = storedSpec(*store, uuid, host);
   }
   train::Experiment experiment(std::move(*spec), host);
-  train::EvalRequest request;
-  request.checkpoint = args.checkpoint;
-  request.scores_path = args.scores;
   const std::int64_t id =
       experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,
@@ -301,11 +331,12 @@ int runsCommand(const GlobalOptions& global, const RunsArgs& args) {
   }
   params.push_back(std::to_string(args.limit));
   const std::string sql = fmt::format(
-      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.status, "
+      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.kind, s.status, "
       "datetime(s.started_at, 'unixepoch') AS started, "
       "round(s.duration_s, 1) AS duration_s, s.backbone, s.head, "
       "s.optimizer, s.lr, round(s.best_map, 2) AS best_map, s.best_map_epoch, "
-      "round(s.last_map, 2) AS last_map, s.sweep "
+      "round(s.last_map, 2) AS last_map, round(s.eval_map, 2) AS eval_map, "
+      "s.sweep "
       "FROM run_summary AS s {}{} ORDER BY s.\"{}\" {}, s.started_at DESC "
       "LIMIT ?{}",
       conditions.empty() ? "" : "WHERE ", fmt::join(conditions, " AND "),
@@ -326,7 +357,7 @@ int showCommand(const GlobalOptions& global, const std::string& run_ref) {
   const auto store = openExistingStore(global);
   const std::string run = store->resolveRun(run_ref);
   const auto runs = store->query(
-      "SELECT uuid, name, status, datetime(started_at, 'unixepoch') AS "
+      "SELECT uuid, name, kind, status, datetime(started_at, 'unixepoch') AS "
       "started, datetime(ended_at, 'unixepoch') AS ended, error, spec_path, "
       "spec_hash, seed, host, device, git_commit, git_dirty, labrun_version, "
       "torch_version, opencv_version, command_line, spec_yaml "
@@ -352,6 +383,13 @@ int showCommand(const GlobalOptions& global, const std::string& run_ref) {
                "value, positives FROM class_metrics WHERE run = ?1 AND "
                "epoch = (SELECT max(epoch) FROM class_metrics WHERE run = ?1) "
                "ORDER BY metric, class_index", run);
+  printSection("evaluations:", *store,
+               "SELECT e.id, datetime(e.created_at, 'unixepoch') AS created, "
+               "e.checkpoint, e.split, (SELECT round(value, 2) FROM "
+               "evaluation_metrics WHERE evaluation = e.id AND key = 'mAP') "
+               "AS mAP, e.scores_path FROM evaluations e WHERE e.run = ?1 "
+               "ORDER BY e.id",
+               run);
   printSection("checkpoints:", *store,
                "SELECT epoch, step, path, bytes, substr(sha256, 1, 12) AS "
                "sha256, round(metric, 2) AS metric, best FROM checkpoints "

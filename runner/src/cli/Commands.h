@@ -44,7 +44,8 @@ struct RunArgs {
 struct EvalArgs {
   std::string target;  // a run reference, or a spec file
   std::vector<std::string> overrides;  // with a spec file
-  std::string checkpoint = "best";
+  // "" = the target's default: init for a spec, best for a run.
+  std::string checkpoint;
   std::string scores;
 };
 

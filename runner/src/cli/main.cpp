@@ -157,14 +157,17 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand(
       "eval", "Evaluate a checkpoint on the validation split and record it");
   eval->add_option("target", eval_args.target,
-                   "A run (uuid, prefix or name), or a spec file applied to "
-                   "a recorded checkpoint")
+                   "A run (uuid, prefix or name), or a spec file: scored with "
+                   "the weights it builds (a new evaluation-only run), or "
+                   "applied to a recorded checkpoint")
       ->required();
   eval->add_option("overrides", eval_args.overrides,
                    "Overrides of a spec target (as for run)");
   eval->add_option("--checkpoint", eval_args.checkpoint,
-                   "best, last, or a checkpoint file")
-      ->capture_default_str();
+                   "A run's: best (default), last or a checkpoint file; a "
+                   "spec's: init (default: its initial weights, e.g. "
+                   "imported with weights:) or a checkpoint file recorded in "
+                   "the store");
   eval->add_option("--scores", eval_args.scores,
                    "Write per-image scores to FILE (.npy or CSV)");
   eval->footer(kExitCodes);

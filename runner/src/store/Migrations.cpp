@@ -242,6 +242,74 @@ ALTER TABLE runs ADD COLUMN world_size INTEGER NOT NULL DEFAULT 1
   CHECK (world_size >= 1);
 PRAGMA user_version = 4;
 )sql",
+    // 5: evaluation-only runs (`labrun eval SPEC`: a spec's initial weights
+    // scored, nothing trained), marked by runs.kind; the view shows the kind
+    // and the newest evaluation's mAP.
+    R"sql(
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'
+  CHECK (kind IN ('train', 'eval'));
+DROP VIEW run_summary;
+CREATE VIEW run_summary AS
+SELECT
+  r.uuid,
+  r.name,
+  r.kind,
+  -- A RUNNING run whose heartbeat stopped (killed with -9, machine lost)
+  -- shows as CRASHED; `labrun resume` picks it up.
+  CASE WHEN r.status = 'RUNNING'
+            AND r.heartbeat_at < CAST(strftime('%s', 'now') AS REAL) - 60
+       THEN 'CRASHED' ELSE r.status END AS status,
+  r.started_at,
+  r.ended_at,
+  COALESCE(r.ended_at, r.heartbeat_at) - r.started_at AS duration_s,
+  p_lr.value AS lr,
+  p_optimizer.value AS optimizer,
+  p_batch_size.value AS batch_size,
+  p_epochs.value AS epochs,
+  p_backbone.value AS backbone,
+  p_head.value AS head,
+  p_loss.value AS loss,
+  r.seed,
+  r.sweep,
+  r.resumes,
+  r.bad_images,
+  m_best.value AS best_map,
+  m_best.epoch AS best_map_epoch,
+  m_last.value AS last_map,
+  m_last.epoch AS last_map_epoch,
+  -- The newest evaluation's mAP (`labrun eval`): an evaluation-only run's
+  -- only figure.
+  (SELECT em.value FROM evaluations AS e
+   JOIN evaluation_metrics AS em ON em.evaluation = e.id AND em.key = 'mAP'
+   WHERE e.run = r.uuid ORDER BY e.id DESC LIMIT 1) AS eval_map
+FROM runs AS r
+LEFT JOIN params AS p_lr
+  ON p_lr.run = r.uuid AND p_lr.key = 'optim.lr'
+LEFT JOIN params AS p_optimizer
+  ON p_optimizer.run = r.uuid AND p_optimizer.key = 'optim.name'
+LEFT JOIN params AS p_batch_size
+  ON p_batch_size.run = r.uuid AND p_batch_size.key = 'data.batch_size'
+LEFT JOIN params AS p_epochs
+  ON p_epochs.run = r.uuid AND p_epochs.key = 'train.epochs'
+LEFT JOIN params AS p_backbone
+  ON p_backbone.run = r.uuid AND p_backbone.key = 'model.backbone.name'
+LEFT JOIN params AS p_head
+  ON p_head.run = r.uuid AND p_head.key = 'model.head.name'
+LEFT JOIN params AS p_loss
+  ON p_loss.run = r.uuid AND p_loss.key = 'loss.name'
+-- Best: highest value (earliest step on ties); last: highest step. The
+-- correlated subqueries use metrics_run_key_step, so the cost is per run,
+-- not per metrics row.
+LEFT JOIN metrics AS m_best ON m_best.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP' AND value IS NOT NULL
+  ORDER BY value DESC, step ASC LIMIT 1)
+LEFT JOIN metrics AS m_last ON m_last.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP'
+  ORDER BY step DESC, rowid DESC LIMIT 1);
+PRAGMA user_version = 5;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

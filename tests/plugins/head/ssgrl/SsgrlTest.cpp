@@ -293,6 +293,39 @@ TEST_F(SsgrlPluginTest, HeadMatchesNumPyUnderReleasedNames) {
   }
 }
 
+// Without semantic decoupling (the paper's ablation) every node starts from
+// the pooled feature: the NumPy loops' "pooled" logits, with no
+// word_semantic parameters at all.
+TEST_F(SsgrlPluginTest, WithoutDecouplingNodesStartFromThePooledFeature) {
+  const json fixture = readJson(kData + "ssgrl_reference.json")["head"];
+  const torch::Tensor features =
+      tensorOf(fixture["features"])
+          .view(fixture["features_shape"].get<std::vector<std::int64_t>>());
+  json params = fixture["params"];
+  for (const char* name :
+       {"word_semantic.fc_1.weight", "word_semantic.fc_2.weight",
+        "word_semantic.fc_3.weight", "word_semantic.fc_3.bias",
+        "word_semantic.fc_a.weight", "word_semantic.fc_a.bias"}) {
+    ASSERT_EQ(params.erase(name), 1u) << name;
+  }
+  for (const std::string impl : {"fast", "direct"}) {
+    SCOPED_TRACE(impl);
+    auto head =
+        make({{"embeddings", std::string("head_words.npy")},
+              {"adjacency", std::string("head_adjacency.npy")},
+              {"time_steps", fixture["steps"].get<std::int64_t>()},
+              {"attention_dim", fixture["attention_dim"].get<std::int64_t>()},
+              {"output_dim", fixture["output_dim"].get<std::int64_t>()},
+              {"decoupling", false},
+              {"impl", impl}},
+             context(/*classes=*/3, /*channels=*/4));
+    head->to(torch::kDouble);
+    loadParams(*head, params);  // also: exactly these parameters
+    expectClose(head->forward(features), tensorOf(fixture["pooled"]), 1e-12,
+                "logits");
+  }
+}
+
 TEST_F(SsgrlPluginTest, FastAndDirectHeadsTrainAlike) {
   ModelContext ctx = context(/*classes=*/5, /*channels=*/6);
   ctx.train_targets = (torch::rand({30, 5}) < 0.4).to(torch::kFloat);
