@@ -253,7 +253,6 @@ CREATE VIEW run_summary AS
 SELECT
   r.uuid,
   r.name,
-  r.kind,
   -- A RUNNING run whose heartbeat stopped (killed with -9, machine lost)
   -- shows as CRASHED; `labrun resume` picks it up.
   CASE WHEN r.status = 'RUNNING'
@@ -277,6 +276,7 @@ SELECT
   m_best.epoch AS best_map_epoch,
   m_last.value AS last_map,
   m_last.epoch AS last_map_epoch,
+  r.kind,
   -- The newest evaluation's mAP (`labrun eval`): an evaluation-only run's
   -- only figure.
   (SELECT em.value FROM evaluations AS e
