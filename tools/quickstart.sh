@@ -1,34 +1,41 @@
 #!/usr/bin/env bash
 # The quickstart (README): installs and builds what is missing, makes the
 # fashion-mosaic set, trains experiments/quickstart.yaml once with each head
-# (a sweep over model.head: fc, then ssgrl), prints their comparison and
-# writes an HTML report.
+# (a sweep over model.head: fc, then ssgrl; runs named quickstart[head=fc]
+# and quickstart[head=ssgrl]), prints their comparison and writes an HTML
+# report.
 #   tools/quickstart.sh [options] [OVERRIDES...]
 # Options:
+#   --ablation         the paper's ablation instead: fc, ssgrl without the
+#                      graph (time_steps=0), ssgrl without semantic
+#                      decoupling (decoupling=false), full ssgrl
+#                      (docs/REPRODUCE.md); report runs/ablation.html
 #   --no-setup         skip tools/setup.sh (labrun already built)
 #   --build DIR        build folder (default build)
 #   --data DIR         fashion-mosaic folder (default data/fashion-mosaic)
 #   --images T,V       fashion-mosaic train and val image counts (default
 #                      2000,500)
 #   --report FILE      HTML report to write (default runs/quickstart.html)
-# OVERRIDES go to every run (e.g. seed=1). The run store is $LABRUN_DB or
-# runs/labrun.db.
+# OVERRIDES go to every run (e.g. seed=0,1,2 sweeps the seed too). The run
+# store is $LABRUN_DB or runs/labrun.db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 setup=1
+ablation=0
 build=build
 data=data/fashion-mosaic
 images=2000,500
-report=runs/quickstart.html
+report=
 while (($#)); do
   case $1 in
+    --ablation) ablation=1 ;;
     --no-setup) setup=0 ;;
     --build) build=$2; shift ;;
     --data) data=$2; shift ;;
     --images) images=$2; shift ;;
     --report) report=$2; shift ;;
-    --help | -h) sed -n '2,14p' "$0"; exit 0 ;;
+    --help | -h) sed -n '2,20p' "$0"; exit 0 ;;
     *) break ;;
   esac
   shift
@@ -42,10 +49,19 @@ labrun=$build/bin/labrun
 
 # The ssgrl head: one-hot class "embeddings" (no word vectors exist for this
 # set, so each class gets a learned query of its own), the label graph
-# P(j | i) from the training labels, and smaller attention and output sizes
-# than the paper's (1024, 2048) to suit ResNet-18's 512 channels (README).
-heads='model.head={name: fc},{name: ssgrl, embeddings: onehot, '
-heads+='adjacency: labels, attention_dim: 256, output_dim: 512}'
+# P(j | i) from the training labels, and attention and output sizes to suit
+# the backbone's 64 channels (the paper's 1024 and 2048 suit ResNet-101's
+# 2048; README).
+ssgrl='name: ssgrl, embeddings: onehot, adjacency: labels, attention_dim: 64, '
+ssgrl+='output_dim: 128'
+if ((ablation)); then
+  heads="model.head={name: fc},{$ssgrl, time_steps: 0},"
+  heads+="{$ssgrl, decoupling: false},{$ssgrl}"
+  report=${report:-runs/ablation.html}
+else
+  heads="model.head={name: fc},{$ssgrl}"
+  report=${report:-runs/quickstart.html}
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # The sweep prints a line per run, then `labrun compare` of its runs.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # ctest quickstart: tools/quickstart.sh end to end (fashion-mosaic, the fc/ssgrl
-# sweep of experiments/quickstart.yaml, comparison, report) at a tiny size:
-# 64 + 32 images, 32x32 inputs, one epoch.
+# sweep of experiments/quickstart.yaml, comparison, report), then with
+# --ablation (four heads), at a tiny size: 64 + 32 images, 32x32 inputs, one
+# epoch.
 #   quickstart_test.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 source_dir=$1
@@ -24,15 +25,36 @@ fail() {
   'data.transforms.val=[resize 32x32, normalize]' \
   >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "quickstart failed"; }
 
-# CSV rows end in CRLF (RFC 4180).
-heads=$("$build/bin/labrun" sql --csv \
-  "SELECT head || ':' || status AS run FROM run_summary ORDER BY head" |
-  tr -d '\r' | tail -n +2 | tr '\n' ' ')
-[ "$heads" = "fc:FINISHED ssgrl:FINISHED " ] ||
+# Each run of the sweep, named after its head. CSV rows end in CRLF.
+runs() {
+  "$build/bin/labrun" sql --csv \
+    "SELECT name || ':' || status AS run FROM run_summary WHERE sweep = \
+     (SELECT sweep FROM runs ORDER BY started_at DESC LIMIT 1) ORDER BY name" |
+    tr -d '\r' | tail -n +2 | tr '\n' ' '
+}
+heads=$(runs)
+[ "$heads" = "quickstart[head=fc]:FINISHED quickstart[head=ssgrl]:FINISHED " ] ||
   fail "expected one finished run per head, found: $heads"
 grep -q "model.head.name" "$work/out.txt" ||
   { cat "$work/out.txt"; fail "no comparison of the heads printed"; }
 grep -q "per-class AP" "$work/out.txt" || fail "no per-class AP printed"
 grep -q "<svg" "$work/quickstart.html" || fail "the report has no curves"
-grep -q "ssgrl" "$work/quickstart.html" || fail "the report lacks the ssgrl run"
+grep -q "quickstart\[head=ssgrl\]" "$work/quickstart.html" ||
+  fail "the report lacks the ssgrl run"
+
+# The paper's ablation: four heads, one sweep.
+"$source_dir/tools/quickstart.sh" --ablation --no-setup --build "$build" \
+  --data "$work/mosaic" --images 64,32 --report "$work/ablation.html" \
+  train.epochs=1 data.batch_size=16 threads=1 -q \
+  'data.transforms.train=[resize 32x32, normalize]' \
+  'data.transforms.val=[resize 32x32, normalize]' \
+  >"$work/ablation.txt" 2>&1 ||
+  { cat "$work/ablation.txt"; fail "quickstart --ablation failed"; }
+heads=$(runs)
+want="quickstart[head=fc]:FINISHED quickstart[head=ssgrl(decoupling=false)]:"
+want="${want}FINISHED quickstart[head=ssgrl(time_steps=0)]:FINISHED "
+want="${want}quickstart[head=ssgrl]:FINISHED "
+[ "$heads" = "$want" ] || fail "ablation: expected $want, found: $heads"
+grep -q "quickstart\[head=ssgrl(decoupling=false)\]" "$work/ablation.html" ||
+  fail "the ablation report lacks the run without decoupling"
 echo "quickstart_test: ok"

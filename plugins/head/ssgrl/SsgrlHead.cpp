@@ -11,22 +11,36 @@ namespace labrun::ssgrl {
 SsgrlHeadImpl::SsgrlHeadImpl(const SsgrlHeadOptions& options,
                              torch::Tensor words, torch::Tensor adjacency)
     : direct_(options.direct),
-      word_semantic_(options.in_channels, words.size(1), options.attention_dim),
+      num_classes_(words.size(0)),
       graph_net_(options.in_channels, options.time_steps, std::move(adjacency),
                  options.released_reset_gate),
       fc_output_(2 * options.in_channels, options.output_dim),
       classifiers_(words.size(0), options.output_dim) {
   word_features_ = register_buffer("word_features", std::move(words));
-  register_module("word_semantic", word_semantic_);
+  if (options.decoupling) {
+    word_semantic_ = register_module(
+        "word_semantic",
+        SemanticDecoupling(options.in_channels, word_features_.size(1),
+                           options.attention_dim));
+  }
   register_module("graph_net", graph_net_);
   register_module("fc_output", fc_output_);
   register_module("classifiers", classifiers_);
 }
 
+torch::Tensor SsgrlHeadImpl::initialNodes(const torch::Tensor& features) {
+  if (word_semantic_.is_empty()) {
+    return features.mean(/*dim=*/{2, 3})
+        .unsqueeze(1)
+        .expand({-1, num_classes_, -1})
+        .contiguous();
+  }
+  return direct_ ? word_semantic_->forwardDirect(features, word_features_)
+                 : word_semantic_->forward(features, word_features_);
+}
+
 torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
-  const torch::Tensor nodes =
-      direct_ ? word_semantic_->forwardDirect(features, word_features_)
-              : word_semantic_->forward(features, word_features_);
+  const torch::Tensor nodes = initialNodes(features);
   const torch::Tensor final_nodes =
       direct_ ? graph_net_->forwardDirect(nodes) : graph_net_->forward(nodes);
   const torch::Tensor output = torch::tanh(

@@ -42,6 +42,9 @@ struct SsgrlHeadOptions {
   // Semantic decoupling computed as released and the GGNN through autograd
   // (slow; reference/benchmarks).
   bool direct = false;
+  // false: no semantic decoupling (the paper's ablation): every class node
+  // starts from the globally average-pooled feature; no word_semantic.
+  bool decoupling = true;
 };
 
 class SsgrlHeadImpl : public Head {
@@ -52,7 +55,8 @@ class SsgrlHeadImpl : public Head {
                 torch::Tensor adjacency);
 
   // features: [B, C, h, w] -> logits [B, K]:
-  //   h0 = decoupling(features) [B, K, C], hT = GGNN(h0),
+  //   h0 = decoupling(features) [B, K, C] (or the pooled feature for
+  //   every k without decoupling), hT = GGNN(h0),
   //   o = tanh(fc_output([hT, h0])) [B, K, output_dim],
   //   logits[b, k] = classifiers.weight[k] . o[b, k] + classifiers.bias[k].
   torch::Tensor forward(torch::Tensor features) override;
@@ -66,9 +70,13 @@ class SsgrlHeadImpl : public Head {
   void loadStateDict(const StateDict& state, const std::string& source);
 
  private:
+  // h0 [B, K, C]: the decoupled class features, or the pooled feature.
+  torch::Tensor initialNodes(const torch::Tensor& features);
+
   bool direct_;
+  std::int64_t num_classes_;
   torch::Tensor word_features_;
-  SemanticDecoupling word_semantic_;
+  SemanticDecoupling word_semantic_{nullptr};  // null without decoupling
   Ggnn graph_net_;
   torch::nn::Linear fc_output_;
   ClassWiseLinear classifiers_;

@@ -27,7 +27,11 @@ const labrun::ParamSpec kParams[] = {
      "> 0: binarise the graph at this probability (ML-GCN's tau)"},
     {"adjacency_reweight", ParamType::kFloat, "0.0",
      "> 0: ML-GCN re-weighting: off-diagonal rows sum to p, diagonal 1 - p"},
-    {"time_steps", ParamType::kInt, "3", "GGNN propagation steps"},
+    {"time_steps", ParamType::kInt, "3",
+     "GGNN propagation steps (0: no graph, the paper's ablation)"},
+    {"decoupling", ParamType::kBool, "true",
+     "false: no semantic decoupling (the paper's ablation): every class "
+     "node starts from the globally average-pooled feature"},
     {"attention_dim", ParamType::kInt, "1024",
      "low-rank bilinear attention size (d1 in the paper)"},
     {"output_dim", ParamType::kInt, "2048",
@@ -70,6 +74,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   options.time_steps = positive(params, "time_steps", 0);
   options.released_reset_gate = params.getString("compat") == "released";
   options.direct = params.getString("impl") == "direct";
+  options.decoupling = params.getBool("decoupling");
 
   labrun::ssgrl::AdjacencyOptions graph;
   graph.source = params.getString("adjacency");

@@ -18,26 +18,65 @@ namespace fs = std::filesystem;
 struct EvalArgs {
   std::string target;  // a run reference, or a spec file
   std::vector<std::string> overrides;  // with a spec file
-  std::string checkpoint = "best";
+  // "" = the target's default: init for a spec, best for a run.
+  std::string checkpoint;
   std::string scores;
   std::vector<std::string> scores_with;  // "truth", "logits"
 };
 
 int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   const plugins::PluginHost host = loadPlugins(global);
+  const bool spec_target = fs::is_regular_file(args.target);
+  // A spec is scored as it builds its model, a run by its best checkpoint.
+  const std::string checkpoint = !args.checkpoint.empty() ? args.checkpoint
+                                 : spec_target            ? "init"
+                                                          : "best";
+  train::EvalRequest request;
+  request.checkpoint = checkpoint;
+  request.scores_path = args.scores;
+  const auto with = [&args](const char* what) {
+    return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=
+           args.scores_with.end();
+  };
+  request.scores_truth = with("truth");
+  request.scores_logits = with("logits");
+  if (checkpoint == "init") {
+    if (!spec_target) {
+      throw spec::SpecError(fmt::format(
+          "eval {}: --checkpoint init evaluates a spec's initial weights: "
+          "expected a spec file, found a run reference (a run is evaluated "
+          "from best, last or a checkpoint file)",
+          args.target));
+    }
+    // Everything that can be wrong with the spec fails before a run record
+    // exists, as for `labrun run`.
+    train::Experiment experiment(
+        train::resolveSpec(args.target, args.overrides, host), host,
+        global.db);
+    auto store = store::RunStore::open(global.db);
+    const train::EvalOutcome outcome = experiment.evaluateInitial(
+        *store, runControls(global, ProgressArgs{}), request, std::cout);
+    if (outcome.run.status != "FINISHED") {
+      return reportOutcome(outcome.run, global.db);
+    }
+    std::cout << fmt::format(
+        "evaluation {} of run {} (evaluation only) recorded in {}\n",
+        outcome.evaluation, outcome.run.uuid, global.db);
+    return kOk;
+  }
   auto store = store::RunStore::open(global.db);
   std::string uuid;
   std::optional<train::ResolvedSpec> spec;
-  if (fs::is_regular_file(args.target)) {
+  if (spec_target) {
     // A spec (e.g. other validation data) applied to a recorded checkpoint.
     spec = train::resolveSpec(args.target, args.overrides, host);
-    const auto owner = store->query(
-        "SELECT run FROM checkpoints WHERE path = ?1",
-        {fs::absolute(args.checkpoint).string()});
+    const auto owner =
+        store->query("SELECT run FROM checkpoints WHERE path = ?1",
+                     {fs::absolute(checkpoint).string()});
     if (owner.rows.empty()) {
       throw spec::SpecError(fmt::format(
-          "eval {}: --checkpoint must be a checkpoint file recorded in {} "
-          "(evaluations are linked to the run that made it)",
+          "eval {}: --checkpoint must be init or a checkpoint file recorded "
+          "in {} (evaluations are linked to the run that made it)",
           args.target, global.db));
     }
     uuid = *owner.rows[0][0];
@@ -46,15 +85,6 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     spec = storedSpec(*store, uuid, host);
   }
   train::Experiment experiment(std::move(*spec), host, global.db);
-  train::EvalRequest request;
-  request.checkpoint = args.checkpoint;
-  request.scores_path = args.scores;
-  const auto with = [&args](const char* what) {
-    return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=
-           args.scores_with.end();
-  };
-  request.scores_truth = with("truth");
-  request.scores_logits = with("logits");
   const std::int64_t id =
       experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,
@@ -68,14 +98,17 @@ class EvalCommand : public Command {
     auto* eval = app.add_subcommand(
         "eval", "Evaluate a checkpoint on the validation split and record it");
     eval->add_option("target", args_.target,
-                     "A run (uuid, prefix or name), or a spec file applied to "
-                     "a recorded checkpoint")
+                     "A run (uuid, prefix or name), or a spec file: scored "
+                     "with the weights it builds (a new evaluation-only run), "
+                     "or applied to a recorded checkpoint")
         ->required();
     eval->add_option("overrides", args_.overrides,
                      "Overrides of a spec target (as for run)");
     eval->add_option("--checkpoint", args_.checkpoint,
-                     "best, last, or a checkpoint file")
-        ->capture_default_str();
+                     "A run's: best (default), last or a checkpoint file; a "
+                     "spec's: init (default: its initial weights, e.g. "
+                     "imported with weights:) or a checkpoint file recorded "
+                     "in the store");
     auto* scores = eval->add_option(
         "--scores", args_.scores,
         "Write per-image scores to FILE (CSV, or X.npy with X.rows.csv "

@@ -63,11 +63,12 @@ int listRuns(const GlobalOptions& global, const RunsArgs& args) {
   }
   params.push_back(std::to_string(args.limit));
   const std::string sql = fmt::format(
-      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.status, "
+      "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.kind, s.status, "
       "datetime(s.started_at, 'unixepoch') AS started, "
       "round(s.duration_s, 1) AS duration_s, s.backbone, s.head, "
       "s.optimizer, s.lr, round(s.best_map, 2) AS best_map, s.best_map_epoch, "
-      "round(s.last_map, 2) AS last_map, s.sweep "
+      "round(s.last_map, 2) AS last_map, round(s.eval_map, 2) AS eval_map, "
+      "s.sweep "
       "FROM run_summary AS s {}{} ORDER BY s.\"{}\" {}, s.started_at DESC "
       "LIMIT ?{}",
       conditions.empty() ? "" : "WHERE ", fmt::join(conditions, " AND "),

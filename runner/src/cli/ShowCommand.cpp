@@ -25,7 +25,7 @@ int showRun(const GlobalOptions& global, const std::string& run_ref) {
   const auto store = openExistingStore(global);
   const std::string run = store->resolveRun(run_ref);
   const auto runs = store->query(
-      "SELECT uuid, name, status, datetime(started_at, 'unixepoch') AS "
+      "SELECT uuid, name, kind, status, datetime(started_at, 'unixepoch') AS "
       "started, datetime(ended_at, 'unixepoch') AS ended, error, spec_path, "
       "spec_hash, seed, host, device, git_commit, git_dirty, labrun_version, "
       "torch_version, opencv_version, command_line, spec_yaml "
@@ -51,6 +51,13 @@ int showRun(const GlobalOptions& global, const std::string& run_ref) {
                "value, positives FROM class_metrics WHERE run = ?1 AND "
                "epoch = (SELECT max(epoch) FROM class_metrics WHERE run = ?1) "
                "ORDER BY metric, class_index", run);
+  printSection("evaluations:", *store,
+               "SELECT e.id, datetime(e.created_at, 'unixepoch') AS created, "
+               "e.checkpoint, e.split, (SELECT round(value, 2) FROM "
+               "evaluation_metrics WHERE evaluation = e.id AND key = 'mAP') "
+               "AS mAP, e.scores_path FROM evaluations e WHERE e.run = ?1 "
+               "ORDER BY e.id",
+               run);
   printSection("checkpoints:", *store,
                "SELECT epoch, step, path, bytes, substr(sha256, 1, 12) AS "
                "sha256, round(metric, 2) AS metric, best FROM checkpoints "

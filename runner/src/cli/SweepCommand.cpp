@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <string_view>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -41,6 +42,8 @@ struct SweepArgs {
 
 using Clock = std::chrono::steady_clock;
 constexpr const char* kSweepEnv = "LABRUN_SWEEP_ID";
+// What varies in a run of the sweep, for its name (SweepPoint::label).
+constexpr const char* kLabelEnv = "LABRUN_SWEEP_LABEL";
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 
 // Strings and the null-terminated pointer array execve wants; built before
@@ -85,9 +88,10 @@ class Sweep {
         log_dir_(fs::path(global.db).parent_path() / "sweeps" / id_) {
     fs::create_directories(log_dir_);
     env_.strings.push_back(std::string(kSweepEnv) + "=" + id_);
-    const std::string prefix = std::string(kSweepEnv) + "=";
     for (char** entry = environ; *entry; ++entry) {
-      if (std::strncmp(*entry, prefix.c_str(), prefix.size()) != 0) {
+      const std::string_view variable(*entry);
+      if (variable.rfind(std::string(kSweepEnv) + "=", 0) != 0 &&
+          variable.rfind(std::string(kLabelEnv) + "=", 0) != 0) {
         env_.strings.emplace_back(*entry);
       }
     }
@@ -150,7 +154,9 @@ class Sweep {
     const std::string log =
         (log_dir_ / fmt::format("{}.log", index + 1)).string();
     std::vector<char*> argv_ptrs = argv.pointers();
-    std::vector<char*> env_ptrs = env_.pointers();
+    CStrings env = env_;
+    env.strings.push_back(std::string(kLabelEnv) + "=" + points_[index].label);
+    std::vector<char*> env_ptrs = env.pointers();
 
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -189,8 +195,8 @@ class Sweep {
     const double seconds =
         std::chrono::duration<double>(Clock::now() - child.start).count();
     const auto row = store.query(
-        "SELECT r.uuid, s.status, s.best_map FROM runs AS r JOIN run_summary "
-        "AS s ON s.uuid = r.uuid WHERE r.sweep = ?1 AND r.pid = ?2",
+        "SELECT r.uuid, s.status, s.best_map, r.name FROM runs AS r JOIN "
+        "run_summary AS s ON s.uuid = r.uuid WHERE r.sweep = ?1 AND r.pid = ?2",
         {id_, std::to_string(pid)});
     const std::string where =
         fmt::format("[{}/{}]", child.index + 1, points_.size());
@@ -211,7 +217,7 @@ class Sweep {
     finished_ += finished ? 1 : 0;
     std::cout << fmt::format(
         "{} {} {}  {}  best val/mAP {}  {:.1f} s{}\n", where, *cells[1],
-        cells[0]->substr(0, 8), what,
+        cells[0]->substr(0, 8), *cells[3],
         cells[2] ? fmt::format("{:.2f}", std::stod(*cells[2])) : "-", seconds,
         finished ? "" : "  (log: " + child.log + ")");
     std::cout.flush();

@@ -10,6 +10,11 @@ namespace labrun::cli {
 struct SweepPoint {
   std::vector<std::string> overrides;  // every override, one value each
   std::vector<std::string> swept;      // only those that vary, for display
+  // What varies, short, for the run's name ("quickstart[head=ssgrl]"):
+  // "key=value" per swept override, comma-separated; the key's last
+  // component; a map value as its `name` and the fields that tell it apart
+  // from another value of the list with that name ("ssgrl(time_steps=0)").
+  std::string label;
 };
 
 // Splits on the commas that are outside brackets, braces and quotes:

@@ -32,6 +32,8 @@ train::RunControls runControls(const GlobalOptions& global,
   // Set by `labrun sweep` for the runs it starts.
   const char* sweep = std::getenv("LABRUN_SWEEP_ID");
   controls.sweep = sweep ? sweep : "";
+  const char* label = std::getenv("LABRUN_SWEEP_LABEL");
+  controls.sweep_label = label ? label : "";
   return controls;
 }
 

@@ -353,6 +353,90 @@ LEFT JOIN metrics AS m_last ON m_last.rowid = (
   ORDER BY step DESC, rowid DESC LIMIT 1);
 PRAGMA user_version = 6;
 )sql",
+    // 7: evaluation-only runs (`labrun eval SPEC`: a spec's initial weights
+    // scored, nothing trained), marked by runs.kind; the view shows the kind
+    // and the newest evaluation's mAP.
+    R"sql(
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'
+  CHECK (kind IN ('train', 'eval'));
+DROP VIEW run_summary;
+CREATE VIEW run_summary AS
+SELECT
+  r.uuid,
+  r.name,
+  -- A RUNNING run whose heartbeat stopped (killed with -9, machine lost)
+  -- shows as CRASHED; `labrun resume` picks it up.
+  CASE WHEN r.status = 'RUNNING'
+            AND r.heartbeat_at < CAST(strftime('%s', 'now') AS REAL) - 60
+       THEN 'CRASHED' ELSE r.status END AS status,
+  r.started_at,
+  r.ended_at,
+  COALESCE(r.ended_at, r.heartbeat_at) - r.started_at AS duration_s,
+  p_lr.value AS lr,
+  p_optimizer.value AS optimizer,
+  p_batch_size.value AS batch_size,
+  p_epochs.value AS epochs,
+  p_backbone.value AS backbone,
+  p_head.value AS head,
+  p_loss.value AS loss,
+  r.seed,
+  r.sweep,
+  r.resumes,
+  r.bad_images,
+  m_best.value AS best_map,
+  m_best.epoch AS best_map_epoch,
+  m_last.value AS last_map,
+  m_last.epoch AS last_map_epoch,
+  -- The key ranking checkpoints (checkpoint.best_by, e.g. a labelled
+  -- metric instance's val/mAP@ap=sklearn) and its best value.
+  p_best_by.value AS best_by,
+  (SELECT CASE WHEN p_best_mode.value = 'min' THEN min(value)
+               ELSE max(value) END
+   FROM metrics WHERE run = r.uuid AND key = p_best_by.value) AS best_by_value,
+  -- Every validation key recorded, space-separated: labelled instances
+  -- (val/mAP@ap=sklearn) show here.
+  (SELECT group_concat(key, ' ') FROM (
+     SELECT DISTINCT key FROM metrics
+     WHERE run = r.uuid AND key >= 'val/' AND key < 'val0' ORDER BY key))
+    AS val_metrics,
+  r.kind,
+  -- The newest evaluation's mAP (`labrun eval`): an evaluation-only run's
+  -- only figure.
+  (SELECT em.value FROM evaluations AS e
+   JOIN evaluation_metrics AS em ON em.evaluation = e.id AND em.key = 'mAP'
+   WHERE e.run = r.uuid ORDER BY e.id DESC LIMIT 1) AS eval_map
+FROM runs AS r
+LEFT JOIN params AS p_lr
+  ON p_lr.run = r.uuid AND p_lr.key = 'optim.lr'
+LEFT JOIN params AS p_optimizer
+  ON p_optimizer.run = r.uuid AND p_optimizer.key = 'optim.name'
+LEFT JOIN params AS p_batch_size
+  ON p_batch_size.run = r.uuid AND p_batch_size.key = 'data.batch_size'
+LEFT JOIN params AS p_epochs
+  ON p_epochs.run = r.uuid AND p_epochs.key = 'train.epochs'
+LEFT JOIN params AS p_backbone
+  ON p_backbone.run = r.uuid AND p_backbone.key = 'model.backbone.name'
+LEFT JOIN params AS p_head
+  ON p_head.run = r.uuid AND p_head.key = 'model.head.name'
+LEFT JOIN params AS p_loss
+  ON p_loss.run = r.uuid AND p_loss.key = 'loss.name'
+LEFT JOIN params AS p_best_by
+  ON p_best_by.run = r.uuid AND p_best_by.key = 'checkpoint.best_by'
+LEFT JOIN params AS p_best_mode
+  ON p_best_mode.run = r.uuid AND p_best_mode.key = 'checkpoint.best_mode'
+-- Best: highest value (earliest step on ties); last: highest step. The
+-- correlated subqueries use metrics_run_key_step, so the cost is per run,
+-- not per metrics row.
+LEFT JOIN metrics AS m_best ON m_best.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP' AND value IS NOT NULL
+  ORDER BY value DESC, step ASC LIMIT 1)
+LEFT JOIN metrics AS m_last ON m_last.rowid = (
+  SELECT rowid FROM metrics
+  WHERE run = r.uuid AND key = 'val/mAP'
+  ORDER BY step DESC, rowid DESC LIMIT 1);
+PRAGMA user_version = 7;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

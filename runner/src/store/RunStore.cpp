@@ -223,9 +223,9 @@ std::string RunStore::createRun(RunInfo info) {
             "INSERT INTO runs (uuid, name, status, started_at, heartbeat_at, "
             "spec_yaml, spec_hash, spec_path, seed, host, device, git_commit, "
             "git_dirty, labrun_version, torch_version, opencv_version, "
-            "command_line, pid, sweep, world_size) VALUES (?1, ?2, "
+            "command_line, pid, sweep, world_size, kind) VALUES (?1, ?2, "
             "'RUNNING', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-            "?14, ?15, ?16, ?17, ?18)");
+            "?14, ?15, ?16, ?17, ?18, ?19)");
     st.bindText(1, info.uuid)
         .bindText(2, info.name)
         .bindReal(3, nowSeconds())
@@ -243,7 +243,8 @@ std::string RunStore::createRun(RunInfo info) {
         .bindText(15, info.command_line)
         .bindInt(16, info.pid)
         .bindTextOrNull(17, info.sweep)
-        .bindInt(18, info.world_size);
+        .bindInt(18, info.world_size)
+        .bindText(19, info.kind);
     st.run();
   });
   return info.uuid;

@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty
@@ -38,6 +38,7 @@ struct RunInfo {
   std::int64_t pid = 0;  // process training the run; 0: unknown
   std::string sweep;     // sweep id; "" when not part of a sweep
   std::int64_t world_size = 1;  // data-parallel worker processes
+  std::string kind = "train";   // "eval": evaluation only, nothing trained
 };
 
 struct ParamRow {

@@ -569,11 +569,21 @@ RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
+  const std::string uuid = recordRun(store, controls, "train", log);
+  return train(&store, uuid, /*resume_from=*/"", controls, log);
+}
+
+std::string Experiment::recordRun(store::RunStore& store,
+                                  const RunControls& controls,
+                                  const std::string& kind, std::ostream& log) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   store::RunInfo info;
   info.name = spec_.recorded.at("name").asString();
   if (info.name.empty()) info.name = fs::path(spec_.path).stem().string();
+  if (!controls.sweep_label.empty()) {
+    info.name += "[" + controls.sweep_label + "]";
+  }
   info.spec_yaml = spec_.yaml;
   info.spec_hash = util::sha256Hex(spec_.yaml);
   info.spec_path = spec_.path;
@@ -591,6 +601,7 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
   info.pid = ::getpid();
   info.sweep = controls.sweep;
   info.world_size = collective_ ? collective_->worldSize() : 1;
+  info.kind = kind;
 
   const std::string uuid = store.createRun(info);
   std::vector<store::ParamRow> params;
@@ -606,13 +617,14 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            util::sha256File(used.plugin->file)});
   }
   store.addPlugins(uuid, plugin_rows);
-  log << fmt::format("run {} ({}) on {}, {} threads", uuid, info.name,
+  log << fmt::format("{}run {} ({}) on {}, {} threads",
+                     kind == "eval" ? "evaluation-only " : "", uuid, info.name,
                      info.device, torch::get_num_threads());
   if (collective_) {
     log << fmt::format(" x {} processes ({})", info.world_size, parts.backend);
   }
   log << "\n";
-  return train(&store, uuid, /*resume_from=*/"", controls, log);
+  return uuid;
 }
 
 RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
@@ -694,38 +706,75 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
     outcome.status = "FAILED";
     outcome.error = failure.what();
   }
+  if (store) finishRun(*store, outcome);
+  return outcome;
+}
+
+void Experiment::finishRun(store::RunStore& store,
+                           const RunOutcome& outcome) const {
   std::int64_t bad_images = 0;
-  for (const auto* loader : parts.image_loaders) {
+  for (const auto* loader : parts_->image_loaders) {
     bad_images += static_cast<std::int64_t>(loader->badImages().size());
   }
-  if (store) {
-    if (bad_images > 0) store->setBadImages(uuid, bad_images);
-    store->finishRun(uuid, outcome.status, outcome.error);
-  }
-  return outcome;
+  if (bad_images > 0) store.setBadImages(outcome.uuid, bad_images);
+  store.finishRun(outcome.uuid, outcome.status, outcome.error);
 }
 
 std::int64_t Experiment::evaluate(store::RunStore& store,
                                   const std::string& uuid,
                                   const EvalRequest& request,
                                   std::ostream& log) {
-  Parts& parts = *parts_;
   const std::string path = findCheckpoint(store, uuid, request.checkpoint);
   torch::serialize::InputArchive archive, model;
   archive.load_from(path);
   archive.read("model", model);
-  parts.model->load(model);
+  parts_->model->load(model);
+  return recordEvaluation(store, uuid, path, util::sha256File(path), request,
+                          log);
+}
+
+EvalOutcome Experiment::evaluateInitial(store::RunStore& store,
+                                        const RunControls& controls,
+                                        const EvalRequest& request,
+                                        std::ostream& log) {
+  EvalOutcome outcome;
+  outcome.run.uuid = recordRun(store, controls, "eval", log);
+  // A whole validation set (COCO's 40k images) takes a while: the heartbeat
+  // keeps the run from showing as CRASHED meanwhile.
+  const store::Heartbeat heartbeat(controls.db_path, outcome.run.uuid);
+  try {
+    outcome.evaluation =
+        recordEvaluation(store, outcome.run.uuid, "init", /*sha256=*/"",
+                         request, log);
+    outcome.run.status = "FINISHED";
+  } catch (const std::exception& failure) {
+    outcome.run.status = "FAILED";
+    outcome.run.error = failure.what();
+  }
+  finishRun(store, outcome.run);
+  return outcome;
+}
+
+std::int64_t Experiment::recordEvaluation(store::RunStore& store,
+                                          const std::string& uuid,
+                                          const std::string& checkpoint,
+                                          const std::string& sha256,
+                                          const EvalRequest& request,
+                                          std::ostream& log) {
+  Parts& parts = *parts_;
   const EvalResult result = evaluateModel(
       parts.model, *parts.loss, parts.metrics, *parts.val_batches,
       parts.device, /*max_batches=*/-1,
       /*collect_scores=*/!request.scores_path.empty());
   store::RunStore::Evaluation evaluation;
-  evaluation.checkpoint = path;
-  evaluation.checkpoint_sha256 = util::sha256File(path);
+  evaluation.checkpoint = checkpoint;
+  evaluation.checkpoint_sha256 = sha256;
   evaluation.split = "val";
   evaluation.scores_path = request.scores_path;
   evaluation.metrics.emplace_back("loss", result.loss);
-  std::string line = fmt::format("{}: loss {:.4f}", path, result.loss);
+  std::string line = fmt::format(
+      "{}: loss {:.4f}", checkpoint == "init" ? "initial weights" : checkpoint,
+      result.loss);
   const auto& class_names = parts.val_batches->classNames();
   for (const auto& [name, metric] : result.metrics) {
     for (const auto& [key, value] : metric.scalars) {

@@ -44,6 +44,9 @@ struct RunControls {
   std::string db_path;       // for the heartbeat's own connection
   std::string command_line;  // recorded with a new run
   std::string sweep;         // sweep id recorded with a new run, or ""
+  // What varies in the sweep's runs ("head=ssgrl"): the run is recorded as
+  // "<name>[<label>]", so that the runs of a sweep are told apart.
+  std::string sweep_label;
   bool quiet = false;
   bool terminal = false;     // stdout is a terminal: draw a progress bar
   std::int64_t log_every = -1;  // -1: the spec's train.log_every
@@ -60,6 +63,13 @@ struct EvalRequest {
   std::string scores_path;          // "" or a .npy / .csv file to write
   bool scores_truth = false;        // add the ground truth to that file
   bool scores_logits = false;       // and the logits
+};
+
+// An evaluation-only run (evaluateInitial) and its evaluation's id (0 when
+// the run failed before recording one).
+struct EvalOutcome {
+  RunOutcome run;
+  std::int64_t evaluation = 0;
 };
 
 class Experiment {
@@ -96,9 +106,28 @@ class Experiment {
   // an evaluation record; returns its id.
   std::int64_t evaluate(store::RunStore& store, const std::string& uuid,
                         const EvalRequest& request, std::ostream& log);
+  // Records a new run marked evaluation-only (kind 'eval') and evaluates the
+  // model as the spec builds it (its `weights:` imports, init_from, or a
+  // random initialisation) on the validation split, without training
+  // (request.checkpoint is not used). A failure marks the run FAILED.
+  EvalOutcome evaluateInitial(store::RunStore& store,
+                              const RunControls& controls,
+                              const EvalRequest& request, std::ostream& log);
 
  private:
   struct Parts;
+  // Records a new run (spec, parameters, plugins, provenance) of `kind`.
+  std::string recordRun(store::RunStore& store, const RunControls& controls,
+                        const std::string& kind, std::ostream& log);
+  // Ends run `outcome.uuid` in `store` with its status and bad-image count.
+  void finishRun(store::RunStore& store, const RunOutcome& outcome) const;
+  // Evaluates the model as it is and records the evaluation of run `uuid`,
+  // naming `checkpoint` (a file, or "init") and its `sha256` ("" for none).
+  std::int64_t recordEvaluation(store::RunStore& store, const std::string& uuid,
+                                const std::string& checkpoint,
+                                const std::string& sha256,
+                                const EvalRequest& request,
+                                std::ostream& log);
   // `store` is nullptr on ranks other than 0.
   RunOutcome train(store::RunStore* store, const std::string& uuid,
                    const std::string& resume_from, const RunControls& controls,

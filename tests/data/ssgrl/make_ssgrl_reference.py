@@ -7,7 +7,9 @@ vectorised C++ code), into ssgrl_reference.json.
   reset gate and with the first released code's (U_r := U_z).
 - "head": a whole tiny head (K=3 classes, C=4 channels, 2x2 locations,
   E=3 word size, D=5 attention size, output size 3, 2 steps); parameters
-  under the released model's state_dict names, logits for both modes. Its
+  under the released model's state_dict names, logits for both modes, and
+  "pooled": the paper's logits without semantic decoupling (every node
+  starts from the mean feature over the locations; word_semantic unused). Its
   word embeddings and graph are also written as head_words.npy and
   head_adjacency.npy, for the plugin's .npy options.
 
@@ -52,7 +54,7 @@ def ggnn(p, prefix, adjacency, nodes, steps, released):
     return h
 
 
-def head(p, features, words, adjacency, steps, released):
+def head(p, features, words, adjacency, steps, released, decoupling=True):
     """features: [B, C, h, w]; words: [K, E] -> logits [B, K]."""
     batch, channels = features.shape[:2]
     locations = features.reshape(batch, channels, -1)
@@ -61,6 +63,9 @@ def head(p, features, words, adjacency, steps, released):
     for b in range(batch):
         nodes = np.empty((classes, channels))
         for c in range(classes):
+            if not decoupling:
+                nodes[c] = locations[b].mean(axis=1)
+                continue
             scores = []
             for s in range(locations.shape[2]):
                 f = locations[b, :, s]
@@ -134,7 +139,9 @@ def main():
         "words": words.tolist(), "adjacency": adjacency3.tolist(),
         "params": encode(q),
         "paper": head(q, features, words, adjacency3, 2, False).tolist(),
-        "released": head(q, features, words, adjacency3, 2, True).tolist()}
+        "released": head(q, features, words, adjacency3, 2, True).tolist(),
+        "pooled": head(q, features, words, adjacency3, 2, False,
+                       decoupling=False).tolist()}
     np.save(os.path.join(HERE, "head_words.npy"), words.astype(np.float32))
     np.save(os.path.join(HERE, "head_adjacency.npy"), adjacency3)
     with open(os.path.join(HERE, "ssgrl_reference.json"), "w") as f:

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -294,6 +295,17 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
   }
 }
 
+// The spec that scores the released SSGRL checkpoint resolves against the
+// real plugins (the checkpoint itself is not here).
+TEST_F(CliTest, ReleasedCheckpointSpecPassesDryRun) {
+  const Result result = labrun("run " + kSource +
+                               "/experiments/coco2014_ssgrl_released.yaml "
+                               "--dry-run");
+  ASSERT_EQ(result.code, 0) << result.err;
+  EXPECT_NE(result.out.find("depth: 101"), std::string::npos);
+  EXPECT_NE(result.out.find("compat: released"), std::string::npos);
+}
+
 TEST_F(CliTest, MisspelledKeyNamesPlaceAndSuggests) {
   const std::string spec =
       writeSpec("typo.yaml", "extends: " + kSmoke + "\noptim:\n  lrr: 0.1\n");
@@ -521,6 +533,138 @@ TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
   EXPECT_GE(std::stod(*thresholds.rows[0][2]),
             std::stod(*thresholds.rows[0][3]));
   EXPECT_NE(*thresholds.rows[0][0], *thresholds.rows[0][1]);
+// The float32 values of a C-order '<f4' .npy file with this `shape` text.
+std::vector<float> readFloatNpy(const std::string& path,
+                                const std::string& shape) {
+  const std::string npy = slurp(path);
+  EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  EXPECT_NE(npy.find("'descr': '<f4'"), std::string::npos);
+  EXPECT_NE(npy.find("'shape': " + shape), std::string::npos);
+  const std::size_t header = 10 + static_cast<unsigned char>(npy.at(8)) +
+                             256 * static_cast<unsigned char>(npy.at(9));
+  std::vector<float> values((npy.size() - header) / sizeof(float));
+  std::memcpy(values.data(), npy.data() + header,
+              values.size() * sizeof(float));
+  return values;
+}
+
+// Lines "KEY v v v ..." of a reference.txt, in file order.
+std::vector<std::vector<double>> referenceRows(const std::string& path,
+                                               const std::string& key) {
+  std::vector<std::vector<double>> rows;
+  std::istringstream file(slurp(path));
+  for (std::string line; std::getline(file, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    fields >> name;
+    if (name != key) continue;
+    rows.emplace_back(std::istream_iterator<double>(fields),
+                      std::istream_iterator<double>());
+  }
+  return rows;
+}
+
+// A released-format SSGRL checkpoint (released_ssgrl.py --eval: the released
+// layout with a ResNet-18 under resnet_101.*) scored without training: the
+// logits and mAP are the Python reference's, and the store holds a run
+// marked evaluation-only with its evaluation.
+TEST_F(CliTest, EvalOfASpecScoresTheWeightsItImports) {
+  const std::string fixture = (dir_ / "released").string();
+  ASSERT_EQ(std::system(("/usr/bin/python3 '" + kSource +
+                         "/tests/fixtures/released_ssgrl.py' --eval '" +
+                         fixture + "'")
+                            .c_str()),
+            0);
+  const std::string spec = writeSpec("released/eval.yaml", R"(name: released
+threads: 1
+data:
+  format: list
+  root: .
+  classes: classes.txt
+  train: {annotations: labels.txt, images: images}
+  val: {annotations: labels.txt, images: images}
+  batch_size: 3
+  transforms:
+    train: [center_crop 128, normalize]
+    val: [center_crop 128, normalize]
+model:
+  backbone: {name: resnet, depth: 18, extra_pool: 2,
+             weights: ssgrl_eval.pth.tar, weights_prefix: resnet_101.}
+  head: {name: ssgrl, compat: released, weights: ssgrl_eval.pth.tar,
+         embeddings: words.npy, adjacency: adjacency.npy, attention_dim: 16,
+         output_dim: 12, time_steps: 3}
+loss: {name: bce}
+metrics: [{name: map}]
+)");
+  const std::string scores = (dir_ / "scores.npy").string();
+  const Result eval = labrun("eval '" + spec + "' --scores '" + scores + "'");
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  EXPECT_NE(eval.out.find("(evaluation only) recorded in"), std::string::npos)
+      << eval.out;
+
+  const std::string reference = fixture + "/reference.txt";
+  const auto logits = referenceRows(reference, "logits");
+  const std::vector<float> probabilities = readFloatNpy(scores, "(8, 5)");
+  ASSERT_EQ(logits.size(), 8u);
+  ASSERT_EQ(probabilities.size(), 40u);
+  double worst = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (std::size_t k = 0; k < 5; ++k) {
+      const double p = probabilities[i * 5 + k];
+      worst = std::max(worst, std::abs(std::log(p / (1 - p)) - logits[i][k]));
+    }
+  }
+  EXPECT_LE(worst, 1e-5) << "max |logit difference|";
+
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto run = store->query(
+      "SELECT r.kind, r.status, (SELECT count(*) FROM checkpoints), "
+      "(SELECT count(*) FROM metrics), e.checkpoint, e.scores_path, "
+      "(SELECT value FROM evaluation_metrics WHERE evaluation = e.id AND "
+      "key = 'mAP'), s.kind FROM runs r JOIN evaluations e ON e.run = r.uuid "
+      "JOIN run_summary s ON s.uuid = r.uuid");
+  ASSERT_EQ(run.rows.size(), 1u);
+  const auto& row = run.rows[0];
+  EXPECT_EQ(*row[0], "eval");
+  EXPECT_EQ(*row[1], "FINISHED");
+  EXPECT_EQ(*row[2], "0");  // nothing trained, nothing saved
+  EXPECT_EQ(*row[3], "0");
+  EXPECT_EQ(*row[4], "init");
+  EXPECT_EQ(*row[5], scores);
+  EXPECT_NEAR(std::stod(*row[6]), referenceRows(reference, "mAP")[0][0], 1e-9);
+  EXPECT_EQ(*row[7], "eval");
+  const auto ap = store->query(
+      "SELECT value FROM evaluation_class_metrics WHERE metric = 'AP' "
+      "ORDER BY class_index");
+  const std::vector<double> want = referenceRows(reference, "AP")[0];
+  ASSERT_EQ(ap.rows.size(), want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    EXPECT_NEAR(std::stod(*ap.rows[k][0]), want[k], 1e-9) << "class " << k;
+  }
+  EXPECT_NE(labrun("runs").out.find(" eval "), std::string::npos);
+  EXPECT_NE(labrun("show released").out.find("kind:           eval"),
+            std::string::npos);
+}
+
+// Exit codes as for `labrun run`: a spec error records nothing (2); a
+// failure while evaluating marks the evaluation-only run FAILED (1).
+TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
+  expectSpecError("eval " + kSmoke + " model.head.name=nohead", "nohead");
+  EXPECT_EQ(labrun("eval smoke --checkpoint init").code, 2);
+  const Result failed =
+      labrun("eval " + kSmoke + kFast + " --scores nowhere/scores.npy");
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_NE(failed.err.find("nowhere/scores.npy"), std::string::npos)
+      << failed.err;
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto row = store->query(
+      "SELECT kind, status, (SELECT count(*) FROM evaluations) "
+      "FROM runs");
+  ASSERT_EQ(row.rows.size(), 1u);
+  EXPECT_EQ(*row.rows[0][0], "eval");
+  EXPECT_EQ(*row.rows[0][1], "FAILED");
+  EXPECT_EQ(*row.rows[0][2], "0");
+}
 
   const Result eval = labrun("eval two");
   ASSERT_EQ(eval.code, 0) << eval.err;

@@ -190,6 +190,26 @@ TEST(SweepGrid, CartesianProductLastVaryingFastest) {
   EXPECT_TRUE(single[0].swept.empty());
 }
 
+TEST(SweepGrid, LabelsNameWhatVariesShortly) {
+  const auto points = labrun::cli::expandSweep(
+      {"model.head={name: fc},{name: ssgrl, time_steps: 0, onehot: true},"
+       "{name: ssgrl, decoupling: false, onehot: true},"
+       "{name: ssgrl, onehot: true}",
+       "++seed=0,1", "optim.lr=0.1"});
+  std::vector<std::string> labels;
+  for (const auto& point : points) labels.push_back(point.label);
+  EXPECT_EQ(labels, (std::vector<std::string>{
+                        "head=fc,seed=0", "head=fc,seed=1",
+                        "head=ssgrl(time_steps=0),seed=0",
+                        "head=ssgrl(time_steps=0),seed=1",
+                        "head=ssgrl(decoupling=false),seed=0",
+                        "head=ssgrl(decoupling=false),seed=1",
+                        "head=ssgrl,seed=0", "head=ssgrl,seed=1"}));
+  // Lists and text that is no YAML of its own stay as written.
+  EXPECT_EQ(labrun::cli::expandSweep({"x=[1, 2],{a: [}"})[1].label, "x={a: [}");
+  EXPECT_EQ(labrun::cli::expandSweep({"x=[1, 2],3"})[0].label, "x=[1, 2]");
+}
+
 TEST(SweepGrid, EmptyListElementIsASpecError) {
   try {
     labrun::cli::expandSweep({"optim.lr=0.1,,0.2"});
@@ -464,15 +484,20 @@ TEST_F(ResultsCliTest, SweepRanTheCartesianProductTwoAtATime) {
                  "\\S+smoke.yaml, 2 at a time")))
       << out;
   EXPECT_EQ(header[1], sweep_);
-  // One line per finished run, every combination exactly once.
-  const auto lines = captures(
-      out, "\\n\\[[1-4]/4\\] FINISHED [0-9a-f]{8}  (optim\\.lr=\\S+ seed=\\d)");
-  EXPECT_EQ(
-      std::set<std::string>(lines.begin(), lines.end()),
-      (std::set<std::string>{"optim.lr=0.003 seed=0", "optim.lr=0.003 seed=1",
-                             "optim.lr=0.01 seed=0", "optim.lr=0.01 seed=1"}))
-      << out;
+  // One line per finished run, every combination exactly once, each run
+  // named after what varies.
+  const auto lines =
+      captures(out, "\\n\\[[1-4]/4\\] FINISHED [0-9a-f]{8}  (smoke\\[\\S+\\])");
+  const std::set<std::string> names = {
+      "smoke[lr=0.003,seed=0]", "smoke[lr=0.003,seed=1]",
+      "smoke[lr=0.01,seed=0]", "smoke[lr=0.01,seed=1]"};
+  EXPECT_EQ(std::set<std::string>(lines.begin(), lines.end()), names) << out;
   EXPECT_EQ(lines.size(), 4u);
+  std::set<std::string> recorded;
+  for (const auto& row : store_->query("SELECT name FROM runs").rows) {
+    recorded.insert(*row[0]);
+  }
+  EXPECT_EQ(recorded, names);
   EXPECT_NE(out.find("parameters that differ"), std::string::npos);
   EXPECT_NE(out.find("4 of 4 run(s) finished"), std::string::npos);
 

@@ -252,12 +252,13 @@ TEST_F(StoreTest, RefusesNewerSchemaNamingBothVersions) {
   {
     RawDb raw(path_);
     detail::migrate(raw.db, kSchemaVersion);
-    raw.exec("PRAGMA user_version = 7");
+    raw.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion + 1));
   }
   for (const bool read_only : {false, true}) {
     const std::string msg = errorOf([&] { RunStore::open(path_, read_only); });
     EXPECT_TRUE(Contains(msg, path_));
-    EXPECT_TRUE(Contains(msg, "schema version 7"));
+    EXPECT_TRUE(Contains(
+        msg, "schema version " + std::to_string(kSchemaVersion + 1)));
     EXPECT_TRUE(Contains(msg, "supports (" + std::to_string(kSchemaVersion) + ")"));
   }
   RawDb raw(path_);
@@ -462,6 +463,35 @@ TEST_F(StoreTest, RunSummaryHasBestLastMapAndHyperparameters) {
                    {bare}),
             "bare|NULL|NULL|NULL|NULL|NULL");
   EXPECT_EQ(scalar(*store, "SELECT COUNT(*) FROM run_summary"), "4");
+}
+
+// `labrun eval SPEC` records runs marked evaluation-only; the view shows the
+// kind and the newest evaluation's mAP (the only figure such a run has).
+TEST_F(StoreTest, EvaluationOnlyRunsAreMarkedAndShowTheirEvaluation) {
+  auto store = RunStore::open(path_);
+  RunInfo info = makeInfo("released");
+  info.kind = "eval";
+  const std::string scored = store->createRun(info);
+  const std::string trained = store->createRun(makeInfo("trained"));
+  RunStore::Evaluation evaluation;
+  evaluation.checkpoint = "init";
+  evaluation.split = "val";
+  evaluation.metrics = {{"mAP", 61.5}};
+  store->addEvaluation(scored, evaluation);
+  evaluation.metrics = {{"mAP", 62.5}, {"loss", 0.25}};
+  store->addEvaluation(scored, evaluation);
+  EXPECT_EQ(scalar(*store,
+                   "SELECT kind, eval_map, best_map FROM run_summary WHERE "
+                   "uuid = ?1",
+                   {scored}),
+            "eval|62.5|NULL");
+  EXPECT_EQ(scalar(*store,
+                   "SELECT kind, eval_map FROM run_summary WHERE uuid = ?1",
+                   {trained}),
+            "train|NULL");
+  info.kind = "other";
+  EXPECT_TRUE(Contains(errorOf([&] { store->createRun(info); }),
+                       "CHECK constraint failed"));
 }
 
 TEST_F(StoreTest, StockSqliteShellAnswersBestRunInOneSelect) {

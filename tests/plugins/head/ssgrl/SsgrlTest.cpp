@@ -268,26 +268,39 @@ class SsgrlPluginTest : public ::testing::Test {
 
 // The whole head, as the NumPy loops compute it, with every parameter set
 // under the released state_dict's name: released checkpoints map in.
+// Without semantic decoupling (the paper's ablation) every node starts from
+// the pooled feature: the loops' "pooled" logits, and the head has no
+// word_semantic parameters at all.
 TEST_F(SsgrlPluginTest, HeadMatchesNumPyUnderReleasedNames) {
   const json fixture = readJson(kData + "ssgrl_reference.json")["head"];
   const torch::Tensor features =
       tensorOf(fixture["features"])
           .view(fixture["features_shape"].get<std::vector<std::int64_t>>());
-  for (const std::string compat : {"paper", "released"}) {
+  json pooled_params = fixture["params"];
+  for (const char* name :
+       {"word_semantic.fc_1.weight", "word_semantic.fc_2.weight",
+        "word_semantic.fc_3.weight", "word_semantic.fc_3.bias",
+        "word_semantic.fc_a.weight", "word_semantic.fc_a.bias"}) {
+    ASSERT_EQ(pooled_params.erase(name), 1u) << name;
+  }
+  for (const std::string logits : {"paper", "released", "pooled"}) {
+    const bool decoupling = logits != "pooled";
     for (const std::string impl : {"fast", "direct"}) {
-      SCOPED_TRACE(compat + ", " + impl);
+      SCOPED_TRACE(logits + ", " + impl);
       auto head =
           make({{"embeddings", std::string("head_words.npy")},
                 {"adjacency", std::string("head_adjacency.npy")},
                 {"time_steps", fixture["steps"].get<std::int64_t>()},
                 {"attention_dim", fixture["attention_dim"].get<std::int64_t>()},
                 {"output_dim", fixture["output_dim"].get<std::int64_t>()},
-                {"compat", compat},
+                {"compat", decoupling ? logits : std::string("paper")},
+                {"decoupling", decoupling},
                 {"impl", impl}},
                context(/*classes=*/3, /*channels=*/4));
       head->to(torch::kDouble);
-      loadParams(*head, fixture["params"]);
-      expectClose(head->forward(features), tensorOf(fixture[compat]), 1e-12,
+      // Also checks that the head has exactly these parameters.
+      loadParams(*head, decoupling ? fixture["params"] : pooled_params);
+      expectClose(head->forward(features), tensorOf(fixture[logits]), 1e-12,
                   "logits");
     }
   }
