@@ -262,7 +262,7 @@ TEST_F(StoreTest, RefusesNewerSchemaNamingBothVersions) {
     EXPECT_TRUE(Contains(msg, "supports (" + std::to_string(kSchemaVersion) + ")"));
   }
   RawDb raw(path_);
-  EXPECT_EQ(detail::userVersion(raw.db), 7);
+  EXPECT_EQ(detail::userVersion(raw.db), kSchemaVersion + 1);
 }
 
 TEST_F(StoreTest, ReadOnlyRefusesOutdatedSchemaWithoutMigrating) {
