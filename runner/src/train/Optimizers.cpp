@@ -7,18 +7,17 @@
 
 #include "spec/SpecError.h"
 #include "train/FusedAdam.h"
+#include "util/Strings.h"
 
 namespace labrun::train {
 namespace {
 
-bool hasPrefix(const std::string& name, const std::string& prefix) {
-  return name == prefix || name.rfind(prefix + ".", 0) == 0;
-}
+using util::underModule;
 
 void requireMatch(const spec::Node& node, const std::string& prefix,
                   const Model& model) {
   for (const auto& item : model->named_parameters()) {
-    if (hasPrefix(item.key(), prefix)) return;
+    if (underModule(item.key(), prefix)) return;
   }
   throw spec::SpecError(fmt::format(
       "{}: '{}' matches no parameter (names start with backbone. or head.; "
@@ -64,7 +63,7 @@ double factorFor(const std::string& name,
   double factor = 1.0;
   std::size_t longest = 0;
   for (const auto& m : multipliers) {
-    if (hasPrefix(name, m.prefix) && m.prefix.size() >= longest) {
+    if (underModule(name, m.prefix) && m.prefix.size() >= longest) {
       factor = m.factor;
       longest = m.prefix.size();
     }
@@ -94,7 +93,7 @@ std::unique_ptr<torch::optim::Optimizer> makeOptimizer(const spec::Node& tree,
   for (const spec::Node& item : tree.at("optim.freeze").items()) {
     requireMatch(item, item.asString(), model);
     for (auto& param : model->named_parameters()) {
-      if (hasPrefix(param.key(), item.asString())) {
+      if (underModule(param.key(), item.asString())) {
         param.value().set_requires_grad(false);
       }
     }

@@ -9,13 +9,14 @@
 
 #include "ModuleWeights.h"
 #include "store/RunStore.h"
+#include "util/Strings.h"
 
 namespace labrun::train {
 namespace {
 
+// An empty prefix is the whole model.
 bool under(const std::string& key, const std::string& prefix) {
-  return prefix.empty() || key == prefix ||
-         key.compare(0, prefix.size() + 1, prefix + ".") == 0;
+  return prefix.empty() || util::underModule(key, prefix);
 }
 
 bool underAny(const std::string& key, const std::vector<std::string>& modules) {

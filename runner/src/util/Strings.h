@@ -14,4 +14,12 @@ inline std::string_view trim(std::string_view text,
   return text.substr(first, text.find_last_not_of(spaces) - first + 1);
 }
 
+// Whether the dotted name `name` (a parameter, buffer or module) lies under
+// the module `prefix`: "layer1" holds "layer1" and "layer1.0.conv1", not
+// "layer10".
+inline bool underModule(std::string_view name, std::string_view prefix) {
+  return name.substr(0, prefix.size()) == prefix &&
+         (name.size() == prefix.size() || name[prefix.size()] == '.');
+}
+
 }  // namespace labrun::util
