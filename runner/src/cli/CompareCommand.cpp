@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
+#include <map>
 
 #include "cli/CommandFlags.h"
 #include "cli/StoreAccess.h"
@@ -85,14 +85,17 @@ void printText(const Comparison& c, std::ostream& out) {
   }
   section("validation metrics" + against, {"key", "stat"}, std::move(metrics));
 
-  std::vector<Cells> classes;
+  // One table per map instance; "AP" even when none was recorded.
+  std::map<std::string, std::vector<Cells>> classes{{"AP", {}}};
   for (const ClassDiff& diff : c.classes) {
-    classes.push_back(valueRow(
+    classes[diff.metric].push_back(valueRow(
         {std::to_string(diff.class_index), diff.class_name}, diff.ap, false));
   }
-  section("per-class AP at the last evaluated epoch" + against +
-              (n > 1 ? ", largest change first" : ""),
-          {"index", "class"}, std::move(classes));
+  for (auto& [metric, rows] : classes) {
+    section("per-class " + metric + " at the last evaluated epoch" + against +
+                (n > 1 ? ", largest change first" : ""),
+            {"index", "class"}, std::move(rows));
+  }
 }
 
 void printCsv(const Comparison& c, std::ostream& out) {
@@ -128,9 +131,11 @@ void printCsv(const Comparison& c, std::ostream& out) {
         valueRow({"metric", stats.key, "last"}, stats.last, true));
   }
   for (const ClassDiff& diff : c.classes) {
-    table.rows.push_back(valueRow(
-        {"class_ap", diff.class_name, std::to_string(diff.class_index)},
-        diff.ap, true));
+    // "class_ap" for the plain instance, "class_ap@ap=sklearn" for others.
+    table.rows.push_back(
+        valueRow({"class_ap" + diff.metric.substr(2), diff.class_name,
+                  std::to_string(diff.class_index)},
+                 diff.ap, true));
   }
   printTable(table, TableFormat::kCsv, out);
 }

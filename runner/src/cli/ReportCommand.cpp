@@ -2,14 +2,14 @@
 // per-class AP, differing hyperparameters, provenance).
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
+#include <map>
 
 #include "cli/CommandFlags.h"
 #include "cli/ReportHtml.h"
@@ -20,71 +20,85 @@
 namespace labrun::cli {
 namespace {
 
+constexpr auto kStep = store::RunStore::Axis::kStep;
+constexpr auto kEpoch = store::RunStore::Axis::kEpoch;
+
 struct ReportArgs {
   std::vector<std::string> runs;  // run references
   std::string sweep;              // or a sweep id
   std::string output = "report.html";
 };
 
-// (x, value) of `key` for one run, in step order; x is the column "epoch" or
-// "step" (a constant of this file, never user input). NaN (stored as NULL)
-// points are left out.
-std::vector<std::pair<double, double>> series(const store::RunStore& store,
-                                              const std::string& uuid,
-                                              const std::string& key,
-                                              const std::string& x) {
-  const auto table =
-      store.query("SELECT " + x +
-                      ", value FROM metrics WHERE run = ?1 AND key = ?2 "
-                      "AND value IS NOT NULL ORDER BY step, rowid",
-                  {uuid, key});
-  std::vector<std::pair<double, double>> points;
-  for (const auto& row : table.rows) {
-    points.emplace_back(std::stod(*row[0]), std::stod(*row[1]));
-  }
-  return points;
-}
-
 LineChart curve(const store::RunStore& store, const Comparison& c,
                 const std::string& title, const std::string& key,
-                const std::string& x_column) {
-  LineChart chart{title, x_column, key, x_column == "epoch", {}};
+                store::RunStore::Axis x) {
+  const bool epochs = x == kEpoch;
+  LineChart chart{title, epochs ? "epoch" : "step", key, epochs, {}};
   for (const ComparedRun& run : c.runs) {
     chart.series.push_back(
-        {run.label + " " + run.name, series(store, run.uuid, key, x_column)});
+        {run.label + " " + run.name, store.metricSeries(run.uuid, key, x)});
   }
   return chart;
 }
 
-// Training loss per epoch; per step (train/loss) when some run has no
-// per-epoch values, so every run shares one x axis.
-LineChart lossCurve(const store::RunStore& store, const Comparison& c) {
-  LineChart chart =
-      curve(store, c, "Training loss per epoch", "train/epoch_loss", "epoch");
-  const bool complete =
-      std::none_of(chart.series.begin(), chart.series.end(),
-                   [](const ChartSeries& s) { return s.points.empty(); });
-  return complete
-             ? chart
-             : curve(store, c, "Training loss per step", "train/loss", "step");
+// Training loss per logged step, then per epoch when some run has it.
+std::vector<LineChart> lossCurves(const store::RunStore& store,
+                                  const Comparison& c) {
+  LineChart steps =
+      curve(store, c, "Training loss per logged step", "train/loss", kStep);
+  steps.markers = false;  // thousands of points: the line is the reading
+  std::vector<LineChart> out{std::move(steps)};
+  LineChart epochs =
+      curve(store, c, "Training loss per epoch", "train/epoch_loss", kEpoch);
+  if (std::any_of(epochs.series.begin(), epochs.series.end(),
+                  [](const ChartSeries& s) { return !s.points.empty(); })) {
+    out.push_back(std::move(epochs));
+  }
+  return out;
 }
 
-BarChart classApChart(const Comparison& c) {
-  std::vector<const ClassDiff*> classes;
-  for (const ClassDiff& diff : c.classes) classes.push_back(&diff);
-  std::sort(classes.begin(), classes.end(),
-            [](const ClassDiff* a, const ClassDiff* b) {
-              return a->class_index < b->class_index;
-            });
-  BarChart chart{"AP per class at the last evaluated epoch", "AP", {}, {}, {}};
-  for (const ComparedRun& run : c.runs) {
-    chart.legend.push_back(run.label + " " + run.name);
+// One chart per mAP instance (val/mAP, val/mAP@ap=sklearn, ...).
+std::vector<LineChart> mapCurves(const store::RunStore& store,
+                                 const Comparison& c) {
+  std::vector<LineChart> out;
+  for (const MetricStats& stats : c.metrics) {
+    if (stats.key == "val/mAP" || stats.key.rfind("val/mAP@", 0) == 0) {
+      out.push_back(curve(store, c, "Validation " + stats.key + " per epoch",
+                          stats.key, kEpoch));
+    }
   }
-  for (const ClassDiff* diff : classes) {
-    chart.groups.push_back(diff->class_name);
-    chart.values.push_back(diff->ap);
+  // Runs without validation still get an (empty) mAP chart.
+  if (out.empty()) {
+    out.push_back(
+        curve(store, c, "Validation val/mAP per epoch", "val/mAP", kEpoch));
   }
-  return chart;
+  return out;
+}
+
+// One chart per map instance ("AP" first), classes in index order.
+std::vector<BarChart> classApCharts(const Comparison& c) {
+  std::map<std::string, std::vector<const ClassDiff*>> by_metric;
+  for (const ClassDiff& diff : c.classes) {
+    by_metric[diff.metric].push_back(&diff);
+  }
+  std::vector<BarChart> charts;
+  for (auto& [metric, classes] : by_metric) {
+    std::sort(classes.begin(), classes.end(),
+              [](const ClassDiff* a, const ClassDiff* b) {
+                return a->class_index < b->class_index;
+              });
+    BarChart chart{
+        metric + " per class at the last evaluated epoch", metric, {}, {}, {}};
+    for (const ComparedRun& run : c.runs) {
+      chart.legend.push_back(run.label + " " + run.name);
+    }
+    for (const ClassDiff* diff : classes) {
+      chart.groups.push_back(diff->class_name);
+      chart.values.push_back(diff->ap);
+    }
+    charts.push_back(std::move(chart));
+  }
+  return charts;
 }
 
 HtmlTable runsTable(const Comparison& c) {
@@ -139,23 +153,12 @@ RunProvenance provenance(const store::RunStore& store, const ComparedRun& run) {
   RunProvenance out{run.label + " " + run.name,
                     {{"fact", "value"}, {}, -1},
                     {{"kind", "plugin", "version", "sha256", "file"}, {}, -1}};
-  const auto facts = store.query(
-      "SELECT uuid, name, datetime(started_at, 'unixepoch') AS started, "
-      "datetime(ended_at, 'unixepoch') AS ended, spec_path AS spec, "
-      "spec_hash AS \"spec sha256\", seed, sweep, git_commit AS \"git "
-      "commit\", CASE git_dirty WHEN 1 THEN 'yes (uncommitted changes)' "
-      "ELSE 'no' END AS \"git dirty\", labrun_version AS labrun, "
-      "torch_version AS LibTorch, opencv_version AS OpenCV, host, device, "
-      "resumes, command_line AS \"command line\" FROM runs WHERE uuid = ?1",
-      {run.uuid});
+  const auto facts = store.runProvenance(run.uuid);
   for (std::size_t c = 0; c < facts.columns.size(); ++c) {
     out.facts.rows.push_back(
         {facts.columns[c], facts.rows.at(0)[c].value_or("-")});
   }
-  const auto plugins = store.query(
-      "SELECT kind, name, version, substr(sha256, 1, 12), file "
-      "FROM run_plugins WHERE run = ?1 ORDER BY kind, name",
-      {run.uuid});
+  const auto plugins = store.runPlugins(run.uuid);
   for (const auto& row : plugins.rows) {
     std::vector<std::string> cells;
     for (const auto& cell : row) cells.push_back(cell.value_or(""));
@@ -182,10 +185,11 @@ ReportPage buildReport(const store::RunStore& store,
   page.title = title;
   page.generated = utcNow();
   page.runs = runsTable(c);
-  page.curves = {
-      lossCurve(store, c),
-      curve(store, c, "Validation mAP per epoch", "val/mAP", "epoch")};
-  page.class_ap = classApChart(c);
+  page.curves = lossCurves(store, c);
+  for (LineChart& chart : mapCurves(store, c)) {
+    page.curves.push_back(std::move(chart));
+  }
+  page.class_ap = classApCharts(c);
   page.metrics = metricsTable(c);
   page.params = paramsTable(c);
   for (const ComparedRun& run : c.runs) {

@@ -24,6 +24,7 @@ constexpr double kBarBottom = 96;  // room for slanted category labels
 constexpr double kBarWidth = 14;
 constexpr double kBarGap = 14;  // between groups
 constexpr std::size_t kLegendChars = 26;
+constexpr double kLegendRow = 20;
 
 std::string px(double value) { return fmt::format("{:.1f}", value); }
 
@@ -66,19 +67,37 @@ std::string yAxis(const AxisScale& y, double x0, double x1,
   return svg;
 }
 
-// Legend entries for runs 0..n-1, from (x, y) downwards.
-std::string legend(const std::vector<std::string>& labels, double x, double y) {
+// Legend entries for runs 0..n-1, from (x, y) downwards: a color swatch,
+// or for lines a stroke in the run's color and dash pattern.
+std::string legend(const std::vector<std::string>& labels, double x, double y,
+                   bool lines) {
   std::string svg = "<g class=\"legend\">\n";
   for (std::size_t i = 0; i < labels.size(); ++i) {
-    const double row = y + 20.0 * static_cast<double>(i);
+    const double row = y + kLegendRow * static_cast<double>(i);
+    const std::string key =
+        lines ? fmt::format(
+                    "<line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" "
+                    "y2=\"{2}\" stroke=\"{3}\" stroke-width=\"3\" "
+                    "stroke-dasharray=\"{4}\"/>",
+                    px(x), px(x + 14), px(row), runColor(i), runDash(i))
+              : fmt::format(
+                    "<rect x=\"{}\" y=\"{}\" width=\"14\" "
+                    "height=\"10\" fill=\"{}\"/>",
+                    px(x), px(row - 5), runColor(i));
     svg += fmt::format(
-        "<g><title>{0}</title><rect x=\"{1}\" y=\"{2}\" width=\"14\" "
-        "height=\"10\" fill=\"{3}\"/><text x=\"{4}\" "
-        "y=\"{5}\">{6}</text></g>\n",
-        htmlEscape(labels[i]), px(x), px(row - 5), runColor(i), px(x + 20),
-        px(row + 4), htmlEscape(shortLabel(labels[i])));
+        "<g><title>{0}</title>{1}<text x=\"{2}\" "
+        "y=\"{3}\">{4}</text></g>\n",
+        htmlEscape(labels[i]), key, px(x + 20), px(row + 4),
+        htmlEscape(shortLabel(labels[i])));
   }
   return svg + "</g>\n";
+}
+
+// A chart's height: `plot_height`, or more when its legend needs it.
+double heightFor(double plot_height, std::size_t legend_rows) {
+  return std::max(
+      plot_height,
+      kMarginTop + 6 + kLegendRow * static_cast<double>(legend_rows));
 }
 
 }  // namespace
@@ -118,6 +137,12 @@ std::string runColor(std::size_t run) {
   return kPalette[run % kPalette.size()];
 }
 
+std::string runDash(std::size_t run) {
+  static constexpr std::array<const char*, 4> kDashes = {"none", "8 4", "2 3",
+                                                         "10 3 2 3"};
+  return kDashes[run / 10 % kDashes.size()];
+}
+
 std::string renderLineChart(const LineChart& chart) {
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo;
   double y_lo = x_lo, y_hi = -x_lo;
@@ -135,7 +160,9 @@ std::string renderLineChart(const LineChart& chart) {
                     chart.integer_x);
   const AxisScale y(y_lo, y_hi, plot_bottom, kMarginTop);
 
-  std::string svg = svgOpen("line-chart", kLineWidth, kLineHeight, chart.title);
+  std::string svg =
+      svgOpen("line-chart", kLineWidth,
+              heightFor(kLineHeight, chart.series.size()), chart.title);
   svg += yAxis(y, kMarginLeft, plot_right, chart.y_label);
   svg += "<g class=\"axis x-axis\">\n";
   for (const double tick : x.ticks()) {
@@ -168,6 +195,7 @@ std::string renderLineChart(const LineChart& chart) {
     for (const auto& [px_value, py_value] : series.points) {
       const std::string cx = px(x.pixel(px_value)), cy = px(y.pixel(py_value));
       points += (points.empty() ? "" : " ") + cx + "," + cy;
+      if (!chart.markers) continue;
       markers += fmt::format(
           "<circle cx=\"{}\" cy=\"{}\" r=\"3\"><title>{}: {} {}, {:.4g}"
           "</title></circle>",
@@ -176,10 +204,11 @@ std::string renderLineChart(const LineChart& chart) {
     }
     svg += fmt::format(
         "<g class=\"series\" data-run=\"{0}\" stroke=\"{1}\" fill=\"{1}\">"
-        "<polyline points=\"{2}\" fill=\"none\" stroke-width=\"2\"/>{3}</g>\n",
-        i, runColor(i), points, markers);
+        "<polyline points=\"{2}\" fill=\"none\" stroke-width=\"2\" "
+        "stroke-dasharray=\"{3}\"/>{4}</g>\n",
+        i, runColor(i), points, runDash(i), markers);
   }
-  svg += legend(labels, plot_right + 16, kMarginTop + 6);
+  svg += legend(labels, plot_right + 16, kMarginTop + 6, /*lines=*/true);
   return svg + "</svg>\n";
 }
 
@@ -201,7 +230,9 @@ std::string renderBarChart(const BarChart& chart) {
   const AxisScale y(lo, hi, plot_bottom, kMarginTop);
   const double baseline = y.pixel(0);
 
-  std::string svg = svgOpen("bar-chart", width, kBarHeight, chart.title);
+  std::string svg =
+      svgOpen("bar-chart", width, heightFor(kBarHeight, chart.legend.size()),
+              chart.title);
   svg += yAxis(y, kMarginLeft, plot_right, chart.y_label);
   svg += fmt::format(
       "<line class=\"baseline\" x1=\"{0}\" y1=\"{2}\" "
@@ -232,7 +263,8 @@ std::string renderBarChart(const BarChart& chart) {
         px(center), px(plot_bottom + 14),
         htmlEscape(shortLabel(chart.groups[g])));
   }
-  svg += legend(chart.legend, plot_right + 16, kMarginTop + 6);
+  svg += legend(chart.legend, plot_right + 16, kMarginTop + 6,
+                /*lines=*/false);
   return svg + "</svg>\n";
 }
 
@@ -284,9 +316,8 @@ std::string renderReport(const ReportPage& page) {
   html += "<h2>Curves</h2>\n<div class=\"charts\">\n";
   for (const LineChart& chart : page.curves) html += renderLineChart(chart);
   html += "</div>\n<h2>Per-class AP</h2>\n";
-  html += page.class_ap.groups.empty()
-              ? "<p>No per-class values recorded.</p>\n"
-              : renderBarChart(page.class_ap);
+  if (page.class_ap.empty()) html += "<p>No per-class values recorded.</p>\n";
+  for (const BarChart& chart : page.class_ap) html += renderBarChart(chart);
   html += "<h2>Metrics</h2>\n" + renderTable(page.metrics);
   html += "<h2>Hyperparameters that differ</h2>\n";
   html += page.params.rows.empty()

@@ -17,6 +17,10 @@ std::string htmlEscape(std::string_view text);
 
 // Color of run i (#rrggbb): a fixed palette, repeated past its end.
 std::string runColor(std::size_t run);
+// Dash pattern of run i's line (SVG stroke-dasharray): none for the first
+// pass over the palette, then a different one per pass, so runs that share
+// a color stay apart.
+std::string runDash(std::size_t run);
 
 // One line per run; series i is drawn in runColor(i).
 struct ChartSeries {
@@ -30,6 +34,7 @@ struct LineChart {
   std::string y_label;
   bool integer_x = false;  // x ticks at whole numbers (epochs)
   std::vector<ChartSeries> series;
+  bool markers = true;  // a <circle> per point (off for per-step series)
 };
 
 // Grouped bars: one group per category, one bar per run inside each group.
@@ -60,14 +65,15 @@ struct ReportPage {
   std::string generated;  // e.g. "2024-06-11 09:34 UTC"
   HtmlTable runs;         // one row per run, in run order
   std::vector<LineChart> curves;
-  BarChart class_ap;
-  HtmlTable metrics;  // best / last values
-  HtmlTable params;   // the hyperparameters that differ
+  std::vector<BarChart> class_ap;  // one per map instance
+  HtmlTable metrics;               // best / last values
+  HtmlTable params;                // the hyperparameters that differ
   std::vector<RunProvenance> provenance;
 };
 
-// <svg> with axes, ticks, labels, a legend and one <polyline> per series
-// holding one "x,y" pair per point (plus a <circle> marker per point).
+// <svg> with axes, ticks, labels, a legend right of the plot (the chart
+// grows to hold it) and one <polyline> per series holding one "x,y" pair
+// per point (plus a <circle> marker per point when `markers`).
 std::string renderLineChart(const LineChart& chart);
 // <svg> with axes, a legend and one <rect class="bar"> per defined value.
 std::string renderBarChart(const BarChart& chart);

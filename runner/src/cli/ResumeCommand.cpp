@@ -1,9 +1,9 @@
 // `labrun resume`: continues a stopped, failed or crashed run from its last
 // checkpoint (a data-parallel run with its recorded world size).
-#include <iostream>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <iostream>
 
 #include "cli/Training.h"
 #include "dist/Launcher.h"
@@ -13,15 +13,11 @@ namespace labrun::cli {
 namespace {
 
 int resumeRun(const GlobalOptions& global, const std::string& run_ref,
-                  const ProgressArgs& progress,
-                  const dist::LaunchOptions& launch) {
+              const ProgressArgs& progress, const dist::LaunchOptions& launch) {
   const plugins::PluginHost host = loadPlugins(global);
   auto store = store::RunStore::open(global.db);
   const std::string uuid = store->resolveRun(run_ref);
-  const int world_size = std::stoi(
-      store->query("SELECT world_size FROM runs WHERE uuid = ?1", {uuid})
-          .rows.at(0)[0]
-          .value_or("1"));
+  const std::int64_t world_size = store->worldSize(uuid);
   const auto world = workerPlace();
   if (!world && world_size > 1) {
     if (world_size % launch.nnodes != 0) {
@@ -44,10 +40,9 @@ int resumeRun(const GlobalOptions& global, const std::string& run_ref,
     store.reset();
     return runWorker(global, experiment, *world, progress, uuid);
   }
-  return reportOutcome(experiment.resume(*store, uuid,
-                                         runControls(global, progress),
-                                         std::cout),
-                       global.db);
+  return reportOutcome(
+      experiment.resume(*store, uuid, runControls(global, progress), std::cout),
+      global.db);
 }
 
 class ResumeCommand : public Command {

@@ -12,11 +12,6 @@ namespace {
 
 constexpr const char* kMainMetric = "val/mAP";
 
-std::optional<double> number(const std::optional<std::string>& cell) {
-  if (!cell) return std::nullopt;
-  return std::stod(*cell);
-}
-
 bool lowerIsBetter(const std::string& key) {
   const std::string suffix = "loss";
   return key.size() >= suffix.size() &&
@@ -24,26 +19,19 @@ bool lowerIsBetter(const std::string& key) {
 }
 
 ComparedRun loadRun(const store::RunStore& store, const std::string& uuid) {
-  const auto row = store.query(
-      "SELECT uuid, name, status FROM run_summary WHERE uuid = ?1", {uuid});
-  if (row.rows.empty()) {
-    throw store::StoreError("run store '" + store.path() + "': no run '" +
-                            uuid + "'");
-  }
-  return {*row.rows[0][0], row.rows[0][0]->substr(0, 8), *row.rows[0][1],
-          *row.rows[0][2]};
+  auto header = store.runHeader(uuid);
+  return {header.uuid, header.uuid.substr(0, 8), std::move(header.name),
+          std::move(header.status)};
 }
 
 void addParams(const store::RunStore& store, Comparison& out) {
   const std::size_t n = out.runs.size();
   std::map<std::string, std::vector<std::optional<std::string>>> by_key;
   for (std::size_t r = 0; r < n; ++r) {
-    const auto table = store.query(
-        "SELECT key, value FROM params WHERE run = ?1", {out.runs[r].uuid});
-    for (const auto& row : table.rows) {
-      auto& values = by_key[*row[0]];
+    for (auto& [key, value] : store.params(out.runs[r].uuid)) {
+      auto& values = by_key[key];
       values.resize(n);
-      values[r] = row[1].value_or("null");
+      values[r] = std::move(value);
     }
   }
   for (auto& [key, values] : by_key) {
@@ -58,20 +46,13 @@ void addMetrics(const store::RunStore& store, Comparison& out) {
   const std::size_t n = out.runs.size();
   std::map<std::string, MetricStats> by_key;
   for (std::size_t r = 0; r < n; ++r) {
-    const auto table = store.query(
-        "SELECT key, max(value), min(value), "
-        "(SELECT value FROM metrics m2 WHERE m2.run = m.run AND "
-        "m2.key = m.key ORDER BY step DESC, rowid DESC LIMIT 1) "
-        "FROM metrics m WHERE run = ?1 AND substr(key, 1, 4) = 'val/' "
-        "GROUP BY key",
-        {out.runs[r].uuid});
-    for (const auto& row : table.rows) {
-      MetricStats& stats = by_key[*row[0]];
-      stats.key = *row[0];
+    for (const auto& range : store.validationMetrics(out.runs[r].uuid)) {
+      MetricStats& stats = by_key[range.key];
+      stats.key = range.key;
       stats.best.resize(n);
       stats.last.resize(n);
-      stats.best[r] = number(lowerIsBetter(stats.key) ? row[2] : row[1]);
-      stats.last[r] = number(row[3]);
+      stats.best[r] = lowerIsBetter(stats.key) ? range.min : range.max;
+      stats.last[r] = range.last;
     }
   }
   if (auto main = by_key.find(kMainMetric); main != by_key.end()) {
@@ -83,28 +64,24 @@ void addMetrics(const store::RunStore& store, Comparison& out) {
 
 void addClassAp(const store::RunStore& store, Comparison& out) {
   const std::size_t n = out.runs.size();
-  std::map<std::string, ClassDiff> by_name;
+  std::map<std::pair<std::string, std::string>, ClassDiff> by_key;
   out.ap_epochs.assign(n, std::nullopt);
   for (std::size_t r = 0; r < n; ++r) {
-    const auto table = store.query(
-        "SELECT epoch, class_index, class_name, value FROM class_metrics "
-        "WHERE run = ?1 AND metric = 'AP' AND epoch = (SELECT max(epoch) "
-        "FROM class_metrics WHERE run = ?1 AND metric = 'AP') "
-        "ORDER BY class_index",
-        {out.runs[r].uuid});
-    for (const auto& row : table.rows) {
-      out.ap_epochs[r] = std::stoll(*row[0]);
-      auto [it, fresh] = by_name.try_emplace(*row[2]);
+    for (const auto& row : store.lastClassAp(out.runs[r].uuid)) {
+      out.ap_epochs[r] =
+          std::max(out.ap_epochs[r].value_or(row.epoch), row.epoch);
+      auto [it, fresh] = by_key.try_emplace({row.metric, row.class_name});
       ClassDiff& diff = it->second;
       if (fresh) {
-        diff.class_index = std::stoll(*row[1]);
-        diff.class_name = *row[2];
+        diff.metric = row.metric;
+        diff.class_index = row.class_index;
+        diff.class_name = row.class_name;
         diff.ap.resize(n);
       }
-      diff.ap[r] = number(row[3]);
+      diff.ap[r] = row.value;
     }
   }
-  for (auto& [name, diff] : by_name) {
+  for (auto& [key, diff] : by_key) {
     for (std::size_t r = 1; r < n; ++r) {
       if (const auto d = delta(diff.ap[0], diff.ap[r])) {
         diff.max_abs_delta =
@@ -113,8 +90,10 @@ void addClassAp(const store::RunStore& store, Comparison& out) {
     }
     out.classes.push_back(std::move(diff));
   }
+  // "AP" sorts before "AP@...": the plain instance comes first.
   std::sort(out.classes.begin(), out.classes.end(),
             [](const ClassDiff& a, const ClassDiff& b) {
+              if (a.metric != b.metric) return a.metric < b.metric;
               const double da = a.max_abs_delta.value_or(-1);
               const double db = b.max_abs_delta.value_or(-1);
               return da != db ? da > db : a.class_index < b.class_index;
@@ -133,11 +112,7 @@ std::vector<std::string> selectRuns(const store::RunStore& store,
   }
   std::vector<std::string> uuids;
   for (const std::string& ref : refs) uuids.push_back(store.resolveRun(ref));
-  if (sweep.empty()) return uuids;
-  const auto table = store.query(
-      "SELECT uuid FROM runs WHERE sweep = ?1 ORDER BY started_at, rowid",
-      {sweep});
-  for (const auto& row : table.rows) uuids.push_back(*row[0]);
+  if (!sweep.empty()) uuids = store.sweepRuns(sweep);
   if (uuids.empty()) {
     throw store::StoreError("run store '" + store.path() +
                             "': no runs in sweep '" + sweep + "'");

@@ -1,6 +1,7 @@
 // What differs between recorded runs: parameters, validation metrics (best
-// and last) and per-class AP with deltas against the first run. Read from
-// the run store; shared by `labrun compare`, `sweep` and `report`.
+// and last) and per-class AP (every map instance) with deltas against the
+// first run. Read from the run store; shared by `labrun compare`, `sweep`
+// and `report`.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,7 @@ struct MetricStats {
 };
 
 struct ClassDiff {
+  std::string metric;            // "AP", or an instance's "AP@ap=sklearn"
   std::int64_t class_index = 0;  // in the first run that has the class
   std::string class_name;
   std::vector<std::optional<double>> ap;  // per run; nullopt: undefined
@@ -49,7 +51,9 @@ struct Comparison {
   std::vector<MetricStats> metrics;  // val/mAP first, then other val/* keys
   // Per run: the last epoch with per-class AP (nullopt: none recorded).
   std::vector<std::optional<std::int64_t>> ap_epochs;
-  // Classes matched by name; largest max_abs_delta first, then by index.
+  // Per-class AP of every map instance, each at the last epoch the run
+  // recorded it; classes matched by instance and name. Grouped by instance
+  // ("AP" first), then largest max_abs_delta first, then by index.
   std::vector<ClassDiff> classes;
 };
 

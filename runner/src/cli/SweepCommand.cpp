@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -16,8 +17,6 @@
 #include <random>
 #include <string_view>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/CompareCommand.h"
 #include "cli/SweepGrid.h"
@@ -194,14 +193,11 @@ class Sweep {
               const Child& child) {
     const double seconds =
         std::chrono::duration<double>(Clock::now() - child.start).count();
-    const auto row = store.query(
-        "SELECT r.uuid, s.status, s.best_map, r.name FROM runs AS r JOIN "
-        "run_summary AS s ON s.uuid = r.uuid WHERE r.sweep = ?1 AND r.pid = ?2",
-        {id_, std::to_string(pid)});
+    const auto member = store.sweepMember(id_, pid);
     const std::string where =
         fmt::format("[{}/{}]", child.index + 1, points_.size());
     const std::string what = joined(points_[child.index].swept);
-    if (row.rows.empty()) {
+    if (!member) {
       // The child failed before recording a run (a plugin that refused its
       // parameters, say): its last line says why.
       const std::string exit = WIFEXITED(status)
@@ -211,15 +207,14 @@ class Sweep {
                                what, lastLine(child.log), child.log);
       return;
     }
-    uuids_[child.index] = *row.rows[0][0];
-    const auto& cells = row.rows[0];
-    const bool finished = *cells[1] == "FINISHED";
+    uuids_[child.index] = member->uuid;
+    const bool finished = member->status == "FINISHED";
     finished_ += finished ? 1 : 0;
     std::cout << fmt::format(
-        "{} {} {}  {}  best val/mAP {}  {:.1f} s{}\n", where, *cells[1],
-        cells[0]->substr(0, 8), *cells[3],
-        cells[2] ? fmt::format("{:.2f}", std::stod(*cells[2])) : "-", seconds,
-        finished ? "" : "  (log: " + child.log + ")");
+        "{} {} {}  {}  best val/mAP {}  {:.1f} s{}\n", where, member->status,
+        member->uuid.substr(0, 8), member->name,
+        member->best_map ? fmt::format("{:.2f}", *member->best_map) : "-",
+        seconds, finished ? "" : "  (log: " + child.log + ")");
     std::cout.flush();
   }
 
@@ -233,7 +228,6 @@ class Sweep {
   std::size_t finished_ = 0;
   std::vector<std::string> uuids_ = std::vector<std::string>(points_.size());
 };
-
 
 std::string newSweepId() {
   const std::time_t now = std::time(nullptr);

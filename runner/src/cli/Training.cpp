@@ -1,11 +1,10 @@
 #include "cli/Training.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "dist/Group.h"
 #include "spec/SpecError.h"
@@ -54,12 +53,9 @@ int reportOutcome(const train::RunOutcome& outcome, const std::string& db) {
 train::ResolvedSpec storedSpec(const store::RunStore& store,
                                const std::string& uuid,
                                const plugins::PluginHost& host) {
-  const auto row =
-      store.query("SELECT spec_yaml, spec_path FROM runs WHERE uuid = ?1",
-                  {uuid});
-  return train::resolveStoredSpec(row.rows.at(0)[0].value_or(""),
-                                  "run " + uuid + " spec",
-                                  row.rows.at(0)[1].value_or(""), host);
+  const auto spec = store.runSpec(uuid);
+  return train::resolveStoredSpec(spec.yaml, "run " + uuid + " spec", spec.path,
+                                  host);
 }
 
 std::optional<dist::WorldInfo> workerPlace() {

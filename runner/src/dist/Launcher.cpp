@@ -105,11 +105,7 @@ void markRunFailed(c10d::Store& store, const std::string& db_path,
   const auto value = store.get(Group::valueKey("run"));
   const std::string uuid(value.begin(), value.end());
   auto runs = store::RunStore::open(db_path);
-  const auto status =
-      runs->query("SELECT status FROM runs WHERE uuid = ?1", {uuid});
-  if (status.rows.empty() || status.rows[0][0].value_or("") != "RUNNING") {
-    return;
-  }
+  if (runs->storedStatus(uuid) != "RUNNING") return;
   runs->finishRun(uuid, "FAILED", why);
   log << fmt::format("labrun: run {} FAILED: {}\n", uuid, why);
 }

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "store/Migrations.h"
+#include "store/RunStoreImpl.h"
 #include "store/Sqlite.h"
 
 namespace labrun::store {
@@ -154,14 +155,6 @@ const char* typeName(int sqlite_type) {
 }
 
 }  // namespace
-
-struct RunStore::Impl {
-  sqlite3* db = nullptr;
-  // Metric rows not yet written, with their run uuid.
-  std::vector<std::pair<std::string, MetricRow>> pending;
-
-  ~Impl() { sqlite3_close_v2(db); }
-};
 
 RunStore::RunStore(std::string path, std::unique_ptr<Impl> impl)
     : path_(std::move(path)), impl_(std::move(impl)) {}
@@ -388,7 +381,8 @@ void RunStore::reopenRun(const std::string& run, double stale_after_s,
                          std::int64_t pid) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
-    Stmt current(db, "SELECT status, heartbeat_at, host FROM runs WHERE uuid = ?1");
+    Stmt current(db,
+                 "SELECT status, heartbeat_at, host FROM runs WHERE uuid = ?1");
     current.bindText(1, run);
     if (!current.step()) fail(db, "no run '" + run + "'");
     const std::string status = current.columnText(0);
@@ -399,9 +393,10 @@ void RunStore::reopenRun(const std::string& run, double stale_after_s,
                    current.columnText(2) + " (heartbeat " +
                    std::to_string(static_cast<long>(age)) + " s ago)");
     }
-    Stmt st(db,
-            "UPDATE runs SET status = 'RUNNING', ended_at = NULL, error = NULL, "
-            "heartbeat_at = ?2, resumes = resumes + 1, pid = ?3 WHERE uuid = ?1");
+    Stmt st(
+        db,
+        "UPDATE runs SET status = 'RUNNING', ended_at = NULL, error = NULL, "
+        "heartbeat_at = ?2, resumes = resumes + 1, pid = ?3 WHERE uuid = ?1");
     st.bindText(1, run).bindReal(2, nowSeconds()).bindInt(3, pid);
     st.run();
   });

@@ -35,8 +35,8 @@ struct RunInfo {
   std::string torch_version;
   std::string opencv_version;
   std::string command_line;
-  std::int64_t pid = 0;  // process training the run; 0: unknown
-  std::string sweep;     // sweep id; "" when not part of a sweep
+  std::int64_t pid = 0;         // process training the run; 0: unknown
+  std::string sweep;            // sweep id; "" when not part of a sweep
   std::int64_t world_size = 1;  // data-parallel worker processes
   std::string kind = "train";   // "eval": evaluation only, nothing trained
 };
@@ -149,6 +149,80 @@ class RunStore {
   // ambiguous (listing candidates).
   std::string resolveRun(const std::string& ref) const;
 
+  // ---- Typed reads (RunReads.cpp): every question the runner asks of the
+  // store. `run` is a full uuid (resolveRun); a run that is not there is a
+  // StoreError naming it, unless the result is optional.
+
+  // The run's name and status as run_summary shows it (CRASHED included).
+  struct RunHeader {
+    std::string uuid;
+    std::string name;
+    std::string status;
+  };
+  RunHeader runHeader(const std::string& run) const;
+  // runs.status as stored (RUNNING for a crashed run); nullopt: no such run.
+  std::optional<std::string> storedStatus(const std::string& run) const;
+  std::int64_t worldSize(const std::string& run) const;
+  // The resolved spec the run recorded, and the file it came from.
+  struct RunSpec {
+    std::string yaml;
+    std::string path;
+  };
+  RunSpec runSpec(const std::string& run) const;
+  // The host and pid that trained the run last (either may be unknown).
+  struct RunProcess {
+    std::optional<std::string> host;
+    std::optional<std::int64_t> pid;
+  };
+  RunProcess runProcess(const std::string& run) const;
+  // The run started in `sweep` by process `pid`, as run_summary shows it.
+  struct SweepMember {
+    std::string uuid;
+    std::string name;
+    std::string status;
+    std::optional<double> best_map;
+  };
+  std::optional<SweepMember> sweepMember(const std::string& sweep,
+                                         std::int64_t pid) const;
+  // The runs of `sweep` in start order.
+  std::vector<std::string> sweepRuns(const std::string& sweep) const;
+
+  // (key, value) of the run's params; value "null" for a null value.
+  std::vector<std::pair<std::string, std::string>> params(
+      const std::string& run) const;
+  // Per `val/*` key of the run: its largest, smallest and last value (at
+  // the highest step); nullopt where every value is NULL (NaN).
+  struct MetricRange {
+    std::string key;
+    std::optional<double> max;
+    std::optional<double> min;
+    std::optional<double> last;
+  };
+  std::vector<MetricRange> validationMetrics(const std::string& run) const;
+  // (x, value) of `key` in step order, x being the step or the epoch; NULL
+  // (NaN) values are left out.
+  enum class Axis { kStep, kEpoch };
+  std::vector<std::pair<double, double>> metricSeries(const std::string& run,
+                                                      const std::string& key,
+                                                      Axis x) const;
+  // Per-class AP of every map instance ("AP", "AP@ap=sklearn", ...), each at
+  // the last epoch the run recorded it; by instance, then class index.
+  std::vector<ClassMetricRow> lastClassAp(const std::string& run) const;
+
+  // Checkpoints. "best": the one flagged best; "newest": highest step;
+  // "best, else newest": what init_from takes from a run.
+  enum class CheckpointPick { kBest, kNewest, kBestElseNewest };
+  std::optional<std::string> checkpointPath(const std::string& run,
+                                            CheckpointPick pick) const;
+  // Every checkpoint of the run, newest (highest step) first.
+  std::vector<CheckpointRow> checkpoints(const std::string& run) const;
+  // The run that recorded the checkpoint file at `path` (absolute).
+  std::optional<std::string> checkpointRun(const std::string& path) const;
+  // The run's checkpoints to delete so that only the newest `keep_last` and
+  // the best one remain.
+  std::vector<std::string> checkpointsBeyond(const std::string& run,
+                                             std::int64_t keep_last) const;
+
   // Generic read-only query for the CLI (`labrun sql`, `runs`, `show`).
   struct Table {
     std::vector<std::string> columns;
@@ -162,6 +236,17 @@ class RunStore {
   // In a read-only store any write is refused by SQLite itself.
   Table query(const std::string& sql,
               const std::vector<std::string>& params = {}) const;
+
+  // Display tables with their column titles (`labrun show`, `report`).
+  Table runFacts(const std::string& run) const;       // one row, spec last
+  Table runProvenance(const std::string& run) const;  // one row
+  Table runPlugins(const std::string& run) const;
+  // `labrun show`'s sections after the facts, each with its title.
+  struct Section {
+    std::string title;
+    Table table;
+  };
+  std::vector<Section> runSections(const std::string& run) const;
 
   void setBatchRows(std::size_t rows) { batch_rows_ = rows; }
 

@@ -1,11 +1,10 @@
 #include "train/Transfer.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "ModuleWeights.h"
 #include "store/RunStore.h"
@@ -61,15 +60,13 @@ std::string initCheckpointPath(const std::string& ref,
         fmt::format("'{}' is neither a checkpoint file nor a run: {}", ref,
                     not_found.what()));
   }
-  const auto rows = store->query(
-      "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY best DESC, step "
-      "DESC LIMIT 1",
-      {uuid});
-  if (rows.rows.empty()) {
+  auto path = store->checkpointPath(
+      uuid, store::RunStore::CheckpointPick::kBestElseNewest);
+  if (!path) {
     throw std::runtime_error(
         fmt::format("run '{}' ({}) has no checkpoint", ref, uuid));
   }
-  return *rows.rows[0][0];
+  return *path;
 }
 
 StateDict checkpointModelState(const std::string& path) {

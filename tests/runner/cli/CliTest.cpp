@@ -79,7 +79,8 @@ class CliTest : public ::testing::Test {
                                 "' 2>'" + (dir_ / "bg.err").string() + "'";
     const pid_t pid = fork();
     if (pid == 0) {
-      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      execl("/bin/sh", "sh", "-c", command.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     return pid;
@@ -127,7 +128,8 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(series(a, "val/mAP"), series(b, "val/mAP")) << a;
   }
 
-  std::string writeSpec(const std::string& name, const std::string& text) const {
+  std::string writeSpec(const std::string& name,
+                        const std::string& text) const {
     const std::string path = (dir_ / name).string();
     std::ofstream(path) << text;
     return path;
@@ -159,9 +161,9 @@ TEST_F(CliTest, HelpOnEverySubcommand) {
         "spec-doc"}) {
     const Result result = labrun(std::string(command) + " --help");
     EXPECT_EQ(result.code, 0) << command;
-    EXPECT_NE(result.out.find(
-                  "Exit codes: 0 ok, 1 run failed or stopped, 2 usage"),
-              std::string::npos)
+    EXPECT_NE(
+        result.out.find("Exit codes: 0 ok, 1 run failed or stopped, 2 usage"),
+        std::string::npos)
         << command << ": " << result.out;
   }
 }
@@ -193,7 +195,8 @@ TEST_F(CliTest, DryRunPrintsResolvedSpecWithDefaultsAndOverrides) {
   ASSERT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("lr: 0.5"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("weight_decay"), std::string::npos);  // default
-  EXPECT_NE(result.out.find("pos_weight"), std::string::npos);    // plugin default
+  EXPECT_NE(result.out.find("pos_weight"),
+            std::string::npos);  // plugin default
   EXPECT_EQ(result.out.find("extends"), std::string::npos);
   EXPECT_EQ(runCount(), 0);
 }
@@ -309,14 +312,16 @@ TEST_F(CliTest, ReleasedCheckpointSpecPassesDryRun) {
 TEST_F(CliTest, MisspelledKeyNamesPlaceAndSuggests) {
   const std::string spec =
       writeSpec("typo.yaml", "extends: " + kSmoke + "\noptim:\n  lrr: 0.1\n");
-  expectSpecError("run " + spec,
-                  spec + ":3:3: optim.lrr: unknown key; did you mean 'optim.lr'?");
+  expectSpecError(
+      "run " + spec,
+      spec + ":3:3: optim.lrr: unknown key; did you mean 'optim.lr'?");
 }
 
 TEST_F(CliTest, WrongTypeNamesPlaceExpectedAndFound) {
-  const std::string spec =
-      writeSpec("type.yaml", "extends: " + kSmoke + "\ntrain:\n  epochs: three\n");
-  expectSpecError("run " + spec, spec + ":3:11: train.epochs: expected integer");
+  const std::string spec = writeSpec(
+      "type.yaml", "extends: " + kSmoke + "\ntrain:\n  epochs: three\n");
+  expectSpecError("run " + spec,
+                  spec + ":3:11: train.epochs: expected integer");
 }
 
 TEST_F(CliTest, MissingExtendsFileIsNamed) {
@@ -340,8 +345,8 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   ASSERT_EQ(runCount(), 1);
 
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
-  const auto summary = store->query(
-      "SELECT name, status, best_map, lr, head FROM run_summary");
+  const auto summary =
+      store->query("SELECT name, status, best_map, lr, head FROM run_summary");
   ASSERT_EQ(summary.rows.size(), 1u);
   EXPECT_EQ(*summary.rows[0][0], "smoke");
   EXPECT_EQ(*summary.rows[0][1], "FINISHED");
@@ -351,7 +356,8 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   EXPECT_EQ(*summary.rows[0][4], "fc");
   const auto counts = store->query(
       "SELECT (SELECT count(*) FROM checkpoints), "
-      "(SELECT count(*) FROM class_metrics), (SELECT count(*) FROM run_plugins), "
+      "(SELECT count(*) FROM class_metrics), (SELECT count(*) FROM "
+      "run_plugins), "
       "(SELECT count(*) FROM metrics WHERE key = 'train/loss')");
   EXPECT_EQ(*counts.rows[0][0], "2");   // one per epoch
   EXPECT_EQ(*counts.rows[0][1], "16");  // 8 classes x 2 epochs
@@ -361,8 +367,8 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   const Result show = labrun("show smoke");
   EXPECT_EQ(show.code, 0) << show.err;
   for (const char* expected :
-       {"FINISHED", "resolved spec:", "optim.lr", "val/mAP", "checkpoints:",
-        "step-00000024.pt", "smallconv"}) {
+       {"FINISHED", "resolved spec:", "optim.lr", "val/mAP",
+        "checkpoints:", "step-00000024.pt", "smallconv"}) {
     EXPECT_NE(show.out.find(expected), std::string::npos) << expected;
   }
 
@@ -370,9 +376,11 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   EXPECT_EQ(runs.code, 0);
   EXPECT_NE(runs.out.find("smoke"), std::string::npos);
 
-  const Result json = labrun("sql \"SELECT name, best_map FROM run_summary\" --json");
+  const Result json =
+      labrun("sql \"SELECT name, best_map FROM run_summary\" --json");
   EXPECT_EQ(json.code, 0) << json.err;
-  EXPECT_NE(json.out.find("\"name\": \"smoke\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"name\": \"smoke\""), std::string::npos)
+      << json.out;
   const Result csv = labrun("sql \"SELECT name, status FROM runs\" --csv");
   EXPECT_EQ(csv.out, "name,status\r\nsmoke,FINISHED\r\n");
 
@@ -386,7 +394,6 @@ TEST_F(CliTest, ReadCommandsWithoutStoreAreUsageErrors) {
   EXPECT_EQ(result.code, 2);
   EXPECT_NE(result.err.find("no run store at " + db()), std::string::npos);
 }
-
 
 // Resumable training: a run stopped by SIGINT (checkpoint, KILLED) or killed
 // with -9 (stale heartbeat) continues with `labrun resume` and reproduces
@@ -403,13 +410,14 @@ TEST_F(CliTest, SigintStopsCleanlyAndResumeReproducesTheRun) {
       1);
   kill(pid, SIGINT);
   EXPECT_EQ(exitStatus(pid), 1);
-  EXPECT_NE(slurp((dir_ / "bg.err").string()).find("KILLED: stopped by signal 2"),
-            std::string::npos);
+  EXPECT_NE(
+      slurp((dir_ / "bg.err").string()).find("KILLED: stopped by signal 2"),
+      std::string::npos);
   {
     auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
-    EXPECT_EQ(*store->query("SELECT status FROM runs WHERE name = 'cut'")
-                   .rows[0][0],
-              "KILLED");
+    EXPECT_EQ(
+        *store->query("SELECT status FROM runs WHERE name = 'cut'").rows[0][0],
+        "KILLED");
   }
   const Result resumed = labrun("resume cut -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
@@ -487,14 +495,13 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
 TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
   // The acceptance case of issue #14: map twice, with different `ap`, and
   // prf twice; checkpoints ranked by the labelled instance.
-  const std::string spec =
-      writeSpec("two.yaml",
-                "extends: " + kSmoke +
-                    "\nname: two\nmetrics:\n  - map\n"
-                    "  - {name: map, ap: sklearn}\n"
-                    "  - prf\n"
-                    "  - {name: prf, threshold: 0.7, label: strict}\n"
-                    "checkpoint:\n  best_by: val/mAP@ap=sklearn\n");
+  const std::string spec = writeSpec(
+      "two.yaml", "extends: " + kSmoke +
+                      "\nname: two\nmetrics:\n  - map\n"
+                      "  - {name: map, ap: sklearn}\n"
+                      "  - prf\n"
+                      "  - {name: prf, threshold: 0.7, label: strict}\n"
+                      "checkpoint:\n  best_by: val/mAP@ap=sklearn\n");
   const Result run = labrun("run '" + spec + "'" + kFast + " -q");
   ASSERT_EQ(run.code, 0) << run.err;
   EXPECT_EQ(series("two", "val/mAP").size(), 2u);
@@ -555,6 +562,25 @@ TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
   EXPECT_NE(compare.out.find("val/mAP@ap=sklearn"), std::string::npos)
       << compare.out;
   EXPECT_NE(compare.out.find("val/OF1@strict"), std::string::npos);
+  EXPECT_NE(compare.out.find("per-class AP at the last evaluated epoch"),
+            std::string::npos);
+  EXPECT_NE(
+      compare.out.find("per-class AP@ap=sklearn at the last evaluated epoch"),
+      std::string::npos);
+  const Result csv = labrun("compare two --csv");
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  EXPECT_NE(csv.out.find("\nclass_ap@ap=sklearn,"), std::string::npos);
+  const std::string html = (dir_ / "two.html").string();
+  const Result report = labrun("report two -o '" + html + "'");
+  ASSERT_EQ(report.code, 0) << report.err;
+  const std::string page = slurp(html);
+  for (const char* title :
+       {"Validation val/mAP per epoch",
+        "Validation val/mAP@ap=sklearn per "
+        "epoch",
+        "AP per class at the last", "AP@ap=sklearn per class at"}) {
+    EXPECT_NE(page.find(title), std::string::npos) << title;
+  }
 }
 
 // The float32 values of a C-order '<f4' .npy file with this `shape` text.
@@ -678,8 +704,7 @@ TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
   const Result failed =
       labrun("eval " + kSmoke + kFast + " --scores nowhere/scores.npy");
   EXPECT_EQ(failed.code, 1);
-  EXPECT_NE(failed.err.find("nowhere/scores"), std::string::npos)
-      << failed.err;
+  EXPECT_NE(failed.err.find("nowhere/scores"), std::string::npos) << failed.err;
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
   const auto row = store->query(
       "SELECT kind, status, (SELECT count(*) FROM evaluations) "
@@ -800,10 +825,13 @@ TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
   std::string best_map;
   {
     auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
-    best_map = *store->query(
-        "SELECT printf('%.17g', max(m.value)) FROM metrics m JOIN runs r ON "
-        "r.uuid = m.run WHERE r.name = 'source' AND m.key = 'val/mAP'")
-                    .rows.at(0)[0];
+    best_map =
+        *store
+             ->query(
+                 "SELECT printf('%.17g', max(m.value)) FROM metrics m JOIN "
+                 "runs r ON "
+                 "r.uuid = m.run WHERE r.name = 'source' AND m.key = 'val/mAP'")
+             .rows.at(0)[0];
   }
   const auto warmed = series("warm", "val/mAP");
   ASSERT_EQ(warmed.size(), 2u);
@@ -829,7 +857,8 @@ TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
                 "init_from: " + kSmoke + " is not a labrun checkpoint");
   expectRefused(kFast + " init_from=nowhere",
                 "init_from: 'nowhere' is neither a checkpoint file nor a run: "
-                "run store '" + db() + "': no run matches 'nowhere'");
+                "run store '" +
+                    db() + "': no run matches 'nowhere'");
   // Six classes instead of eight: the head cannot come along, the backbone
   // can.
   const std::string six = no_bn + " data.synthetic.num_classes=6";

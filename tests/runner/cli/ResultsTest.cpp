@@ -407,6 +407,58 @@ TEST_F(ComparisonTest, SelectRunsByReferenceOrSweep) {
   }
 }
 
+TEST_F(ComparisonTest, PerClassApOfEveryMapInstance) {
+  using Row = labrun::store::ClassMetricRow;
+  // A second map instance: a at epochs 1 and 2 (2 counts), b at epoch 2.
+  store_->addClassMetrics(a_, {Row{1, "AP@ap=sklearn", 0, "cat", 11, 3}});
+  store_->addClassMetrics(a_, {Row{2, "AP@ap=sklearn", 0, "cat", 12, 3},
+                               Row{2, "AP@ap=sklearn", 1, "dog", 22, 3}});
+  store_->addClassMetrics(b_, {Row{2, "AP@ap=sklearn", 0, "cat", 14, 3},
+                               Row{2, "AP@ap=sklearn", 1, "dog", 19, 3}});
+  // Per-class F1 is not AP.
+  store_->addClassMetrics(b_, {Row{2, "F1", 0, "cat", 1, 3}});
+  const auto c = labrun::cli::compareRuns(*store_, {a_, b_});
+  ASSERT_EQ(c.classes.size(), 5u);
+  // The plain instance first, as without the second one.
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(c.classes[i].metric, "AP");
+  EXPECT_EQ(c.classes[0].class_name, "dog");
+  EXPECT_EQ(c.classes[0].ap, (std::vector<std::optional<double>>{40, 20}));
+  // Then the instance's classes, largest change first: dog -3, cat +2.
+  EXPECT_EQ(c.classes[3].metric, "AP@ap=sklearn");
+  EXPECT_EQ(c.classes[3].class_name, "dog");
+  EXPECT_EQ(c.classes[3].ap, (std::vector<std::optional<double>>{22, 19}));
+  EXPECT_EQ(c.classes[3].max_abs_delta, 3);
+  EXPECT_EQ(c.classes[4].metric, "AP@ap=sklearn");
+  EXPECT_EQ(c.classes[4].class_name, "cat");
+  EXPECT_EQ(c.classes[4].ap, (std::vector<std::optional<double>>{12, 14}));
+  EXPECT_EQ(c.ap_epochs, (std::vector<std::optional<std::int64_t>>{3, 2}));
+}
+
+TEST(ReportHtml, ManyRunsStayApartAndPerStepLinesHaveNoMarkers) {
+  labrun::cli::LineChart chart;
+  chart.title = "loss";
+  chart.markers = false;
+  for (int run = 0; run < 24; ++run) {
+    chart.series.push_back({"run " + std::to_string(run), {{1, 1}, {2, 2}}});
+  }
+  const std::string svg = labrun::cli::renderLineChart(chart);
+  EXPECT_EQ(count(svg, "<circle"), 0u);
+  // Runs 0 and 10 share a color, not a dash pattern; 10 and 20 neither.
+  EXPECT_EQ(labrun::cli::runColor(0), labrun::cli::runColor(10));
+  EXPECT_NE(labrun::cli::runDash(0), labrun::cli::runDash(10));
+  EXPECT_NE(labrun::cli::runDash(10), labrun::cli::runDash(20));
+  EXPECT_NE(labrun::cli::runColor(10), labrun::cli::runColor(11));
+  const auto dashes =
+      captures(svg, "<polyline [^>]*stroke-dasharray=\"([^\"]*)\"");
+  ASSERT_EQ(dashes.size(), 24u);
+  EXPECT_EQ(dashes[10], labrun::cli::runDash(10));
+  // The legend's 24 rows fit: the chart grows past its plot height.
+  const auto height = captures(svg, "<svg [^>]*height=\"([0-9.]+)\"");
+  ASSERT_EQ(height.size(), 1u);
+  EXPECT_GE(std::stod(height[0]), 36 + 24 * 20.0);
+  EXPECT_EQ(count(svg, "<g><title>run "), 24u);
+}
+
 // ----------------------------------------------------------- end to end --
 
 struct Result {
@@ -697,10 +749,22 @@ TEST_F(ResultsCliTest, ReportDrawsCurvesAndBarsInChromium) {
                             .c_str()),
             0);
   const std::string rendered = slurp(dom);
-  // Two charts (loss, mAP) x 4 runs, each line one point per epoch (2).
+  // Three charts x 4 runs: the loss per logged step (a point per logged
+  // step), the loss and the mAP per epoch (a point per epoch: 2).
   const auto lines = captures(rendered, "<polyline points=\"([^\"]*)\"");
-  ASSERT_EQ(lines.size(), 8u) << rendered.substr(0, 2000);
-  for (const std::string& line : lines) EXPECT_EQ(points(line).size(), 2u);
+  ASSERT_EQ(lines.size(), 12u) << rendered.substr(0, 2000);
+  const auto logged = store_->query(
+      "SELECT count(*) FROM runs r JOIN metrics m ON m.run = r.uuid "
+      "AND m.key = 'train/loss' GROUP BY r.uuid ORDER BY r.started_at, "
+      "r.rowid");
+  ASSERT_EQ(logged.rows.size(), 4u);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::size_t expected =
+        i < 4 ? std::stoul(*logged.rows[i][0]) : std::size_t{2};
+    EXPECT_GT(expected, 1u);
+    EXPECT_EQ(points(lines[i]).size(), expected) << i;
+  }
+  EXPECT_NE(rendered.find("Training loss per logged step"), std::string::npos);
   std::size_t defined = 0;
   for (const auto& row : facts.rows) {
     for (const auto& [name, ap] : classAp(*row[0])) defined += ap ? 1 : 0;

@@ -1,0 +1,23 @@
+// The state behind a RunStore, shared by its write side (RunStore.cpp) and
+// its typed reads (RunReads.cpp). Internal to runner/src/store.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/RunStore.h"
+
+namespace labrun::store {
+
+struct RunStore::Impl {
+  sqlite3* db = nullptr;
+  // Metric rows not yet written, with their run uuid.
+  std::vector<std::pair<std::string, MetricRow>> pending;
+
+  ~Impl() { sqlite3_close_v2(db); }
+};
+
+}  // namespace labrun::store
