@@ -469,7 +469,7 @@ TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {
 // comes back from the checkpoint.
 TEST_F(CliTest, EarlyStopEndsTheRunAndResumesToTheSameEpoch) {
   const std::string early =
-      " data.synthetic.train_size=3072 data.synthetic.val_size=128 "
+      " data.synthetic.train_size=768 data.synthetic.val_size=128 "
       "train.epochs=6 train.log_every=0 train.early_stop.metric=val/mAP "
       "train.early_stop.patience=2 train.early_stop.min_delta=100";
   const Result whole = labrun("run " + kSmoke + early + " name=whole -q");
