@@ -27,12 +27,12 @@ void EarlyStopStage::load(torch::serialize::InputArchive& checkpoint) {
 }
 
 void EarlyStopStage::save(torch::serialize::OutputArchive& checkpoint) const {
-  checkpoint.write("early_stop",
-                   torch::tensor({has_best_ ? 1.0 : 0.0, best_,
-                                  static_cast<double>(best_epoch_),
-                                  static_cast<double>(bad_evaluations_),
-                                  stopped_ ? 1.0 : 0.0},
-                                 torch::kDouble));
+  checkpoint.write(
+      "early_stop",
+      torch::tensor(
+          {has_best_ ? 1.0 : 0.0, best_, static_cast<double>(best_epoch_),
+           static_cast<double>(bad_evaluations_), stopped_ ? 1.0 : 0.0},
+          torch::kDouble));
 }
 
 void EarlyStopStage::beforeRun(TrainLoop& loop, const Metrics& sanity) {

@@ -10,8 +10,8 @@ ProgressStage::ProgressStage(TrainLoop& loop)
                 loop.stepsPerEpoch()) {}
 
 void ProgressStage::beforeEpoch(TrainLoop& loop) {
-  progress_.startEpoch(loop.state().epoch, loop.state().batches_done /
-                                               loop.microBatchesPerStep());
+  progress_.startEpoch(loop.state().epoch,
+                       loop.state().batches_done / loop.microBatchesPerStep());
 }
 
 void ProgressStage::afterStep(TrainLoop& loop, const StepEnd& step) {

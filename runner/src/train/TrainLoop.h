@@ -2,12 +2,12 @@
 // of it; Trainer implements it.
 #pragma once
 
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <map>
 #include <ostream>
 #include <string>
-
-#include <torch/optim/optimizer.h>
 
 #include "train/Model.h"
 

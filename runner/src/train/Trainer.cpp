@@ -278,7 +278,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       recorder_.metric("train/loss", state_.step, epoch, step.loss);
       recorder_.metric("train/lr", state_.step, epoch,
                        optimizer_->param_groups().front().options().get_lr());
-      step.step_in_epoch = (state_.batches_done + accumulate_ - 1) / accumulate_;
+      step.step_in_epoch =
+          (state_.batches_done + accumulate_ - 1) / accumulate_;
       step.images = group_images;
       step.epoch_done = state_.batches_done >= micro_per_epoch;
       in_group = 0;
@@ -327,13 +328,12 @@ Metrics Trainer::validate(std::int64_t epoch) {
 }
 
 void Trainer::evaluate(const std::string& split, Metrics& values) {
-  const EvalResult result =
-      evaluateModel(model_, *loss_, metrics_, *val_, options_.device,
-                    /*max_batches=*/-1, /*collect_scores=*/false,
-                    options_.collective);
+  const EvalResult result = evaluateModel(
+      model_, *loss_, metrics_, *val_, options_.device,
+      /*max_batches=*/-1, /*collect_scores=*/false, options_.collective);
   addValues(split, result, values);
-  std::string line = fmt::format("epoch {} {}: loss {:.4f}", state_.epoch,
-                                 split, result.loss);
+  std::string line =
+      fmt::format("epoch {} {}: loss {:.4f}", state_.epoch, split, result.loss);
   for (const auto& [name, metric] : result.metrics) {
     for (const auto& [key, value] : metric.scalars) {
       line += fmt::format(" {} {:.2f}", key, value);
@@ -368,10 +368,9 @@ void Trainer::agree(double& loss) {
 
 std::string Trainer::writeCheckpoint() {
   fs::create_directories(options_.checkpoint_dir);
-  const std::string path =
-      (fs::path(options_.checkpoint_dir) /
-       fmt::format("step-{:08d}.pt", state_.step))
-          .string();
+  const std::string path = (fs::path(options_.checkpoint_dir) /
+                            fmt::format("step-{:08d}.pt", state_.step))
+                               .string();
   util::AtomicFile file(path);
   torch::serialize::OutputArchive archive, model, optimizer;
   model_->save(model);

@@ -164,7 +164,7 @@ class Trainer : private TrainLoop {
   TrainState state_;
   std::int64_t steps_per_epoch_ = 0;
   std::int64_t accumulate_ = 1;
-  data::BatchSource* val_ = nullptr;  // during fit
+  data::BatchSource* val_ = nullptr;                 // during fit
   std::vector<std::unique_ptr<TrainStage>> stages_;  // in calling order
   std::optional<FitEnd> stop_;
   std::string stop_reason_;

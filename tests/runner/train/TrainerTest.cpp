@@ -121,7 +121,7 @@ class TrainerTest : public ::testing::Test {
     std::shared_ptr<Loss> loss;  // default: the bce plugin
     std::shared_ptr<Metric> metric;  // default: the map plugin
     std::function<void(TrainerOptions&)> adjust;
-    std::string resume_from;  // a checkpoint to continue from
+    std::string resume_from;                // a checkpoint to continue from
     std::function<void(Trainer&)> prepare;  // e.g. adds stages
   };
 
@@ -144,12 +144,12 @@ class TrainerTest : public ::testing::Test {
     auto loss = setup.loss ? setup.loss
                            : host_.makeLoss(
                                  "bce", Params({{"pos_weight", 1.0}}), context);
-    auto metric = setup.metric
-                      ? setup.metric
-                      : host_.makeMetric(
-                            "map",
-                            Params({{"ap", std::string("voc_interpolated")}}),
-                            context);
+    auto metric =
+        setup.metric
+            ? setup.metric
+            : host_.makeMetric(
+                  "map", Params({{"ap", std::string("voc_interpolated")}}),
+                  context);
     TrainerOptions options;
     options.epochs = setup.epochs;
     options.log_every = 0;
@@ -173,8 +173,7 @@ class TrainerTest : public ::testing::Test {
     data::BatchIterator val_batches(val_, /*batch_size=*/32,
                                     /*shuffle=*/false, setup.seed);
     if (setup.prepare) setup.prepare(trainer);
-    recorder.end =
-        trainer.fit(train_batches, val_batches, setup.resume_from);
+    recorder.end = trainer.fit(train_batches, val_batches, setup.resume_from);
     recorder.stop_reason = trainer.stopReason();
     if (trained != nullptr) *trained = model;
     return recorder;
