@@ -163,6 +163,19 @@ std::vector<Field> trainFields() {
       {"train.epochs", ParamType::kInt, "1", "passes over the train set"},
       {"train.log_every", ParamType::kInt, "10",
        "off a terminal: a progress line every N steps"},
+      {"train.early_stop.metric", ParamType::kString, "''",
+       "early stopping: the validation key watched (val/mAP, val/loss, a "
+       "labelled val/mAP@label, val_ema/* with optim.ema); the run ends, "
+       "finished, once it has not improved for `patience` evaluations; "
+       "empty: off"},
+      {"train.early_stop.mode", ParamType::kString, "max",
+       "early stopping: whether the metric should rise or fall", "max|min"},
+      {"train.early_stop.patience", ParamType::kInt, "3",
+       "early stopping: evaluations without improvement before the run "
+       "ends (at least 1)"},
+      {"train.early_stop.min_delta", ParamType::kFloat, "0.0",
+       "early stopping: the change beyond the best value that counts as an "
+       "improvement (at least 0)"},
       {"init_from", ParamType::kString, "''",
        "model weights that start this run: a labrun checkpoint file, or a "
        "run in the store (name, uuid or uuid prefix), its best checkpoint"},

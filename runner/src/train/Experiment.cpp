@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -26,7 +27,6 @@
 #include "train/CoreSchema.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
-#include "train/StopSignal.h"
 #include "train/Trainer.h"
 #include "train/Transfer.h"
 #include "util/Sha256.h"
@@ -60,6 +60,37 @@ std::int64_t atLeast(const spec::Node& tree, const std::string& key,
                                       value));
   }
   return value;
+}
+
+// train.early_stop, or none when its metric is empty. The metric's split
+// is checked here; its name against the sanity evaluation's keys (before
+// the first step) or the first epoch's.
+std::optional<EarlyStopOptions> earlyStopOptions(const spec::Node& tree) {
+  const spec::Node& metric = tree.at("train.early_stop.metric");
+  EarlyStopOptions options;
+  options.metric = metric.asString();
+  options.maximize = tree.at("train.early_stop.mode").asString() == "max";
+  options.patience = atLeast(tree, "train.early_stop.patience", 1);
+  const spec::Node& min_delta = tree.at("train.early_stop.min_delta");
+  options.min_delta = min_delta.asDouble();
+  options.origin = metric.origin().describe();
+  if (!(options.min_delta >= 0)) {
+    throw spec::SpecError(fmt::format(
+        "{}: train.early_stop.min_delta: expected a number >= 0, found {}",
+        min_delta.origin().describe(), min_delta.text()));
+  }
+  if (options.metric.empty()) return std::nullopt;
+  const auto slash = options.metric.find('/');
+  const std::string split = options.metric.substr(0, slash);
+  const bool ema = tree.at("optim.ema").asDouble() > 0;
+  if (slash == std::string::npos || slash + 1 == options.metric.size() ||
+      (split != "val" && !(split == "val_ema" && ema))) {
+    throw spec::SpecError(fmt::format(
+        "{}: train.early_stop.metric: expected a validation key, val/<name> "
+        "(val/loss, val/mAP, ...){}, found '{}'",
+        options.origin, ema ? " or val_ema/<name>" : "", options.metric));
+  }
+  return options;
 }
 
 torch::Device parseDevice(const spec::Node& node) {
@@ -512,6 +543,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   options.best_by = tree.at("checkpoint.best_by").asString();
   options.best_max = tree.at("checkpoint.best_mode").asString() == "max";
   options.device = parts.device;
+  options.early_stop = earlyStopOptions(tree);
   ScheduleOptions& schedule = options.schedule;
   schedule.name = tree.at("schedule.name").asString();
   schedule.step_size = atLeast(tree, "schedule.step_size", 1);
@@ -698,10 +730,7 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
     const FitEnd end =
         trainer.fit(*parts.train_batches, *parts.val_batches, resume_from);
     outcome.status = end == FitEnd::kFinished ? "FINISHED" : "KILLED";
-    if (end == FitEnd::kStopped) {
-      outcome.error = fmt::format("stopped by signal {} at step {}",
-                                  StopSignal::signal(), trainer.state().step);
-    }
+    if (end == FitEnd::kStopped) outcome.error = trainer.stopReason();
   } catch (const std::exception& failure) {
     outcome.status = "FAILED";
     outcome.error = failure.what();

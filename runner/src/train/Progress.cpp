@@ -84,12 +84,4 @@ void Progress::endEpoch() {
   bar_drawn_ = false;
 }
 
-void Progress::line(const std::string& text) {
-  if (bar_drawn_) {
-    out_ << "\r\033[K";
-    bar_drawn_ = false;
-  }
-  out_ << text << "\n" << std::flush;
-}
-
 }  // namespace labrun::train

@@ -18,9 +18,8 @@ class Progress {
   void startEpoch(std::int64_t epoch, std::int64_t first_step);
   // After optimizer step `step_in_epoch` (1-based) of the epoch.
   void step(std::int64_t step_in_epoch, double loss, std::int64_t images);
+  // Ends a drawn bar's line (before the epoch's results are printed).
   void endEpoch();
-  // A finished line (evaluation results, notes); clears a drawn bar first.
-  void line(const std::string& text);
 
  private:
   using Clock = std::chrono::steady_clock;

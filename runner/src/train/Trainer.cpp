@@ -11,9 +11,7 @@
 #include <stdexcept>
 
 #include "dist/Collective.h"
-#include "train/Ema.h"
-#include "train/Progress.h"
-#include "train/StopSignal.h"
+#include "train/DefaultStages.h"
 #include "util/AtomicFile.h"
 
 namespace labrun::train {
@@ -60,6 +58,17 @@ MetricResult labelled(MetricResult result, const std::string& label) {
   for (auto& scalar : result.scalars) scalar.first += "@" + label;
   if (!result.per_class_name.empty()) result.per_class_name += "@" + label;
   return result;
+}
+
+// Adds the loss and the scalars of `result` as "<split>/<key>".
+void addValues(const std::string& split, const EvalResult& result,
+               Metrics& values) {
+  values[split + "/loss"] = result.loss;
+  for (const auto& [name, metric] : result.metrics) {
+    for (const auto& [key, value] : metric.scalars) {
+      values[split + "/" + key] = value;
+    }
+  }
 }
 
 std::string describe(const NamedMetric& named) {
@@ -175,29 +184,33 @@ Trainer::Trainer(Model model, std::shared_ptr<Loss> loss,
 
 Trainer::~Trainer() = default;
 
+void Trainer::addStage(std::unique_ptr<TrainStage> stage) {
+  stages_.push_back(std::move(stage));
+}
+
 FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
                     const std::string& resume_from) {
   const std::int64_t micro_per_epoch = train.batchesPerEpoch();
-  const std::int64_t accumulate = std::max<std::int64_t>(options_.accumulate, 1);
-  const std::int64_t steps_per_epoch =
-      (micro_per_epoch + accumulate - 1) / accumulate;
-  schedule_ = std::make_unique<LrSchedule>(options_.schedule, steps_per_epoch,
-                                           steps_per_epoch * options_.epochs);
-  schedule_->attach(*optimizer_);
-  if (options_.ema_decay > 0) {
-    ema_ = std::make_unique<Ema>(*model_, options_.ema_decay);
+  accumulate_ = std::max<std::int64_t>(options_.accumulate, 1);
+  steps_per_epoch_ = (micro_per_epoch + accumulate_ - 1) / accumulate_;
+  val_ = &val;
+  {
+    // The standard stages come first, then those added.
+    auto stages = makeStages(*this);
+    for (auto& added : stages_) stages.push_back(std::move(added));
+    stages_ = std::move(stages);
   }
-  progress_ = std::make_unique<Progress>(log_, options_.terminal,
-                                         options_.quiet, options_.log_every,
-                                         options_.epochs, steps_per_epoch);
+  Metrics sanity;
   if (!resume_from.empty()) {
     restore(resume_from);
   } else if (options_.sanity_batches > 0) {
     // A broken validation path fails in seconds, not after an epoch.
-    evaluateModel(model_, *loss_, metrics_, val, options_.device,
-                  options_.sanity_batches, /*collect_scores=*/false);
+    addValues("val",
+              evaluateModel(model_, *loss_, metrics_, val, options_.device,
+                            options_.sanity_batches, /*collect_scores=*/false),
+              sanity);
   }
-  StopSignal stop_signal;
+  for (auto& stage : stages_) stage->beforeRun(*this, sanity);
   // Images count for the whole group: every rank reads as many per step.
   const std::int64_t world =
       options_.collective ? options_.collective->worldSize() : 1;
@@ -206,11 +219,11 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     if (p.requires_grad()) parameters.push_back(p);
   }
 
-  while (state_.epoch <= options_.epochs) {
+  while (!stop_ && state_.epoch <= options_.epochs) {
     const std::int64_t epoch = state_.epoch;
     model_->train();
     train.startEpoch(epoch, state_.batches_done);
-    progress_->startEpoch(epoch, state_.batches_done / accumulate);
+    for (auto& stage : stages_) stage->beforeEpoch(*this);
     const auto start = std::chrono::steady_clock::now();
     std::int64_t group_size = 0, in_group = 0, group_images = 0;
     double group_loss = 0;
@@ -220,7 +233,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       if (in_group == 0) {
         // The epoch's last group may be short: scale by its real size so
         // accumulate N x batch B equals one batch of N x B.
-        group_size = std::min(accumulate, micro_per_epoch - state_.batches_done);
+        group_size =
+            std::min(accumulate_, micro_per_epoch - state_.batches_done);
       }
       const torch::Tensor logits =
           model_->forward(batch.images.to(options_.device));
@@ -250,52 +264,44 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       if (options_.clip_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, options_.clip_grad_norm);
       }
-      schedule_->apply(*optimizer_, state_.step);
+      for (auto& stage : stages_) stage->beforeUpdate(*this);
       optimizer_->step();
       optimizer_->zero_grad();
-      if (ema_) ema_->update();
       ++state_.step;
-      double step_loss = group_loss / static_cast<double>(group_size);
-      const bool stop = agreeOnStep(step_loss);
-      state_.epoch_loss_sum += step_loss;
+      for (auto& stage : stages_) stage->afterUpdate(*this);
+      StepEnd step;
+      step.loss = group_loss / static_cast<double>(group_size);
+      agree(step.loss);
+      state_.epoch_loss_sum += step.loss;
       ++state_.epoch_steps;
       state_.epoch_images += group_images;
-      recorder_.metric("train/loss", state_.step, epoch, step_loss);
+      recorder_.metric("train/loss", state_.step, epoch, step.loss);
       recorder_.metric("train/lr", state_.step, epoch,
                        optimizer_->param_groups().front().options().get_lr());
-      progress_->step((state_.batches_done + accumulate - 1) / accumulate,
-                      step_loss, group_images);
+      step.step_in_epoch =
+          (state_.batches_done + accumulate_ - 1) / accumulate_;
+      step.images = group_images;
+      step.epoch_done = state_.batches_done >= micro_per_epoch;
       in_group = 0;
       group_loss = 0;
       group_images = 0;
-      if (options_.log_every > 0 && state_.step % options_.log_every == 0) {
+      for (auto& stage : stages_) stage->afterStep(*this, step);
+      if (stop_) {
+        for (auto& stage : stages_) stage->afterTrainSteps(*this);
         recorder_.sync();
-      }
-      const bool periodic = options_.checkpoint_every_steps > 0 &&
-                            state_.step % options_.checkpoint_every_steps == 0;
-      if (stop || (periodic && state_.batches_done < micro_per_epoch)) {
-        if (options_.save_checkpoints) saveCheckpoint(std::nullopt);
-        if (stop) {
-          progress_->endEpoch();
-          recorder_.sync();
-          return FitEnd::kStopped;
-        }
+        return *stop_;
       }
     }
-    progress_->endEpoch();
+    for (auto& stage : stages_) stage->afterTrainSteps(*this);
     recorder_.metric("train/epoch_loss", state_.step, epoch,
                      state_.epoch_loss_sum /
                          std::max<std::int64_t>(state_.epoch_steps, 1));
     recorder_.metric("train/images_per_s", state_.step, epoch,
                      state_.epoch_images / secondsSince(start));
-    std::optional<double> tracked;
+    Metrics values;
     if (epoch % std::max<std::int64_t>(options_.eval_every_epochs, 1) == 0 ||
         epoch == options_.epochs) {
-      const auto values = evaluate(val, epoch);
-      for (const auto& [key, value] : values) schedule_->observe(key, value);
-      if (auto it = values.find(options_.best_by); it != values.end()) {
-        tracked = it->second;
-      }
+      values = validate(epoch);
     }
     // From here the state (and the checkpoint) describes the next epoch.
     state_.epoch = epoch + 1;
@@ -303,89 +309,80 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     state_.epoch_loss_sum = 0;
     state_.epoch_steps = 0;
     state_.epoch_images = 0;
-    if (options_.save_checkpoints) saveCheckpoint(tracked);
+    for (auto& stage : stages_) stage->afterEpoch(*this, values);
     recorder_.sync();
     double no_loss = 0;
-    if (agreeOnStep(no_loss)) return FitEnd::kStopped;
+    agree(no_loss);
   }
-  return FitEnd::kFinished;
+  return stop_ ? *stop_ : FitEnd::kFinished;
 }
 
-std::map<std::string, double> Trainer::evaluate(data::BatchSource& val,
-                                                std::int64_t epoch) {
-  std::map<std::string, double> values;
-  auto record = [&](const std::string& split, const EvalResult& result) {
-    values[split + "/loss"] = result.loss;
-    std::string line = fmt::format("epoch {} {}: loss {:.4f}", epoch, split,
-                                   result.loss);
-    for (const auto& [name, metric] : result.metrics) {
-      for (const auto& [key, value] : metric.scalars) {
-        values[split + "/" + key] = value;
-        line += fmt::format(" {} {:.2f}", key, value);
-      }
-      if (!metric.per_class.empty() && split == "val") {
-        recorder_.classMetric(epoch, metric.per_class_name, val.classNames(),
-                              metric);
-      }
-      for (const auto& note : metric.notes) line += " (" + note + ")";
-    }
-    progress_->line(line);
-  };
-  record("val", evaluateModel(model_, *loss_, metrics_, val, options_.device,
-                              /*max_batches=*/-1, /*collect_scores=*/false,
-                              options_.collective));
-  if (ema_) {
-    ema_->swap();
-    record("val_ema",
-           evaluateModel(model_, *loss_, metrics_, val, options_.device,
-                         /*max_batches=*/-1,
-                         /*collect_scores=*/false, options_.collective));
-    ema_->swap();
-  }
+Metrics Trainer::validate(std::int64_t epoch) {
+  Metrics values;
+  evaluate("val", values);
+  for (auto& stage : stages_) stage->validate(*this, values);
   for (const auto& [key, value] : values) {
     recorder_.metric(key, state_.step, epoch, value);
   }
   return values;
 }
 
-bool Trainer::agreeOnStep(double& loss) {
-  const bool stop = StopSignal::requested();
-  if (!options_.collective) return stop;
-  // One small all-reduce per step carries both.
-  const torch::Tensor totals = options_.collective->sum(
-      torch::tensor({loss, stop ? 1.0 : 0.0}, torch::kDouble));
-  loss = totals[0].item<double>() / options_.collective->worldSize();
-  return totals[1].item<double>() > 0;
+void Trainer::evaluate(const std::string& split, Metrics& values) {
+  const EvalResult result = evaluateModel(
+      model_, *loss_, metrics_, *val_, options_.device,
+      /*max_batches=*/-1, /*collect_scores=*/false, options_.collective);
+  addValues(split, result, values);
+  std::string line =
+      fmt::format("epoch {} {}: loss {:.4f}", state_.epoch, split, result.loss);
+  for (const auto& [name, metric] : result.metrics) {
+    for (const auto& [key, value] : metric.scalars) {
+      line += fmt::format(" {} {:.2f}", key, value);
+    }
+    if (!metric.per_class.empty() && split == "val") {
+      recorder_.classMetric(state_.epoch, metric.per_class_name,
+                            val_->classNames(), metric);
+    }
+    for (const auto& note : metric.notes) line += " (" + note + ")";
+  }
+  log_ << line << "\n" << std::flush;
 }
 
-void Trainer::saveCheckpoint(std::optional<double> tracked) {
+void Trainer::requestStop(FitEnd end, const std::string& reason) {
+  if (stop_) return;
+  stop_ = end;
+  stop_reason_ = reason;
+}
+
+void Trainer::agree(double& loss) {
+  if (!options_.collective) return;
+  // One small all-reduce per step carries both.
+  const torch::Tensor totals = options_.collective->sum(
+      torch::tensor({loss, stop_ ? 1.0 : 0.0}, torch::kDouble));
+  loss = totals[0].item<double>() / options_.collective->worldSize();
+  if (totals[1].item<double>() > 0) {
+    requestStop(FitEnd::kStopped,
+                fmt::format("stopped by a signal to another rank at step {}",
+                            state_.step));
+  }
+}
+
+std::string Trainer::writeCheckpoint() {
   fs::create_directories(options_.checkpoint_dir);
-  const std::string path =
-      (fs::path(options_.checkpoint_dir) /
-       fmt::format("step-{:08d}.pt", state_.step))
-          .string();
-  const bool best = tracked && (!state_.best || (options_.best_max
-                                                     ? *tracked > *state_.best
-                                                     : *tracked < *state_.best));
-  if (best) state_.best = tracked;
+  const std::string path = (fs::path(options_.checkpoint_dir) /
+                            fmt::format("step-{:08d}.pt", state_.step))
+                               .string();
   util::AtomicFile file(path);
-  torch::serialize::OutputArchive archive, model, optimizer, schedule, ema;
+  torch::serialize::OutputArchive archive, model, optimizer;
   model_->save(model);
   optimizer_->save(optimizer);
-  schedule_->save(schedule);
   archive.write("model", model);
   archive.write("optimizer", optimizer);
-  archive.write("schedule", schedule);
-  if (ema_) {
-    ema_->save(ema);
-    archive.write("ema", ema);
-  }
+  for (const auto& stage : stages_) stage->save(archive);
   archive.write("state",
                 torch::tensor({state_.step, state_.epoch, state_.batches_done,
                                state_.epoch_steps, state_.epoch_images},
                               torch::kLong));
   archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
-  if (state_.best) archive.write("best", scalarTensor(*state_.best));
   auto generators = randomGenerators(options_.device);
   for (std::size_t i = 0; i < generators.size(); ++i) {
     std::lock_guard<std::mutex> lock(generators[i].mutex());
@@ -396,33 +393,24 @@ void Trainer::saveCheckpoint(std::optional<double> tracked) {
     return size;
   });
   file.commit();
-  // What was logged up to this state is stored before the checkpoint that
-  // resumes after it: a crash in between would lose it for good (found by
-  // the kill tests).
-  recorder_.sync();
-  // The epoch that produced this state (an epoch-end save has moved on).
-  const std::int64_t epoch =
-      state_.batches_done == 0 ? state_.epoch - 1 : state_.epoch;
-  recorder_.checkpoint(state_.step, epoch, path, tracked, best);
+  return path;
 }
 
 void Trainer::restore(const std::string& path) {
-  torch::serialize::InputArchive archive, model, optimizer, schedule;
+  torch::serialize::InputArchive archive, model, optimizer;
   archive.load_from(path);
   archive.read("model", model);
   model_->load(model);
   archive.read("optimizer", optimizer);
   optimizer_->load(optimizer);
-  archive.read("schedule", schedule);
-  schedule_->load(schedule);
-  if (ema_) {
-    torch::serialize::InputArchive ema;
-    if (!archive.try_read("ema", ema)) {
-      throw std::runtime_error(path + ": no weight average (ema) saved");
+  for (auto& stage : stages_) {
+    try {
+      stage->load(archive);
+    } catch (const std::runtime_error& missing) {
+      throw std::runtime_error(path + ": " + missing.what());
     }
-    ema_->load(ema);
   }
-  torch::Tensor state, loss_sum, best;
+  torch::Tensor state, loss_sum;
   archive.read("state", state);
   const auto s = state.accessor<std::int64_t, 1>();
   state_.step = s[0];
@@ -432,7 +420,6 @@ void Trainer::restore(const std::string& path) {
   state_.epoch_images = s[4];
   archive.read("epoch_loss_sum", loss_sum);
   state_.epoch_loss_sum = loss_sum.item<double>();
-  if (archive.try_read("best", best)) state_.best = best.item<double>();
   auto generators = randomGenerators(options_.device);
   for (std::size_t i = 0; i < generators.size(); ++i) {
     torch::Tensor rng;

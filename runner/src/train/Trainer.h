@@ -1,11 +1,11 @@
-// The training loop: epochs of optimizer steps (with gradient accumulation,
-// clipping, a learning-rate schedule and an optional weight average),
-// evaluation, checkpoints that restore everything, and graceful stops.
+// The training loop: epochs of optimizer steps (with gradient accumulation
+// and clipping) and validation; everything else it does (schedule, weight
+// average, progress, early stopping, checkpoints, signals) is a stage
+// (train/TrainStage.h), called in a fixed order.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -18,16 +18,16 @@
 #include "data/Dataset.h"
 #include "labrun/Loss.h"
 #include "labrun/Metric.h"
+#include "train/EarlyStopStage.h"
 #include "train/LrSchedule.h"
 #include "train/Model.h"
+#include "train/TrainStage.h"
 
 namespace labrun::dist {
 class Collective;
 }  // namespace labrun::dist
 
 namespace labrun::train {
-class Ema;
-class Progress;
 
 // Where the loop reports what happens; the run store implements it.
 class RunRecorder {
@@ -66,6 +66,7 @@ struct TrainerOptions {
   std::string best_by = "val/mAP";   // metric key ranking checkpoints
   bool best_max = true;
   ScheduleOptions schedule;
+  std::optional<EarlyStopOptions> early_stop;  // none: train all epochs
   torch::Device device = torch::kCPU;
   std::int64_t log_every = 10;
   bool quiet = false;
@@ -84,7 +85,6 @@ struct TrainState {
   double epoch_loss_sum = 0;
   std::int64_t epoch_steps = 0;
   std::int64_t epoch_images = 0;
-  std::optional<double> best;     // best value of best_by so far
 };
 
 // Scores and metric results of one pass over a split.
@@ -109,9 +109,7 @@ EvalResult evaluateModel(Model& model, Loss& loss,
                          std::int64_t max_batches, bool collect_scores,
                          dist::Collective* collective = nullptr);
 
-enum class FitEnd { kFinished, kStopped };
-
-class Trainer {
+class Trainer : private TrainLoop {
  public:
   Trainer(Model model, std::shared_ptr<Loss> loss,
           std::vector<NamedMetric> metrics,
@@ -119,22 +117,41 @@ class Trainer {
           TrainerOptions options, RunRecorder& recorder, std::ostream& log);
   ~Trainer();
 
+  // Adds a stage after the standard ones (makeStages), before fit.
+  void addStage(std::unique_ptr<TrainStage> stage);
+
   // Trains on `train`, evaluating on `val`; continues from the checkpoint
-  // `resume_from` when given. Returns kStopped when a signal asked to stop
-  // (after a checkpoint). Throws on a non-finite loss, naming the step.
+  // `resume_from` when given. Once. Returns kStopped when a signal asked to
+  // stop (after a checkpoint), kFinished after the last epoch or when a
+  // stage ended the run (stopReason() says why). Throws on a non-finite
+  // loss, naming the step.
   FitEnd fit(data::BatchSource& train, data::BatchSource& val,
              const std::string& resume_from = "");
 
-  const TrainState& state() const { return state_; }
+  const TrainState& state() const override { return state_; }
+  // Why the run ended before its last epoch; "" when it did not.
+  const std::string& stopReason() const { return stop_reason_; }
 
  private:
-  std::map<std::string, double> evaluate(data::BatchSource& val,
-                                         std::int64_t epoch);
-  void saveCheckpoint(std::optional<double> tracked);
-  // Whether to stop now: a signal arrived here or, in a data-parallel run,
-  // on any rank (all ranks then stop at the same step). `loss` becomes the
-  // mean step loss over the ranks.
-  bool agreeOnStep(double& loss);
+  // TrainLoop, for the stages.
+  const TrainerOptions& options() const override { return options_; }
+  std::int64_t stepsPerEpoch() const override { return steps_per_epoch_; }
+  std::int64_t microBatchesPerStep() const override { return accumulate_; }
+  Model& model() override { return model_; }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+  RunRecorder& recorder() override { return recorder_; }
+  std::ostream& log() override { return log_; }
+  void evaluate(const std::string& split, Metrics& values) override;
+  std::string writeCheckpoint() override;
+  void requestStop(FitEnd end, const std::string& reason) override;
+  bool stopping() const override { return stop_.has_value(); }
+
+  // Validates on `val` (the model, then the stages) and records the values.
+  Metrics validate(std::int64_t epoch);
+  // A stop asked on any rank stops all ranks at the same step (a
+  // collective call in a data-parallel run); `loss` becomes the mean step
+  // loss over the ranks.
+  void agree(double& loss);
   void restore(const std::string& path);
 
   Model model_;
@@ -145,9 +162,12 @@ class Trainer {
   RunRecorder& recorder_;
   std::ostream& log_;
   TrainState state_;
-  std::unique_ptr<LrSchedule> schedule_;
-  std::unique_ptr<Ema> ema_;
-  std::unique_ptr<Progress> progress_;
+  std::int64_t steps_per_epoch_ = 0;
+  std::int64_t accumulate_ = 1;
+  data::BatchSource* val_ = nullptr;                 // during fit
+  std::vector<std::unique_ptr<TrainStage>> stages_;  // in calling order
+  std::optional<FitEnd> stop_;
+  std::string stop_reason_;
 };
 
 // Writes `write(tmp_path)` to a temporary file, fsyncs it and renames it over

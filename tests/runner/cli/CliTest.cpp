@@ -470,6 +470,64 @@ TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {
   EXPECT_EQ(resumed.code, 0) << resumed.err;
 }
 
+// Early stopping (train.early_stop): min_delta 100 makes every evaluation
+// after the first count against patience 2, so the run ends FINISHED after
+// epoch 3 of 6. A run stopped by SIGINT after its second evaluation and
+// resumed stops at the same epoch with the same losses: the stage's state
+// comes back from the checkpoint.
+TEST_F(CliTest, EarlyStopEndsTheRunAndResumesToTheSameEpoch) {
+  const std::string early =
+      " data.synthetic.train_size=768 data.synthetic.val_size=128 "
+      "train.epochs=6 train.log_every=0 train.early_stop.metric=val/mAP "
+      "train.early_stop.patience=2 train.early_stop.min_delta=100";
+  const Result whole = labrun("run " + kSmoke + early + " name=whole -q");
+  ASSERT_EQ(whole.code, 0) << whole.out << whole.err;
+  EXPECT_NE(whole.out.find("epoch 3: stopped early: val/mAP has not improved "
+                           "by more than 100 for 2 evaluations"),
+            std::string::npos)
+      << whole.out;
+  const pid_t pid = start("run " + kSmoke + early + " name=cut -q");
+  waitForCount(
+      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+      "r.name = 'cut' AND m.key = 'val/mAP'",
+      2);
+  kill(pid, SIGINT);
+  // Stopped in epoch 3, after one evaluation without gain.
+  ASSERT_EQ(exitStatus(pid), 1);
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("epoch 3: stopped early"), std::string::npos)
+      << resumed.out;
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto runs = store->query(
+      "SELECT name, status, resumes, (SELECT max(epoch) FROM metrics WHERE "
+      "run = uuid AND key = 'train/epoch_loss') FROM runs ORDER BY name");
+  ASSERT_EQ(runs.rows.size(), 2u);
+  EXPECT_EQ(*runs.rows[0][0], "cut");
+  EXPECT_EQ(*runs.rows[0][1], "FINISHED");
+  EXPECT_EQ(*runs.rows[0][2], "1");  // it was stopped, not finished
+  EXPECT_EQ(*runs.rows[0][3], "3");
+  EXPECT_EQ(*runs.rows[1][1], "FINISHED");
+  EXPECT_EQ(*runs.rows[1][3], "3");
+  EXPECT_EQ(series("cut", "train/early_stop"),
+            series("whole", "train/early_stop"));
+  EXPECT_EQ(series("whole", "train/early_stop").size(), 1u);
+  expectSameMetrics("cut", "whole");
+}
+
+TEST_F(CliTest, EarlyStopNeedsAValidationKey) {
+  expectSpecError("run " + kSmoke + " train.early_stop.metric=train/loss",
+                  "train.early_stop.metric: expected a validation key, "
+                  "val/<name> (val/loss, val/mAP, ...), found 'train/loss'");
+  expectSpecError("run " + kSmoke + " train.early_stop.metric=val_ema/mAP",
+                  "found 'val_ema/mAP'");
+  expectSpecError("run " + kSmoke +
+                      " train.early_stop.metric=val/mAP "
+                      "train.early_stop.patience=0",
+                  "train.early_stop.patience: expected an integer >= 1, "
+                  "found 0");
+}
+
 TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q").code, 0);
   const std::string scores = (dir_ / "scores.npy").string();

@@ -93,6 +93,8 @@ class Recorder : public RunRecorder {
   std::map<std::string, std::vector<double>> values;
   std::vector<Saved> checkpoints;
   int class_metric_calls = 0;
+  FitEnd end = FitEnd::kFinished;
+  std::string stop_reason;
 };
 
 class TrainerTest : public ::testing::Test {
@@ -117,7 +119,10 @@ class TrainerTest : public ::testing::Test {
     std::string freeze;  // optim.freeze prefix
     std::string optimizer = "name: adam, lr: 0.003";
     std::shared_ptr<Loss> loss;  // default: the bce plugin
+    std::shared_ptr<Metric> metric;  // default: the map plugin
     std::function<void(TrainerOptions&)> adjust;
+    std::string resume_from;                // a checkpoint to continue from
+    std::function<void(Trainer&)> prepare;  // e.g. adds stages
   };
 
   // Builds smallconv + fc from the real plugins and trains it.
@@ -139,8 +144,12 @@ class TrainerTest : public ::testing::Test {
     auto loss = setup.loss ? setup.loss
                            : host_.makeLoss(
                                  "bce", Params({{"pos_weight", 1.0}}), context);
-    auto metric = host_.makeMetric(
-        "map", Params({{"ap", std::string("voc_interpolated")}}), context);
+    auto metric =
+        setup.metric
+            ? setup.metric
+            : host_.makeMetric(
+                  "map", Params({{"ap", std::string("voc_interpolated")}}),
+                  context);
     TrainerOptions options;
     options.epochs = setup.epochs;
     options.log_every = 0;
@@ -163,7 +172,9 @@ class TrainerTest : public ::testing::Test {
                                       /*shuffle=*/true, setup.seed);
     data::BatchIterator val_batches(val_, /*batch_size=*/32,
                                     /*shuffle=*/false, setup.seed);
-    trainer.fit(train_batches, val_batches);
+    if (setup.prepare) setup.prepare(trainer);
+    recorder.end = trainer.fit(train_batches, val_batches, setup.resume_from);
+    recorder.stop_reason = trainer.stopReason();
     if (trained != nullptr) *trained = model;
     return recorder;
   }
@@ -306,6 +317,165 @@ TEST_F(TrainerTest, NonFiniteLossStopsNamingTheStepAndKeepsCheckpoints) {
   torch::Tensor state;
   archive.read("state", state);
   EXPECT_EQ(state[0].item<std::int64_t>(), 2);
+}
+
+// Reports the mAP values it is given, one per evaluation.
+class ScriptedMetric : public Metric {
+ public:
+  explicit ScriptedMetric(std::vector<double> values)
+      : values_(std::move(values)) {}
+  void reset() override {}
+  void update(const torch::Tensor&, const torch::Tensor&,
+              const torch::Tensor&) override {}
+  MetricResult compute() const override {
+    MetricResult result;
+    result.scalars.emplace_back("mAP", values_.at(calls_++));
+    return result;
+  }
+
+ private:
+  std::vector<double> values_;
+  mutable std::size_t calls_ = 0;
+};
+
+// Early stopping on a hand-made sequence: with min_delta 1, max mode
+// improves at epochs 1 and 2 (50, 60) and not at 3 and 4 (59, 60.5 is
+// below 60 + 1): patience 2 ends the run after epoch 4 of 8, finished. Min
+// mode improves at epoch 1 only and stops after epoch 3.
+TEST_F(TrainerTest, EarlyStopEndsTheRunWhenTheMetricStopsImproving) {
+  const std::vector<double> script = {50, 60, 59, 60.5, 70, 80, 90, 99};
+  for (const bool maximize : {true, false}) {
+    const std::string dir = ::testing::TempDir() + "/trainer_early_stop";
+    fs::remove_all(dir);
+    Setup setup;
+    setup.epochs = 8;
+    setup.checkpoint_dir = dir;
+    setup.metric = std::make_shared<ScriptedMetric>(script);
+    setup.adjust = [maximize](TrainerOptions& options) {
+      options.sanity_batches = 0;
+      EarlyStopOptions stop;
+      stop.maximize = maximize;
+      stop.patience = 2;
+      stop.min_delta = 1.0;
+      options.early_stop = stop;
+    };
+    const auto recorder = train(setup);
+    const std::size_t epochs = maximize ? 4 : 3;
+    EXPECT_EQ(recorder.end, FitEnd::kFinished);
+    EXPECT_EQ(recorder.values.at("train/epoch_loss").size(), epochs);
+    EXPECT_EQ(recorder.values.at("val/mAP"),
+              std::vector<double>(script.begin(), script.begin() + epochs));
+    // Recorded once, with the epoch of the best value.
+    EXPECT_EQ(recorder.values.at("train/early_stop"),
+              std::vector<double>{maximize ? 2.0 : 1.0});
+    EXPECT_NE(recorder.stop_reason.find(
+                  "stopped early: val/mAP has not improved by more than 1 "
+                  "for 2 evaluations"),
+              std::string::npos)
+        << recorder.stop_reason;
+    // The epoch-end checkpoint of the last epoch is kept, the best ranked.
+    ASSERT_EQ(recorder.checkpoints.size(), epochs);
+    EXPECT_EQ(recorder.checkpoints.back().epoch,
+              static_cast<std::int64_t>(epochs));
+    EXPECT_TRUE(recorder.checkpoints[maximize ? 1 : 0].best);
+  }
+}
+
+// A sanity evaluation that lacks the watched key fails before any step.
+TEST_F(TrainerTest, EarlyStopOnAnUnknownKeyFailsBeforeTraining) {
+  Setup setup;
+  setup.adjust = [](TrainerOptions& options) {
+    EarlyStopOptions stop;
+    stop.metric = "val/mAp";
+    stop.origin = "spec.yaml:3:13";
+    options.early_stop = stop;
+  };
+  try {
+    train(setup);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(),
+                 "spec.yaml:3:13: train.early_stop.metric: 'val/mAp' is not "
+                 "a validation value of this run; it records val/loss, "
+                 "val/mAP, val/mAP_classes");
+  }
+}
+
+// A stage added to the loop without editing it: counts optimizer steps
+// into `count`, keeps the count in the checkpoint under its own key, and
+// can stop the run (as a signal would) after a given step.
+class StepCounter : public TrainStage {
+ public:
+  StepCounter(std::int64_t& count, std::int64_t stop_after)
+      : count_(count), stop_after_(stop_after) {}
+  void load(torch::serialize::InputArchive& checkpoint) override {
+    torch::Tensor count;
+    checkpoint.read("step_counter", count);
+    count_ = count.item<std::int64_t>();
+  }
+  void save(torch::serialize::OutputArchive& checkpoint) const override {
+    checkpoint.write("step_counter", torch::tensor(count_));
+  }
+  void afterUpdate(TrainLoop& loop) override {
+    if (++count_ == stop_after_) loop.requestStop(FitEnd::kStopped, "test");
+  }
+
+ private:
+  std::int64_t& count_;
+  std::int64_t stop_after_;
+};
+
+// A run stopped mid-way and resumed from its last checkpoint stops early at
+// the epoch the uninterrupted run did, with the same losses: the early
+// stop's state (best value, evaluations without improvement) and an added
+// stage's state come back from the checkpoint. min_delta 100 makes every
+// evaluation after the first one count against patience 2: the run stops
+// after epoch 3 of 6 (a run that forgot the state would go on to 5).
+TEST_F(TrainerTest, ResumedRunStopsEarlyAtTheSameEpoch) {
+  const std::string root = ::testing::TempDir() + "/trainer_early_resume";
+  fs::remove_all(root);
+  auto setup = [&](const std::string& dir, std::int64_t& count,
+                   std::int64_t stop_after) {
+    Setup run;
+    run.epochs = 6;
+    run.checkpoint_dir = root + "/" + dir;
+    run.adjust = [](TrainerOptions& options) {
+      EarlyStopOptions stop;
+      stop.patience = 2;
+      stop.min_delta = 100;
+      options.early_stop = stop;
+    };
+    run.prepare = [&count, stop_after](Trainer& trainer) {
+      trainer.addStage(std::make_unique<StepCounter>(count, stop_after));
+    };
+    return run;
+  };
+  std::int64_t whole_steps = 0, cut_steps = 0;
+  const auto whole = train(setup("whole", whole_steps, /*stop_after=*/0));
+  ASSERT_EQ(whole.end, FitEnd::kFinished);
+  ASSERT_EQ(whole.values.at("train/epoch_loss").size(), 3u);
+  EXPECT_EQ(whole_steps, 36);  // 12 steps an epoch
+  // Stopped at step 30, in epoch 3, after one evaluation without gain.
+  const auto first = train(setup("cut", cut_steps, /*stop_after=*/30));
+  ASSERT_EQ(first.end, FitEnd::kStopped);
+  ASSERT_EQ(first.values.at("train/loss").size(), 30u);
+  cut_steps = -1;  // must come back from the checkpoint
+  Setup rest = setup("cut", cut_steps, /*stop_after=*/0);
+  rest.resume_from = first.checkpoints.back().path;
+  const auto second = train(rest);
+  EXPECT_EQ(cut_steps, 36);
+  EXPECT_EQ(second.end, FitEnd::kFinished);
+  EXPECT_EQ(second.stop_reason, whole.stop_reason);
+  EXPECT_EQ(second.values.at("train/early_stop"),
+            whole.values.at("train/early_stop"));
+  ASSERT_EQ(second.checkpoints.size(), 1u);
+  EXPECT_EQ(second.checkpoints.back().epoch, 3);
+  EXPECT_EQ(second.values.at("val/mAP").back(),
+            whole.values.at("val/mAP").back());
+  std::vector<double> losses = first.values.at("train/loss");
+  const auto& more = second.values.at("train/loss");
+  losses.insert(losses.end(), more.begin(), more.end());
+  EXPECT_EQ(losses, whole.values.at("train/loss"));
 }
 
 std::size_t openDescriptors() {
