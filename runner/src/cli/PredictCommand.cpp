@@ -1,19 +1,18 @@
 // `labrun predict`: labels image files with a run's model (or a spec's),
 // through the validation split's pipeline.
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "cli/TablePrinter.h"
 #include "cli/Training.h"
@@ -44,8 +43,8 @@ bool isImageName(const fs::path& path) {
   std::string ext = path.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return std::tolower(c); });
-  static const std::set<std::string> kImages = {
-      ".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"};
+  static const std::set<std::string> kImages = {".jpg", ".jpeg", ".png", ".bmp",
+                                                ".tif", ".tiff", ".webp"};
   return kImages.count(ext) > 0;
 }
 
@@ -180,8 +179,8 @@ void print(const std::vector<Row>& rows, const PredictArgs& args,
         cells.emplace_back(label);
         cells.emplace_back(fmt::format("{:.9g}", score));
       } else {
-        top += fmt::format("{}{} {:.3f}", top.empty() ? "" : ", ", label,
-                           score);
+        top +=
+            fmt::format("{}{} {:.3f}", top.empty() ? "" : ", ", label, score);
       }
     }
     if (!csv) cells.emplace_back(top);
@@ -238,9 +237,10 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
       for (std::size_t k = 0; k < cut.size(); ++k) {
         cut[k] = stored->logits[k].value_or(cut[k]);
       }
-      used = fmt::format("per-class thresholds of evaluation {} ({} for "
-                         "classes without one)",
-                         stored->evaluation, args.threshold);
+      used = fmt::format(
+          "per-class thresholds of evaluation {} ({} for "
+          "classes without one)",
+          stored->evaluation, args.threshold);
     }
   }
   if (checkpoint != "init") {
@@ -248,11 +248,10 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
   }
 
   const bool bar = !args.quiet && ::isatty(STDERR_FILENO) != 0;
-  const train::Predictions predictions = experiment.predict(
-      images, [bar](std::int64_t done, std::int64_t total) {
+  const train::Predictions predictions =
+      experiment.predict(images, [bar](std::int64_t done, std::int64_t total) {
         if (!bar) return;
-        std::cerr << fmt::format("\rpredicting {}/{} images\033[K", done,
-                                 total)
+        std::cerr << fmt::format("\rpredicting {}/{} images\033[K", done, total)
                   << std::flush;
       });
   if (bar) std::cerr << "\r\033[K";
@@ -269,18 +268,18 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
     file.write(text.str().data(), text.str().size());
     file.commit();
   }
-  std::cerr << fmt::format("predicted {} images, skipped {} unusable, at {}{}\n",
-                           predictions.images.size(),
-                           predictions.skipped.size(), used,
-                           args.output.empty() ? "" : "; wrote " + args.output);
+  std::cerr << fmt::format(
+      "predicted {} images, skipped {} unusable, at {}{}\n",
+      predictions.images.size(), predictions.skipped.size(), used,
+      args.output.empty() ? "" : "; wrote " + args.output);
   return kOk;
 }
 
 class PredictCommand : public Command {
  public:
   CLI::App* add(CLI::App& app) override {
-    auto* predict = app.add_subcommand(
-        "predict", "Label image files with a run's model");
+    auto* predict =
+        app.add_subcommand("predict", "Label image files with a run's model");
     predict
         ->add_option("target", args_.target,
                      "A run (uuid, prefix or name), or a spec file (its "
@@ -304,10 +303,13 @@ class PredictCommand : public Command {
                          "thresholds from labrun eval --thresholds when it "
                          "has them, 0.5 for the rest)")
             ->check(CLI::Range(0.0, 1.0));
-    predict->add_option("--top-k", args_.top_k,
-                        "Labels listed with their scores per image")
+    predict
+        ->add_option("--top-k", args_.top_k,
+                     "Labels listed with their scores per image "
+                     "(default 3)")
         ->check(CLI::NonNegativeNumber);
-    predict->add_option("--format", args_.format, "table, csv or jsonl")
+    predict
+        ->add_option("--format", args_.format, "table (default), csv or jsonl")
         ->check(CLI::IsMember({"table", "csv", "jsonl"}));
     predict->add_option("-o,--output", args_.output,
                         "Write the results to FILE (default: stdout)");

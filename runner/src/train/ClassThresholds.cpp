@@ -1,11 +1,10 @@
 #include "train/ClassThresholds.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 #include "spec/SpecError.h"
 
@@ -14,7 +13,8 @@ namespace labrun::train {
 std::vector<std::optional<double>> chooseF1Thresholds(
     const torch::Tensor& logits, const torch::Tensor& targets,
     const torch::Tensor& mask) {
-  const torch::Tensor scores = logits.to(torch::kCPU, torch::kFloat).contiguous();
+  const torch::Tensor scores =
+      logits.to(torch::kCPU, torch::kFloat).contiguous();
   const torch::Tensor positive =
       targets.to(torch::kCPU).gt(0).to(torch::kBool).contiguous();
   const torch::Tensor counted =
@@ -37,10 +37,9 @@ std::vector<std::optional<double>> chooseF1Thresholds(
       thresholds.emplace_back();
       continue;
     }
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::int64_t a, std::int64_t b) {
-                       return s[a][k] > s[b][k];
-                     });
+    std::stable_sort(
+        order.begin(), order.end(),
+        [&](std::int64_t a, std::int64_t b) { return s[a][k] > s[b][k]; });
     // Lowering the threshold through the distinct scores, highest first:
     // at score v, everything >= v is predicted. F1 = 2TP / (TP + FP + P),
     // compared as exact fractions; only a strictly better one replaces the
@@ -64,12 +63,11 @@ std::vector<std::optional<double>> chooseF1Thresholds(
   return thresholds;
 }
 
-MetricResult prfAtThresholds(const plugins::PluginHost& host,
-                             const std::vector<std::optional<double>>& thresholds,
-                             double fallback, const torch::Tensor& logits,
-                             const torch::Tensor& targets,
-                             const torch::Tensor& mask,
-                             const std::vector<std::string>& class_names) {
+MetricResult prfAtThresholds(
+    const plugins::PluginHost& host,
+    const std::vector<std::optional<double>>& thresholds, double fallback,
+    const torch::Tensor& logits, const torch::Tensor& targets,
+    const torch::Tensor& mask, const std::vector<std::string>& class_names) {
   std::vector<float> cut;
   for (const auto& threshold : thresholds) {
     cut.push_back(static_cast<float>(threshold.value_or(fallback)));
@@ -78,12 +76,11 @@ MetricResult prfAtThresholds(const plugins::PluginHost& host,
   ModelContext context;
   context.class_names = class_names;
   context.num_classes = static_cast<std::int64_t>(class_names.size());
-  const auto prf = host.makeMetric(
-      "prf",
-      Params({{"threshold", 0.5},
-              {"top_k", std::int64_t{0}},
-              {"top_k_threshold", true}}),
-      context);
+  const auto prf = host.makeMetric("prf",
+                                   Params({{"threshold", 0.5},
+                                           {"top_k", std::int64_t{0}},
+                                           {"top_k_threshold", true}}),
+                                   context);
   prf->update(scores - torch::tensor(cut).unsqueeze(0),
               targets.to(torch::kCPU, torch::kFloat),
               mask.to(torch::kCPU, torch::kFloat));
@@ -103,7 +100,8 @@ std::optional<RunThresholds> runThresholds(const store::RunStore& store,
   }
   RunThresholds thresholds;
   thresholds.evaluation = stored->evaluation;
-  for (const auto& row : stored->classes) thresholds.logits.push_back(row.logit);
+  for (const auto& row : stored->classes)
+    thresholds.logits.push_back(row.logit);
   return thresholds;
 }
 

@@ -3,11 +3,11 @@
 // metric plugin, and applied by `labrun predict`.
 #pragma once
 
+#include <torch/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "labrun/Metric.h"
 #include "plugins/PluginHost.h"
@@ -33,12 +33,11 @@ std::vector<std::optional<double>> chooseF1Thresholds(
 // one global threshold: it is given logit - threshold, compared with 0
 // (probability 0.5), which is exact in float32 (a difference of floats is
 // zero only when they are equal, and keeps its sign).
-MetricResult prfAtThresholds(const plugins::PluginHost& host,
-                             const std::vector<std::optional<double>>& thresholds,
-                             double fallback, const torch::Tensor& logits,
-                             const torch::Tensor& targets,
-                             const torch::Tensor& mask,
-                             const std::vector<std::string>& class_names);
+MetricResult prfAtThresholds(
+    const plugins::PluginHost& host,
+    const std::vector<std::optional<double>>& thresholds, double fallback,
+    const torch::Tensor& logits, const torch::Tensor& targets,
+    const torch::Tensor& mask, const std::vector<std::string>& class_names);
 
 // The thresholds of the newest evaluation of run `run` that has them.
 struct RunThresholds {

@@ -391,9 +391,7 @@ struct Experiment::Parts {
 
 Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
                        const std::string& db_path)
-    : spec_(std::move(spec)),
-      host_(&host),
-      parts_(std::make_unique<Parts>()) {
+    : spec_(std::move(spec)), host_(&host), parts_(std::make_unique<Parts>()) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.device = parseDevice(tree.at("device"));
@@ -796,11 +794,11 @@ std::int64_t Experiment::recordEvaluation(store::RunStore& store,
     }
     stored = newest->logits;
   }
-  const EvalResult result = evaluateModel(
-      parts.model, *parts.loss, parts.metrics, *parts.val_batches,
-      parts.device, /*max_batches=*/-1,
-      /*collect_scores=*/!request.scores_path.empty() ||
-          !request.thresholds.empty());
+  const EvalResult result =
+      evaluateModel(parts.model, *parts.loss, parts.metrics, *parts.val_batches,
+                    parts.device, /*max_batches=*/-1,
+                    /*collect_scores=*/!request.scores_path.empty() ||
+                        !request.thresholds.empty());
   store::RunStore::Evaluation evaluation;
   evaluation.checkpoint = checkpoint;
   evaluation.checkpoint_sha256 = sha256;

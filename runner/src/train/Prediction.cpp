@@ -43,8 +43,8 @@ Predictions predictImages(Model& model, torch::Device device,
   while (loader.next(batch)) {
     done = std::min(n, done + batch_size);
     if (batch.images.size(0) > 0) {
-      logits.push_back(
-          model->forward(batch.images.to(device)).to(torch::kCPU, torch::kFloat));
+      logits.push_back(model->forward(batch.images.to(device))
+                           .to(torch::kCPU, torch::kFloat));
       samples.push_back(batch.samples);
     }
     if (progress) progress(done, n);
@@ -60,11 +60,11 @@ Predictions predictImages(Model& model, torch::Device device,
   std::map<std::string, std::size_t> position;
   for (std::size_t i = images.size(); i-- > 0;) position[images[i]] = i;
   predictions.skipped = loader.badImages();
-  std::stable_sort(predictions.skipped.begin(), predictions.skipped.end(),
-                   [&position](const data::BadImage& a,
-                               const data::BadImage& b) {
-                     return position[a.path] < position[b.path];
-                   });
+  std::stable_sort(
+      predictions.skipped.begin(), predictions.skipped.end(),
+      [&position](const data::BadImage& a, const data::BadImage& b) {
+        return position[a.path] < position[b.path];
+      });
   return predictions;
 }
 

@@ -4,12 +4,12 @@
 // evaluation.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "data/ImageLoader.h"
 #include "spec/Node.h"
@@ -18,14 +18,14 @@
 namespace labrun::train {
 
 struct Predictions {
-  std::vector<std::string> images;   // the usable ones, in input order
-  torch::Tensor logits;              // [images, K] float32, on the CPU
+  std::vector<std::string> images;      // the usable ones, in input order
+  torch::Tensor logits;                 // [images, K] float32, on the CPU
   std::vector<data::BadImage> skipped;  // unusable ones, in input order
 };
 
 // Called after each batch with the images handled so far and in all.
-using PredictProgress = std::function<void(std::int64_t done,
-                                           std::int64_t total)>;
+using PredictProgress =
+    std::function<void(std::int64_t done, std::int64_t total)>;
 
 // Scores `images` with `model` (in eval mode, on `device`) in batches of
 // data.batch_size read by data.workers threads, transformed by

@@ -776,13 +776,15 @@ TEST_F(CliTest, ScoresJoinToSamplesWithTruthAndLogits) {
   EXPECT_EQ(labrun("eval smoke --scores x.csv --scores-with labels").code, 2);
 }
 
-// Splits CSV lines (no quoted fields) into cells; the header is dropped.
+// Splits CSV lines (LF or CRLF, no quoted fields) into cells; the header is
+// dropped.
 std::vector<std::vector<std::string>> csvRows(const std::string& text) {
   std::istringstream lines(text);
   std::vector<std::vector<std::string>> rows;
   std::string line;
   std::getline(lines, line);
   while (std::getline(lines, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     std::vector<std::string> cells;
     std::istringstream fields(line);
     for (std::string cell; std::getline(fields, cell, ',');) {
@@ -801,8 +803,7 @@ std::vector<std::vector<std::string>> csvRows(const std::string& text) {
 TEST_F(CliTest, PredictLabelsAFolderSkippingUnusableImages) {
   // 16 images of coloured squares (red, green, blue: one class each), the
   // labels as a list, and a folder to label.
-  ASSERT_EQ(std::system(("cd '" + dir_.string() + R"py(' && /usr/bin/python3 -c '
-import os, random
+  writeSpec("make_images.py", R"py(import os, random
 from PIL import Image
 random.seed(3)
 colours = [(230, 30, 30), (30, 200, 30), (30, 30, 230)]
@@ -825,8 +826,10 @@ open("inbox/sub/truncated.jpg", "wb").write(data[: len(data) // 2])
 open("inbox/notes.jpg", "w").write("not an image\n")
 open("inbox/readme.txt", "w").write("not listed: not an image name\n")
 os.makedirs("empty")
-')py")
-                             .c_str()),
+)py");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() +
+                         "' && /usr/bin/python3 make_images.py")
+                            .c_str()),
             0);
   writeSpec("colours.yaml", R"(name: colours
 seed: 0
@@ -863,8 +866,9 @@ train: {epochs: 2, log_every: 0}
                            "threshold 0.5"),
             std::string::npos)
       << plain.err;
+  // RFC 4180: CRLF line ends.
   EXPECT_EQ(plain.out.rfind("image,labels,label_1,score_1,label_2,score_2,"
-                            "label_3,score_3\n",
+                            "label_3,score_3\r\n",
                             0),
             0u)
       << plain.out;
@@ -907,8 +911,9 @@ train: {epochs: 2, log_every: 0}
     const std::string file = fs::path(row[0]).filename().string();
     ASSERT_EQ(reference.count(file), 1u) << file;
     for (int rank = 0; rank < 3; ++rank) {
-      const auto k = std::find(classes.begin(), classes.end(), row[2 + 2 * rank]) -
-                     classes.begin();
+      const auto k =
+          std::find(classes.begin(), classes.end(), row[2 + 2 * rank]) -
+          classes.begin();
       ASSERT_LT(k, 3) << row[2 + 2 * rank];
       const double score = std::stod(row[3 + 2 * rank]);
       EXPECT_NEAR(score, reference[file][k], 1e-6) << file << " " << classes[k];
@@ -925,9 +930,9 @@ train: {epochs: 2, log_every: 0}
   }
 
   // An explicit --threshold applies to every class; JSON lines; no images.
-  const Result lines =
-      labrun("predict colours inbox/a.png --threshold 0.9 --format jsonl "
-             "--top-k 1");
+  const Result lines = labrun(
+      "predict colours inbox/a.png --threshold 0.9 --format jsonl "
+      "--top-k 1");
   ASSERT_EQ(lines.code, 0) << lines.err;
   EXPECT_EQ(lines.out.rfind("{\"image\":\"inbox/a.png\",\"labels\":[", 0), 0u)
       << lines.out;

@@ -29,8 +29,7 @@ torch::Tensor matrix(const json& rows) {
 TEST(ClassThresholdsTest, TiesKeepTheHighestThreshold) {
   const auto thresholds = chooseF1Thresholds(
       torch::tensor({4.f, 3.f, 2.f, 1.f}).unsqueeze(1),
-      torch::tensor({1.f, 0.f, 0.f, 1.f}).unsqueeze(1),
-      torch::ones({4, 1}));
+      torch::tensor({1.f, 0.f, 0.f, 1.f}).unsqueeze(1), torch::ones({4, 1}));
   ASSERT_EQ(thresholds.size(), 1u);
   EXPECT_EQ(thresholds[0], 4.0);
 }
