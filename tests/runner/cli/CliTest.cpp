@@ -929,6 +929,17 @@ train: {epochs: 2, log_every: 0}
     }
   }
 
+  // --thresholds stored: the run's thresholds again, with their figures.
+  const Result again = labrun("eval colours --thresholds stored");
+  ASSERT_EQ(again.code, 0) << again.err;
+  const auto same = store->query(
+      "SELECT count(*) FROM evaluation_thresholds AS a JOIN "
+      "evaluation_thresholds AS b ON b.class_index = a.class_index AND "
+      "b.logit IS a.logit AND b.f1 IS a.f1 WHERE a.evaluation = 1 AND "
+      "b.evaluation = 2");
+  EXPECT_EQ(*same.rows[0][0], "3");
+  EXPECT_EQ(labrun("eval colours.yaml --thresholds stored").code, 2);
+
   // An explicit --threshold applies to every class; JSON lines; no images.
   const Result lines = labrun(
       "predict colours inbox/a.png --threshold 0.9 --format jsonl "
