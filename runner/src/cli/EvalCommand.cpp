@@ -22,6 +22,7 @@ struct EvalArgs {
   std::string checkpoint;
   std::string scores;
   std::vector<std::string> scores_with;  // "truth", "logits"
+  std::string thresholds;                // "", "f1" or "stored"
 };
 
 int evaluate(const GlobalOptions& global, const EvalArgs& args) {
@@ -40,12 +41,19 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   };
   request.scores_truth = with("truth");
   request.scores_logits = with("logits");
+  request.thresholds = args.thresholds;
   if (checkpoint == "init") {
     if (!spec_target) {
       throw spec::SpecError(fmt::format(
           "eval {}: --checkpoint init evaluates a spec's initial weights: "
           "expected a spec file, found a run reference (a run is evaluated "
           "from best, last or a checkpoint file)",
+          args.target));
+    }
+    if (args.thresholds == "stored") {
+      throw spec::SpecError(fmt::format(
+          "eval {}: --thresholds stored applies a run's thresholds to one of "
+          "its checkpoints; initial weights have none (use f1)",
           args.target));
     }
     // Everything that can be wrong with the spec fails before a run record
@@ -71,15 +79,14 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     // A spec (e.g. other validation data) applied to a recorded checkpoint.
     spec = train::resolveSpec(args.target, args.overrides, host);
     const auto owner =
-        store->query("SELECT run FROM checkpoints WHERE path = ?1",
-                     {fs::absolute(checkpoint).string()});
-    if (owner.rows.empty()) {
+        store->checkpointOwner(fs::absolute(checkpoint).string());
+    if (!owner) {
       throw spec::SpecError(fmt::format(
           "eval {}: --checkpoint must be init or a checkpoint file recorded "
           "in {} (evaluations are linked to the run that made it)",
           args.target, global.db));
     }
-    uuid = *owner.rows[0][0];
+    uuid = *owner;
   } else {
     uuid = store->resolveRun(args.target);
     spec = storedSpec(*store, uuid, host);
@@ -119,6 +126,13 @@ class EvalCommand : public Command {
         ->delimiter(',')
         ->check(CLI::IsMember({"truth", "logits"}))
         ->needs(scores);
+    eval->add_option(
+            "--thresholds", args_.thresholds,
+            "Per-class thresholds, recorded with the evaluation with "
+            "CP..OF1 at them (CF1@thresholds ...) and used by predict: f1 "
+            "chooses each class's F1-maximising one on this split, stored "
+            "applies those of the run's newest evaluation that has them")
+        ->check(CLI::IsMember({"f1", "stored"}));
     eval->footer(kExitCodes);
     return eval;
   }

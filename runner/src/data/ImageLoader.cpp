@@ -221,7 +221,10 @@ std::int64_t ImageLoader::load(std::int64_t index, std::int64_t epoch,
   std::int64_t candidate = index;
   for (std::int64_t tried = 0; tried < n;
        ++tried, candidate = (candidate + 1) % n) {
-    if (knownBad(candidate)) continue;
+    if (knownBad(candidate)) {
+      if (!options_.replace_bad) return -1;
+      continue;
+    }
     // The plan depends on the sample, not on which image stands in for it.
     SampleRng rng(options_.seed, epoch, index);
     SamplePlan plan;
@@ -238,6 +241,7 @@ std::int64_t ImageLoader::load(std::int64_t index, std::int64_t epoch,
       return candidate;
     }
     reportBad(candidate, error);
+    if (!options_.replace_bad) return -1;
   }
   throw std::runtime_error("image loader: no usable image in the set");
 }
@@ -296,8 +300,15 @@ bool ImageLoader::next(Batch& batch) {
   lock.unlock();
   work_ready_.notify_all();
 
-  const torch::Tensor used = torch::tensor(pending->used, torch::kLong);
+  torch::Tensor used = torch::tensor(pending->used, torch::kLong);
   batch.images = pending->images;
+  if (!options_.replace_bad) {
+    const torch::Tensor usable = used.ge(0).nonzero().squeeze(1);
+    if (usable.size(0) < used.size(0)) {
+      batch.images = batch.images.index_select(0, usable);
+      used = used.index_select(0, usable);
+    }
+  }
   batch.targets = labels_.targets.index_select(0, used);
   batch.mask = labels_.mask.index_select(0, used);
   batch.samples = used;

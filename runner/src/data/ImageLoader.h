@@ -7,6 +7,8 @@
 // Unusable images (see ImageDecoder.h) are skipped with one warning each and
 // replaced by the next usable image of the set (in file order), so batches
 // keep their size; the run fails once more than max_bad_images are found.
+// With replace_bad false (prediction: every image is its own) they are left
+// out of their batch instead.
 #pragma once
 
 #include <condition_variable>
@@ -55,6 +57,9 @@ struct LoaderOptions {
   int workers = 0;            // decoding threads; 0: one per core
   std::int64_t prefetch = 2;  // batches decoded ahead of the consumer
   BadImageLimit max_bad_images;
+  // false: an unusable image's row is left out of its batch (which then
+  // holds fewer rows, possibly none) rather than filled by another image.
+  bool replace_bad = true;
   std::ostream* log = nullptr;  // warnings; nullptr: std::cerr
 };
 
@@ -70,7 +75,8 @@ class ImageLoader : public BatchSource {
 
   void startEpoch(std::int64_t epoch, std::int64_t skip_batches) override;
   // Batch: images [B, 3, H, W] float32 (transforms' normalised RGB),
-  // targets and mask [B, K] of the images actually used. Throws
+  // targets and mask [B, K] of the images actually used (without
+  // replace_bad, B counts only the usable ones). Throws
   // std::runtime_error once too many images are unusable (naming the last
   // one) or when a worker failed otherwise.
   bool next(Batch& batch) override;
@@ -100,7 +106,8 @@ class ImageLoader : public BatchSource {
   // mutex_.
   torch::Tensor batchTensor(std::int64_t rows);
   // Renders sample `index` of `epoch` into `out`; returns the index of the
-  // image used (`index`, or its replacement when unusable).
+  // image used (`index`, or its replacement when unusable), or -1 when it
+  // is unusable and options.replace_bad is false.
   std::int64_t load(std::int64_t index, std::int64_t epoch,
                     ImageDecoder& decoder, DecodedImage& image, float* out);
   bool knownBad(std::int64_t index) const;

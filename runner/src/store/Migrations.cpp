@@ -437,6 +437,27 @@ LEFT JOIN metrics AS m_last ON m_last.rowid = (
   ORDER BY step DESC, rowid DESC LIMIT 1);
 PRAGMA user_version = 7;
 )sql",
+    // 8: per-class decision thresholds chosen by `labrun eval --thresholds
+    // f1` (or reused by --thresholds stored), kept with the evaluation;
+    // `labrun predict` applies the newest.
+    R"sql(
+CREATE TABLE evaluation_thresholds (
+  evaluation INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
+  class_index INTEGER NOT NULL,
+  class_name TEXT NOT NULL,
+  -- Predicted where logit >= this (probability >= sigmoid of it); NULL: no
+  -- threshold could be chosen (no positive label), the global one applies.
+  logit REAL,
+  probability REAL,
+  -- F1 (percent) of the class at that threshold on the evaluated split.
+  f1 REAL,
+  PRIMARY KEY (evaluation, class_index)
+);
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+  ('evaluation_thresholds', 'sqlite_autoindex_evaluation_thresholds_1',
+   '8000 80 1');
+PRAGMA user_version = 8;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

@@ -18,7 +18,7 @@ class StoreError : public std::runtime_error {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty
@@ -72,6 +72,14 @@ struct CheckpointRow {
   std::string sha256;
   std::optional<double> metric;  // value of the tracked metric at save
   bool best = false;
+};
+
+// A class's decision threshold, chosen on an evaluation's scores.
+struct ClassThresholdRow {
+  std::int64_t class_index = 0;
+  std::string class_name;
+  std::optional<double> logit;  // empty: none chosen (no positive label)
+  std::optional<double> f1;     // percent, at `logit`, on the split
 };
 
 struct PluginRow {
@@ -137,8 +145,19 @@ class RunStore {
     std::string scores_path;  // "" when no per-image scores were written
     std::vector<std::pair<std::string, double>> metrics;
     std::vector<ClassMetricRow> class_metrics;  // epoch unused
+    std::vector<ClassThresholdRow> thresholds;  // none, or one per class
   };
   std::int64_t addEvaluation(const std::string& run, const Evaluation& eval);
+  // The per-class thresholds of the newest evaluation of `run` that has
+  // them, in class order, with that evaluation's id; nothing when none has.
+  struct StoredThresholds {
+    std::int64_t evaluation = 0;
+    std::vector<ClassThresholdRow> classes;
+  };
+  std::optional<StoredThresholds> newestThresholds(
+      const std::string& run) const;
+  // The run that recorded checkpoint file `path` (absolute), if any.
+  std::optional<std::string> checkpointOwner(const std::string& path) const;
 
   // status: "FINISHED", "FAILED" or "KILLED"; error may be empty.
   void finishRun(const std::string& run, const std::string& status,

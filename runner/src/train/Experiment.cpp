@@ -24,6 +24,7 @@
 #include "spec/SpecLoader.h"
 #include "store/Heartbeat.h"
 #include "dist/Collective.h"
+#include "train/ClassThresholds.h"
 #include "train/CoreSchema.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
@@ -421,7 +422,7 @@ struct Experiment::Parts {
 
 Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
                        const std::string& db_path)
-    : spec_(std::move(spec)), parts_(std::make_unique<Parts>()) {
+    : spec_(std::move(spec)), host_(&host), parts_(std::make_unique<Parts>()) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.device = parseDevice(tree.at("device"));
@@ -749,15 +750,33 @@ void Experiment::finishRun(store::RunStore& store,
   store.finishRun(outcome.uuid, outcome.status, outcome.error);
 }
 
-std::int64_t Experiment::evaluate(store::RunStore& store,
-                                  const std::string& uuid,
-                                  const EvalRequest& request,
-                                  std::ostream& log) {
-  const std::string path = findCheckpoint(store, uuid, request.checkpoint);
+std::string Experiment::loadCheckpoint(const store::RunStore& store,
+                                       const std::string& uuid,
+                                       const std::string& which) {
+  const std::string path = findCheckpoint(store, uuid, which);
   torch::serialize::InputArchive archive, model;
   archive.load_from(path);
   archive.read("model", model);
   parts_->model->load(model);
+  return path;
+}
+
+const std::vector<std::string>& Experiment::classNames() const {
+  return parts_->val_batches->classNames();
+}
+
+Predictions Experiment::predict(const std::vector<std::string>& images,
+                                const PredictProgress& progress) {
+  return predictImages(parts_->model, parts_->device, spec_.tree,
+                       static_cast<std::int64_t>(classNames().size()), images,
+                       progress);
+}
+
+std::int64_t Experiment::evaluate(store::RunStore& store,
+                                  const std::string& uuid,
+                                  const EvalRequest& request,
+                                  std::ostream& log) {
+  const std::string path = loadCheckpoint(store, uuid, request.checkpoint);
   return recordEvaluation(store, uuid, path, util::sha256File(path), request,
                           log);
 }
@@ -791,10 +810,24 @@ std::int64_t Experiment::recordEvaluation(store::RunStore& store,
                                           const EvalRequest& request,
                                           std::ostream& log) {
   Parts& parts = *parts_;
-  const EvalResult result = evaluateModel(
-      parts.model, *parts.loss, parts.metrics, *parts.val_batches,
-      parts.device, /*max_batches=*/-1,
-      /*collect_scores=*/!request.scores_path.empty());
+  const auto& class_names = parts.val_batches->classNames();
+  // Looked up before the evaluation, which takes a while, can fail on them.
+  std::vector<std::optional<double>> stored;
+  if (request.thresholds == "stored") {
+    const auto newest = runThresholds(store, uuid, class_names.size());
+    if (!newest) {
+      throw spec::SpecError(fmt::format(
+          "--thresholds stored: run {} has no evaluation with per-class "
+          "thresholds; choose them first with labrun eval --thresholds f1",
+          uuid));
+    }
+    stored = newest->logits;
+  }
+  const EvalResult result =
+      evaluateModel(parts.model, *parts.loss, parts.metrics, *parts.val_batches,
+                    parts.device, /*max_batches=*/-1,
+                    /*collect_scores=*/!request.scores_path.empty() ||
+                        !request.thresholds.empty());
   store::RunStore::Evaluation evaluation;
   evaluation.checkpoint = checkpoint;
   evaluation.checkpoint_sha256 = sha256;
@@ -804,7 +837,6 @@ std::int64_t Experiment::recordEvaluation(store::RunStore& store,
   std::string line = fmt::format(
       "{}: loss {:.4f}", checkpoint == "init" ? "initial weights" : checkpoint,
       result.loss);
-  const auto& class_names = parts.val_batches->classNames();
   for (const auto& [name, metric] : result.metrics) {
     for (const auto& [key, value] : metric.scalars) {
       evaluation.metrics.emplace_back(key, value);
@@ -815,6 +847,29 @@ std::int64_t Experiment::recordEvaluation(store::RunStore& store,
     evaluation.class_metrics.insert(evaluation.class_metrics.end(),
                                     rows.begin(), rows.end());
     for (const auto& note : metric.notes) line += " (" + note + ")";
+  }
+  if (!request.thresholds.empty()) {
+    const auto thresholds =
+        request.thresholds == "f1"
+            ? chooseF1Thresholds(result.logits, result.targets, result.mask)
+            : stored;
+    // A class without a threshold is predicted at probability 0.5, as
+    // `labrun predict` does by default.
+    const MetricResult at =
+        prfAtThresholds(*host_, thresholds, /*fallback=*/0.0, result.logits,
+                        result.targets, result.mask, class_names);
+    for (const auto& [key, value] : at.scalars) {
+      evaluation.metrics.emplace_back(key + "@thresholds", value);
+      line += fmt::format(" {}@thresholds {:.2f}", key, value);
+    }
+    for (std::size_t k = 0; k < thresholds.size(); ++k) {
+      store::ClassThresholdRow row;
+      row.class_index = static_cast<std::int64_t>(k);
+      row.class_name = class_names[k];
+      row.logit = thresholds[k];
+      if (!std::isnan(at.per_class[k])) row.f1 = at.per_class[k];
+      evaluation.thresholds.push_back(row);
+    }
   }
   if (!request.scores_path.empty()) {
     ScoresTable table;

@@ -10,6 +10,7 @@
 #include "plugins/PluginHost.h"
 #include "spec/Node.h"
 #include "store/RunStore.h"
+#include "train/Prediction.h"
 
 namespace labrun::dist {
 class Collective;
@@ -63,6 +64,11 @@ struct EvalRequest {
   std::string scores_path;          // "" or a .npy / .csv file to write
   bool scores_truth = false;        // add the ground truth to that file
   bool scores_logits = false;       // and the logits
+  // Per-class thresholds (train/ClassThresholds.h), recorded with the
+  // evaluation with CP..OF1 at them ("CF1@thresholds"): "" none, "f1"
+  // chosen on this evaluation's scores, "stored" those of the run's newest
+  // evaluation that has them.
+  std::string thresholds;
 };
 
 // An evaluation-only run (evaluateInitial) and its evaluation's id (0 when
@@ -102,6 +108,15 @@ class Experiment {
   // checkpoint, or from the start when it has none.
   RunOutcome resume(store::RunStore& store, const std::string& uuid,
                     const RunControls& controls, std::ostream& log);
+  // Loads into the model checkpoint `which` of run `uuid` (best or last) or
+  // the checkpoint file `which`; returns its path.
+  std::string loadCheckpoint(const store::RunStore& store,
+                             const std::string& uuid, const std::string& which);
+  // The classes of the model's outputs, in order.
+  const std::vector<std::string>& classNames() const;
+  // Scores image files with the model as it is (train/Prediction.h).
+  Predictions predict(const std::vector<std::string>& images,
+                      const PredictProgress& progress);
   // Evaluates a checkpoint of run `uuid` on the validation split and stores
   // an evaluation record; returns its id.
   std::int64_t evaluate(store::RunStore& store, const std::string& uuid,
@@ -134,6 +149,7 @@ class Experiment {
                    std::ostream& log);
 
   ResolvedSpec spec_;
+  const plugins::PluginHost* host_;  // for the prf plugin of thresholds
   std::unique_ptr<Parts> parts_;
   dist::Collective* collective_ = nullptr;  // set by joinGroup
 };

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -856,6 +857,183 @@ TEST_F(CliTest, ScoresJoinToSamplesWithTruthAndLogits) {
   // --scores-with needs --scores, and knows its words.
   EXPECT_EQ(labrun("eval smoke --scores-with truth").code, 2);
   EXPECT_EQ(labrun("eval smoke --scores x.csv --scores-with labels").code, 2);
+}
+
+// Splits CSV lines (LF or CRLF, no quoted fields) into cells; the header is
+// dropped.
+std::vector<std::vector<std::string>> csvRows(const std::string& text) {
+  std::istringstream lines(text);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::vector<std::string> cells;
+    std::istringstream fields(line);
+    for (std::string cell; std::getline(fields, cell, ',');) {
+      cells.push_back(cell);
+    }
+    if (!line.empty() && line.back() == ',') cells.emplace_back();
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// The acceptance case of issue #15: predict over a folder with a truncated
+// JPEG and a text file named .jpg reports both, predicts the rest, exits 0;
+// scores equal those of `labrun eval --scores` for the same images, and the
+// per-class thresholds chosen by `eval --thresholds f1` are applied.
+TEST_F(CliTest, PredictLabelsAFolderSkippingUnusableImages) {
+  // 16 images of coloured squares (red, green, blue: one class each), the
+  // labels as a list, and a folder to label.
+  writeSpec("make_images.py", R"py(import os, random
+from PIL import Image
+random.seed(3)
+colours = [(230, 30, 30), (30, 200, 30), (30, 30, 230)]
+os.makedirs("images"); os.makedirs("inbox/sub")
+with open("classes.txt", "w") as f:
+    f.write("red\ngreen\nblue\n")
+with open("labels.txt", "w") as f:
+    for i in range(16):
+        image = Image.new("RGB", (24, 20), (128, 128, 128))
+        present = [k for k in range(3) if random.random() < 0.5]
+        for k in present:
+            x = random.randint(0, 14)
+            image.paste(colours[k], (x, 2 + 6 * k, x + 9, 7 + 6 * k))
+        image.save("images/%02d.png" % i)
+        f.write("images/%02d.png %s\n" % (i, " ".join(map(str, present))))
+Image.open("images/00.png").save("inbox/a.png")
+Image.open("images/01.png").save("inbox/sub/b.jpg", quality=95)
+data = open("inbox/sub/b.jpg", "rb").read()
+open("inbox/sub/truncated.jpg", "wb").write(data[: len(data) // 2])
+open("inbox/notes.jpg", "w").write("not an image\n")
+open("inbox/readme.txt", "w").write("not listed: not an image name\n")
+os.makedirs("empty")
+)py");
+  ASSERT_EQ(std::system(("cd '" + dir_.string() +
+                         "' && /usr/bin/python3 make_images.py")
+                            .c_str()),
+            0);
+  writeSpec("colours.yaml", R"(name: colours
+seed: 0
+threads: 1
+data:
+  format: list
+  root: .
+  classes: classes.txt
+  train: {annotations: labels.txt}
+  val: {annotations: labels.txt}
+  batch_size: 4
+  workers: 2
+  transforms:
+    train: [resize 20x24, normalize]
+    val: [resize 20x24, normalize]
+model:
+  backbone: {name: smallconv, channels: [8, 16]}
+  head: {name: fc, pool: avg}
+loss: {name: bce}
+metrics: [{name: map}]
+train: {epochs: 2, log_every: 0}
+)");
+  const Result trained = labrun("run colours.yaml -q");
+  ASSERT_EQ(trained.code, 0) << trained.err;
+
+  // Without thresholds yet: a global 0.5.
+  const Result plain = labrun("predict colours inbox --format csv");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(plain.err.find("inbox/sub/truncated.jpg: "), std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find("inbox/notes.jpg: "), std::string::npos)
+      << plain.err;
+  EXPECT_NE(plain.err.find("predicted 2 images, skipped 2 unusable, at "
+                           "threshold 0.5"),
+            std::string::npos)
+      << plain.err;
+  // RFC 4180: CRLF line ends.
+  EXPECT_EQ(plain.out.rfind("image,labels,label_1,score_1,label_2,score_2,"
+                            "label_3,score_3\r\n",
+                            0),
+            0u)
+      << plain.out;
+  const auto predicted = csvRows(plain.out);
+  ASSERT_EQ(predicted.size(), 2u) << plain.out;
+  EXPECT_EQ(predicted[0][0], "inbox/a.png");
+  EXPECT_EQ(predicted[1][0], "inbox/sub/b.jpg");
+
+  // Every image of the set, all classes listed, against eval's scores.
+  const Result chosen = labrun("eval colours --thresholds f1 --scores '" +
+                               (dir_ / "scores.csv").string() + "'");
+  ASSERT_EQ(chosen.code, 0) << chosen.err;
+  EXPECT_NE(chosen.out.find(" CF1@thresholds "), std::string::npos)
+      << chosen.out;
+  EXPECT_NE(chosen.out.find(" OF1@thresholds "), std::string::npos)
+      << chosen.out;
+  const Result all = labrun("predict colours '" + (dir_ / "images").string() +
+                            "' --format csv -o all.csv -q");
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.err.find("predicted 16 images, skipped 0 unusable, at "
+                         "per-class thresholds of evaluation 1"),
+            std::string::npos)
+      << all.err;
+  std::map<std::string, std::vector<double>> reference;  // file -> scores
+  for (const auto& row : csvRows(slurp((dir_ / "scores.csv").string()))) {
+    ASSERT_EQ(row.size(), 5u);
+    reference[fs::path(row[1]).filename().string()] = {
+        std::stod(row[2]), std::stod(row[3]), std::stod(row[4])};
+  }
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto stored = store->query(
+      "SELECT class_name, probability FROM evaluation_thresholds WHERE "
+      "evaluation = 1 ORDER BY class_index");
+  ASSERT_EQ(stored.rows.size(), 3u);
+  const std::vector<std::string> classes = {"red", "green", "blue"};
+  const auto rows = csvRows(slurp((dir_ / "all.csv").string()));
+  ASSERT_EQ(rows.size(), 16u);
+  for (const auto& row : rows) {
+    ASSERT_EQ(row.size(), 8u);
+    const std::string file = fs::path(row[0]).filename().string();
+    ASSERT_EQ(reference.count(file), 1u) << file;
+    for (int rank = 0; rank < 3; ++rank) {
+      const auto k =
+          std::find(classes.begin(), classes.end(), row[2 + 2 * rank]) -
+          classes.begin();
+      ASSERT_LT(k, 3) << row[2 + 2 * rank];
+      const double score = std::stod(row[3 + 2 * rank]);
+      EXPECT_NEAR(score, reference[file][k], 1e-6) << file << " " << classes[k];
+      // Labelled where the score reaches the class's threshold (a class
+      // without one: 0.5); a score at the threshold itself is not checked.
+      const double threshold =
+          stored.rows[k][1] ? std::stod(*stored.rows[k][1]) : 0.5;
+      if (std::abs(score - threshold) > 1e-6) {
+        EXPECT_EQ(row[1].find(classes[k]) != std::string::npos,
+                  score > threshold)
+            << file << " " << classes[k] << " labels " << row[1];
+      }
+    }
+  }
+
+  // --thresholds stored: the run's thresholds again, with their figures.
+  const Result again = labrun("eval colours --thresholds stored");
+  ASSERT_EQ(again.code, 0) << again.err;
+  const auto same = store->query(
+      "SELECT count(*) FROM evaluation_thresholds AS a JOIN "
+      "evaluation_thresholds AS b ON b.class_index = a.class_index AND "
+      "b.logit IS a.logit AND b.f1 IS a.f1 WHERE a.evaluation = 1 AND "
+      "b.evaluation = 2");
+  EXPECT_EQ(*same.rows[0][0], "3");
+  EXPECT_EQ(labrun("eval colours.yaml --thresholds stored").code, 2);
+
+  // An explicit --threshold applies to every class; JSON lines; no images.
+  const Result lines = labrun(
+      "predict colours inbox/a.png --threshold 0.9 --format jsonl "
+      "--top-k 1");
+  ASSERT_EQ(lines.code, 0) << lines.err;
+  EXPECT_EQ(lines.out.rfind("{\"image\":\"inbox/a.png\",\"labels\":[", 0), 0u)
+      << lines.out;
+  EXPECT_EQ(std::count(lines.out.begin(), lines.out.end(), '\n'), 1);
+  EXPECT_NE(lines.err.find("at threshold 0.9"), std::string::npos);
+  EXPECT_EQ(labrun("predict colours empty").code, 2);
+  EXPECT_EQ(labrun("predict colours nowhere").code, 2);
 }
 
 // init_from: a checkpoint file or a run of the store, the whole model or

@@ -741,6 +741,35 @@ TEST(ImageLoader, ReplacesBadImagesWarnsOnceAndCounts) {
   EXPECT_NE(text.find(set.dir + "/4.png: truncated PNG"), std::string::npos);
 }
 
+// Prediction (replace_bad false): each image is its own, so unusable ones
+// leave their batch, a batch of only unusable ones is empty, and the epoch
+// goes on however many there are.
+TEST(ImageLoader, LeavesBadImagesOutWhenNotReplacing) {
+  const BadSet set = badSet("leave_out", /*empty=*/{3}, /*truncated=*/{4, 5},
+                            /*missing=*/{9, 10, 11});
+  std::ostringstream log;
+  LoaderOptions in_order = options(2);
+  in_order.shuffle = false;
+  in_order.replace_bad = false;
+  in_order.max_bad_images.count = 12;
+  in_order.log = &log;
+  ImageLoader loader(set.labels, pipeline("[resize 2x2]"), in_order);
+  const std::vector<Batch> batches = epoch(loader, 1);
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[0].images.size(0), 3);
+  EXPECT_EQ(batches[1].images.size(0), 2);
+  EXPECT_EQ(batches[2].images.size(0), 1);
+  EXPECT_EQ(order(batches), (std::vector<std::int64_t>{0, 1, 2, 6, 7, 8}));
+  for (const Batch& batch : batches) {
+    EXPECT_EQ(batch.targets.size(0), batch.images.size(0));
+    for (std::int64_t row = 0; row < batch.images.size(0); ++row) {
+      EXPECT_NEAR(batch.images[row].max().item<float>() * 255,
+                  20 * batch.samples[row].item<std::int64_t>(), 1e-3);
+    }
+  }
+  EXPECT_EQ(loader.badImages().size(), 6u);
+}
+
 TEST(ImageLoader, FailsAboveMaxBadImages) {
   const BadSet set = badSet("too_many", /*empty=*/{1, 6}, /*truncated=*/{},
                             /*missing=*/{10});
