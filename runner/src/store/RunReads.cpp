@@ -190,7 +190,26 @@ std::vector<CheckpointRow> RunStore::checkpoints(const std::string& run) const {
   return out;
 }
 
-std::optional<std::string> RunStore::checkpointRun(
+std::optional<RunStore::StoredThresholds> RunStore::newestThresholds(
+    const std::string& run) const {
+  sqlite3* db = impl_->db;
+  Stmt st(db,
+          "SELECT t.evaluation, t.class_index, t.class_name, t.logit, t.f1 "
+          "FROM evaluation_thresholds AS t WHERE t.evaluation = (SELECT "
+          "max(e.id) FROM evaluations AS e WHERE e.run = ?1 AND EXISTS "
+          "(SELECT 1 FROM evaluation_thresholds WHERE evaluation = e.id)) "
+          "ORDER BY t.class_index");
+  st.bindText(1, run);
+  std::optional<StoredThresholds> stored;
+  while (st.step()) {
+    if (!stored) stored.emplace().evaluation = st.columnInt(0);
+    stored->classes.push_back({st.columnInt(1), st.columnText(2),
+                               optionalReal(st, 3), optionalReal(st, 4)});
+  }
+  return stored;
+}
+
+std::optional<std::string> RunStore::checkpointOwner(
     const std::string& path) const {
   Stmt st(impl_->db, "SELECT run FROM checkpoints WHERE path = ?1");
   st.bindText(1, path);

@@ -500,37 +500,6 @@ std::int64_t RunStore::addEvaluation(const std::string& run,
   return id;
 }
 
-std::optional<RunStore::StoredThresholds> RunStore::newestThresholds(
-    const std::string& run) const {
-  sqlite3* db = impl_->db;
-  Stmt st(db,
-          "SELECT t.evaluation, t.class_index, t.class_name, t.logit, t.f1 "
-          "FROM evaluation_thresholds AS t WHERE t.evaluation = (SELECT "
-          "max(e.id) FROM evaluations AS e WHERE e.run = ?1 AND EXISTS "
-          "(SELECT 1 FROM evaluation_thresholds WHERE evaluation = e.id)) "
-          "ORDER BY t.class_index");
-  st.bindText(1, run);
-  std::optional<StoredThresholds> stored;
-  const auto real = [&st](int col) -> std::optional<double> {
-    if (sqlite3_column_type(st.get(), col) == SQLITE_NULL) return std::nullopt;
-    return st.columnReal(col);
-  };
-  while (st.step()) {
-    if (!stored) stored.emplace().evaluation = st.columnInt(0);
-    stored->classes.push_back(
-        {st.columnInt(1), st.columnText(2), real(3), real(4)});
-  }
-  return stored;
-}
-
-std::optional<std::string> RunStore::checkpointOwner(
-    const std::string& path) const {
-  Stmt st(impl_->db, "SELECT run FROM checkpoints WHERE path = ?1");
-  st.bindText(1, path);
-  if (!st.step()) return std::nullopt;
-  return st.columnText(0);
-}
-
 void RunStore::finishRun(const std::string& run, const std::string& status,
                          const std::string& error) {
   sqlite3* db = impl_->db;

@@ -149,7 +149,8 @@ class RunStore {
   };
   std::int64_t addEvaluation(const std::string& run, const Evaluation& eval);
   // The per-class thresholds of the newest evaluation of `run` that has
-  // them, in class order, with that evaluation's id; nothing when none has.
+  // them, in class order, with that evaluation's id; nothing when none has
+  // (RunReads.cpp, as the next one).
   struct StoredThresholds {
     std::int64_t evaluation = 0;
     std::vector<ClassThresholdRow> classes;
@@ -235,8 +236,6 @@ class RunStore {
                                             CheckpointPick pick) const;
   // Every checkpoint of the run, newest (highest step) first.
   std::vector<CheckpointRow> checkpoints(const std::string& run) const;
-  // The run that recorded the checkpoint file at `path` (absolute).
-  std::optional<std::string> checkpointRun(const std::string& path) const;
   // The run's checkpoints to delete so that only the newest `keep_last` and
   // the best one remain.
   std::vector<std::string> checkpointsBeyond(const std::string& run,

@@ -1,9 +1,9 @@
 #include "train/Experiment.h"
 
+#include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
-
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -11,11 +11,10 @@
 #include <optional>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "data/ImageLoader.h"
 #include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
+#include "dist/Collective.h"
 #include "dist/Group.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
@@ -23,7 +22,6 @@
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "store/Heartbeat.h"
-#include "dist/Collective.h"
 #include "train/ClassThresholds.h"
 #include "train/CoreSchema.h"
 #include "train/Optimizers.h"
@@ -55,10 +53,10 @@ std::int64_t atLeast(const spec::Node& tree, const std::string& key,
   const spec::Node& node = tree.at(key);
   const std::int64_t value = node.asInt();
   if (value < minimum) {
-    throw spec::SpecError(fmt::format("{}: {}: expected an integer >= {}, "
-                                      "found {}",
-                                      node.origin().describe(), key, minimum,
-                                      value));
+    throw spec::SpecError(
+        fmt::format("{}: {}: expected an integer >= {}, "
+                    "found {}",
+                    node.origin().describe(), key, minimum, value));
   }
   return value;
 }
@@ -121,9 +119,9 @@ data::TensorDataset makeData(const spec::Node& tree, bool train) {
   data::SyntheticOptions options;
   options.num_classes = tree.at("data.synthetic.num_classes").asInt();
   options.image_size = tree.at("data.synthetic.image_size").asInt();
-  options.size = tree.at(train ? "data.synthetic.train_size"
-                               : "data.synthetic.val_size")
-                     .asInt();
+  options.size =
+      tree.at(train ? "data.synthetic.train_size" : "data.synthetic.val_size")
+          .asInt();
   options.seed = static_cast<std::uint64_t>(
       tree.at("data.synthetic.seed").asInt() + (train ? 0 : 1));
   try {
@@ -222,8 +220,7 @@ constexpr double kStaleHeartbeatS = 60;
 
 class StoreRecorder : public RunRecorder {
  public:
-  StoreRecorder(store::RunStore& store, std::string run,
-                std::int64_t keep_last)
+  StoreRecorder(store::RunStore& store, std::string run, std::int64_t keep_last)
       : store_(store), run_(std::move(run)), keep_last_(keep_last) {}
 
   void metric(const std::string& key, std::int64_t step, std::int64_t epoch,
@@ -242,8 +239,8 @@ class StoreRecorder : public RunRecorder {
   void classMetric(std::int64_t epoch, const std::string& metric,
                    const std::vector<std::string>& class_names,
                    const MetricResult& result) override {
-    store_.addClassMetrics(run_, classMetricRows(epoch, metric, class_names,
-                                                 result));
+    store_.addClassMetrics(run_,
+                           classMetricRows(epoch, metric, class_names, result));
   }
 
   void checkpoint(std::int64_t step, std::int64_t epoch,
@@ -266,15 +263,10 @@ class StoreRecorder : public RunRecorder {
  private:
   // Keeps the newest keep_last checkpoints and the best one.
   void removeOld() {
-    const auto old = store_.query(
-        "SELECT path FROM checkpoints WHERE run = ?1 AND best = 0 AND path "
-        "NOT IN (SELECT path FROM checkpoints WHERE run = ?1 ORDER BY step "
-        "DESC LIMIT ?2)",
-        {run_, std::to_string(keep_last_)});
-    for (const auto& row : old.rows) {
+    for (const std::string& path : store_.checkpointsBeyond(run_, keep_last_)) {
       std::error_code ignored;
-      fs::remove(*row[0], ignored);
-      store_.removeCheckpoint(run_, *row[0]);
+      fs::remove(path, ignored);
+      store_.removeCheckpoint(run_, path);
     }
   }
 
@@ -304,17 +296,13 @@ struct StoredCheckpoint {
 
 std::optional<StoredCheckpoint> newestIntactCheckpoint(
     const store::RunStore& store, const std::string& run, std::ostream& log) {
-  const auto rows = store.query(
-      "SELECT path, step, sha256 FROM checkpoints WHERE run = ?1 "
-      "ORDER BY step DESC",
-      {run});
-  for (const auto& row : rows.rows) {
-    const std::string& path = *row[0];
+  for (const store::CheckpointRow& row : store.checkpoints(run)) {
     std::error_code error;
-    if (fs::exists(path, error) && util::sha256File(path) == *row[2]) {
-      return StoredCheckpoint{path, std::stoll(*row[1])};
+    if (fs::exists(row.path, error) &&
+        util::sha256File(row.path) == row.sha256) {
+      return StoredCheckpoint{row.path, row.step};
     }
-    log << "labrun: warning: checkpoint " << path
+    log << "labrun: warning: checkpoint " << row.path
         << " is missing or damaged; trying an older one\n";
   }
   return std::nullopt;
@@ -328,17 +316,13 @@ std::string findCheckpoint(const store::RunStore& store, const std::string& run,
     }
     return which;
   }
-  const auto rows = store.query(
-      which == "best" ? "SELECT path FROM checkpoints WHERE run = ?1 AND "
-                        "best = 1"
-                      : "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY "
-                        "step DESC LIMIT 1",
-      {run});
-  if (rows.rows.empty()) {
-    throw std::runtime_error("run " + run + " has no " + which +
-                             " checkpoint");
+  auto path = store.checkpointPath(
+      run, which == "best" ? store::RunStore::CheckpointPick::kBest
+                           : store::RunStore::CheckpointPick::kNewest);
+  if (!path) {
+    throw std::runtime_error("run " + run + " has no " + which + " checkpoint");
   }
-  return *rows.rows[0][0];
+  return *path;
 }
 
 // Whether `key` is declared by the core schema or by the plugin a slot of
@@ -353,8 +337,9 @@ bool isDeclared(const spec::Node& root, const std::string& key,
     if (slot.is_list || key.rfind(slot.path + ".", 0) != 0) continue;
     const std::string param = key.substr(slot.path.size() + 1);
     const spec::Node* name = root.findPath(slot.path + ".name");
-    const std::string plugin =
-        name != nullptr && name->isScalar() ? name->asString() : slot.default_name;
+    const std::string plugin = name != nullptr && name->isScalar()
+                                   ? name->asString()
+                                   : slot.default_name;
     try {
       for (const auto& declared : host.find(slot.kind, plugin).params()) {
         if (param == declared.name) return true;
@@ -429,8 +414,8 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   parts.backend = dist::chooseBackend(tree.at("distributed.backend"),
                                       parts.device.is_cuda());
   // Debian's LibTorch defaults to one thread; auto (-1) uses every core.
-  const auto threads = std::get<std::int64_t>(spec::toParamValue(
-      tree.at("threads"), ParamType::kIntOrAuto, "threads"));
+  const auto threads = std::get<std::int64_t>(
+      spec::toParamValue(tree.at("threads"), ParamType::kIntOrAuto, "threads"));
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(threads > 0 ? static_cast<int>(threads)
                                      : std::max(1, cores));
@@ -623,8 +608,8 @@ std::string Experiment::recordRun(store::RunStore& store,
   info.seed = tree.at("seed").asInt();
   info.host = util::hostName();
   info.device = parts.device.str();
-  const util::GitState git = util::gitState(
-      fs::absolute(spec_.path).parent_path().string());
+  const util::GitState git =
+      util::gitState(fs::absolute(spec_.path).parent_path().string());
   info.git_commit = git.commit;
   info.git_dirty = git.dirty;
   info.labrun_version = LABRUN_VERSION;
@@ -664,13 +649,10 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
                               const RunControls& controls, std::ostream& log) {
   // A run whose process is known to be gone (same host, no such pid) need
   // not wait for its heartbeat to go stale.
-  const auto owner =
-      store.query("SELECT host, pid FROM runs WHERE uuid = ?1", {uuid});
-  const auto& host = owner.rows.at(0)[0];
-  const auto& pid = owner.rows.at(0)[1];
-  const bool gone = host && *host == util::hostName() && pid &&
-                    ::kill(static_cast<pid_t>(std::stoll(*pid)), 0) != 0 &&
-                    errno == ESRCH;
+  const auto owner = store.runProcess(uuid);
+  const bool gone =
+      owner.host && *owner.host == util::hostName() && owner.pid &&
+      ::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH;
   store.reopenRun(uuid, gone ? 0.0 : kStaleHeartbeatS, ::getpid());
   const auto checkpoint = newestIntactCheckpoint(store, uuid, log);
   std::string from;
@@ -710,7 +692,8 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
       resume_from.empty()
-          ? fs::absolute(fs::path(spec_.tree.at("output_dir").asString()) / uuid)
+          ? fs::absolute(fs::path(spec_.tree.at("output_dir").asString()) /
+                         uuid)
                 .string()
           : fs::path(resume_from).parent_path().string();
   options.quiet = controls.quiet;
@@ -791,9 +774,8 @@ EvalOutcome Experiment::evaluateInitial(store::RunStore& store,
   // keeps the run from showing as CRASHED meanwhile.
   const store::Heartbeat heartbeat(controls.db_path, outcome.run.uuid);
   try {
-    outcome.evaluation =
-        recordEvaluation(store, outcome.run.uuid, "init", /*sha256=*/"",
-                         request, log);
+    outcome.evaluation = recordEvaluation(store, outcome.run.uuid, "init",
+                                          /*sha256=*/"", request, log);
     outcome.run.status = "FINISHED";
   } catch (const std::exception& failure) {
     outcome.run.status = "FAILED";
