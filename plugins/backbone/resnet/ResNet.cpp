@@ -23,7 +23,7 @@ bool endsWith(const std::string& text, const std::string& suffix) {
 
 }  // namespace
 
-ResNetImpl::ResNetImpl(std::int64_t depth, std::int64_t extra_pool)
+ResNet::ResNet(std::int64_t depth, std::int64_t extra_pool)
     : depth_(depth), extra_pool_(extra_pool) {
   // Blocks per layer of torchvision's resnet18 ... resnet152.
   static const std::map<std::int64_t, std::array<std::int64_t, 4>> kLayers = {
@@ -70,9 +70,9 @@ ResNetImpl::ResNetImpl(std::int64_t depth, std::int64_t extra_pool)
 }
 
 template <typename Block>
-torch::nn::Sequential ResNetImpl::makeLayer(std::int64_t channels,
-                                            std::int64_t blocks,
-                                            std::int64_t stride) {
+torch::nn::Sequential ResNet::makeLayer(std::int64_t channels,
+                                        std::int64_t blocks,
+                                        std::int64_t stride) {
   torch::nn::Sequential layer;
   for (std::int64_t i = 0; i < blocks; ++i) {
     layer->push_back(
@@ -82,7 +82,7 @@ torch::nn::Sequential ResNetImpl::makeLayer(std::int64_t channels,
   return layer;
 }
 
-torch::Tensor ResNetImpl::forward(torch::Tensor images) {
+torch::Tensor ResNet::forward(torch::Tensor images) {
   torch::Tensor x = bn1_->forward(conv1_->forward(images)).relu_();
   x = torch::max_pool2d(x, /*kernel_size=*/3, /*stride=*/2, /*padding=*/1);
   x = layer4_->forward(layer3_->forward(layer2_->forward(layer1_->forward(x))));
@@ -93,8 +93,7 @@ torch::Tensor ResNetImpl::forward(torch::Tensor images) {
   return x;
 }
 
-void ResNetImpl::loadStateDict(const StateDict& state,
-                               const std::string& source) {
+void ResNet::loadStateDict(const StateDict& state, const std::string& source) {
   weights::FitRules rules;
   rules.ignored = [](const std::string& key) { return startsWith(key, "fc."); };
   rules.optional = [](const std::string& key) {
@@ -104,7 +103,7 @@ void ResNetImpl::loadStateDict(const StateDict& state,
                              rules);
 }
 
-void ResNetImpl::freeze(const std::vector<std::string>& prefixes) {
+void ResNet::freeze(const std::vector<std::string>& prefixes) {
   const auto parameters = named_parameters();
   for (const std::string& prefix : prefixes) {
     bool matched = false;
@@ -123,11 +122,11 @@ void ResNetImpl::freeze(const std::vector<std::string>& prefixes) {
   }
 }
 
-void ResNetImpl::freezeBatchNorm() {
+void ResNet::freezeBatchNorm() {
   freezeBatchNorm(std::vector<std::string>{""});
 }
 
-void ResNetImpl::freezeBatchNorm(const std::vector<std::string>& prefixes) {
+void ResNet::freezeBatchNorm(const std::vector<std::string>& prefixes) {
   const auto named = named_modules(/*name_prefix=*/"", /*include_self=*/false);
   for (const std::string& prefix : prefixes) {
     bool matched = false;
@@ -155,7 +154,7 @@ void ResNetImpl::freezeBatchNorm(const std::vector<std::string>& prefixes) {
   train(is_training());
 }
 
-void ResNetImpl::train(bool on) {
+void ResNet::train(bool on) {
   Backbone::train(on);
   for (auto& batch_norm : frozen_bn_) batch_norm->eval();
 }

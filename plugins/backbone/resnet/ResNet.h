@@ -17,12 +17,12 @@
 
 namespace labrun::resnet {
 
-class ResNetImpl : public Backbone {
+class ResNet : public Backbone {
  public:
   // depth: 18, 34, 50, 101 or 152 (throws std::invalid_argument otherwise).
   // extra_pool: 0, or k for an AvgPool2d(k, stride k) after layer4 (the
   // released SSGRL code uses 2: output stride 64).
-  ResNetImpl(std::int64_t depth, std::int64_t extra_pool);
+  ResNet(std::int64_t depth, std::int64_t extra_pool);
 
   // images: [B, 3, H, W] -> [B, outChannels(), ceil(H / 32), ceil(W / 32)]
   // (divided again by extra_pool when set).

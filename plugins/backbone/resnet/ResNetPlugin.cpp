@@ -41,8 +41,8 @@ std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
     throw std::invalid_argument(
         c10::str("extra_pool: expected 0 or 2, found ", extra_pool));
   }
-  auto model = std::make_shared<labrun::resnet::ResNetImpl>(
-      params.getInt("depth"), extra_pool);
+  auto model = std::make_shared<labrun::resnet::ResNet>(params.getInt("depth"),
+                                                        extra_pool);
   if (const auto weights =
           labrun::weights::readWeightsOption(params, context)) {
     model->loadStateDict(weights->state, weights->path);

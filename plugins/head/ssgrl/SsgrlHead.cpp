@@ -8,8 +8,8 @@
 
 namespace labrun::ssgrl {
 
-SsgrlHeadImpl::SsgrlHeadImpl(const SsgrlHeadOptions& options,
-                             torch::Tensor words, torch::Tensor adjacency)
+SsgrlHead::SsgrlHead(const SsgrlHeadOptions& options, torch::Tensor words,
+                     torch::Tensor adjacency)
     : direct_(options.direct),
       num_classes_(words.size(0)),
       graph_net_(options.in_channels, options.time_steps, std::move(adjacency),
@@ -28,7 +28,7 @@ SsgrlHeadImpl::SsgrlHeadImpl(const SsgrlHeadOptions& options,
   register_module("classifiers", classifiers_);
 }
 
-torch::Tensor SsgrlHeadImpl::initialNodes(const torch::Tensor& features) {
+torch::Tensor SsgrlHead::initialNodes(const torch::Tensor& features) {
   if (word_semantic_.is_empty()) {
     return features.mean(/*dim=*/{2, 3})
         .unsqueeze(1)
@@ -39,7 +39,7 @@ torch::Tensor SsgrlHeadImpl::initialNodes(const torch::Tensor& features) {
                  : word_semantic_->forward(features, word_features_);
 }
 
-torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
+torch::Tensor SsgrlHead::forward(torch::Tensor features) {
   const torch::Tensor nodes = initialNodes(features);
   const torch::Tensor final_nodes =
       direct_ ? graph_net_->forwardDirect(nodes) : graph_net_->forward(nodes);
@@ -48,8 +48,8 @@ torch::Tensor SsgrlHeadImpl::forward(torch::Tensor features) {
   return classifiers_->forward(output);
 }
 
-void SsgrlHeadImpl::loadStateDict(const StateDict& state,
-                                  const std::string& source) {
+void SsgrlHead::loadStateDict(const StateDict& state,
+                              const std::string& source) {
   static const std::set<std::string> kModules = {"word_semantic", "graph_net",
                                                  "fc_output", "classifiers"};
   static const std::set<std::string> kBuffers = {"word_features",

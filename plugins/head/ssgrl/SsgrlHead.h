@@ -47,12 +47,12 @@ struct SsgrlHeadOptions {
   bool decoupling = true;
 };
 
-class SsgrlHeadImpl : public Head {
+class SsgrlHead : public Head {
  public:
   // words: [K, E] word embeddings; adjacency: [K, K] in-edge matrix. Both
   // become buffers ("word_features", "graph_net.in_matrix").
-  SsgrlHeadImpl(const SsgrlHeadOptions& options, torch::Tensor words,
-                torch::Tensor adjacency);
+  SsgrlHead(const SsgrlHeadOptions& options, torch::Tensor words,
+            torch::Tensor adjacency);
 
   // features: [B, C, h, w] -> logits [B, K]:
   //   h0 = decoupling(features) [B, K, C] (or the pooled feature for

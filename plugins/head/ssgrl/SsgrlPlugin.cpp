@@ -86,7 +86,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   torch::Tensor words = labrun::ssgrl::loadEmbeddings(
       params.getString("embeddings"), params.getInt("embedding_dim"),
       static_cast<std::uint64_t>(params.getInt("embedding_seed")), context);
-  auto head = std::make_shared<labrun::ssgrl::SsgrlHeadImpl>(
+  auto head = std::make_shared<labrun::ssgrl::SsgrlHead>(
       options, std::move(words), std::move(adjacency));
   if (const auto weights =
           labrun::weights::readWeightsOption(params, context)) {
