@@ -16,14 +16,14 @@ namespace {
 constexpr double kMarginLeft = 64;
 constexpr double kMarginTop = 36;
 constexpr double kMarginBottom = 48;
-constexpr double kLegendWidth = 180;
-constexpr double kLineWidth = 720;
+constexpr double kLegendWidth = 390;
+constexpr double kLineWidth = 930;
 constexpr double kLineHeight = 360;
 constexpr double kBarHeight = 400;
 constexpr double kBarBottom = 96;  // room for slanted category labels
 constexpr double kBarWidth = 14;
 constexpr double kBarGap = 14;  // between groups
-constexpr std::size_t kLegendChars = 26;
+constexpr std::size_t kLegendChars = 52;
 constexpr double kLegendRow = 20;
 
 std::string px(double value) { return fmt::format("{:.1f}", value); }
@@ -68,7 +68,8 @@ std::string yAxis(const AxisScale& y, double x0, double x1,
 }
 
 // Legend entries for runs 0..n-1, from (x, y) downwards: a color swatch,
-// or for lines a stroke in the run's color and dash pattern.
+// or for lines a stroke in the run's color and dash pattern (an inline
+// style: the page's `.chart line` rule would win over a stroke attribute).
 std::string legend(const std::vector<std::string>& labels, double x, double y,
                    bool lines) {
   std::string svg = "<g class=\"legend\">\n";
@@ -77,7 +78,7 @@ std::string legend(const std::vector<std::string>& labels, double x, double y,
     const std::string key =
         lines ? fmt::format(
                     "<line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" "
-                    "y2=\"{2}\" stroke=\"{3}\" stroke-width=\"3\" "
+                    "y2=\"{2}\" style=\"stroke:{3};stroke-width:3\" "
                     "stroke-dasharray=\"{4}\"/>",
                     px(x), px(x + 14), px(row), runColor(i), runDash(i))
               : fmt::format(
