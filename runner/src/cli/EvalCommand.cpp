@@ -1,11 +1,11 @@
 // `labrun eval`: evaluates a checkpoint on the validation split and records
 // the evaluation with its run.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "cli/Training.h"
 #include "spec/SpecError.h"
@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct EvalArgs {
-  std::string target;  // a run reference, or a spec file
+  std::string target;                  // a run reference, or a spec file
   std::vector<std::string> overrides;  // with a spec file
   // "" = the target's default: init for a spec, best for a run.
   std::string checkpoint;
@@ -59,8 +59,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     // Everything that can be wrong with the spec fails before a run record
     // exists, as for `labrun run`.
     train::Experiment experiment(
-        train::resolveSpec(args.target, args.overrides, host), host,
-        global.db);
+        train::resolveSpec(args.target, args.overrides, host), host, global.db);
     auto store = store::RunStore::open(global.db);
     const train::EvalOutcome outcome = experiment.evaluateInitial(
         *store, runControls(global, ProgressArgs{}), request, std::cout);
@@ -73,29 +72,20 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     return kOk;
   }
   auto store = store::RunStore::open(global.db);
-  std::string uuid;
-  std::optional<train::ResolvedSpec> spec;
-  if (spec_target) {
-    // A spec (e.g. other validation data) applied to a recorded checkpoint.
-    spec = train::resolveSpec(args.target, args.overrides, host);
-    const auto owner =
-        store->checkpointOwner(fs::absolute(checkpoint).string());
-    if (!owner) {
-      throw spec::SpecError(fmt::format(
-          "eval {}: --checkpoint must be init or a checkpoint file recorded "
-          "in {} (evaluations are linked to the run that made it)",
-          args.target, global.db));
-    }
-    uuid = *owner;
-  } else {
-    uuid = store->resolveRun(args.target);
-    spec = storedSpec(*store, uuid, host);
+  // A spec (e.g. other validation data) applies to a recorded checkpoint.
+  CommandTarget resolved = resolveTarget(*store, args.target, spec_target,
+                                         args.overrides, checkpoint, host);
+  if (!resolved.run) {
+    throw spec::SpecError(fmt::format(
+        "eval {}: --checkpoint must be init or a checkpoint file recorded "
+        "in {} (evaluations are linked to the run that made it)",
+        args.target, global.db));
   }
-  train::Experiment experiment(std::move(*spec), host, global.db);
-  const std::int64_t id =
-      experiment.evaluate(*store, uuid, request, std::cout);
-  std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id,
-                           uuid, global.db);
+  const std::string uuid = *resolved.run;
+  train::Experiment experiment(std::move(resolved.spec), host, global.db);
+  const std::int64_t id = experiment.evaluate(*store, uuid, request, std::cout);
+  std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id, uuid,
+                           global.db);
   return kOk;
 }
 

@@ -202,31 +202,24 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
                                  : spec_target            ? "init"
                                                           : "best";
   auto store = store::RunStore::open(global.db);
-  // The run whose thresholds apply, if any.
-  std::optional<std::string> uuid;
-  std::optional<train::ResolvedSpec> spec;
   if (spec_target) {
-    spec = train::resolveSpec(args.target, {}, host);
     if (checkpoint == "best" || checkpoint == "last") {
       throw spec::SpecError(fmt::format(
           "predict {}: --checkpoint {} names a run's checkpoint; a spec takes "
           "init (default) or a checkpoint file",
           args.target, checkpoint));
     }
-    if (checkpoint != "init") {
-      uuid = store->checkpointOwner(fs::absolute(checkpoint).string());
-    }
-  } else {
-    if (checkpoint == "init") {
-      throw spec::SpecError(fmt::format(
-          "predict {}: --checkpoint init scores a spec's initial weights: "
-          "expected a spec file, found a run reference",
-          args.target));
-    }
-    uuid = store->resolveRun(args.target);
-    spec = storedSpec(*store, *uuid, host);
+  } else if (checkpoint == "init") {
+    throw spec::SpecError(fmt::format(
+        "predict {}: --checkpoint init scores a spec's initial weights: "
+        "expected a spec file, found a run reference",
+        args.target));
   }
-  train::Experiment experiment(std::move(*spec), host, global.db);
+  // The run whose thresholds apply, if any.
+  CommandTarget resolved = resolveTarget(*store, args.target, spec_target,
+                                         /*overrides=*/{}, checkpoint, host);
+  const std::optional<std::string>& uuid = resolved.run;
+  train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();
   std::string used = fmt::format("threshold {}", args.threshold);
   std::vector<double> cut(classes.size(),

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "dist/Group.h"
@@ -56,6 +57,22 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
   const auto spec = store.runSpec(uuid);
   return train::resolveStoredSpec(spec.yaml, "run " + uuid + " spec", spec.path,
                                   host);
+}
+
+CommandTarget resolveTarget(const store::RunStore& store,
+                            const std::string& target, bool spec_target,
+                            const std::vector<std::string>& overrides,
+                            const std::string& checkpoint,
+                            const plugins::PluginHost& host) {
+  if (!spec_target) {
+    std::string uuid = store.resolveRun(target);
+    return {storedSpec(store, uuid, host), std::move(uuid)};
+  }
+  return {train::resolveSpec(target, overrides, host),
+          checkpoint == "init"
+              ? std::nullopt
+              : store.checkpointOwner(
+                    std::filesystem::absolute(checkpoint).string())};
 }
 
 std::optional<dist::WorldInfo> workerPlace() {

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/Command.h"
 #include "cli/CommandFlags.h"
@@ -28,6 +29,19 @@ int reportOutcome(const train::RunOutcome& outcome, const std::string& db);
 train::ResolvedSpec storedSpec(const store::RunStore& store,
                                const std::string& uuid,
                                const plugins::PluginHost& host);
+
+// What `eval` and `predict` apply to a checkpoint: a spec file (with
+// `overrides`), whose run is the one that recorded `checkpoint` (nothing for
+// "init" or a file no run recorded), or a run reference with its stored spec.
+struct CommandTarget {
+  train::ResolvedSpec spec;
+  std::optional<std::string> run;
+};
+CommandTarget resolveTarget(const store::RunStore& store,
+                            const std::string& target, bool spec_target,
+                            const std::vector<std::string>& overrides,
+                            const std::string& checkpoint,
+                            const plugins::PluginHost& host);
 
 // This process's place in a data-parallel run (set by the launcher), or
 // nothing when it was not started as a worker.
