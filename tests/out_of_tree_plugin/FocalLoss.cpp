@@ -48,9 +48,11 @@ class FocalLossImpl : public labrun::Loss {
 const labrun::ParamSpec kParams[] = {
     {"alpha", labrun::ParamType::kFloat, "0.25",
      "weight of the positive term in [0, 1] (negatives get 1 - alpha); "
-     "a negative value turns the weighting off"},
+     "a negative value turns the weighting off",
+     /*choices=*/nullptr, /*range=*/"<= 1"},
     {"gamma", labrun::ParamType::kFloat, "2.0",
-     "focusing exponent (0: plain BCE, weighted by alpha)"},
+     "focusing exponent (0: plain BCE, weighted by alpha)",
+     /*choices=*/nullptr, /*range=*/">= 0"},
     {"reduction", labrun::ParamType::kString, "mean",
      "mean over the labels that count, or their sum", "mean|sum"},
 };
@@ -61,12 +63,6 @@ std::shared_ptr<labrun::Loss> make(const labrun::Params& params,
   options.alpha = params.getFloat("alpha");
   options.gamma = params.getFloat("gamma");
   options.mean = params.getString("reduction") == "mean";
-  if (options.alpha > 1) {
-    throw std::invalid_argument("alpha: expected a value <= 1");
-  }
-  if (options.gamma < 0) {
-    throw std::invalid_argument("gamma: expected a non-negative number");
-  }
   return std::make_shared<FocalLossImpl>(options);
 }
 

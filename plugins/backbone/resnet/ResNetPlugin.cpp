@@ -11,7 +11,8 @@ namespace {
 const labrun::ParamSpec kParams[] = {
     {"depth", labrun::ParamType::kInt, "101",
      "ResNet depth: 18, 34 (512 output channels), 50, 101 or 152 (2048); "
-     "torchvision's architectures and parameter names"},
+     "torchvision's architectures and parameter names",
+     "18|34|50|101|152"},
     {"weights", labrun::ParamType::kString, "''",
      "torchvision-compatible state dict (torch.save file, zip or legacy, "
      "e.g. resnet101-5d3b4d8f.pth), relative to the spec's folder; fc.* "
@@ -31,18 +32,14 @@ const labrun::ParamSpec kParams[] = {
      "SSGRL code trains"},
     {"extra_pool", labrun::ParamType::kInt, "0",
      "0: the layer4 map (output stride 32); 2: AvgPool2d(2, stride 2) after "
-     "layer4, as the released SSGRL code does (output stride 64)"},
+     "layer4, as the released SSGRL code does (output stride 64)",
+     "0|2"},
 };
 
 std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
                                        const labrun::ModelContext& context) {
-  const std::int64_t extra_pool = params.getInt("extra_pool");
-  if (extra_pool != 0 && extra_pool != 2) {
-    throw std::invalid_argument(
-        c10::str("extra_pool: expected 0 or 2, found ", extra_pool));
-  }
-  auto model = std::make_shared<labrun::resnet::ResNet>(params.getInt("depth"),
-                                                        extra_pool);
+  auto model = std::make_shared<labrun::resnet::ResNet>(
+      params.getInt("depth"), params.getInt("extra_pool"));
   if (const auto weights =
           labrun::weights::readWeightsOption(params, context)) {
     model->loadStateDict(weights->state, weights->path);

@@ -12,15 +12,13 @@ class SmallConvImpl : public labrun::Backbone {
     if (channels.empty()) throw std::invalid_argument("channels: empty list");
     std::int64_t in = 3;
     for (std::size_t i = 0; i < channels.size(); ++i) {
-      if (channels[i] <= 0) {
-        throw std::invalid_argument("channels: every entry must be positive");
-      }
       stages_->push_back(torch::nn::Conv2d(
           torch::nn::Conv2dOptions(in, channels[i], /*kernel_size=*/3)
               .padding(1)
               .bias(!batch_norm)));
       if (batch_norm) stages_->push_back(torch::nn::BatchNorm2d(channels[i]));
-      stages_->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+      stages_->push_back(
+          torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
       stages_->push_back(torch::nn::MaxPool2d(/*kernel_size=*/2));
       in = channels[i];
     }
@@ -40,7 +38,8 @@ class SmallConvImpl : public labrun::Backbone {
 
 const labrun::ParamSpec kParams[] = {
     {"channels", labrun::ParamType::kIntList, "[16, 32, 64]",
-     "output channels of each stage; each stage halves the resolution"},
+     "output channels of each stage; each stage halves the resolution",
+     /*choices=*/nullptr, /*range=*/">= 1"},
     {"batch_norm", labrun::ParamType::kBool, "true",
      "BatchNorm after every convolution"},
 };

@@ -17,8 +17,8 @@ class FcHeadImpl : public labrun::Head {
   }
 
   torch::Tensor forward(torch::Tensor features) override {
-    torch::Tensor pooled = max_pool_ ? features.amax({2, 3})
-                                     : features.mean({2, 3});
+    torch::Tensor pooled =
+        max_pool_ ? features.amax({2, 3}) : features.mean({2, 3});
     return classifier_->forward(dropout_->forward(pooled));
   }
 
@@ -32,18 +32,15 @@ const labrun::ParamSpec kParams[] = {
     {"pool", labrun::ParamType::kString, "avg",
      "global pooling of the feature map before the classifier", "avg|max"},
     {"dropout", labrun::ParamType::kFloat, "0.0",
-     "dropout probability before the classifier"},
+     "dropout probability before the classifier", /*choices=*/nullptr,
+     /*range=*/"[0, 1)"},
 };
 
 std::shared_ptr<labrun::Head> make(const labrun::Params& params,
                                    const labrun::ModelContext& context) {
-  const double dropout = params.getFloat("dropout");
-  if (dropout < 0 || dropout >= 1) {
-    throw std::invalid_argument("dropout: expected a value in [0, 1)");
-  }
   return std::make_shared<FcHeadImpl>(context.in_channels, context.num_classes,
                                       params.getString("pool") == "max",
-                                      dropout);
+                                      params.getFloat("dropout"));
 }
 
 const labrun::PluginDescriptor kDescriptor = {

@@ -28,14 +28,17 @@ const labrun::ParamSpec kParams[] = {
     {"adjacency_reweight", ParamType::kFloat, "0.0",
      "> 0: ML-GCN re-weighting: off-diagonal rows sum to p, diagonal 1 - p"},
     {"time_steps", ParamType::kInt, "3",
-     "GGNN propagation steps (0: no graph, the paper's ablation)"},
+     "GGNN propagation steps (0: no graph, the paper's ablation)",
+     /*choices=*/nullptr, /*range=*/">= 0"},
     {"decoupling", ParamType::kBool, "true",
      "false: no semantic decoupling (the paper's ablation): every class "
      "node starts from the globally average-pooled feature"},
     {"attention_dim", ParamType::kInt, "1024",
-     "low-rank bilinear attention size (d1 in the paper)"},
+     "low-rank bilinear attention size (d1 in the paper)",
+     /*choices=*/nullptr, /*range=*/">= 1"},
     {"output_dim", ParamType::kInt, "2048",
-     "size of the per-class output feature o_c"},
+     "size of the per-class output feature o_c", /*choices=*/nullptr,
+     /*range=*/">= 1"},
     {"compat", ParamType::kString, "paper",
      "paper: GGNN as published; released: the released code's reset gate, "
      "which reuses the update gate's U weights (to evaluate its checkpoints)",
@@ -54,24 +57,13 @@ const labrun::ParamSpec kParams[] = {
      "take the entries under this key prefix (removed) from `weights`"},
 };
 
-std::int64_t positive(const labrun::Params& params, const std::string& key,
-                      std::int64_t minimum) {
-  const std::int64_t value = params.getInt(key);
-  if (value < minimum) {
-    throw std::invalid_argument(
-        key + ": expected an integer >= " + std::to_string(minimum) +
-        ", found " + std::to_string(value));
-  }
-  return value;
-}
-
 std::shared_ptr<labrun::Head> make(const labrun::Params& params,
                                    const labrun::ModelContext& context) {
   labrun::ssgrl::SsgrlHeadOptions options;
   options.in_channels = context.in_channels;
-  options.attention_dim = positive(params, "attention_dim", 1);
-  options.output_dim = positive(params, "output_dim", 1);
-  options.time_steps = positive(params, "time_steps", 0);
+  options.attention_dim = params.getInt("attention_dim");
+  options.output_dim = params.getInt("output_dim");
+  options.time_steps = params.getInt("time_steps");
   options.released_reset_gate = params.getString("compat") == "released";
   options.direct = params.getString("impl") == "direct";
   options.decoupling = params.getBool("decoupling");

@@ -49,13 +49,17 @@ class AslLossImpl : public labrun::Loss {
 
 const labrun::ParamSpec kParams[] = {
     {"gamma_neg", labrun::ParamType::kFloat, "4.0",
-     "focusing exponent of negative labels"},
+     "focusing exponent of negative labels", /*choices=*/nullptr,
+     /*range=*/">= 0"},
     {"gamma_pos", labrun::ParamType::kFloat, "0.0",
-     "focusing exponent of positive labels (0 or 1 in the paper)"},
+     "focusing exponent of positive labels (0 or 1 in the paper)",
+     /*choices=*/nullptr, /*range=*/">= 0"},
     {"clip", labrun::ParamType::kFloat, "0.05",
-     "probability margin m: negatives count with p - m (0: off)"},
+     "probability margin m: negatives count with p - m (0: off)",
+     /*choices=*/nullptr, /*range=*/"[0, 1)"},
     {"eps", labrun::ParamType::kFloat, "1e-8",
-     "lower clamp of the probabilities inside the logs"},
+     "lower clamp of the probabilities inside the logs", /*choices=*/nullptr,
+     /*range=*/"(0, 1)"},
     {"reduction", labrun::ParamType::kString, "sum",
      "sum over labels that count (as released) or their mean", "sum|mean"},
     {"focusing_grad", labrun::ParamType::kBool, "true",
@@ -72,16 +76,6 @@ std::shared_ptr<labrun::Loss> make(const labrun::Params& params,
   options.eps = params.getFloat("eps");
   options.mean = params.getString("reduction") == "mean";
   options.focusing_grad = params.getBool("focusing_grad");
-  if (options.gamma_neg < 0 || options.gamma_pos < 0) {
-    throw std::invalid_argument(
-        "gamma_neg, gamma_pos: expected non-negative numbers");
-  }
-  if (options.clip < 0 || options.clip >= 1) {
-    throw std::invalid_argument("clip: expected a value in [0, 1)");
-  }
-  if (options.eps <= 0 || options.eps >= 1) {
-    throw std::invalid_argument("eps: expected a value in (0, 1)");
-  }
   return std::make_shared<AslLossImpl>(options);
 }
 

@@ -11,15 +11,16 @@ class BceLossImpl : public labrun::Loss {
 
   torch::Tensor forward(torch::Tensor logits, torch::Tensor targets,
                         torch::Tensor mask) override {
-    auto options = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions()
-                       .reduction(torch::kNone);
+    auto options =
+        torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions()
+            .reduction(torch::kNone);
     if (pos_weight_ != 1.0) {
-      options.pos_weight(torch::full({logits.size(1)}, pos_weight_,
-                                     logits.options()));
+      options.pos_weight(
+          torch::full({logits.size(1)}, pos_weight_, logits.options()));
     }
     torch::Tensor per_label =
-        torch::nn::functional::binary_cross_entropy_with_logits(
-            logits, targets, options);
+        torch::nn::functional::binary_cross_entropy_with_logits(logits, targets,
+                                                                options);
     // Ignored labels (mask 0) contribute neither loss nor count.
     return (per_label * mask).sum() / mask.sum().clamp_min(1.0);
   }
@@ -30,16 +31,13 @@ class BceLossImpl : public labrun::Loss {
 
 const labrun::ParamSpec kParams[] = {
     {"pos_weight", labrun::ParamType::kFloat, "1.0",
-     "weight of the positive term of every class (>1 favours recall)"},
+     "weight of the positive term of every class (>1 favours recall)",
+     /*choices=*/nullptr, /*range=*/"> 0"},
 };
 
 std::shared_ptr<labrun::Loss> make(const labrun::Params& params,
                                    const labrun::ModelContext&) {
-  const double pos_weight = params.getFloat("pos_weight");
-  if (pos_weight <= 0) {
-    throw std::invalid_argument("pos_weight: expected a positive number");
-  }
-  return std::make_shared<BceLossImpl>(pos_weight);
+  return std::make_shared<BceLossImpl>(params.getFloat("pos_weight"));
 }
 
 const labrun::PluginDescriptor kDescriptor = {

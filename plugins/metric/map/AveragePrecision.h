@@ -16,6 +16,10 @@ enum class ApMode {
   kSklearn,
 };
 
+// The samples by descending score; tied scores (-0 and +0 too) keep their
+// input order, as a stable sort has them.
+std::vector<std::size_t> rankByScore(const std::vector<float>& scores);
+
 // scores[i], labels[i] (1 positive, 0 negative) of the samples that count.
 // Returns NaN when there is no positive sample (AP undefined).
 double averagePrecision(const std::vector<float>& scores,

@@ -24,30 +24,42 @@ class MapMetric : public labrun::AccumulatingMetric {
       result.notes.push_back("mAP: no samples evaluated");
       return result;
     }
-    const torch::Tensor scores = allScores();
-    const torch::Tensor targets = allTargets();
-    const torch::Tensor masks = allMasks();
-    const std::int64_t samples = scores.size(0), classes = scores.size(1);
+    // One row per class, contiguous, so that each class reads its samples
+    // in order; the classes in parallel.
+    const torch::Tensor scores = allScores().t().contiguous();
+    const torch::Tensor targets = allTargets().t().contiguous();
+    const torch::Tensor masks = allMasks().t().contiguous();
+    const std::int64_t classes = scores.size(0), samples = scores.size(1);
     const auto s = scores.accessor<float, 2>();
     const auto t = targets.accessor<float, 2>();
     const auto m = masks.accessor<float, 2>();
+    std::vector<double> aps(classes);
+    result.positives.assign(classes, 0);
+    at::parallel_for(0, classes, /*grain_size=*/1,
+                     [&](std::int64_t begin, std::int64_t end) {
+                       for (std::int64_t k = begin; k < end; ++k) {
+                         std::vector<float> class_scores;
+                         std::vector<std::uint8_t> class_labels;
+                         class_scores.reserve(samples);
+                         class_labels.reserve(samples);
+                         for (std::int64_t i = 0; i < samples; ++i) {
+                           if (m[k][i] <= 0)
+                             continue;  // ignored label (e.g. VOC difficult)
+                           class_scores.push_back(s[k][i]);
+                           class_labels.push_back(t[k][i] > 0 ? 1 : 0);
+                         }
+                         aps[k] = labrun::map_metric::averagePrecision(
+                             class_scores, class_labels, mode_);
+                         for (auto label : class_labels)
+                           result.positives[k] += label;
+                       }
+                     });
 
     double sum = 0;
     std::int64_t evaluated = 0;
     std::string left_out;
     for (std::int64_t k = 0; k < classes; ++k) {
-      std::vector<float> class_scores;
-      std::vector<std::uint8_t> class_labels;
-      for (std::int64_t i = 0; i < samples; ++i) {
-        if (m[i][k] <= 0) continue;  // ignored label (e.g. VOC difficult)
-        class_scores.push_back(s[i][k]);
-        class_labels.push_back(t[i][k] > 0 ? 1 : 0);
-      }
-      const double ap =
-          labrun::map_metric::averagePrecision(class_scores, class_labels, mode_);
-      std::int64_t positives = 0;
-      for (auto label : class_labels) positives += label;
-      result.positives.push_back(positives);
+      const double ap = aps[k];
       result.per_class.push_back(std::isnan(ap) ? ap : 100.0 * ap);
       if (std::isnan(ap)) {
         left_out += (left_out.empty() ? "" : ", ") + className(k);

@@ -161,7 +161,8 @@ const labrun::ParamSpec kParams[] = {
      "as logit >= ln(t / (1 - t)))"},
     {"top_k", labrun::ParamType::kInt, "3",
      "also report *_topK with the k highest-scoring labels of each image "
-     "predicted (0: off)"},
+     "predicted (0: off)",
+     /*choices=*/nullptr, /*range=*/">= 0"},
     {"top_k_threshold", labrun::ParamType::kBool, "true",
      "a top-k label counts as predicted only where it also reaches the "
      "threshold, as ML-GCN's overall_topk does (the papers' top-3 tables "
@@ -170,13 +171,9 @@ const labrun::ParamSpec kParams[] = {
 
 std::shared_ptr<labrun::Metric> make(const labrun::Params& params,
                                      const labrun::ModelContext& context) {
-  const std::int64_t top_k = params.getInt("top_k");
-  if (top_k < 0) {
-    throw std::invalid_argument("top_k: expected an integer >= 0");
-  }
-  return std::make_shared<PrfMetric>(params.getFloat("threshold"), top_k,
-                                     params.getBool("top_k_threshold"),
-                                     context.class_names);
+  return std::make_shared<PrfMetric>(
+      params.getFloat("threshold"), params.getInt("top_k"),
+      params.getBool("top_k_threshold"), context.class_names);
 }
 
 const labrun::PluginDescriptor kDescriptor = {

@@ -34,16 +34,19 @@ struct ParamSpec {
   // YAML text of the default value; nullptr marks a required parameter.
   const char* default_yaml;
   const char* doc;
-  // For kString: allowed values separated by '|' (nullptr: any string).
+  // For kString and kInt: allowed values separated by '|' (nullptr: any).
   const char* choices = nullptr;
+  // For numbers, integers, integer-or-auto and numeric lists (each item):
+  // ">= 1", "> 0", "[0, 1)", ... (nullptr: any value). The host checks it
+  // and names the spec's file:line, so the plugin need not.
+  const char* range = nullptr;
 };
 
 const char* paramTypeName(ParamType type);
 
-using ParamValue =
-    std::variant<std::int64_t, double, bool, std::string,
-                 std::vector<std::int64_t>, std::vector<double>,
-                 std::vector<std::string>>;
+using ParamValue = std::variant<std::int64_t, double, bool, std::string,
+                                std::vector<std::int64_t>, std::vector<double>,
+                                std::vector<std::string>>;
 
 // The validated parameters of one plugin instance: every declared key is
 // present with a value of its declared type.

@@ -1,9 +1,8 @@
 #include "cli/App.h"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/Command.h"
 #include "cli/CommandFlags.h"

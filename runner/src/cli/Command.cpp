@@ -28,8 +28,9 @@ std::vector<CommandRegistry::Entry> CommandRegistry::entries() {
 
 bool CommandRegistry::has(const std::string& name) {
   const auto& entries = registry();
-  return std::any_of(entries.begin(), entries.end(),
-                     [&name](const Entry& entry) { return entry.name == name; });
+  return std::any_of(
+      entries.begin(), entries.end(),
+      [&name](const Entry& entry) { return entry.name == name; });
 }
 
 }  // namespace labrun::cli

@@ -54,9 +54,9 @@ class CommandRegistry {
 
 // Registers Type (a Command with a default constructor) as `name`, listed
 // at `order` (run 10, prepare 20, ... spec-doc 120).
-#define LABRUN_COMMAND(Type, name, order)                              \
-  namespace {                                                          \
-  [[maybe_unused]] const bool kRegistered##Type =                      \
-      ::labrun::cli::CommandRegistry::add(                             \
-          name, order, [] { return std::make_unique<Type>(); });       \
+#define LABRUN_COMMAND(Type, name, order)                        \
+  namespace {                                                    \
+  [[maybe_unused]] const bool kRegistered##Type =                \
+      ::labrun::cli::CommandRegistry::add(                       \
+          name, order, [] { return std::make_unique<Type>(); }); \
   }

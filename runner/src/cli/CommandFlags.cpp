@@ -16,8 +16,8 @@ void addProgressFlags(CLI::App* command, ProgressArgs& progress) {
 
 void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
                     std::string& sweep) {
-  auto* listed = command->add_option(
-      "runs", runs, "Runs (uuid, unique uuid prefix or name)");
+  auto* listed = command->add_option("runs", runs,
+                                     "Runs (uuid, unique uuid prefix or name)");
   command->add_option("--sweep", sweep, "The runs of this sweep")
       ->excludes(listed);
 }
@@ -47,8 +47,9 @@ void FormatFlags::add(CLI::App* command) {
 }
 
 TableFormat FormatFlags::format() const {
-  return csv ? TableFormat::kCsv
-             : json ? TableFormat::kJson : TableFormat::kText;
+  return csv    ? TableFormat::kCsv
+         : json ? TableFormat::kJson
+                : TableFormat::kText;
 }
 
 }  // namespace labrun::cli

@@ -1,8 +1,8 @@
 // `labrun plugins`: the plugins found and their parameters.
-#include <iostream>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <iostream>
 
 #include "cli/Training.h"
 
@@ -23,15 +23,16 @@ int listPlugins(const GlobalOptions& global, const std::string& name) {
                              d.summary, plugin->file);
     for (const ParamSpec& param : plugin->params()) {
       std::cout << fmt::format(
-          "  {:<12} {:<18} default {:<16} {}{}\n", param.name,
+          "  {:<12} {:<18} default {:<16} {}{}{}\n", param.name,
           paramTypeName(param.type),
           param.default_yaml ? param.default_yaml : "(required)", param.doc,
-          param.choices ? fmt::format(" (one of {})", param.choices) : "");
+          param.choices ? fmt::format(" (one of {})", param.choices) : "",
+          param.range ? fmt::format(" (range {})", param.range) : "");
     }
   }
   if (!name.empty() && !found) {
-    throw plugins::PluginError(fmt::format(
-        "unknown plugin '{}'; known: {}", name, fmt::join(known, ", ")));
+    throw plugins::PluginError(fmt::format("unknown plugin '{}'; known: {}",
+                                           name, fmt::join(known, ", ")));
   }
   return kOk;
 }

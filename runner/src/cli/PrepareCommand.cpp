@@ -1,10 +1,10 @@
 // `labrun prepare`: parses a spec's annotations into the label cache, or
 // builds the fashion-mosaic image set.
-#include <filesystem>
-#include <iostream>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <filesystem>
+#include <iostream>
 
 #include "cli/Training.h"
 #include "data/FashionMosaic.h"
@@ -26,11 +26,12 @@ int prepareLabels(const GlobalOptions& global, const PrepareArgs& args) {
   const train::ResolvedSpec spec =
       train::resolveSpec(args.spec, args.overrides, host);
   const std::string spec_dir = fs::path(spec.path).parent_path().string();
+  const data::LabelSourceOptions source = train::bindLabelSource(spec.tree);
   for (const std::string split : {"train", "val"}) {
     if (!args.split.empty() && args.split != split) continue;
     data::LabelLoadReport report;
     const data::LabelSet labels =
-        data::loadLabels(spec.tree, split, spec_dir, &report);
+        data::loadLabels(source, split, spec_dir, &report);
     const std::string took = fmt::format("{:.3f} s ({:.3f} s cpu)",
                                          report.seconds, report.cpu_seconds);
     const std::string how =

@@ -1,12 +1,9 @@
 // `labrun run`: trains the experiment a spec describes (in this process, or
 // as the launcher of a data-parallel run).
+#include <CLI/CLI.hpp>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-#include <torch/cuda.h>
-
 #include "cli/Training.h"
-#include "dist/Group.h"
 #include "dist/Launcher.h"
 
 namespace labrun::cli {
@@ -28,22 +25,12 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
     std::cout << spec.yaml;
     return kOk;
   }
-  const auto world = workerPlace();
-  if (!world && args.launch.distributed()) {
-    // The workers build the experiment; a bad backend fails here already.
-    dist::chooseBackend(spec.tree.at("distributed.backend"),
-                        spec.tree.at("device").asString() != "cpu" &&
-                            torch::cuda::is_available());
-    return dist::Launcher(args.launch, global.db).run(std::cerr);
-  }
-  // Everything that can be wrong with the spec fails here, before a run
-  // record exists.
-  train::Experiment experiment(std::move(spec), host, global.db);
-  if (world) return runWorker(global, experiment, *world, args.progress, "");
-  auto store = store::RunStore::open(global.db);
-  return reportOutcome(
-      experiment.run(*store, runControls(global, args.progress), std::cout),
-      global.db);
+  dist::RoleRequest request;
+  request.launch = args.launch;
+  request.db_path = global.db;
+  // Everything that can be wrong with the spec fails before a run record
+  // exists (in the launcher too, before any worker starts).
+  return trainInRole(global, request, std::move(spec), host, args.progress);
 }
 
 class RunCommand : public Command {

@@ -1,11 +1,10 @@
 // `labrun runs`: rows of the run_summary view, filtered and sorted.
+#include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "cli/CommandFlags.h"
 #include "cli/StoreAccess.h"
@@ -124,4 +123,3 @@ class RunsCommand : public Command {
 LABRUN_COMMAND(RunsCommand, "runs", 50)
 
 }  // namespace labrun::cli
-

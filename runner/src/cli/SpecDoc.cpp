@@ -50,6 +50,11 @@ std::string describe(const std::string& doc, const std::string& choices) {
   return fmt::format("{} (one of {})", cell(doc), listed);
 }
 
+// "integer `>= 1`": the type and its declared range.
+std::string typeCell(ParamType type, const std::string& range) {
+  return paramTypeName(type) + (range.empty() ? "" : " " + code(range));
+}
+
 std::string defaultCell(bool required, const std::string& default_yaml) {
   if (required) return "*(required)*";
   return default_yaml.empty() ? "*(none)*" : code(default_yaml);
@@ -80,7 +85,7 @@ void writeCoreFields(const spec::Schema& core, std::ostream& out) {
     tableHeader(out);
     for (const spec::Field* field : grouped[section]) {
       out << fmt::format("| {} | {} | {} | {} |\n", code(field->path),
-                         paramTypeName(field->type),
+                         typeCell(field->type, field->range),
                          defaultCell(field->required, field->default_yaml),
                          describe(field->doc, field->choices));
     }
@@ -113,7 +118,8 @@ void writePlugin(const PluginDoc& plugin, std::ostream& out) {
   tableHeader(out);
   for (const ParamSpec& param : plugin.params) {
     out << fmt::format(
-        "| {} | {} | {} | {} |\n", code(param.name), paramTypeName(param.type),
+        "| {} | {} | {} | {} |\n", code(param.name),
+        typeCell(param.type, param.range ? param.range : ""),
         defaultCell(param.default_yaml == nullptr,
                     param.default_yaml ? param.default_yaml : ""),
         describe(param.doc, param.choices ? param.choices : ""));

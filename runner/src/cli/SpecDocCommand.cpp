@@ -2,11 +2,10 @@
 // and the declared parameters of the plugins found.
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/SpecDoc.h"
 #include "cli/Training.h"
@@ -55,8 +54,9 @@ class SpecDocCommand : public Command {
         "spec-doc",
         "Write the spec reference (every core and plugin key with type, "
         "default and doc) as Markdown, as in docs/SPEC.md");
-    spec_doc->add_option("--output,-o", output_,
-                         "File to write ('-': standard output)")
+    spec_doc
+        ->add_option("--output,-o", output_,
+                     "File to write ('-': standard output)")
         ->capture_default_str();
     spec_doc->footer(kExitCodes);
     return spec_doc;

@@ -1,7 +1,6 @@
 // `labrun sql`: one read-only SQL statement on the run store.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/CommandFlags.h"
 #include "cli/StoreAccess.h"
@@ -13,7 +12,8 @@ class SqlCommand : public Command {
  public:
   CLI::App* add(CLI::App& app) override {
     auto* sql = app.add_subcommand(
-        "sql", "Run a read-only SQL query on the run store (see docs/STORE.md)");
+        "sql",
+        "Run a read-only SQL query on the run store (see docs/STORE.md)");
     sql->add_option("query", query_, "One SQL statement")->required();
     format_.add(sql);
     sql->footer(kExitCodes);
@@ -36,4 +36,3 @@ class SqlCommand : public Command {
 LABRUN_COMMAND(SqlCommand, "sql", 100)
 
 }  // namespace labrun::cli
-

@@ -1,8 +1,8 @@
 #include "cli/StoreAccess.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
+
+#include <filesystem>
 
 namespace labrun::cli {
 

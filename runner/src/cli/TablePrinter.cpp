@@ -1,7 +1,6 @@
 #include "cli/TablePrinter.h"
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 namespace labrun::cli {
@@ -13,7 +12,8 @@ std::string csvField(const std::optional<std::string>& cell) {
   if (!cell) return "";
   if (cell->find_first_of(",\"\r\n") == std::string::npos) return *cell;
   std::string quoted = "\"";
-  for (char c : *cell) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  for (char c : *cell)
+    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
 }
 
@@ -58,11 +58,12 @@ void printTable(const TextTable& table, TableFormat format, std::ostream& out) {
       printText(table, out);
       return;
     case TableFormat::kCsv: {
-      auto write_row = [&out](const std::vector<std::optional<std::string>>& row) {
-        for (std::size_t c = 0; c < row.size(); ++c)
-          out << (c ? "," : "") << csvField(row[c]);
-        out << "\r\n";
-      };
+      auto write_row =
+          [&out](const std::vector<std::optional<std::string>>& row) {
+            for (std::size_t c = 0; c < row.size(); ++c)
+              out << (c ? "," : "") << csvField(row[c]);
+            out << "\r\n";
+          };
       write_row({table.columns.begin(), table.columns.end()});
       for (const auto& row : table.rows) write_row(row);
       return;

@@ -7,9 +7,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include "dist/Group.h"
-#include "spec/SpecError.h"
-
 namespace labrun::cli {
 
 plugins::PluginHost loadPlugins(const GlobalOptions& global) {
@@ -75,45 +72,62 @@ CommandTarget resolveTarget(const store::RunStore& store,
                     std::filesystem::absolute(checkpoint).string())};
 }
 
-std::optional<dist::WorldInfo> workerPlace() {
-  try {
-    return dist::WorldInfo::fromEnvironment();
-  } catch (const std::invalid_argument& bad) {
-    throw spec::SpecError(bad.what());
-  }
-}
+namespace {
 
-int runWorker(const GlobalOptions& global, train::Experiment& experiment,
-              const dist::WorldInfo& world, const ProgressArgs& progress,
-              const std::string& resume_uuid) {
-  dist::GroupOptions options;
-  options.backend = experiment.backend();
-  options.timeout = std::chrono::seconds(
-      experiment.tree().at("distributed.timeout_s").asInt());
-  options.bucket_bytes = static_cast<std::int64_t>(
-      experiment.tree().at("distributed.bucket_mb").asDouble() * (1 << 20));
-  dist::Group group(world, options);
-  experiment.joinGroup(group);
-  train::RunControls controls = runControls(global, progress);
-  if (world.rank != 0) {
-    // Rank 0 reports for the group; the others print only their failure.
-    controls.quiet = true;
-    std::ostream discard(nullptr);
-    const train::RunOutcome outcome = experiment.follow(controls, discard);
-    if (outcome.status == "FINISHED") return kOk;
-    if (outcome.status == "FAILED") {  // the error names the rank
-      std::cerr << "labrun: " << outcome.error << "\n";
-      // For the launcher's note, which rank 0 records with the run.
-      group.publish("error/" + std::to_string(world.rank), outcome.error);
-    }
-    return kRunFailed;
+// A run's experiment in the role dist gives this process.
+class ExperimentRole : public dist::Participant {
+ public:
+  ExperimentRole(const GlobalOptions& global, const dist::RoleRequest& request,
+                 train::ResolvedSpec spec, const plugins::PluginHost& host,
+                 const ProgressArgs& progress)
+      : db_(global.db),
+        resume_(request.run),
+        controls_(runControls(global, progress)),
+        experiment_(std::move(spec), host, global.db) {}
+
+  dist::GroupOptions groupOptions() const override {
+    return experiment_.options().group;
   }
-  auto store = store::RunStore::open(global.db);
-  return reportOutcome(
-      resume_uuid.empty()
-          ? experiment.run(*store, controls, std::cout)
-          : experiment.resume(*store, resume_uuid, controls, std::cout),
-      global.db);
+  void join(dist::Collective& group) override { experiment_.joinGroup(group); }
+
+  int lead() override {
+    auto store = store::RunStore::open(db_);
+    return reportOutcome(
+        resume_.empty()
+            ? experiment_.run(*store, controls_, std::cout)
+            : experiment_.resume(*store, resume_, controls_, std::cout),
+        db_);
+  }
+
+  dist::Followed follow() override {
+    // Rank 0 reports for the group; the others print only their failure.
+    train::RunControls quiet = controls_;
+    quiet.quiet = true;
+    std::ostream discard(nullptr);
+    const train::RunOutcome outcome = experiment_.follow(quiet, discard);
+    return {outcome.status == "FINISHED",
+            outcome.status == "FAILED" ? outcome.error : ""};
+  }
+
+ private:
+  std::string db_;
+  std::string resume_;
+  train::RunControls controls_;
+  train::Experiment experiment_;
+};
+
+}  // namespace
+
+int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
+                train::ResolvedSpec spec, const plugins::PluginHost& host,
+                const ProgressArgs& progress) {
+  return dist::playRole(
+      request, [&] { train::bindOptions(spec.tree, host); },
+      [&] {
+        return std::make_unique<ExperimentRole>(
+            global, request, std::move(spec), host, progress);
+      },
+      std::cerr);
 }
 
 }  // namespace labrun::cli

@@ -8,7 +8,7 @@
 
 #include "cli/Command.h"
 #include "cli/CommandFlags.h"
-#include "dist/WorldInfo.h"
+#include "dist/Roles.h"
 #include "plugins/PluginHost.h"
 #include "store/RunStore.h"
 #include "train/Experiment.h"
@@ -43,14 +43,12 @@ CommandTarget resolveTarget(const store::RunStore& store,
                             const std::string& checkpoint,
                             const plugins::PluginHost& host);
 
-// This process's place in a data-parallel run (set by the launcher), or
-// nothing when it was not started as a worker.
-std::optional<dist::WorldInfo> workerPlace();
-
-// One rank of a data-parallel run: joins the group; rank 0 records the run
-// (a new one, or `resume_uuid` resumed), the others follow it.
-int runWorker(const GlobalOptions& global, train::Experiment& experiment,
-              const dist::WorldInfo& world, const ProgressArgs& progress,
-              const std::string& resume_uuid);
+// Trains `spec` in this process's role (dist/Roles.h): a new run, or
+// `request.run` resumed when it is set. The launcher only checks the spec
+// (binds it, so a bad one fails before any worker starts); a worker or a
+// single process builds the experiment and leads or follows.
+int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
+                train::ResolvedSpec spec, const plugins::PluginHost& host,
+                const ProgressArgs& progress);
 
 }  // namespace labrun::cli

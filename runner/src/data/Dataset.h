@@ -1,11 +1,11 @@
 // Labelled images held in memory as tensors, and batches drawn from them.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "dist/DistributedSampler.h"
 

@@ -12,8 +12,6 @@
 #include <stdexcept>
 
 #include "data/ImageDecoder.h"
-#include "spec/Schema.h"
-#include "spec/SpecError.h"
 
 namespace labrun::data {
 
@@ -318,51 +316,6 @@ bool ImageLoader::next(Batch& batch) {
 std::vector<BadImage> ImageLoader::badImages() const {
   std::lock_guard<std::mutex> lock(bad_mutex_);
   return bad_;
-}
-
-LoaderOptions loaderOptionsFromSpec(const spec::Node& tree, bool train) {
-  // `value` read from `key`, which must be at least `minimum`.
-  const auto check = [&tree](const std::string& key, std::int64_t value,
-                             std::int64_t minimum, const char* expected) {
-    if (value < minimum) {
-      throw spec::SpecError(fmt::format("{}: {}: expected {}, found {}",
-                                        tree.at(key).origin().describe(), key,
-                                        expected, value));
-    }
-    return value;
-  };
-  LoaderOptions options;
-  options.batch_size =
-      check("data.batch_size", tree.at("data.batch_size").asInt(), 1,
-            "an integer >= 1");
-  options.prefetch = check("data.prefetch", tree.at("data.prefetch").asInt(), 1,
-                           "an integer >= 1");
-  const auto workers = std::get<std::int64_t>(spec::toParamValue(
-      tree.at("data.workers"), ParamType::kIntOrAuto, "data.workers"));
-  if (workers != -1) {  // -1: auto, one per core
-    options.workers = static_cast<int>(
-        check("data.workers", workers, 1, "an integer >= 1 or auto"));
-  }
-  options.seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
-  options.shuffle = train;
-  const spec::Node& limit = tree.at("data.max_bad_images");
-  try {
-    options.max_bad_images = BadImageLimit::parse(limit.asString());
-  } catch (const std::invalid_argument& bad) {
-    throw spec::SpecError(fmt::format("{}: data.max_bad_images: {}",
-                                      limit.origin().describe(), bad.what()));
-  }
-  return options;
-}
-
-std::unique_ptr<ImageLoader> makeImageLoader(LabelSet labels,
-                                             const spec::Node& tree,
-                                             bool train) {
-  const std::string key =
-      train ? "data.transforms.train" : "data.transforms.val";
-  return std::make_unique<ImageLoader>(
-      std::move(labels), TransformPipeline::fromSpec(tree.at(key), key),
-      loaderOptionsFromSpec(tree, train));
 }
 
 }  // namespace labrun::data

@@ -25,7 +25,6 @@
 #include "data/Dataset.h"
 #include "data/LabelSet.h"
 #include "data/Transforms.h"
-#include "spec/Node.h"
 
 namespace labrun::data {
 
@@ -140,16 +139,5 @@ class ImageLoader : public BatchSource {
 
   std::vector<std::thread> threads_;  // last: they start using the above
 };
-
-// Loader options of one split from a validated spec: data.batch_size,
-// data.workers, data.prefetch, data.max_bad_images and seed; the train
-// split shuffles. Throws spec::SpecError naming the key and its origin.
-LoaderOptions loaderOptionsFromSpec(const spec::Node& tree, bool train);
-
-// The loader of one split: data.transforms.train or data.transforms.val
-// with loaderOptionsFromSpec(). Throws spec::SpecError.
-std::unique_ptr<ImageLoader> makeImageLoader(LabelSet labels,
-                                             const spec::Node& tree,
-                                             bool train);
 
 }  // namespace labrun::data

@@ -3,10 +3,10 @@
 // the image loader consumes.
 #pragma once
 
+#include <torch/types.h>
+
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace labrun::data {
 

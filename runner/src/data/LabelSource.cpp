@@ -22,62 +22,63 @@ namespace fs = std::filesystem;
 // Bumped whenever a reader changes what it produces, so old caches go stale.
 constexpr int kLabelsVersion = 1;
 
-[[noreturn]] void specError(const spec::Node& node, const std::string& key,
+using Located = spec::Located<std::string>;
+
+[[noreturn]] void specError(const std::string& origin, const std::string& key,
                             const std::string& what) {
-  throw spec::SpecError(
-      fmt::format("{}: {}: {}", node.origin().describe(), key, what));
+  throw spec::SpecError(fmt::format("{}: {}: {}", origin, key, what));
 }
 
-// The data.* keys of one split, with paths resolved and checked.
+// The data.* options of one split, with paths resolved and checked.
 class SplitSpec {
  public:
-  SplitSpec(const spec::Node& tree, const std::string& split,
+  SplitSpec(const LabelSourceOptions& options, const std::string& split,
             const std::string& spec_dir)
-      : tree_(tree), split_(split) {
-    const spec::Node& root = tree.at("data.root");
+      : options_(options),
+        files_(split == "train" ? options.train : options.val),
+        split_(split) {
     const fs::path base =
         spec_dir.empty() ? fs::current_path() : fs::absolute(spec_dir);
-    root_ = (base / root.asString()).lexically_normal();
+    root_ = (base / options.root.value).lexically_normal();
     if (!root_.has_filename()) root_ = root_.parent_path();  // "a/b/" -> "a/b"
     if (!fs::is_directory(root_)) {
-      specError(root, "data.root", missing(root_, "folder"));
+      specError(options.root.origin, "data.root", missing(root_, "folder"));
     }
   }
 
   const fs::path& root() const { return root_; }
+  const LabelSourceOptions::Split& files() const { return files_; }
   std::string key(const std::string& name) const {
     return fmt::format("data.{}.{}", split_, name);
   }
-  const spec::Node* find(const std::string& name) const {
-    return tree_.findPath(key(name));
-  }
-  // data.<split>.<name>, which `format` needs.
-  const spec::Node& require(const std::string& name,
-                            const std::string& what) const {
-    const spec::Node* node = find(name);
-    if (node == nullptr || node->asString().empty()) {
-      const spec::Node& format = tree_.at("data.format");
-      specError(
-          format, key(name),
-          fmt::format("missing; data.format {} needs {}", format.text(), what));
+  // data.<split>.<name> (`value`), which the format needs.
+  const Located& require(const std::optional<Located>& value,
+                         const std::string& name,
+                         const std::string& what) const {
+    if (!value || value->value.empty()) {
+      specError(options_.format.origin, key(name),
+                fmt::format("missing; data.format {} needs {}",
+                            options_.format.value, what));
     }
-    return *node;
+    return *value;
   }
 
-  fs::path file(const spec::Node& node, const std::string& key) const {
-    const fs::path path = resolve(node);
-    if (!fs::is_regular_file(path)) specError(node, key, missing(path, "file"));
-    return path;
-  }
-  fs::path folder(const spec::Node& node, const std::string& key) const {
-    const fs::path path = resolve(node);
-    if (!fs::is_directory(path)) {
-      specError(node, key, missing(path, "folder"));
+  fs::path file(const Located& value, const std::string& key) const {
+    const fs::path path = resolve(value);
+    if (!fs::is_regular_file(path)) {
+      specError(value.origin, key, missing(path, "file"));
     }
     return path;
   }
-  fs::path resolve(const spec::Node& node) const {
-    return (root_ / node.asString()).lexically_normal();
+  fs::path folder(const Located& value, const std::string& key) const {
+    const fs::path path = resolve(value);
+    if (!fs::is_directory(path)) {
+      specError(value.origin, key, missing(path, "folder"));
+    }
+    return path;
+  }
+  fs::path resolve(const Located& value) const {
+    return (root_ / value.value).lexically_normal();
   }
 
   static std::string missing(const fs::path& path, const char* kind) {
@@ -87,7 +88,8 @@ class SplitSpec {
   }
 
  private:
-  const spec::Node& tree_;
+  const LabelSourceOptions& options_;
+  const LabelSourceOptions::Split& files_;
   std::string split_;
   fs::path root_;
 };
@@ -105,11 +107,13 @@ Source cocoSource(const SplitSpec& split, ClassList classes, bool drop) {
   CocoOptions options;
   options.annotations =
       split
-          .file(split.require("annotations", "the instances JSON file"),
+          .file(split.require(split.files().annotations, "annotations",
+                              "the instances JSON file"),
                 split.key("annotations"))
           .string();
   options.images = split
-                       .folder(split.require("images", "the image folder"),
+                       .folder(split.require(split.files().images, "images",
+                                             "the image folder"),
                                split.key("images"))
                        .string();
   options.classes = std::move(classes);
@@ -120,17 +124,17 @@ Source cocoSource(const SplitSpec& split, ClassList classes, bool drop) {
           [options] { return readCocoAnnotations(options); }};
 }
 
-Source vocSource(const SplitSpec& split, const spec::Node& tree,
+Source vocSource(const SplitSpec& split, const LabelSourceOptions& data,
                  ClassList classes, bool drop) {
-  if (const spec::Node* annotations = split.find("annotations")) {
-    specError(*annotations, split.key("annotations"),
+  if (const auto& annotations = split.files().annotations) {
+    specError(annotations->origin, split.key("annotations"),
               "not read by data.format voc, which reads "
               "<data.root>/Annotations and the image set named by " +
                   split.key("split"));
   }
   VocOptions options;
   options.root = split.root().string();
-  const spec::Node& root = tree.at("data.root");
+  const std::string& root = data.root.origin;
   for (const char* folder : {"Annotations", "ImageSets/Main"}) {
     if (!fs::is_directory(split.root() / folder)) {
       specError(root, "data.root",
@@ -138,13 +142,13 @@ Source vocSource(const SplitSpec& split, const spec::Node& tree,
                             options.root, folder));
     }
   }
-  const spec::Node& name = tree.at(split.key("split"));
-  options.split = name.asString();
+  const Located& name = split.files().split;
+  options.split = name.value;
   if (!fs::is_regular_file(vocSplitFile(options))) {
-    specError(name, split.key("split"),
+    specError(name.origin, split.key("split"),
               SplitSpec::missing(vocSplitFile(options), "file"));
   }
-  if (const spec::Node* images = split.find("images")) {
+  if (const auto& images = split.files().images) {
     options.images = split.folder(*images, split.key("images")).string();
   } else if (!fs::is_directory(split.root() / "JPEGImages")) {
     specError(root, "data.root",
@@ -153,7 +157,7 @@ Source vocSource(const SplitSpec& split, const spec::Node& tree,
   }
   options.classes = std::move(classes);
   options.drop_unannotated = drop;
-  const std::string difficult = tree.at("data.difficult").asString();
+  const std::string& difficult = data.difficult;
   options.difficult = difficult == "positive"   ? Difficult::kPositive
                       : difficult == "negative" ? Difficult::kNegative
                                                 : Difficult::kIgnore;
@@ -171,10 +175,11 @@ Source vocSource(const SplitSpec& split, const spec::Node& tree,
 Source listSource(const SplitSpec& split, ClassList classes, bool drop) {
   ListOptions options;
   options.list = split
-                     .file(split.require("annotations", "the label list file"),
+                     .file(split.require(split.files().annotations,
+                                         "annotations", "the label list file"),
                            split.key("annotations"))
                      .string();
-  if (const spec::Node* images = split.find("images")) {
+  if (const auto& images = split.files().images) {
     options.images = split.folder(*images, split.key("images")).string();
   }
   options.classes = std::move(classes);
@@ -187,39 +192,36 @@ Source listSource(const SplitSpec& split, ClassList classes, bool drop) {
 
 }  // namespace
 
-bool hasAnnotations(const spec::Node& tree) {
-  const std::string format = tree.at("data.format").asString();
+bool hasAnnotations(const std::string& format) {
   return format == "coco" || format == "voc" || format == "list";
 }
 
-LabelSet loadLabels(const spec::Node& tree, const std::string& split,
+LabelSet loadLabels(const LabelSourceOptions& options, const std::string& split,
                     const std::string& spec_dir, LabelLoadReport* report) {
   if (split != "train" && split != "val") {
     throw std::invalid_argument("loadLabels: split must be train or val");
   }
   const auto start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
-  const spec::Node& format_node = tree.at("data.format");
-  const std::string format = format_node.asString();
-  if (!hasAnnotations(tree)) {
-    specError(format_node, "data.format",
+  const std::string& format = options.format.value;
+  if (!hasAnnotations(format)) {
+    specError(options.format.origin, "data.format",
               fmt::format("'{}' has no annotation files (coco, voc and list "
                           "have)",
                           format));
   }
-  const SplitSpec paths(tree, split, spec_dir);
+  const SplitSpec paths(options, split, spec_dir);
   ClassList classes;
-  const spec::Node& classes_node = tree.at("data.classes");
-  if (!classes_node.asString().empty()) {
+  if (!options.classes.value.empty()) {
     classes =
-        ClassList::read(paths.file(classes_node, "data.classes").string());
+        ClassList::read(paths.file(options.classes, "data.classes").string());
   }
-  const bool drop = tree.at("data.drop_unannotated").asBool();
+  const bool drop = options.drop_unannotated;
 
   const std::string class_key =
       fmt::format("{}", fmt::join(classes.names(), "\t"));
   Source source = format == "coco"  ? cocoSource(paths, classes, drop)
-                  : format == "voc" ? vocSource(paths, tree, classes, drop)
+                  : format == "voc" ? vocSource(paths, options, classes, drop)
                                     : listSource(paths, classes, drop);
   source.key = fmt::format("labels v{}\nformat={}\n{}\nclasses={}\ndrop={}",
                            kLabelsVersion, format, source.key, class_key, drop);
@@ -227,8 +229,8 @@ LabelSet loadLabels(const spec::Node& tree, const std::string& split,
   LabelLoadReport done;
   done.annotations = source.anchor;
   LabelTable table;
-  if (tree.at("data.cache").asBool()) {
-    const std::string dir = tree.at("data.cache_dir").asString();
+  if (options.cache) {
+    const std::string& dir = options.cache_dir;
     done.cache_file = LabelCache::location(
         source.anchor, source.key,
         dir.empty() ? "" : (paths.root() / dir).lexically_normal().string());

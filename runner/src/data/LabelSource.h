@@ -1,12 +1,13 @@
-// From a spec to labels: reads data.format and the data.* keys of one split,
-// checks that the files and folders they name exist, and returns the split's
-// labels, parsed once and then read from the label cache.
+// From the data.* options to labels: checks that the files and folders they
+// name exist, and returns a split's labels, parsed once and then read from
+// the label cache.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "data/LabelSet.h"
-#include "spec/Node.h"
+#include "spec/Located.h"
 
 namespace labrun::data {
 
@@ -23,16 +24,35 @@ struct LabelLoadReport {
 
 // Whether data.format is an annotation format (coco, voc, list) that
 // loadLabels reads, rather than a generated set.
-bool hasAnnotations(const spec::Node& tree);
+bool hasAnnotations(const std::string& format);
 
-// Labels of `split` ("train" or "val") of a validated spec. Relative paths
-// in data.* resolve against data.root, and a relative data.root against
-// `spec_dir` (the spec file's folder); image paths come out absolute.
-// Throws spec::SpecError with the key's origin for spec problems (a format
-// without annotations, a missing key, a file or folder that does not exist)
-// and std::runtime_error naming the file for data problems (malformed
-// annotations, a class list that does not match them, no images left).
-LabelSet loadLabels(const spec::Node& tree, const std::string& split,
+// The data.* keys that loadLabels reads, each with where it was written
+// (train/ExperimentOptions binds them).
+struct LabelSourceOptions {
+  // The files of one split (data.train.*, data.val.*); absent when not
+  // written.
+  struct Split {
+    std::optional<spec::Located<std::string>> annotations, images;
+    spec::Located<std::string> split;  // voc: the image set
+  };
+  spec::Located<std::string> format;  // coco | voc | list
+  spec::Located<std::string> root;
+  spec::Located<std::string> classes;  // "" = the format's own order
+  bool drop_unannotated = false;
+  std::string difficult = "ignore";  // voc: ignore | positive | negative
+  bool cache = true;
+  std::string cache_dir;
+  Split train, val;
+};
+
+// Labels of `split` ("train" or "val"). Relative paths resolve against
+// `root`, and a relative `root` against `spec_dir` (the spec file's
+// folder); image paths come out absolute. Throws spec::SpecError with the
+// key's origin for spec problems (a format without annotations, a missing
+// key, a file or folder that does not exist) and std::runtime_error naming
+// the file for data problems (malformed annotations, a class list that does
+// not match them, no images left).
+LabelSet loadLabels(const LabelSourceOptions& options, const std::string& split,
                     const std::string& spec_dir,
                     LabelLoadReport* report = nullptr);
 

@@ -145,9 +145,9 @@ std::vector<Tap> axisTaps(double start, double length, int count,
   return taps;
 }
 
-[[noreturn]] void fail(const spec::Node& node, const std::string& key,
+[[noreturn]] void fail(const std::string& origin, const std::string& key,
                        const std::string& what) {
-  throw spec::SpecError(node.origin().describe() + ": " + key + ": " + what);
+  throw spec::SpecError(origin + ": " + key + ": " + what);
 }
 
 }  // namespace
@@ -220,14 +220,9 @@ void HorizontalFlip::plan(SamplePlan& plan, SampleRng& rng) const {
   if (rng.uniform() < probability_) plan.flip = !plan.flip;
 }
 
-TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
-                                              const std::string& key) {
-  if (!steps.isList()) {
-    fail(steps, key,
-         "expected a list of transform steps, e.g. [resize 640, center_crop "
-         "576, normalize] or [ssgrl_train], found " +
-             steps.describeValue());
-  }
+TransformPipeline TransformPipeline::parse(
+    const std::vector<spec::Located<std::string>>& steps,
+    const std::string& key, const std::string& origin) {
   std::vector<std::string> names;
   for (const auto& [name, usage] : usages()) names.push_back(name);
   for (const auto& [name, expansion] : presets()) names.push_back(name);
@@ -235,20 +230,16 @@ TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
   TransformPipeline pipeline;
   std::optional<cv::Size> size;
   bool normalized = false;
-  for (std::size_t i = 0; i < steps.items().size(); ++i) {
-    const spec::Node& item = steps.items()[i];
-    const std::string where = spec::joinPath(key, std::to_string(i));
-    if (!item.isScalar()) {
-      fail(item, where,
-           "expected a transform step such as 'resize 640', found " +
-               item.describeValue());
-    }
-    const std::vector<std::string> item_words = words(item.text());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::string& item = steps[i].value;
+    const std::string& item_origin = steps[i].origin;
+    const std::string where = key + "." + std::to_string(i);
+    const std::vector<std::string> item_words = words(item);
     const auto preset = item_words.size() == 1 ? presets().find(item_words[0])
                                                : presets().end();
-    const std::vector<std::string> texts =
-        preset != presets().end() ? preset->second
-                                  : std::vector<std::string>{item.text()};
+    const std::vector<std::string> texts = preset != presets().end()
+                                               ? preset->second
+                                               : std::vector<std::string>{item};
     for (const std::string& text : texts) {
       const std::vector<std::string> parts = words(text);
       const std::string name = parts.empty() ? "" : parts[0];
@@ -261,19 +252,19 @@ TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
         for (const std::string& known_name : names) {
           known += (known.empty() ? "" : ", ") + known_name;
         }
-        fail(item, where, what + " (known: " + known + ")");
+        fail(item_origin, where, what + " (known: " + known + ")");
       }
       if (normalized) {
-        fail(item, where,
+        fail(item_origin, where,
              "'" + text + "' after normalize; normalize must be the last step");
       }
       const std::string usage_error =
-          "expected " + usage->second + ", found '" + item.text() + "'";
+          "expected " + usage->second + ", found '" + item + "'";
       const std::size_t args = parts.size() - 1;
       std::shared_ptr<const Transform> step;
       if (name == "resize" || name == "center_crop") {
         const auto parsed = args == 1 ? parseSize(parts[1]) : std::nullopt;
-        if (!parsed) fail(item, where, usage_error);
+        if (!parsed) fail(item_origin, where, usage_error);
         if (name == "center_crop") {
           step = std::make_shared<CenterCrop>(*parsed);
         } else if (parts[1].find('x') == std::string::npos) {
@@ -282,11 +273,11 @@ TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
           step = std::make_shared<Resize>(*parsed);
         }
       } else if (name == "random_crop") {
-        if (args != 1) fail(item, where, usage_error);
+        if (args != 1) fail(item_origin, where, usage_error);
         std::vector<cv::Size> sizes;
         for (const std::string& choice : split(parts[1], '|')) {
           const auto parsed = parseSize(choice);
-          if (!parsed) fail(item, where, usage_error);
+          if (!parsed) fail(item_origin, where, usage_error);
           sizes.push_back(*parsed);
         }
         step = std::make_shared<RandomCrop>(sizes);
@@ -294,16 +285,16 @@ TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
         const auto p = args == 0   ? std::optional<double>(0.5)
                        : args == 1 ? parseNumber(parts[1])
                                    : std::nullopt;
-        if (!p || *p < 0.0 || *p > 1.0) fail(item, where, usage_error);
+        if (!p || *p < 0.0 || *p > 1.0) fail(item_origin, where, usage_error);
         step = std::make_shared<HorizontalFlip>(*p);
       } else {  // normalize
         std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
         std::array<float, 3> std{0.229f, 0.224f, 0.225f};
-        if (args != 0 && args != 6) fail(item, where, usage_error);
+        if (args != 0 && args != 6) fail(item_origin, where, usage_error);
         for (std::size_t k = 0; k < args; ++k) {
           const auto value = parseNumber(parts[1 + k]);
           if (!value || (k >= 3 && *value <= 0.0)) {
-            fail(item, where, usage_error);
+            fail(item_origin, where, usage_error);
           }
           (k < 3 ? mean[k] : std[k - 3]) = static_cast<float>(*value);
         }
@@ -325,7 +316,7 @@ TransformPipeline TransformPipeline::fromSpec(const spec::Node& steps,
     for (int c = 0; c < 3; ++c) pipeline.scale_[c] = 1.0f / 255.0f;
   }
   if (!size) {
-    fail(steps, key,
+    fail(origin, key,
          "the output size varies between images (" +
              (pipeline.description_.empty() ? std::string("no steps")
                                             : pipeline.description_) +

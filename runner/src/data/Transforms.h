@@ -1,5 +1,6 @@
 // Image transforms of the data pipelines (data.transforms.train and
-// data.transforms.val): parsed from the spec, planned per sample from a
+// data.transforms.val): parsed from the spec's step texts, planned per
+// sample from a
 // seeded random stream, then rendered in one resampling pass straight into a
 // batch tensor.
 //
@@ -40,7 +41,7 @@
 #include <string>
 #include <vector>
 
-#include "spec/Node.h"
+#include "spec/Located.h"
 
 namespace labrun::data {
 
@@ -131,11 +132,13 @@ class HorizontalFlip : public Transform {
 
 class TransformPipeline {
  public:
-  // Parses a list of steps (see the top of this file). `key` names the list
-  // in errors. Throws spec::SpecError "<file:line:column>: <key>.<i>: ..."
-  // naming the bad item, or the list when its output size is not fixed.
-  static TransformPipeline fromSpec(const spec::Node& steps,
-                                    const std::string& key);
+  // Parses a list of steps (see the top of this file), each with where it
+  // was written; `key` names the list, written at `origin`, in errors.
+  // Throws spec::SpecError "<file:line:column>: <key>.<i>: ..." naming the
+  // bad item, or the list when its output size is not fixed.
+  static TransformPipeline parse(
+      const std::vector<spec::Located<std::string>>& steps,
+      const std::string& key, const std::string& origin);
 
   // Every output has this size.
   int height() const { return size_.height; }

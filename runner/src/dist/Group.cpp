@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <thread>
 
-#include "spec/Node.h"
 #include "spec/SpecError.h"
 
 namespace labrun::dist {
@@ -68,24 +67,25 @@ std::vector<std::vector<std::size_t>> planBuckets(
 
 }  // namespace
 
-std::string chooseBackend(const spec::Node& node, bool cuda) {
+std::string chooseBackend(const spec::Located<std::string>& backend,
+                          bool cuda) {
 #ifdef USE_C10D_NCCL
   constexpr bool kHasNccl = true;
 #else
   constexpr bool kHasNccl = false;
 #endif
-  const std::string requested = node.asString();
+  const std::string& requested = backend.value;
   if (requested == "nccl" && !kHasNccl) {
     throw spec::SpecError(fmt::format(
         "{}: distributed.backend: nccl, but this LibTorch was built without "
         "NCCL (USE_C10D_NCCL); use gloo or auto",
-        node.origin().describe()));
+        backend.origin));
   }
   if (requested == "nccl" && !cuda) {
     throw spec::SpecError(fmt::format(
         "{}: distributed.backend: nccl needs device cuda; use gloo or auto "
         "on the CPU",
-        node.origin().describe()));
+        backend.origin));
   }
   if (requested == "auto") return cuda && kHasNccl ? "nccl" : "gloo";
   return requested;

@@ -16,12 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "dist/WorldInfo.h"
 #include "dist/Collective.h"
-
-namespace labrun::spec {
-class Node;
-}
+#include "dist/WorldInfo.h"
+#include "spec/Located.h"
 
 namespace labrun::dist {
 
@@ -35,7 +32,7 @@ struct GroupOptions {
 // CPU: auto is NCCL on CUDA when this LibTorch has it, Gloo otherwise.
 // Throws spec::SpecError, naming the key, for nccl on a LibTorch built
 // without NCCL (USE_C10D_NCCL) or on the CPU.
-std::string chooseBackend(const spec::Node& backend, bool cuda);
+std::string chooseBackend(const spec::Located<std::string>& backend, bool cuda);
 
 class Group : public Collective {
  public:

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <numeric>
 
+#include "spec/Range.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 
@@ -61,17 +62,59 @@ std::vector<T> readList(const Node& node, ParamType list_type,
   return values;
 }
 
+// The numbers of `node` as `type` reads them (none for other types).
+std::vector<std::pair<const Node*, double>> numbersOf(const Node& node,
+                                                      ParamType type) {
+  switch (type) {
+    case ParamType::kInt:
+    case ParamType::kFloat:
+      return {{&node, node.asDouble()}};
+    case ParamType::kIntOrAuto:
+      if (node.text() == "auto") return {};
+      return {{&node, node.asDouble()}};
+    case ParamType::kIntList:
+    case ParamType::kFloatList: {
+      std::vector<std::pair<const Node*, double>> numbers;
+      for (const Node& item : node.items()) {
+        numbers.emplace_back(&item, item.asDouble());
+      }
+      return numbers;
+    }
+    default:
+      return {};
+  }
+}
+
+// Checks `node` (at `key`) as a value of `type` with its declared choices
+// ("a|b|c", strings and integers) and numeric range (spec/Range.h).
 void checkValue(const Node& node, ParamType type, const std::string& choices,
-                const std::string& key) {
+                const std::string& range, const std::string& key) {
   toParamValue(node, type, key);
-  if (type != ParamType::kString || choices.empty()) return;
+  if (!range.empty()) {
+    const Range declared = Range::parse(range);
+    const auto numbers = numbersOf(node, type);
+    for (std::size_t i = 0; i < numbers.size(); ++i) {
+      const auto& [item, value] = numbers[i];
+      if (declared.contains(value)) continue;
+      const bool listed =
+          type == ParamType::kIntList || type == ParamType::kFloatList;
+      fail(*item, listed ? joinPath(key, std::to_string(i)) : key,
+           "expected " + declared.expected(type) + ", found " + item->text());
+    }
+  }
+  if ((type != ParamType::kString && type != ParamType::kInt) ||
+      choices.empty()) {
+    return;
+  }
   const std::vector<std::string> allowed = splitChoices(choices);
   if (std::find(allowed.begin(), allowed.end(), node.text()) != allowed.end()) {
     return;
   }
   std::string what =
       "expected one of " + choices + ", found " + node.describeValue();
-  const std::string suggestion = nearest(node.text(), allowed);
+  // Numbers close in spelling are not close in meaning: no suggestion.
+  const std::string suggestion =
+      type == ParamType::kString ? nearest(node.text(), allowed) : "";
   if (!suggestion.empty()) what += "; did you mean '" + suggestion + "'?";
   fail(node, key, what);
 }
@@ -84,9 +127,10 @@ Origin defaultOrigin() {
 
 // The declared default, checked like a written value.
 Node defaultValue(const std::string& yaml, ParamType type,
-                  const std::string& choices, const std::string& key) {
+                  const std::string& choices, const std::string& range,
+                  const std::string& key) {
   Node value = parseYamlText(yaml, defaultOrigin());
-  checkValue(value, type, choices, key);
+  checkValue(value, type, choices, range, key);
   return value;
 }
 
@@ -156,7 +200,7 @@ class Validator {
     for (auto& [key, value] : map.entries()) {
       const std::string full = joinPath(path, key);
       if (const Field* field = findField(full)) {
-        checkValue(value, field->type, field->choices, full);
+        checkValue(value, field->type, field->choices, field->range, full);
       } else if (const PluginSlot* slot = findSlot(full)) {
         pluginSlot(value, *slot, full);
       } else if (isSection(full)) {
@@ -186,7 +230,7 @@ class Validator {
       // Optional without a default: may stay absent.
       if (!field->default_yaml.empty()) {
         map.set(key, defaultValue(field->default_yaml, field->type,
-                                  field->choices, full));
+                                  field->choices, field->range, full));
       }
     } else if (const PluginSlot* slot = findSlot(full)) {
       if (slot->default_name.empty()) {
@@ -253,7 +297,7 @@ class Validator {
     }
     // Copied: filling defaults below may move the map's entries.
     const Node name = *value.find("name");
-    checkValue(name, ParamType::kString, "", name_key);
+    checkValue(name, ParamType::kString, "", "", name_key);
     std::vector<ParamSpec> specs;
     try {
       specs = plugin_schema_(slot.kind, name.text());
@@ -266,7 +310,7 @@ class Validator {
     for (auto& [key, param] : value.entries()) {
       if (key == "name") continue;
       if (slot.is_list && key == kInstanceLabel) {
-        checkValue(param, ParamType::kString, "", joinPath(path, key));
+        checkValue(param, ParamType::kString, "", "", joinPath(path, key));
         continue;
       }
       auto spec = std::find(known.begin(), known.end(), key);
@@ -276,8 +320,8 @@ class Validator {
             "unknown parameter of " + kind + " plugin '" + name.text() + "'");
       }
       const ParamSpec& declared = specs[spec - known.begin()];
-      checkValue(param, declared.type, choicesOf(declared),
-                 joinPath(path, key));
+      checkValue(param, declared.type, textOf(declared.choices),
+                 textOf(declared.range), joinPath(path, key));
     }
     for (const ParamSpec& spec : specs) {
       if (value.find(spec.name) != nullptr) continue;
@@ -287,13 +331,14 @@ class Validator {
              "missing required parameter of " + kind + " plugin '" +
                  name.text() + "'; expected " + paramTypeName(spec.type));
       }
-      value.set(spec.name, defaultValue(spec.default_yaml, spec.type,
-                                        choicesOf(spec), full));
+      value.set(spec.name,
+                defaultValue(spec.default_yaml, spec.type, textOf(spec.choices),
+                             textOf(spec.range), full));
     }
   }
 
-  static std::string choicesOf(const ParamSpec& spec) {
-    return spec.choices == nullptr ? "" : spec.choices;
+  static std::string textOf(const char* declared) {
+    return declared == nullptr ? "" : declared;
   }
 
   const Field* findField(const std::string& path) const {

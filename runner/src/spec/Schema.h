@@ -14,11 +14,12 @@
 namespace labrun::spec {
 
 struct Field {
-  std::string path;          // dotted, e.g. "optim.lr"
+  std::string path;  // dotted, e.g. "optim.lr"
   ParamType type;
   std::string default_yaml;  // empty with `required` = true: must be given
   std::string doc;
-  std::string choices;       // for strings: "a|b|c"; empty = any
+  std::string choices;  // strings, integers: "a|b|c"; empty = any
+  std::string range;    // numbers: ">= 1", "[0, 1)" (spec/Range.h)
   bool required = false;
 };
 
@@ -53,7 +54,8 @@ using PluginSchemaLookup = std::function<std::vector<ParamSpec>(
 //   'optim.lr'?";
 // - every value must parse as its declared type; errors read
 //   "file:line:column: key: expected <type>, found <what>";
-// - string choices are enforced, listing the allowed values;
+// - choices (strings, integers) are enforced, listing the allowed values,
+//   and so are numeric ranges: "expected an integer >= 1, found 0";
 // - missing keys get their declared defaults (origin note "default"),
 //   missing required keys are errors naming the enclosing map's origin;
 // - plugin slot maps need `name` (or get the slot's default_name); items of

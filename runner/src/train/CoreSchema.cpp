@@ -66,13 +66,17 @@ std::vector<Field> dataFormatFields() {
       {"data.val.split", ParamType::kString, "test",
        "voc: image set, ImageSets/Main/<split>.txt"},
       {"data.synthetic.num_classes", ParamType::kInt, "8",
-       "labels of the generated set (2..16)"},
+       "labels of the generated set (2..16)", /*choices=*/"",
+       /*range=*/"[2, 16]"},
       {"data.synthetic.image_size", ParamType::kInt, "32",
-       "side of the generated square images in pixels"},
-      {"data.synthetic.train_size", ParamType::kInt, "1024",
-       "training images"},
-      {"data.synthetic.val_size", ParamType::kInt, "256",
-       "validation images"},
+       "side of the generated square images in pixels", /*choices=*/"",
+       /*range=*/">= 16"},
+      {"data.synthetic.train_size", ParamType::kInt, "1024", "training images",
+       /*choices=*/"",
+       /*range=*/">= 1"},
+      {"data.synthetic.val_size", ParamType::kInt, "256", "validation images",
+       /*choices=*/"",
+       /*range=*/">= 1"},
       {"data.synthetic.seed", ParamType::kInt, "7",
        "seed of the generated images (fixed across training seeds)"},
   };
@@ -81,11 +85,15 @@ std::vector<Field> dataFormatFields() {
 // Batching, decoding and transforms.
 std::vector<Field> dataLoaderFields() {
   return {
-      {"data.batch_size", ParamType::kInt, "32", "images per step"},
+      {"data.batch_size", ParamType::kInt, "32", "images per step",
+       /*choices=*/"",
+       /*range=*/">= 1"},
       {"data.workers", ParamType::kIntOrAuto, "auto",
-       "image decoding threads per loader; auto: one per core"},
+       "image decoding threads per loader; auto: one per core", /*choices=*/"",
+       /*range=*/">= 1"},
       {"data.prefetch", ParamType::kInt, "2",
-       "batches decoded ahead of the training step"},
+       "batches decoded ahead of the training step", /*choices=*/"",
+       /*range=*/">= 1"},
       {"data.max_bad_images", ParamType::kString, "1%",
        "unusable images (skipped with a warning, replaced by the next one) "
        "tolerated before the run fails: a count (20), a fraction below 1 "
@@ -101,12 +109,16 @@ std::vector<Field> dataLoaderFields() {
 
 std::vector<Field> optimFields() {
   return {
-      {"optim.name", ParamType::kString, "adam", "optimizer",
-       "adam|adamw|sgd"},
-      {"optim.lr", ParamType::kFloat, "0.001", "base learning rate"},
+      {"optim.name", ParamType::kString, "adam", "optimizer", "adam|adamw|sgd"},
+      {"optim.lr", ParamType::kFloat, "0.001", "base learning rate",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"optim.weight_decay", ParamType::kFloat, "0.0",
-       "weight decay (decoupled for adamw, L2 otherwise)"},
-      {"optim.momentum", ParamType::kFloat, "0.9", "SGD momentum"},
+       "weight decay (decoupled for adamw, L2 otherwise)", /*choices=*/"",
+       /*range=*/">= 0"},
+      {"optim.momentum", ParamType::kFloat, "0.9", "SGD momentum",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"optim.nesterov", ParamType::kBool, "false", "SGD Nesterov"},
       {"optim.freeze", ParamType::kStringList, "[]",
        "parameter-name prefixes to freeze, e.g. [backbone.layer1]"},
@@ -114,12 +126,17 @@ std::vector<Field> optimFields() {
        "PREFIX=FACTOR learning-rate multipliers, e.g. [backbone=0.1] "
        "(longest prefix wins)"},
       {"optim.accumulate", ParamType::kInt, "1",
-       "micro-batches per optimizer step (batch B behaves as B x N)"},
+       "micro-batches per optimizer step (batch B behaves as B x N)",
+       /*choices=*/"",
+       /*range=*/">= 1"},
       {"optim.clip_grad_norm", ParamType::kFloat, "0.0",
-       "clip the gradient norm to this value; 0: off"},
+       "clip the gradient norm to this value; 0: off", /*choices=*/"",
+       /*range=*/">= 0"},
       {"optim.ema", ParamType::kFloat, "0.0",
        "decay of an exponential moving average of the weights, evaluated "
-       "alongside as val_ema/*; 0: off"},
+       "alongside as val_ema/*; 0: off",
+       /*choices=*/"",
+       /*range=*/"[0, 1)"},
   };
 }
 
@@ -129,7 +146,8 @@ std::vector<Field> scheduleFields() {
        "learning-rate schedule",
        "constant|step|multistep|cosine|onecycle|plateau"},
       {"schedule.step_size", ParamType::kInt, "30",
-       "step: epochs between decays"},
+       "step: epochs between decays", /*choices=*/"",
+       /*range=*/">= 1"},
       {"schedule.milestones", ParamType::kIntList, "[]",
        "multistep: epochs at which the rate decays"},
       {"schedule.gamma", ParamType::kFloat, "0.1", "step/multistep: decay"},
@@ -148,11 +166,14 @@ std::vector<Field> scheduleFields() {
       {"schedule.factor", ParamType::kFloat, "0.1",
        "plateau: decay when the metric stops improving"},
       {"schedule.patience", ParamType::kInt, "2",
-       "plateau: evaluations without improvement before a decay"},
+       "plateau: evaluations without improvement before a decay",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"schedule.threshold", ParamType::kFloat, "0.0001",
        "plateau: relative change that counts as an improvement"},
       {"schedule.warmup_steps", ParamType::kInt, "0",
-       "linear warm-up steps (with any schedule)"},
+       "linear warm-up steps (with any schedule)", /*choices=*/"",
+       /*range=*/">= 0"},
       {"schedule.warmup_start", ParamType::kFloat, "0.01",
        "warm-up's first factor on the rate"},
   };
@@ -160,9 +181,12 @@ std::vector<Field> scheduleFields() {
 
 std::vector<Field> trainFields() {
   return {
-      {"train.epochs", ParamType::kInt, "1", "passes over the train set"},
+      {"train.epochs", ParamType::kInt, "1", "passes over the train set",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"train.log_every", ParamType::kInt, "10",
-       "off a terminal: a progress line every N steps"},
+       "off a terminal: a progress line every N steps", /*choices=*/"",
+       /*range=*/">= 0"},
       {"train.early_stop.metric", ParamType::kString, "''",
        "early stopping: the validation key watched (val/mAP, val/loss, a "
        "labelled val/mAP@label, val_ema/* with optim.ema); the run ends, "
@@ -172,10 +196,14 @@ std::vector<Field> trainFields() {
        "early stopping: whether the metric should rise or fall", "max|min"},
       {"train.early_stop.patience", ParamType::kInt, "3",
        "early stopping: evaluations without improvement before the run "
-       "ends (at least 1)"},
+       "ends (at least 1)",
+       /*choices=*/"",
+       /*range=*/">= 1"},
       {"train.early_stop.min_delta", ParamType::kFloat, "0.0",
        "early stopping: the change beyond the best value that counts as an "
-       "improvement (at least 0)"},
+       "improvement (at least 0)",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"init_from", ParamType::kString, "''",
        "model weights that start this run: a labrun checkpoint file, or a "
        "run in the store (name, uuid or uuid prefix), its best checkpoint"},
@@ -186,16 +214,23 @@ std::vector<Field> trainFields() {
       {"deterministic", ParamType::kBool, "false",
        "use only deterministic kernels (slower on GPU)"},
       {"eval.every_epochs", ParamType::kInt, "1",
-       "evaluate every N epochs (and after the last)"},
+       "evaluate every N epochs (and after the last)", /*choices=*/"",
+       /*range=*/">= 1"},
       {"eval.sanity_batches", ParamType::kInt, "2",
        "validation batches run before training, so a broken evaluation "
-       "fails in seconds; 0: off"},
+       "fails in seconds; 0: off",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"checkpoint.enabled", ParamType::kBool, "true",
        "save checkpoints (model, optimizer, schedule, RNG, data position)"},
       {"checkpoint.every_steps", ParamType::kInt, "0",
-       "also save every N optimizer steps; 0: at epoch ends only"},
+       "also save every N optimizer steps; 0: at epoch ends only",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"checkpoint.keep_last", ParamType::kInt, "3",
-       "keep the newest N checkpoints (and the best); 0: keep all"},
+       "keep the newest N checkpoints (and the best); 0: keep all",
+       /*choices=*/"",
+       /*range=*/">= 0"},
       {"checkpoint.best_by", ParamType::kString, "val/mAP",
        "metric key ranking checkpoints"},
       {"checkpoint.best_mode", ParamType::kString, "max",
@@ -211,9 +246,11 @@ std::vector<Field> distributedFields() {
        "CUDA when LibTorch has it, else gloo), gloo or nccl",
        "auto|gloo|nccl"},
       {"distributed.timeout_s", ParamType::kInt, "300",
-       "seconds a collective or the rendezvous may wait for a silent peer"},
+       "seconds a collective or the rendezvous may wait for a silent peer",
+       /*choices=*/"", /*range=*/">= 1"},
       {"distributed.bucket_mb", ParamType::kFloat, "25",
-       "gradient all-reduce bucket size in MiB"},
+       "gradient all-reduce bucket size in MiB", /*choices=*/"",
+       /*range=*/"> 0"},
   };
 }
 

@@ -2,10 +2,10 @@
 // trained weights (swap in, evaluate, swap back).
 #pragma once
 
-#include <vector>
-
 #include <torch/nn/module.h>
 #include <torch/serialize/archive.h>
+
+#include <vector>
 
 namespace labrun::train {
 

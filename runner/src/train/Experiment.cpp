@@ -24,6 +24,7 @@
 #include "store/Heartbeat.h"
 #include "train/ClassThresholds.h"
 #include "train/CoreSchema.h"
+#include "train/ExperimentOptions.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
 #include "train/Trainer.h"
@@ -34,103 +35,6 @@
 namespace labrun::train {
 namespace fs = std::filesystem;
 namespace {
-
-struct UsedPlugin {
-  const plugins::LoadedPlugin* plugin;
-  Params params;
-};
-
-// Resolves the plugin named in a slot map and its typed parameters.
-UsedPlugin usePlugin(const plugins::PluginHost& host, PluginKind kind,
-                     const spec::Node& slot) {
-  const plugins::LoadedPlugin& plugin =
-      host.find(kind, slot.at("name").asString());
-  return {&plugin, spec::pluginParams(slot, plugin.params())};
-}
-
-std::int64_t atLeast(const spec::Node& tree, const std::string& key,
-                     std::int64_t minimum) {
-  const spec::Node& node = tree.at(key);
-  const std::int64_t value = node.asInt();
-  if (value < minimum) {
-    throw spec::SpecError(
-        fmt::format("{}: {}: expected an integer >= {}, "
-                    "found {}",
-                    node.origin().describe(), key, minimum, value));
-  }
-  return value;
-}
-
-// train.early_stop, or none when its metric is empty. The metric's split
-// is checked here; its name against the sanity evaluation's keys (before
-// the first step) or the first epoch's.
-std::optional<EarlyStopOptions> earlyStopOptions(const spec::Node& tree) {
-  const spec::Node& metric = tree.at("train.early_stop.metric");
-  EarlyStopOptions options;
-  options.metric = metric.asString();
-  options.maximize = tree.at("train.early_stop.mode").asString() == "max";
-  options.patience = atLeast(tree, "train.early_stop.patience", 1);
-  const spec::Node& min_delta = tree.at("train.early_stop.min_delta");
-  options.min_delta = min_delta.asDouble();
-  options.origin = metric.origin().describe();
-  if (!(options.min_delta >= 0)) {
-    throw spec::SpecError(fmt::format(
-        "{}: train.early_stop.min_delta: expected a number >= 0, found {}",
-        min_delta.origin().describe(), min_delta.text()));
-  }
-  if (options.metric.empty()) return std::nullopt;
-  const auto slash = options.metric.find('/');
-  const std::string split = options.metric.substr(0, slash);
-  const bool ema = tree.at("optim.ema").asDouble() > 0;
-  if (slash == std::string::npos || slash + 1 == options.metric.size() ||
-      (split != "val" && !(split == "val_ema" && ema))) {
-    throw spec::SpecError(fmt::format(
-        "{}: train.early_stop.metric: expected a validation key, val/<name> "
-        "(val/loss, val/mAP, ...){}, found '{}'",
-        options.origin, ema ? " or val_ema/<name>" : "", options.metric));
-  }
-  return options;
-}
-
-torch::Device parseDevice(const spec::Node& node) {
-  const std::string text = node.asString();
-  if (text == "auto") {
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA)
-                                       : torch::Device(torch::kCPU);
-  }
-  try {
-    const torch::Device device(text);
-    if (device.is_cuda() && !torch::cuda::is_available()) {
-      throw spec::SpecError(fmt::format(
-          "{}: device: '{}' requested, but this LibTorch has no CUDA or no "
-          "GPU is visible",
-          node.origin().describe(), text));
-    }
-    return device;
-  } catch (const c10::Error&) {
-    throw spec::SpecError(fmt::format(
-        "{}: device: expected auto, cpu, cuda or cuda:N, found '{}'",
-        node.origin().describe(), text));
-  }
-}
-
-data::TensorDataset makeData(const spec::Node& tree, bool train) {
-  // The generated set (data.format: synthetic).
-  data::SyntheticOptions options;
-  options.num_classes = tree.at("data.synthetic.num_classes").asInt();
-  options.image_size = tree.at("data.synthetic.image_size").asInt();
-  options.size =
-      tree.at(train ? "data.synthetic.train_size" : "data.synthetic.val_size")
-          .asInt();
-  options.seed = static_cast<std::uint64_t>(
-      tree.at("data.synthetic.seed").asInt() + (train ? 0 : 1));
-  try {
-    return data::makeSyntheticDataset(options);
-  } catch (const std::invalid_argument& bad) {
-    throw spec::SpecError(fmt::format(
-        "{}: {}", tree.at("data.synthetic").origin().describe(), bad.what()));
-  }
-}
 
 std::vector<store::ClassMetricRow> classMetricRows(
     std::int64_t epoch, const std::string& metric,
@@ -147,71 +51,6 @@ std::vector<store::ClassMetricRow> classMetricRows(
     rows.push_back(row);
   }
   return rows;
-}
-
-// "k=v,..." of the parameters of a metric instance that differ from the
-// plugin's defaults, in declaration order.
-std::string nonDefaultParams(const spec::Node& slot,
-                             const std::vector<ParamSpec>& specs) {
-  std::string label;
-  for (const ParamSpec& declared : specs) {
-    const spec::Node& value = slot.at(declared.name);
-    if (declared.default_yaml != nullptr &&
-        spec::toParamValue(value, declared.type, declared.name) ==
-            spec::toParamValue(spec::parseYamlText(declared.default_yaml, {}),
-                               declared.type, declared.name)) {
-      continue;
-    }
-    label += (label.empty() ? "" : ",") + std::string(declared.name) + "=" +
-             (value.isScalar() ? value.text() : spec::toYaml(value));
-  }
-  return label;
-}
-
-// The label of each `metrics` item (NamedMetric::label): its `label:`, else
-// "" for a plugin listed once, else its non-default parameters. Two items
-// that would record the same keys are a spec error naming both.
-std::vector<std::string> metricLabels(const spec::Node& metrics,
-                                      const plugins::PluginHost& host) {
-  const auto& items = metrics.items();
-  std::map<std::string, int> listed;
-  for (const spec::Node& item : items) ++listed[item.at("name").asString()];
-  std::vector<std::string> labels;
-  std::map<std::string, std::size_t> first_with;  // "plugin@label" -> item
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const spec::Node& item = items[i];
-    const std::string plugin = item.at("name").asString();
-    const spec::Node* given = item.find(spec::kInstanceLabel);
-    const spec::Node& where = given != nullptr ? *given : item;
-    std::string label;
-    if (given != nullptr) {
-      label = given->asString();
-    } else if (listed[plugin] > 1) {
-      label = nonDefaultParams(item,
-                               host.find(PluginKind::kMetric, plugin).params());
-    }
-    const bool readable = label.find_first_not_of(
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"
-                              "rstuvwxyz0123456789_.,=+-") == std::string::npos;
-    if ((given != nullptr && label.empty()) || !readable) {
-      throw spec::SpecError(fmt::format(
-          "{}: metrics.{}: label '{}': expected letters, digits and _.,=+- "
-          "(it becomes part of metric keys such as val/mAP@label){}",
-          where.origin().describe(), i, label,
-          given != nullptr ? "" : "; set `label:`"));
-    }
-    const auto [clash, added] = first_with.emplace(plugin + "@" + label, i);
-    if (!added) {
-      const spec::Node& other = items[clash->second];
-      throw spec::SpecError(fmt::format(
-          "{}: metrics.{}: records the same keys as metrics.{} ({}): both are "
-          "'{}'{}; give one of them a different `label:`",
-          item.origin().describe(), i, clash->second, other.origin().describe(),
-          plugin, label.empty() ? "" : " labelled '" + label + "'"));
-    }
-    labels.push_back(label);
-  }
-  return labels;
 }
 
 // Seconds without a heartbeat after which a RUNNING run counts as crashed
@@ -392,17 +231,15 @@ ResolvedSpec resolveStoredSpec(const std::string& yaml,
 }
 
 struct Experiment::Parts {
+  ExperimentOptions options;
   torch::Device device = torch::kCPU;
   data::TensorDataset train, val;
   std::unique_ptr<data::BatchSource> train_batches, val_batches;
   std::vector<const data::ImageLoader*> image_loaders;  // for bad images
-  std::vector<UsedPlugin> used;  // backbone, head, loss, metrics...
   Model model{nullptr};
   std::shared_ptr<Loss> loss;
   std::vector<NamedMetric> metrics;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  TrainerOptions options;
-  std::string backend;  // c10d backend, for a data-parallel run
 };
 
 Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
@@ -410,26 +247,23 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
     : spec_(std::move(spec)), host_(&host), parts_(std::make_unique<Parts>()) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
-  parts.device = parseDevice(tree.at("device"));
-  parts.backend = dist::chooseBackend(tree.at("distributed.backend"),
-                                      parts.device.is_cuda());
-  // Debian's LibTorch defaults to one thread; auto (-1) uses every core.
-  const auto threads = std::get<std::int64_t>(
-      spec::toParamValue(tree.at("threads"), ParamType::kIntOrAuto, "threads"));
+  parts.options = bindOptions(tree, host);
+  const ExperimentOptions& options = parts.options;
+  parts.device = options.device;
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  torch::set_num_threads(threads > 0 ? static_cast<int>(threads)
-                                     : std::max(1, cores));
-  torch::manual_seed(static_cast<std::uint64_t>(tree.at("seed").asInt()));
+  torch::set_num_threads(options.threads > 0 ? options.threads
+                                             : std::max(1, cores));
+  torch::manual_seed(options.seed);
 
   ModelContext context;
   context.spec_dir = fs::path(spec_.path).parent_path().string();
   context.load_state_dict = io::loadStateDict;
   context.load_npy = io::readNpy;
-  if (data::hasAnnotations(tree)) {
+  if (options.labels) {
     data::LabelSet train, val;
     try {
-      train = data::loadLabels(tree, "train", context.spec_dir);
-      val = data::loadLabels(tree, "val", context.spec_dir);
+      train = data::loadLabels(*options.labels, "train", context.spec_dir);
+      val = data::loadLabels(*options.labels, "val", context.spec_dir);
     } catch (const spec::SpecError&) {
       throw;
     } catch (const std::runtime_error& bad_data) {
@@ -446,131 +280,82 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
     context.class_names = train.class_names;
     // Ignored labels (mask 0) do not count as co-occurrences.
     context.train_targets = train.targets * train.mask;
-    auto train_loader =
-        data::makeImageLoader(std::move(train), tree, /*train=*/true);
-    auto val_loader = data::makeImageLoader(std::move(val), tree,
-                                            /*train=*/false);
+    auto train_loader = std::make_unique<data::ImageLoader>(
+        std::move(train), options.train_images.transforms,
+        options.train_images.loader);
+    auto val_loader = std::make_unique<data::ImageLoader>(
+        std::move(val), options.val_images.transforms,
+        options.val_images.loader);
     parts.image_loaders = {train_loader.get(), val_loader.get()};
     parts.train_batches = std::move(train_loader);
     parts.val_batches = std::move(val_loader);
   } else {
-    parts.train = makeData(tree, /*train=*/true);
-    parts.val = makeData(tree, /*train=*/false);
-    const std::int64_t batch_size = atLeast(tree, "data.batch_size", 1);
-    const auto seed = static_cast<std::uint64_t>(tree.at("seed").asInt());
+    parts.train = data::makeSyntheticDataset(options.synthetic_train);
+    parts.val = data::makeSyntheticDataset(options.synthetic_val);
     parts.train_batches = std::make_unique<data::BatchIterator>(
-        parts.train, batch_size, /*shuffle=*/true, seed);
+        parts.train, options.batch_size, /*shuffle=*/true, options.seed);
     parts.val_batches = std::make_unique<data::BatchIterator>(
-        parts.val, batch_size, /*shuffle=*/false, seed);
+        parts.val, options.batch_size, /*shuffle=*/false, options.seed);
     context.class_names = parts.train.class_names;
     context.train_targets = parts.train.targets;
   }
   context.num_classes = static_cast<std::int64_t>(context.class_names.size());
 
-  const UsedPlugin backbone =
-      usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"));
-  auto backbone_object =
-      host.makeBackbone(backbone.plugin->name(), backbone.params, context);
-  context.in_channels = backbone_object->outChannels();
-  const UsedPlugin head =
-      usePlugin(host, PluginKind::kHead, tree.at("model.head"));
-  auto head_object = host.makeHead(head.plugin->name(), head.params, context);
-  parts.model = Model(backbone_object, head_object);
+  auto backbone = host.makeBackbone(options.backbone.plugin->name(),
+                                    options.backbone.params, context);
+  context.in_channels = backbone->outChannels();
+  auto head =
+      host.makeHead(options.head.plugin->name(), options.head.params, context);
+  parts.model = Model(backbone, head);
   parts.model->to(parts.device);
-
-  const UsedPlugin loss = usePlugin(host, PluginKind::kLoss, tree.at("loss"));
-  parts.loss = host.makeLoss(loss.plugin->name(), loss.params, context);
+  parts.loss =
+      host.makeLoss(options.loss.plugin->name(), options.loss.params, context);
   parts.loss->to(parts.device);
-  parts.used = {backbone, head, loss};
-  const std::vector<std::string> labels =
-      metricLabels(tree.at("metrics"), host);
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    const UsedPlugin metric =
-        usePlugin(host, PluginKind::kMetric, tree.at("metrics").items()[i]);
+  for (const PluginUse& metric : options.metrics) {
+    const std::string& name = metric.plugin->name();
     parts.metrics.push_back(
-        {metric.plugin->name(),
-         host.makeMetric(metric.plugin->name(), metric.params, context),
-         labels[i]});
-    parts.used.push_back(metric);
+        {name, host.makeMetric(name, metric.params, context), metric.label});
   }
-  const spec::Node& init_from = tree.at("init_from");
-  if (!init_from.asString().empty()) {
+  if (options.init_from) {
     // Weights only: a new run with its own optimizer and schedule.
-    std::vector<std::string> modules;
-    for (const spec::Node& item : tree.at("init_modules").items()) {
-      modules.push_back(item.asString());
-    }
+    const auto& source = options.init_from->source;
     try {
-      const std::string path =
-          initCheckpointPath(init_from.asString(), db_path);
-      loadModules(*parts.model, checkpointModelState(path), modules, path);
+      const std::string path = initCheckpointPath(source.value, db_path);
+      loadModules(*parts.model, checkpointModelState(path),
+                  options.init_from->modules, path);
     } catch (const std::runtime_error& error) {
-      throw spec::SpecError(fmt::format(
-          "{}: init_from: {}", init_from.origin().describe(), error.what()));
+      throw spec::SpecError(
+          fmt::format("{}: init_from: {}", source.origin, error.what()));
     }
   }
-  if (tree.at("deterministic").asBool()) {
+  if (options.deterministic) {
     at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
     at::globalContext().setDeterministicCuDNN(true);
     at::globalContext().setBenchmarkCuDNN(false);
   }
-  parts.optimizer = makeOptimizer(tree, parts.model);
-
-  TrainerOptions& options = parts.options;
-  options.epochs = atLeast(tree, "train.epochs", 0);
-  options.log_every = atLeast(tree, "train.log_every", 0);
-  options.accumulate = atLeast(tree, "optim.accumulate", 1);
-  options.clip_grad_norm = tree.at("optim.clip_grad_norm").asDouble();
-  options.ema_decay = tree.at("optim.ema").asDouble();
-  options.eval_every_epochs = atLeast(tree, "eval.every_epochs", 1);
-  options.sanity_batches = atLeast(tree, "eval.sanity_batches", 0);
-  options.save_checkpoints = tree.at("checkpoint.enabled").asBool();
-  options.checkpoint_every_steps = atLeast(tree, "checkpoint.every_steps", 0);
-  options.best_by = tree.at("checkpoint.best_by").asString();
-  options.best_max = tree.at("checkpoint.best_mode").asString() == "max";
-  options.device = parts.device;
-  options.early_stop = earlyStopOptions(tree);
-  ScheduleOptions& schedule = options.schedule;
-  schedule.name = tree.at("schedule.name").asString();
-  schedule.step_size = atLeast(tree, "schedule.step_size", 1);
-  for (const spec::Node& item : tree.at("schedule.milestones").items()) {
-    schedule.milestones.push_back(item.asInt());
-  }
-  schedule.gamma = tree.at("schedule.gamma").asDouble();
-  schedule.min_factor = tree.at("schedule.min_factor").asDouble();
-  schedule.pct_start = tree.at("schedule.pct_start").asDouble();
-  schedule.div_factor = tree.at("schedule.div_factor").asDouble();
-  schedule.final_div_factor = tree.at("schedule.final_div_factor").asDouble();
-  schedule.plateau_metric = tree.at("schedule.metric").asString();
-  schedule.plateau_mode = tree.at("schedule.mode").asString();
-  schedule.plateau_factor = tree.at("schedule.factor").asDouble();
-  schedule.patience = atLeast(tree, "schedule.patience", 0);
-  schedule.threshold = tree.at("schedule.threshold").asDouble();
-  schedule.warmup_steps = atLeast(tree, "schedule.warmup_steps", 0);
-  schedule.warmup_start = tree.at("schedule.warmup_start").asDouble();
+  parts.optimizer = makeOptimizer(options.optim, parts.model);
 }
 
 Experiment::~Experiment() = default;
 
-const std::string& Experiment::backend() const { return parts_->backend; }
+const ExperimentOptions& Experiment::options() const { return parts_->options; }
 
 void Experiment::joinGroup(dist::Collective& collective) {
   Parts& parts = *parts_;
   collective_ = &collective;
-  parts.options.collective = &collective;
+  parts.options.trainer.collective = &collective;
   if (parts.device.is_cuda() && !parts.device.has_index()) {
     // One GPU per local rank ("cuda" alone would put them all on GPU 0).
     parts.device = torch::Device(torch::kCUDA, collective.localRank());
     parts.model->to(parts.device);
     parts.loss->to(parts.device);
-    parts.options.device = parts.device;
+    parts.options.trainer.device = parts.device;
   }
   const dist::DistributedSampler sampler(collective.rank(),
                                          collective.worldSize());
   parts.train_batches->setSampler(sampler);
   parts.val_batches->setSampler(sampler);
-  if (std::get<std::int64_t>(spec::toParamValue(
-          spec_.tree.at("threads"), ParamType::kIntOrAuto, "threads")) <= 0) {
+  if (parts.options.threads == 0) {
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
     torch::set_num_threads(std::max(1, cores / collective.localWorldSize()));
   }
@@ -594,7 +379,6 @@ RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
 std::string Experiment::recordRun(store::RunStore& store,
                                   const RunControls& controls,
                                   const std::string& kind, std::ostream& log) {
-  const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   store::RunInfo info;
   info.name = spec_.recorded.at("name").asString();
@@ -605,7 +389,7 @@ std::string Experiment::recordRun(store::RunStore& store,
   info.spec_yaml = spec_.yaml;
   info.spec_hash = util::sha256Hex(spec_.yaml);
   info.spec_path = spec_.path;
-  info.seed = tree.at("seed").asInt();
+  info.seed = static_cast<std::int64_t>(parts.options.seed);
   info.host = util::hostName();
   info.device = parts.device.str();
   const util::GitState git =
@@ -628,18 +412,22 @@ std::string Experiment::recordRun(store::RunStore& store,
   }
   store.addParams(uuid, params);
   std::vector<store::PluginRow> plugin_rows;
-  for (const auto& used : parts.used) {
-    const auto* d = used.plugin->descriptor;
+  std::vector<const PluginUse*> used = {
+      &parts.options.backbone, &parts.options.head, &parts.options.loss};
+  for (const PluginUse& metric : parts.options.metrics) used.push_back(&metric);
+  for (const PluginUse* use : used) {
+    const auto* d = use->plugin->descriptor;
     plugin_rows.push_back({d->name, pluginKindName(d->kind), d->version,
-                           used.plugin->file,
-                           util::sha256File(used.plugin->file)});
+                           use->plugin->file,
+                           util::sha256File(use->plugin->file)});
   }
   store.addPlugins(uuid, plugin_rows);
   log << fmt::format("{}run {} ({}) on {}, {} threads",
                      kind == "eval" ? "evaluation-only " : "", uuid, info.name,
                      info.device, torch::get_num_threads());
   if (collective_) {
-    log << fmt::format(" x {} processes ({})", info.world_size, parts.backend);
+    log << fmt::format(" x {} processes ({})", info.world_size,
+                       parts.options.group.backend);
   }
   log << "\n";
   return uuid;
@@ -687,14 +475,12 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
     collective_->publish("run", uuid);
     collective_->publish("resume_from", resume_from);
   }
-  TrainerOptions options = parts.options;
+  TrainerOptions options = parts.options.trainer;
   // Rank 0 alone writes checkpoints (and the store).
   options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
       resume_from.empty()
-          ? fs::absolute(fs::path(spec_.tree.at("output_dir").asString()) /
-                         uuid)
-                .string()
+          ? fs::absolute(fs::path(parts.options.output_dir) / uuid).string()
           : fs::path(resume_from).parent_path().string();
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
@@ -702,8 +488,8 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   std::unique_ptr<RunRecorder> recorder = std::make_unique<NoRecorder>();
   std::optional<store::Heartbeat> heartbeat;
   if (store) {
-    recorder = std::make_unique<StoreRecorder>(
-        *store, uuid, atLeast(spec_.tree, "checkpoint.keep_last", 0));
+    recorder =
+        std::make_unique<StoreRecorder>(*store, uuid, parts.options.keep_last);
     heartbeat.emplace(controls.db_path, uuid);
   }
   RunOutcome outcome;
@@ -750,9 +536,9 @@ const std::vector<std::string>& Experiment::classNames() const {
 
 Predictions Experiment::predict(const std::vector<std::string>& images,
                                 const PredictProgress& progress) {
-  return predictImages(parts_->model, parts_->device, spec_.tree,
-                       static_cast<std::int64_t>(classNames().size()), images,
-                       progress);
+  return predictImages(
+      parts_->model, parts_->device, parts_->options.val_images,
+      static_cast<std::int64_t>(classNames().size()), images, progress);
 }
 
 std::int64_t Experiment::evaluate(store::RunStore& store,

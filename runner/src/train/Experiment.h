@@ -10,6 +10,7 @@
 #include "plugins/PluginHost.h"
 #include "spec/Node.h"
 #include "store/RunStore.h"
+#include "train/ExperimentOptions.h"
 #include "train/Prediction.h"
 
 namespace labrun::dist {
@@ -36,7 +37,8 @@ ResolvedSpec resolveSpec(const std::string& path,
 // Validates an already resolved spec again (a run's stored spec, to resume
 // or evaluate it), resolving its ${env:...} values from the environment of
 // now; `label` names it in errors, `path` is its original file.
-ResolvedSpec resolveStoredSpec(const std::string& yaml, const std::string& label,
+ResolvedSpec resolveStoredSpec(const std::string& yaml,
+                               const std::string& label,
                                const std::string& path,
                                const plugins::PluginHost& host);
 
@@ -49,7 +51,7 @@ struct RunControls {
   // "<name>[<label>]", so that the runs of a sweep are told apart.
   std::string sweep_label;
   bool quiet = false;
-  bool terminal = false;     // stdout is a terminal: draw a progress bar
+  bool terminal = false;        // stdout is a terminal: draw a progress bar
   std::int64_t log_every = -1;  // -1: the spec's train.log_every
 };
 
@@ -87,9 +89,8 @@ class Experiment {
              const std::string& db_path = "");
   ~Experiment();
 
-  const spec::Node& tree() const { return spec_.tree; }
-  // The c10d backend for distributed.backend on this device (gloo, nccl).
-  const std::string& backend() const;
+  // The spec's options as bound once (train/ExperimentOptions.h).
+  const ExperimentOptions& options() const;
 
   // Makes this process one rank of a data-parallel run (a collective call):
   // each split reads its shard, the cores are shared among the machine's
@@ -141,8 +142,7 @@ class Experiment {
   std::int64_t recordEvaluation(store::RunStore& store, const std::string& uuid,
                                 const std::string& checkpoint,
                                 const std::string& sha256,
-                                const EvalRequest& request,
-                                std::ostream& log);
+                                const EvalRequest& request, std::ostream& log);
   // `store` is nullptr on ranks other than 0.
   RunOutcome train(store::RunStore* store, const std::string& uuid,
                    const std::string& resume_from, const RunControls& controls,

@@ -1,10 +1,10 @@
 #include "train/LrSchedule.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-
-#include <torch/torch.h>
 
 namespace labrun::train {
 namespace {
@@ -52,11 +52,13 @@ double LrSchedule::factor(std::int64_t step) const {
   } else if (name == "onecycle") {
     const double initial = 1.0 / options_.div_factor;
     const double final = initial / options_.final_div_factor;
-    const double up = options_.pct_start * static_cast<double>(total_steps_) - 1;
+    const double up =
+        options_.pct_start * static_cast<double>(total_steps_) - 1;
     const double down = static_cast<double>(total_steps_) - 1 - up;
     const auto s = static_cast<double>(step);
-    value = s <= up ? cosineBetween(initial, 1.0, up > 0 ? s / up : 1.0)
-                    : cosineBetween(1.0, final, down > 0 ? (s - up) / down : 1.0);
+    value = s <= up
+                ? cosineBetween(initial, 1.0, up > 0 ? s / up : 1.0)
+                : cosineBetween(1.0, final, down > 0 ? (s - up) / down : 1.0);
   } else if (name == "plateau") {
     value = plateau_scale_;
   }
@@ -82,9 +84,8 @@ void LrSchedule::observe(const std::string& key, double value) {
   const bool maximise = options_.plateau_mode == "max";
   // Relative threshold, as ReduceLROnPlateau's default 'rel' mode.
   const bool improved =
-      !has_best_ ||
-      (maximise ? value > best_ * (1.0 + options_.threshold)
-                : value < best_ * (1.0 - options_.threshold));
+      !has_best_ || (maximise ? value > best_ * (1.0 + options_.threshold)
+                              : value < best_ * (1.0 - options_.threshold));
   if (improved) {
     best_ = value;
     has_best_ = true;
@@ -98,10 +99,10 @@ void LrSchedule::observe(const std::string& key, double value) {
 }
 
 void LrSchedule::save(torch::serialize::OutputArchive& archive) const {
-  archive.write("plateau", torch::tensor({plateau_scale_, best_,
-                                          has_best_ ? 1.0 : 0.0,
-                                          static_cast<double>(bad_epochs_)},
-                                         torch::kDouble));
+  archive.write("plateau",
+                torch::tensor({plateau_scale_, best_, has_best_ ? 1.0 : 0.0,
+                               static_cast<double>(bad_epochs_)},
+                              torch::kDouble));
 }
 
 void LrSchedule::load(torch::serialize::InputArchive& archive) {

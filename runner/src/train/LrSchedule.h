@@ -2,12 +2,12 @@
 // a function of the optimizer step (and, for plateau, of past evaluations).
 #pragma once
 
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/optim/optimizer.h>
-#include <torch/serialize/archive.h>
 
 namespace labrun::train {
 

@@ -9,7 +9,7 @@
 namespace labrun::train {
 
 Predictions predictImages(Model& model, torch::Device device,
-                          const spec::Node& tree, std::int64_t classes,
+                          const ImageSplit& split, std::int64_t classes,
                           const std::vector<std::string>& images,
                           const PredictProgress& progress) {
   const auto n = static_cast<std::int64_t>(images.size());
@@ -18,8 +18,7 @@ Predictions predictImages(Model& model, torch::Device device,
   // No labels: the loader carries them along, nothing reads them.
   labels.targets = torch::zeros({n, classes});
   labels.mask = torch::zeros({n, classes});
-  data::LoaderOptions options = data::loaderOptionsFromSpec(tree,
-                                                            /*train=*/false);
+  data::LoaderOptions options = split.loader;
   options.replace_bad = false;
   options.max_bad_images.count = n;
   // The caller reports the skipped files itself, without the loader's
@@ -27,11 +26,7 @@ Predictions predictImages(Model& model, torch::Device device,
   std::ostream discard(nullptr);
   options.log = &discard;
   const std::int64_t batch_size = options.batch_size;
-  data::ImageLoader loader(
-      std::move(labels),
-      data::TransformPipeline::fromSpec(tree.at("data.transforms.val"),
-                                        "data.transforms.val"),
-      options);
+  data::ImageLoader loader(std::move(labels), split.transforms, options);
 
   torch::NoGradGuard no_grad;
   model->eval();

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "data/ImageLoader.h"
-#include "spec/Node.h"
+#include "train/ExperimentOptions.h"
 #include "train/Model.h"
 
 namespace labrun::train {
@@ -28,11 +28,11 @@ using PredictProgress =
     std::function<void(std::int64_t done, std::int64_t total)>;
 
 // Scores `images` with `model` (in eval mode, on `device`) in batches of
-// data.batch_size read by data.workers threads, transformed by
-// data.transforms.val of the validated spec `tree`. Unusable images are
-// skipped, however many, and listed. `classes` is K (the model's outputs).
+// data.batch_size read by data.workers threads, transformed as `split`
+// (the validation split's) says. Unusable images are skipped, however
+// many, and listed. `classes` is K (the model's outputs).
 Predictions predictImages(Model& model, torch::Device device,
-                          const spec::Node& tree, std::int64_t classes,
+                          const ImageSplit& split, std::int64_t classes,
                           const std::vector<std::string>& images,
                           const PredictProgress& progress);
 

@@ -1,8 +1,8 @@
 #include "train/Progress.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace labrun::train {
 namespace {
@@ -40,9 +40,9 @@ void Progress::startEpoch(std::int64_t epoch, std::int64_t first_step) {
 void Progress::step(std::int64_t step_in_epoch, double loss,
                     std::int64_t images) {
   images_ += images;
-  smoothed_loss_ = has_loss_ ? kLossSmoothing * smoothed_loss_ +
-                                   (1 - kLossSmoothing) * loss
-                             : loss;
+  smoothed_loss_ =
+      has_loss_ ? kLossSmoothing * smoothed_loss_ + (1 - kLossSmoothing) * loss
+                : loss;
   has_loss_ = true;
   if (quiet_) return;
   if (terminal_) {
@@ -68,15 +68,15 @@ std::string Progress::render(std::int64_t step_in_epoch) const {
   const double rate = elapsed > 0 ? images_ / elapsed : 0;
   std::string text = fmt::format("epoch {}/{} ", epoch_, epochs_);
   if (terminal_) {
-    const int filled = static_cast<int>(kBarWidth * step_in_epoch /
-                                        steps_per_epoch_);
+    const int filled =
+        static_cast<int>(kBarWidth * step_in_epoch / steps_per_epoch_);
     text += "[" + std::string(filled, '#') +
             std::string(kBarWidth - filled, '.') + "] ";
   }
-  return text + fmt::format(
-                    "step {}/{} loss {:.4f} {:.1f} img/s eta {} (run {})",
-                    step_in_epoch, steps_per_epoch_, smoothed_loss_, rate,
-                    clock(epoch_eta), clock(run_eta));
+  return text +
+         fmt::format("step {}/{} loss {:.4f} {:.1f} img/s eta {} (run {})",
+                     step_in_epoch, steps_per_epoch_, smoothed_loss_, rate,
+                     clock(epoch_eta), clock(run_eta));
 }
 
 void Progress::endEpoch() {

@@ -1,13 +1,13 @@
 #include "train/ScoresFile.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "train/Trainer.h"
 

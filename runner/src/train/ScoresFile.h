@@ -1,11 +1,11 @@
 // Per-image scores of an evaluation, for offline analysis.
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace labrun::train {
 

@@ -19,8 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
@@ -42,9 +41,8 @@ torch::Tensor scalarTensor(double value) {
 
 }  // namespace
 
-void writeFileAtomically(
-    const std::string& path,
-    const std::function<void(const std::string&)>& write) {
+void writeFileAtomically(const std::string& path,
+                         const std::function<void(const std::string&)>& write) {
   util::AtomicFile file(path);
   write(file.tmpPath());
   file.commit();
@@ -293,9 +291,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       }
     }
     for (auto& stage : stages_) stage->afterTrainSteps(*this);
-    recorder_.metric("train/epoch_loss", state_.step, epoch,
-                     state_.epoch_loss_sum /
-                         std::max<std::int64_t>(state_.epoch_steps, 1));
+    recorder_.metric(
+        "train/epoch_loss", state_.step, epoch,
+        state_.epoch_loss_sum / std::max<std::int64_t>(state_.epoch_steps, 1));
     recorder_.metric("train/images_per_s", state_.step, epoch,
                      state_.epoch_images / secondsSince(start));
     Metrics values;

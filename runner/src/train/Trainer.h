@@ -4,6 +4,8 @@
 // (train/TrainStage.h), called in a fixed order.
 #pragma once
 
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,8 +14,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/optim/optimizer.h>
 
 #include "data/Dataset.h"
 #include "labrun/Loss.h"
@@ -55,22 +55,22 @@ struct NamedMetric {
 
 struct TrainerOptions {
   std::int64_t epochs = 1;
-  std::int64_t accumulate = 1;       // micro-batches per optimizer step
-  double clip_grad_norm = 0;         // 0: no clipping
-  double ema_decay = 0;              // 0: no weight average
+  std::int64_t accumulate = 1;  // micro-batches per optimizer step
+  double clip_grad_norm = 0;    // 0: no clipping
+  double ema_decay = 0;         // 0: no weight average
   std::int64_t eval_every_epochs = 1;
-  std::int64_t sanity_batches = 2;   // validation batches run before training
+  std::int64_t sanity_batches = 2;  // validation batches run before training
   bool save_checkpoints = true;
   std::int64_t checkpoint_every_steps = 0;  // 0: at epoch ends only
   std::string checkpoint_dir;
-  std::string best_by = "val/mAP";   // metric key ranking checkpoints
+  std::string best_by = "val/mAP";  // metric key ranking checkpoints
   bool best_max = true;
   ScheduleOptions schedule;
   std::optional<EarlyStopOptions> early_stop;  // none: train all epochs
   torch::Device device = torch::kCPU;
   std::int64_t log_every = 10;
   bool quiet = false;
-  bool terminal = false;             // draw a progress bar
+  bool terminal = false;  // draw a progress bar
   // Data-parallel training: gradients are averaged over the ranks after
   // backward, steps agree on the loss and on stopping, evaluations gather
   // every rank's scores. nullptr: one process.

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -109,9 +110,16 @@ TEST(FocalLossPlugin, MatchesTorchvision) {
   }
 }
 
-TEST(FocalLossPlugin, RejectsBadParameters) {
-  EXPECT_THROW(makeLoss(0.25, -1.0, "mean"), std::invalid_argument);
-  EXPECT_THROW(makeLoss(1.5, 2.0, "mean"), std::invalid_argument);
+TEST(FocalLossPlugin, DeclaresTheRangesTheHostChecks) {
+  const PluginDescriptor& d = descriptor();
+  std::map<std::string, std::string> ranges;
+  for (std::size_t i = 0; i < d.num_params; ++i) {
+    if (d.params[i].range != nullptr) {
+      ranges[d.params[i].name] = d.params[i].range;
+    }
+  }
+  EXPECT_EQ(ranges, (std::map<std::string, std::string>{{"alpha", "<= 1"},
+                                                        {"gamma", ">= 0"}}));
 }
 
 }  // namespace

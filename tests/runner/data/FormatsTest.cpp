@@ -24,6 +24,7 @@
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "train/CoreSchema.h"
+#include "train/ExperimentOptions.h"
 
 namespace labrun::data {
 namespace {
@@ -587,9 +588,9 @@ TEST_F(FormatsTest, CacheLocation) {
 
 class SourceTest : public FormatsTest {
  protected:
-  // Validates `yaml` (data: keys) with the core schema, as `labrun run` does;
-  // the spec file is <dir_>/specs/exp.yaml.
-  spec::Node spec(const std::string& yaml) const {
+  // Validates `yaml` (data: keys) with the core schema and binds its label
+  // source, as `labrun run` does; the spec file is <dir_>/specs/exp.yaml.
+  LabelSourceOptions spec(const std::string& yaml) const {
     spec::Origin origin;
     origin.file = (dir_ / "specs" / "exp.yaml").string();
     spec::Node tree =
@@ -598,7 +599,7 @@ class SourceTest : public FormatsTest {
                    [](PluginKind, const std::string&) {
                      return std::vector<ParamSpec>{};
                    });
-    return tree;
+    return train::bindLabelSource(tree);
   }
   std::string specDir() const { return (dir_ / "specs").string(); }
 
@@ -619,7 +620,7 @@ class SourceTest : public FormatsTest {
 
 TEST_F(SourceTest, CocoFromSpecCachesNextToTheAnnotations) {
   makeCoco();
-  const spec::Node tree = spec(kCocoSpec);
+  const LabelSourceOptions tree = spec(kCocoSpec);
   LabelLoadReport first, second;
   const LabelSet parsed = loadLabels(tree, "train", specDir(), &first);
   const fs::path anchor = dir_ / "coco" / "annotations" / "instances.json";
@@ -642,7 +643,7 @@ TEST_F(SourceTest, CocoFromSpecCachesNextToTheAnnotations) {
   EXPECT_EQ(cached.image_paths, parsed.image_paths);
 
   // Options are part of the key: dropping unannotated images is not a hit.
-  const spec::Node dropping =
+  const LabelSourceOptions dropping =
       spec(std::string(kCocoSpec) + "  drop_unannotated: true\n");
   LabelLoadReport third;
   EXPECT_EQ(loadLabels(dropping, "train", specDir(), &third).targets.size(0),
@@ -668,7 +669,7 @@ TEST_F(SourceTest, VocAndListFromSpec) {
   fs::create_directories(dir_ / "specs");
   fs::copy(kVoc, dir_ / "VOC2007", fs::copy_options::recursive);
   fs::create_directories(dir_ / "VOC2007" / "JPEGImages");
-  const spec::Node voc =
+  const LabelSourceOptions voc =
       spec("data: {format: voc, root: ../VOC2007, difficult: negative}\n");
   const LabelSet train = loadLabels(voc, "train", specDir());
   EXPECT_EQ(train.targets.sizes(), (std::vector<std::int64_t>{4, 20}));
@@ -686,7 +687,7 @@ TEST_F(SourceTest, VocAndListFromSpec) {
   EXPECT_EQ(test.targets.sum().item<float>(), 2.f);  // dog, person
 
   fs::copy(kData / "list", dir_ / "list", fs::copy_options::recursive);
-  const spec::Node list = spec(
+  const LabelSourceOptions list = spec(
       "data:\n  format: list\n  root: ../list\n  classes: colors.txt\n"
       "  train: {annotations: indices.txt}\n"
       "  val: {annotations: indices.txt, images: /srv}\n");

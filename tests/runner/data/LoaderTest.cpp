@@ -18,6 +18,7 @@
 #include "data/ImageDecoder.h"
 #include "data/ImageLoader.h"
 #include "data/Transforms.h"
+#include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "util/IoFault.h"
@@ -32,8 +33,17 @@ spec::Node yaml(const std::string& text) {
   return spec::parseYamlText(text, spec::Origin{"test.yaml", 0, 0, ""});
 }
 
+// The pipeline of `steps`, a YAML list of strings (as the schema checks
+// data.transforms.*), with each step's position.
 TransformPipeline pipeline(const std::string& steps) {
-  return TransformPipeline::fromSpec(yaml(steps), "data.transforms.train");
+  const spec::Node list = yaml(steps);
+  const std::string key = "data.transforms.train";
+  spec::toParamValue(list, ParamType::kStringList, key);
+  std::vector<spec::Located<std::string>> located;
+  for (const spec::Node& item : list.items()) {
+    located.push_back({item.asString(), item.origin().describe()});
+  }
+  return TransformPipeline::parse(located, key, list.origin().describe());
 }
 
 // The pipeline's output for `bgr` as a [3, H, W] tensor.
@@ -320,13 +330,12 @@ TEST(Transforms, SpecErrorsNameTheItem) {
        "images (resize 640)"},
       {"[resize 8x8, random_crop 4|6]", "the output size varies"},
       {"[]", "the output size varies between images (no steps)"},
-      {"resize 640",
-       "data.transforms.train: expected a list of transform steps"},
+      {"resize 640", "data.transforms.train: expected list of strings"},
       {"[hflip 1.5, resize 4x4]", "expected 'hflip' or 'hflip P'"},
       {"[resize 4x4, normalize 1 2 3 4 5]",
        "expected 'normalize' or 'normalize M M M S S S'"},
       {"[resize 4x4, normalize 0 0 0 1 0 1]", "(RGB mean and std, std > 0)"},
-      {"[{resize: 4}]", "expected a transform step such as 'resize 640'"},
+      {"[{resize: 4}]", "data.transforms.train.0: expected string"},
   };
   for (const auto& [steps, message] : cases) {
     SCOPED_TRACE(steps);
@@ -860,62 +869,6 @@ TEST(BadImageLimit, CountFractionOrPercentage) {
                 "expected a count (e.g. 20), a fraction below 1 (e.g. 0.01) "
                 "or a percentage (e.g. 1%), found '" +
                     std::string(bad) + "'");
-    }
-  }
-}
-
-TEST(ImageLoader, OptionsFromSpec) {
-  const spec::Node tree = yaml(
-      "seed: 5\n"
-      "data:\n"
-      "  batch_size: 8\n"
-      "  workers: auto\n"
-      "  prefetch: 3\n"
-      "  max_bad_images: 2%\n"
-      "  transforms:\n"
-      "    train: [ssgrl_train]\n"
-      "    val: [resize 20x30, normalize]\n");
-  const LoaderOptions train = loaderOptionsFromSpec(tree, /*train=*/true);
-  EXPECT_EQ(train.batch_size, 8);
-  EXPECT_EQ(train.workers, 0);  // one per core
-  EXPECT_EQ(train.prefetch, 3);
-  EXPECT_EQ(train.seed, 5u);
-  EXPECT_TRUE(train.shuffle);
-  EXPECT_DOUBLE_EQ(train.max_bad_images.fraction, 0.02);
-  EXPECT_FALSE(loaderOptionsFromSpec(tree, /*train=*/false).shuffle);
-
-  const LabelSet labels = jpegSet(tempDir("from_spec"), 3);
-  const auto val = makeImageLoader(labels, tree, /*train=*/false);
-  Batch batch;
-  ASSERT_TRUE(val->next(batch));
-  EXPECT_EQ(batch.images.sizes(), (std::vector<std::int64_t>{3, 3, 20, 30}));
-
-  // Line 3: batch_size, 4: workers, 5: prefetch, 6: max_bad_images.
-  const auto data = [](const std::string& batch_size,
-                       const std::string& workers, const std::string& prefetch,
-                       const std::string& max_bad_images) {
-    return yaml("seed: 0\ndata:\n  batch_size: " + batch_size +
-                "\n  workers: " + workers + "\n  prefetch: " + prefetch +
-                "\n  max_bad_images: " + max_bad_images + "\n");
-  };
-  const std::vector<std::pair<spec::Node, std::string>> cases = {
-      {data("4", "0", "1", "1%"),
-       "test.yaml:4:12: data.workers: expected an integer >= 1 or auto, found "
-       "0"},
-      {data("4", "1", "0", "1%"),
-       "test.yaml:5:13: data.prefetch: expected an integer >= 1, found 0"},
-      {data("-1", "1", "1", "1%"),
-       "test.yaml:3:15: data.batch_size: expected an integer >= 1, found -1"},
-      {data("4", "1", "1", "lots"),
-       "test.yaml:6:19: data.max_bad_images: expected a count (e.g. 20), a "
-       "fraction below 1 (e.g. 0.01) or a percentage (e.g. 1%), found 'lots'"},
-  };
-  for (const auto& [tree, message] : cases) {
-    try {
-      loaderOptionsFromSpec(tree, /*train=*/true);
-      ADD_FAILURE() << "no error for " << message;
-    } catch (const spec::SpecError& error) {
-      EXPECT_EQ(error.what(), message);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "spec/Node.h"
+#include "spec/Range.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
@@ -104,7 +105,8 @@ const Schema& testSchema() {
   using T = ParamType;
   static const Schema schema = {
       /*fields=*/{
-          {"name", T::kString, "", "run name", "", /*required=*/true},
+          {"name", T::kString, "", "run name", "", /*range=*/"",
+           /*required=*/true},
           {"seed", T::kInt, "0", "seed"},
           {"threads", T::kIntOrAuto, "auto", "threads"},
           {"note", T::kString, "", "optional, no default"},
@@ -690,6 +692,55 @@ TEST(Validate, ChoicesAreEnforced) {
       validationError("name: a\nmodel: {head: fc}\nloss: {reduction: none}\n"),
       "smoke.yaml:3:19: loss.reduction: expected one of mean|sum, found "
       "string 'none'");
+}
+
+TEST(Validate, DeclaredRangesAreEnforced) {
+  using T = ParamType;
+  const Schema schema = {
+      /*fields=*/{
+          {"epochs", T::kInt, "1", "", "", ">= 0"},
+          {"dropout", T::kFloat, "0.0", "", "", "[0, 1)"},
+          {"workers", T::kIntOrAuto, "auto", "", "", ">= 1"},
+          {"sizes", T::kIntList, "[1]", "", "", "> 0"},
+          {"depth", T::kInt, "18", "", "18|34"},
+      },
+      /*slots=*/{{"model.head", PluginKind::kHead, false, "h", ""}},
+  };
+  const auto plugin = [](PluginKind, const std::string&) {
+    return std::vector<ParamSpec>{
+        {"hidden", ParamType::kInt, "8", "", /*choices=*/nullptr, "<= 16"}};
+  };
+  const auto error = [&](const std::string& text) {
+    Node root = parse(text);
+    try {
+      validate(root, schema, plugin);
+    } catch (const SpecError& failure) {
+      return std::string(failure.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("epochs: 0\ndropout: 0.5\nworkers: auto\nsizes: [1, 2]\n"),
+            "no error");
+  EXPECT_EQ(error("epochs: -1\n"),
+            "smoke.yaml:1:9: epochs: expected an integer >= 0, found -1");
+  EXPECT_EQ(error("dropout: 1\n"),
+            "smoke.yaml:1:10: dropout: expected a number in [0, 1), found 1");
+  EXPECT_EQ(error("workers: 0\n"),
+            "smoke.yaml:1:10: workers: expected an integer >= 1 or auto, "
+            "found 0");
+  EXPECT_EQ(error("sizes: [3, 0]\n"),
+            "smoke.yaml:1:12: sizes.1: expected an integer > 0, found 0");
+  EXPECT_EQ(error("depth: 19\n"),
+            "smoke.yaml:1:8: depth: expected one of 18|34, found integer 19");
+  // A plugin's declared range carries the spec's position too.
+  EXPECT_EQ(error("model: {head: {name: h, hidden: 17}}\n"),
+            "smoke.yaml:1:33: model.head.hidden: expected an integer <= 16, "
+            "found 17");
+  EXPECT_THROW(Range::parse("[0, 1"), std::invalid_argument);
+  EXPECT_THROW(Range::parse("[2, 1]"), std::invalid_argument);
+  EXPECT_TRUE(Range::parse("(0, inf)").contains(1e30));
+  EXPECT_FALSE(Range::parse("(0, 1]").contains(0));
+  EXPECT_TRUE(Range::parse("(0, 1]").contains(1));
 }
 
 TEST(Validate, MissingRequiredKeysNameTheEnclosingMap) {

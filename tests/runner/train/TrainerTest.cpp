@@ -10,9 +10,12 @@
 
 #include "data/SyntheticDataset.h"
 #include "plugins/PluginHost.h"
+#include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "train/CoreSchema.h"
 #include "train/Ema.h"
+#include "train/ExperimentOptions.h"
 #include "train/LrSchedule.h"
 #include "train/Optimizers.h"
 #include "train/Progress.h"
@@ -23,6 +26,13 @@
 
 namespace labrun::train {
 namespace {
+
+OptimizerOptions adam(double lr) {
+  OptimizerOptions options;
+  options.lr = lr;
+  return options;
+}
+
 namespace fs = std::filesystem;
 
 std::string readFile(const std::string& path) {
@@ -117,8 +127,8 @@ class TrainerTest : public ::testing::Test {
     std::string checkpoint_dir;  // empty: no checkpoints
     std::int64_t every_steps = 0;
     std::string freeze;  // optim.freeze prefix
-    std::string optimizer = "name: adam, lr: 0.003";
-    std::shared_ptr<Loss> loss;  // default: the bce plugin
+    OptimizerOptions optimizer = adam(/*lr=*/0.003);
+    std::shared_ptr<Loss> loss;      // default: the bce plugin
     std::shared_ptr<Metric> metric;  // default: the map plugin
     std::function<void(TrainerOptions&)> adjust;
     std::string resume_from;                // a checkpoint to continue from
@@ -158,12 +168,8 @@ class TrainerTest : public ::testing::Test {
     options.checkpoint_dir = setup.checkpoint_dir;
     options.checkpoint_every_steps = setup.every_steps;
     if (setup.adjust) setup.adjust(options);
-    const spec::Node optim =
-        spec::parseYamlText("optim: {" + setup.optimizer +
-                                ", weight_decay: 0.0, momentum: 0.9, "
-                                "nesterov: false, lr_mult: [], freeze: [" +
-                                setup.freeze + "]}",
-                            spec::Origin{});
+    OptimizerOptions optim = setup.optimizer;
+    if (!setup.freeze.empty()) optim.freeze = {{setup.freeze, "test"}};
     Recorder recorder;
     std::ostringstream log;
     Trainer trainer(model, loss, {{"map", metric}}, makeOptimizer(optim, model),
@@ -240,7 +246,8 @@ TEST_F(TrainerTest, AccumulationEqualsLargerBatch) {
   big.batch_size = 4;
   // SGD: unlike Adam, its step scales with the gradient, so a wrongly
   // scaled accumulated gradient shows.
-  big.optimizer = "name: sgd, lr: 0.5";
+  big.optimizer.name = "sgd";
+  big.optimizer.lr = 0.5;
   Setup small = big;
   small.batch_size = 2;
   small.adjust = [](TrainerOptions& options) { options.accumulate = 2; };
@@ -620,11 +627,12 @@ TEST(LrSchedule, PlateauDividesWhenTheMetricStopsImproving) {
 }
 
 TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
-  const spec::Node tree = spec::parseYamlText(
-      "optim: {name: sgd, lr: 0.1, weight_decay: 0.0, momentum: 0.0, "
-      "nesterov: false, freeze: [], lr_mult: [backbone=0.5, "
-      "backbone.stages.0=2]}",
-      spec::Origin{});
+  OptimizerOptions options;
+  options.name = "sgd";
+  options.lr = 0.1;
+  options.momentum = 0;
+  options.lr_mult = {parseLrMultiplier("backbone=0.5", "a"),
+                     parseLrMultiplier("backbone.stages.0=2", "b")};
   plugins::PluginHost host;
   host.loadDirectories({LABRUN_PLUGIN_DIR});
   ModelContext context;
@@ -639,7 +647,7 @@ TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
       body, host.makeHead(
                 "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
                 context));
-  const auto optimizer = makeOptimizer(tree, model);
+  const auto optimizer = makeOptimizer(options, model);
   // Longest prefix wins: the first conv at 0.1 x 2, nothing else in the
   // backbone, the head at the base rate.
   std::map<double, std::size_t> tensors_by_lr;
@@ -648,18 +656,92 @@ TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
   }
   EXPECT_EQ(tensors_by_lr, (std::map<double, std::size_t>{{0.1, 2}, {0.2, 2}}));
 
-  const spec::Node bad = spec::parseYamlText(
-      "optim: {name: sgd, lr: 0.1, weight_decay: 0.0, momentum: 0.0, "
-      "nesterov: false, freeze: [], lr_mult: [backbone]}",
-      spec::Origin{"bad.yaml"});
   try {
-    makeOptimizer(bad, model);
+    parseLrMultiplier("backbone", "bad.yaml:1:102");
     FAIL() << "expected an error";
   } catch (const spec::SpecError& error) {
     EXPECT_EQ(std::string(error.what()),
               "bad.yaml:1:102: optim.lr_mult: expected PREFIX=FACTOR (e.g. "
               "backbone=0.1), found 'backbone'");
   }
+  options.lr_mult = {parseLrMultiplier("head.fc=2", "bad.yaml:2:3")};
+  try {
+    makeOptimizer(options, model);
+    FAIL() << "expected an error";
+  } catch (const spec::SpecError& error) {
+    EXPECT_EQ(std::string(error.what())
+                  .rfind("bad.yaml:2:3: 'head.fc' "
+                         "matches no parameter",
+                         0),
+              0u)
+        << error.what();
+  }
+}
+
+// `text` validated against the core schema (plugins without parameters).
+spec::Node validatedSpec(const std::string& text) {
+  spec::Origin origin;
+  origin.file = "test.yaml";
+  spec::Node tree =
+      spec::parseYamlText("model: {backbone: any}\n" + text, origin);
+  spec::validate(tree, coreSchema(), [](PluginKind, const std::string&) {
+    return std::vector<ParamSpec>{};
+  });
+  return tree;
+}
+
+TEST(BindOptions, ImageSplitsOfTheSpec) {
+  const spec::Node tree = validatedSpec(
+      "seed: 5\n"
+      "data:\n"
+      "  batch_size: 8\n"
+      "  workers: auto\n"
+      "  prefetch: 3\n"
+      "  max_bad_images: 2%\n"
+      "  transforms:\n"
+      "    train: [ssgrl_train]\n"
+      "    val: [resize 20x30, normalize]\n");
+  const ImageSplit train = bindImageSplit(tree, /*train=*/true);
+  EXPECT_EQ(train.loader.batch_size, 8);
+  EXPECT_EQ(train.loader.workers, 0);  // one per core
+  EXPECT_EQ(train.loader.prefetch, 3);
+  EXPECT_EQ(train.loader.seed, 5u);
+  EXPECT_TRUE(train.loader.shuffle);
+  EXPECT_DOUBLE_EQ(train.loader.max_bad_images.fraction, 0.02);
+  EXPECT_EQ(train.transforms.height(), 576);
+  const ImageSplit val = bindImageSplit(tree, /*train=*/false);
+  EXPECT_FALSE(val.loader.shuffle);
+  EXPECT_EQ(val.transforms.describe(), "resize 20x30, normalize");
+
+  // Lines 4: batch_size, 5: workers, 6: prefetch, 7: max_bad_images: the
+  // schema's ranges, then what only the binder knows.
+  const auto error = [](const std::string& batch_size,
+                        const std::string& workers, const std::string& prefetch,
+                        const std::string& max_bad_images) {
+    try {
+      bindImageSplit(
+          validatedSpec("seed: 0\ndata:\n  batch_size: " + batch_size +
+                        "\n  workers: " + workers +
+                        "\n  prefetch: " + prefetch +
+                        "\n  max_bad_images: " + max_bad_images + "\n"),
+          /*train=*/true);
+    } catch (const spec::SpecError& failure) {
+      return std::string(failure.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("4", "0", "1", "1%"),
+            "test.yaml:5:12: data.workers: expected an integer >= 1 or auto, "
+            "found 0");
+  EXPECT_EQ(error("4", "1", "0", "1%"),
+            "test.yaml:6:13: data.prefetch: expected an integer >= 1, found 0");
+  EXPECT_EQ(
+      error("-1", "1", "1", "1%"),
+      "test.yaml:4:15: data.batch_size: expected an integer >= 1, found -1");
+  EXPECT_EQ(error("4", "1", "1", "lots"),
+            "test.yaml:7:19: data.max_bad_images: expected a count (e.g. 20), "
+            "a fraction below 1 (e.g. 0.01) or a percentage (e.g. 1%), found "
+            "'lots'");
 }
 
 TEST(Ema, AveragesWeightsAndSwapsThemIn) {

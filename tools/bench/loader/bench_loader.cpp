@@ -12,7 +12,6 @@
 #include <string>
 
 #include "data/ImageLoader.h"
-#include "spec/SpecLoader.h"
 
 namespace fs = std::filesystem;
 using labrun::data::Batch;
@@ -58,10 +57,8 @@ int main(int argc, char** argv) {
   const auto n = static_cast<std::int64_t>(labels.image_paths.size());
   labels.targets = torch::zeros({n, 1});
   labels.mask = torch::ones({n, 1});
-  labrun::spec::Origin origin;
-  origin.note = "bench_loader";
-  const TransformPipeline transforms = TransformPipeline::fromSpec(
-      labrun::spec::parseYamlText("[ssgrl_train]", origin), "transforms");
+  const TransformPipeline transforms = TransformPipeline::parse(
+      {{"ssgrl_train", "bench_loader"}}, "transforms", "bench_loader");
 
   ImageLoader loader(std::move(labels), transforms, options);
   Batch batch;

@@ -11,6 +11,7 @@
 
 #include "fixtures/ErrorOf.h"
 #include "fixtures/ReferenceTensors.h"
+#include "fixtures/SlotValidation.h"
 #include "io/TorchCheckpoint.h"
 #include "plugins/PluginHost.h"
 
@@ -391,10 +392,12 @@ TEST(ResNet, RefusesBadOptions) {
               makeResNet({{"depth", std::int64_t{42}}});
             }).find("depth: expected 18, 34, 50, 101 or 152, found 42"),
             std::string::npos);
-  EXPECT_NE(errorOf([] {
-              makeResNet({{"extra_pool", std::int64_t{3}}});
-            }).find("extra_pool: expected 0 or 2, found 3"),
-            std::string::npos);
+  // Declared choices: the validator refuses them with the spec's position.
+  EXPECT_EQ(
+      fixtures::slotError(host(), "backbone", PluginKind::kBackbone,
+                          "backbone: {name: resnet, depth: 18, extra_pool: 3}"),
+      "test.yaml:1:49: backbone.extra_pool: expected one of 0|2, found "
+      "integer 3");
   EXPECT_NE(errorOf([] {
               makeResNet({{"freeze", std::vector<std::string>{"layer5"}}});
             }).find("freeze: 'layer5' names no module"),

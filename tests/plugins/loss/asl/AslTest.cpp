@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "fixtures/SlotValidation.h"
 #include "plugins/PluginHost.h"
 
 namespace labrun {
@@ -120,10 +121,19 @@ TEST_F(AslTest, FocusingGradChangesOnlyTheGradient) {
   EXPECT_GT((grads[0] - grads[1]).abs().min().item<double>(), 1e-3);
 }
 
-TEST_F(AslTest, BadOptionsAreRefused) {
-  EXPECT_THROW(make(-1, 0, 0.05), plugins::PluginError);
-  EXPECT_THROW(make(4, 0, 1.0), plugins::PluginError);
-  EXPECT_THROW(make(4, 0, 0.05, 0.0), plugins::PluginError);
+TEST_F(AslTest, DeclaredRangesRefuseBadOptions) {
+  const auto error = [this](const std::string& params) {
+    return fixtures::slotError(host_, "loss", PluginKind::kLoss,
+                               "loss: {name: asl, " + params + "}");
+  };
+  EXPECT_EQ(error("gamma_neg: 4, clip: 0.05"), "");
+  EXPECT_EQ(error("gamma_neg: -1"),
+            "test.yaml:1:30: loss.gamma_neg: expected a number >= 0, found -1");
+  EXPECT_EQ(
+      error("clip: 1.0"),
+      "test.yaml:1:25: loss.clip: expected a number in [0, 1), found 1.0");
+  EXPECT_EQ(error("eps: 0"),
+            "test.yaml:1:24: loss.eps: expected a number in (0, 1), found 0");
 }
 
 }  // namespace

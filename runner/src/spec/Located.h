@@ -1,0 +1,16 @@
+// A value bound from the spec with the place it was written, for errors
+// that only later work can find (a prefix that matches no parameter, a
+// backend this LibTorch lacks): "<origin>: <key>: ...".
+#pragma once
+
+#include <string>
+
+namespace labrun::spec {
+
+template <typename T>
+struct Located {
+  T value;
+  std::string origin;  // Origin::describe(): "file:line:column"
+};
+
+}  // namespace labrun::spec
