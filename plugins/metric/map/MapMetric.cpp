@@ -2,6 +2,7 @@
 // Classes without a positive sample are left out of the mean and named.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "AveragePrecision.h"
@@ -26,34 +27,40 @@ class MapMetric : public labrun::AccumulatingMetric {
     }
     // One row per class, contiguous, so that each class reads its samples
     // in order; the classes in parallel.
-    const torch::Tensor scores = allScores().t().contiguous();
-    const torch::Tensor targets = allTargets().t().contiguous();
-    const torch::Tensor masks = allMasks().t().contiguous();
+    const torch::Tensor scores = allScoresByClass();
+    const torch::Tensor targets = allTargetsByClass();
+    const torch::Tensor masks = allMasksByClass();
     const std::int64_t classes = scores.size(0), samples = scores.size(1);
-    const auto s = scores.accessor<float, 2>();
-    const auto t = targets.accessor<float, 2>();
-    const auto m = masks.accessor<float, 2>();
     std::vector<double> aps(classes);
     result.positives.assign(classes, 0);
-    at::parallel_for(0, classes, /*grain_size=*/1,
-                     [&](std::int64_t begin, std::int64_t end) {
-                       for (std::int64_t k = begin; k < end; ++k) {
-                         std::vector<float> class_scores;
-                         std::vector<std::uint8_t> class_labels;
-                         class_scores.reserve(samples);
-                         class_labels.reserve(samples);
-                         for (std::int64_t i = 0; i < samples; ++i) {
-                           if (m[k][i] <= 0)
-                             continue;  // ignored label (e.g. VOC difficult)
-                           class_scores.push_back(s[k][i]);
-                           class_labels.push_back(t[k][i] > 0 ? 1 : 0);
-                         }
-                         aps[k] = labrun::map_metric::averagePrecision(
-                             class_scores, class_labels, mode_);
-                         for (auto label : class_labels)
-                           result.positives[k] += label;
-                       }
-                     });
+    at::parallel_for(
+        0, classes, /*grain_size=*/1,
+        [&](std::int64_t begin, std::int64_t end) {
+          labrun::map_metric::AveragePrecision average_precision(mode_);
+          std::vector<float> kept_scores, kept_targets;
+          for (std::int64_t k = begin; k < end; ++k) {
+            const float* s = scores[k].data_ptr<float>();
+            const float* t = targets[k].data_ptr<float>();
+            const float* m = masks[k].data_ptr<float>();
+            std::size_t n = samples;
+            if (std::any_of(m, m + samples, [](float v) { return v <= 0; })) {
+              // Ignored labels (e.g. VOC difficult) leave the ranking.
+              kept_scores.clear();
+              kept_targets.clear();
+              for (std::int64_t i = 0; i < samples; ++i) {
+                if (m[i] <= 0) continue;
+                kept_scores.push_back(s[i]);
+                kept_targets.push_back(t[i]);
+              }
+              s = kept_scores.data();
+              t = kept_targets.data();
+              n = kept_scores.size();
+            }
+            aps[k] = average_precision(s, t, n);
+            result.positives[k] = std::count_if(
+                t, t + n, [](float target) { return target > 0; });
+          }
+        });
 
     double sum = 0;
     std::int64_t evaluated = 0;
