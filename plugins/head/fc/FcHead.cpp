@@ -62,7 +62,7 @@ const labrun::ParamSpec kParams[] = {
     {"weights", labrun::ParamType::kString, "''",
      "state dict holding the classifier as torchvision's ResNet names it "
      "(fc.weight [classes, channels], fc.bias [classes]; torch.save file, "
-     "e.g. a `labrun export` of an fc run), relative to the spec's folder; "
+     "e.g. a labrun export of an fc run), relative to the spec's folder; "
      "other keys are ignored; '' = random initialisation"},
     {"weights_prefix", labrun::ParamType::kString, "''",
      "take the entries under this key prefix (removed) from `weights`"},

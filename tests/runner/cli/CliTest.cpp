@@ -679,20 +679,17 @@ std::vector<std::vector<double>> referenceRows(const std::string& path,
   return rows;
 }
 
-// A released-format SSGRL checkpoint (released_ssgrl.py --eval: the released
-// layout with a ResNet-18 under resnet_101.*) scored without training: the
-// logits and mAP are the Python reference's, and the store holds a run
-// marked evaluation-only with its evaluation.
-TEST_F(CliTest, EvalOfASpecScoresTheWeightsItImports) {
-  const std::string fixture = (dir_ / "released").string();
-  ASSERT_EQ(std::system(("/usr/bin/python3 '" + kSource +
-                         "/tests/fixtures/released_ssgrl.py' --eval '" +
-                         fixture + "'")
-                            .c_str()),
-            0);
-  const std::string spec = writeSpec("released/eval.yaml", R"(name: released
-threads: 1
-data:
+// released_ssgrl.py --eval's images, labels and model, written to
+// `folder`; returns the script's exit status.
+int writeReleasedEvalSet(const std::string& folder) {
+  return std::system(("/usr/bin/python3 '" + kSource +
+                      "/tests/fixtures/released_ssgrl.py' --eval '" + folder +
+                      "'")
+                         .c_str());
+}
+
+// The data section of a spec in that folder.
+const std::string kReleasedEvalData = R"(data:
   format: list
   root: .
   classes: classes.txt
@@ -702,7 +699,18 @@ data:
   transforms:
     train: [center_crop 128, normalize]
     val: [center_crop 128, normalize]
-model:
+)";
+
+// A released-format SSGRL checkpoint (released_ssgrl.py --eval: the released
+// layout with a ResNet-18 under resnet_101.*) scored without training: the
+// logits and mAP are the Python reference's, and the store holds a run
+// marked evaluation-only with its evaluation.
+TEST_F(CliTest, EvalOfASpecScoresTheWeightsItImports) {
+  const std::string fixture = (dir_ / "released").string();
+  ASSERT_EQ(writeReleasedEvalSet(fixture), 0);
+  const std::string spec = writeSpec("released/eval.yaml", R"(name: released
+threads: 1
+)" + kReleasedEvalData + R"(model:
   backbone: {name: resnet, depth: 18, extra_pool: 2,
              weights: ssgrl_eval.pth.tar, weights_prefix: resnet_101.}
   head: {name: ssgrl, compat: released, weights: ssgrl_eval.pth.tar,
@@ -1051,24 +1059,9 @@ train: {epochs: 2, log_every: 0}
 // thresholds.
 TEST_F(CliTest, ExportLoadsInPythonAndBackThroughWeights) {
   const fs::path fixture = dir_ / "released";
-  ASSERT_EQ(std::system(("/usr/bin/python3 '" + kSource +
-                         "/tests/fixtures/released_ssgrl.py' --eval '" +
-                         fixture.string() + "'")
-                            .c_str()),
-            0);
-  const std::string common = R"(threads: 1
-seed: 0
-data:
-  format: list
-  root: .
-  classes: classes.txt
-  train: {annotations: labels.txt, images: images}
-  val: {annotations: labels.txt, images: images}
-  batch_size: 4
-  transforms:
-    train: [center_crop 128, normalize]
-    val: [center_crop 128, normalize]
-loss: {name: bce}
+  ASSERT_EQ(writeReleasedEvalSet(fixture.string()), 0);
+  const std::string common = "threads: 1\nseed: 0\n" + kReleasedEvalData +
+                             R"(loss: {name: bce}
 metrics: [{name: map}]
 train: {epochs: 1, log_every: 0}
 )";
