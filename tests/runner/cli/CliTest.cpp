@@ -1140,7 +1140,9 @@ train: {epochs: 1, log_every: 0}
     EXPECT_EQ(facts.at("checkpoint").at("which"), "best");
     if (c.name == "fc") {
       const auto stored = store()->query(
-          "SELECT logit FROM evaluation_thresholds ORDER BY class_index");
+          "SELECT iif(logit IS NULL, NULL, printf('%.17g', logit)) FROM "
+          "evaluation_thresholds ORDER BY "
+          "class_index");
       ASSERT_EQ(stored.rows.size(), 5u);
       const auto& logits = facts.at("thresholds").at("logit");
       ASSERT_EQ(logits.size(), 5u);
