@@ -1,6 +1,7 @@
 // The paper's baseline head: global pooling + one linear classifier.
 #include <torch/torch.h>
 
+#include "ModuleWeights.h"
 #include "labrun/PluginDescriptor.h"
 
 namespace {
@@ -22,6 +23,31 @@ class FcHeadImpl : public labrun::Head {
     return classifier_->forward(dropout_->forward(pooled));
   }
 
+  // torchvision's ResNet names the classifier `fc`; the backbone's keys
+  // (the resnet backbone's are torchvision's) stay as they are.
+  labrun::ExportLayout exportLayout() const override {
+    return {/*name=*/"torchvision", /*backbone_prefix=*/"",
+            /*head_renames=*/{{"classifier.", "fc."}}, /*head_prefix=*/""};
+  }
+
+  // Takes fc.weight [K, C] and fc.bias [K] of `state` (torchvision's names,
+  // as exported) into the classifier; other keys are left alone.
+  void loadStateDict(const labrun::StateDict& state,
+                     const std::string& source) {
+    labrun::StateDict own;
+    for (const auto& [key, tensor] : state) {
+      if (key.rfind("fc.", 0) == 0) own["classifier." + key.substr(3)] = tensor;
+    }
+    if (own.empty()) {
+      throw std::runtime_error("weights '" + source +
+                               "' hold no fc.* entries (expected fc.weight and "
+                               "fc.bias); its keys: " +
+                               labrun::weights::describeKeyPrefixes(state));
+    }
+    labrun::weights::loadModuleWeights(*this, own, source, "the fc head",
+                                       /*rules=*/{});
+  }
+
  private:
   bool max_pool_;
   torch::nn::Dropout dropout_;
@@ -34,13 +60,25 @@ const labrun::ParamSpec kParams[] = {
     {"dropout", labrun::ParamType::kFloat, "0.0",
      "dropout probability before the classifier", /*choices=*/nullptr,
      /*range=*/"[0, 1)"},
+    {"weights", labrun::ParamType::kString, "''",
+     "state dict holding the classifier as torchvision's ResNet names it "
+     "(fc.weight [classes, channels], fc.bias [classes]; torch.save file, "
+     "e.g. a labrun export of an fc run), relative to the spec's folder; "
+     "other keys are ignored; '' = random initialisation"},
+    {"weights_prefix", labrun::ParamType::kString, "''",
+     "take the entries under this key prefix (removed) from `weights`"},
 };
 
 std::shared_ptr<labrun::Head> make(const labrun::Params& params,
                                    const labrun::ModelContext& context) {
-  return std::make_shared<FcHeadImpl>(context.in_channels, context.num_classes,
-                                      params.getString("pool") == "max",
-                                      params.getFloat("dropout"));
+  auto head = std::make_shared<FcHeadImpl>(
+      context.in_channels, context.num_classes,
+      params.getString("pool") == "max", params.getFloat("dropout"));
+  if (const auto weights =
+          labrun::weights::readWeightsOption(params, context)) {
+    head->loadStateDict(weights->state, weights->path);
+  }
+  return head;
 }
 
 const labrun::PluginDescriptor kDescriptor = {

@@ -69,6 +69,14 @@ class SsgrlHead : public Head {
   // naming `source` and listing the keys, before anything is copied.
   void loadStateDict(const StateDict& state, const std::string& source);
 
+  // The released model's: the backbone under "resnet_101.", the head's keys
+  // as they are (the two buffers included, which the released model keeps
+  // as attributes: a Python user takes them out before load_state_dict).
+  ExportLayout exportLayout() const override {
+    return {/*name=*/"ssgrl-released", /*backbone_prefix=*/"resnet_101.",
+            /*head_renames=*/{}, /*head_prefix=*/""};
+  }
+
  private:
   // h0 [B, K, C]: the decoupled class features, or the pooled feature.
   torch::Tensor initialNodes(const torch::Tensor& features);

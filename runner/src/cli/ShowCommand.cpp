@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <iostream>
 
 #include "cli/CommandFlags.h"
@@ -9,6 +10,32 @@
 
 namespace labrun::cli {
 namespace {
+
+// The per-class thresholds `labrun eval --thresholds` stored, if any: as
+// logits, probabilities and the F1 (percent) each gave on its evaluation.
+void printThresholds(const store::RunStore& store, const std::string& run) {
+  const auto stored = store.newestThresholds(run);
+  if (!stored) return;
+  TextTable table;
+  table.columns = {"class_index", "class", "logit", "probability", "f1"};
+  table.types = {"integer", "text", "real", "real", "real"};
+  const auto cell = [](std::optional<double> value,
+                       int digits) -> std::optional<std::string> {
+    if (!value) return std::nullopt;
+    return fmt::format("{:.{}f}", *value, digits);
+  };
+  for (const auto& row : stored->classes) {
+    const auto probability =
+        row.logit ? std::optional<double>(1 / (1 + std::exp(-*row.logit)))
+                  : std::nullopt;
+    table.rows.push_back({std::to_string(row.class_index), row.class_name,
+                          cell(row.logit, 6), cell(probability, 6),
+                          cell(row.f1, 2)});
+  }
+  std::cout << fmt::format("\nper-class thresholds (evaluation {})\n",
+                           stored->evaluation);
+  printTable(table, TableFormat::kText, std::cout);
+}
 
 int showRun(const GlobalOptions& global, const std::string& run_ref) {
   const auto store = openExistingStore(global);
@@ -28,6 +55,7 @@ int showRun(const GlobalOptions& global, const std::string& run_ref) {
     }
     printTable(toTextTable(table), TableFormat::kText, std::cout);
   }
+  printThresholds(*store, run);
   return kOk;
 }
 

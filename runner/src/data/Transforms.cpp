@@ -229,7 +229,6 @@ TransformPipeline TransformPipeline::parse(
 
   TransformPipeline pipeline;
   std::optional<cv::Size> size;
-  bool normalized = false;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const std::string& item = steps[i].value;
     const std::string& item_origin = steps[i].origin;
@@ -254,7 +253,7 @@ TransformPipeline TransformPipeline::parse(
         }
         fail(item_origin, where, what + " (known: " + known + ")");
       }
-      if (normalized) {
+      if (pipeline.normalization_) {
         fail(item_origin, where,
              "'" + text + "' after normalize; normalize must be the last step");
       }
@@ -288,21 +287,23 @@ TransformPipeline TransformPipeline::parse(
         if (!p || *p < 0.0 || *p > 1.0) fail(item_origin, where, usage_error);
         step = std::make_shared<HorizontalFlip>(*p);
       } else {  // normalize
-        std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
-        std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+        std::array<double, 3> mean{0.485, 0.456, 0.406};
+        std::array<double, 3> std{0.229, 0.224, 0.225};
         if (args != 0 && args != 6) fail(item_origin, where, usage_error);
         for (std::size_t k = 0; k < args; ++k) {
           const auto value = parseNumber(parts[1 + k]);
           if (!value || (k >= 3 && *value <= 0.0)) {
             fail(item_origin, where, usage_error);
           }
-          (k < 3 ? mean[k] : std[k - 3]) = static_cast<float>(*value);
+          (k < 3 ? mean[k] : std[k - 3]) = *value;
         }
         for (int c = 0; c < 3; ++c) {
-          pipeline.scale_[c] = 1.0f / (255.0f * std[c]);
-          pipeline.bias_[c] = -mean[c] / std[c];
+          const auto mean_c = static_cast<float>(mean[c]);
+          const auto std_c = static_cast<float>(std[c]);
+          pipeline.scale_[c] = 1.0f / (255.0f * std_c);
+          pipeline.bias_[c] = -mean_c / std_c;
         }
-        normalized = true;
+        pipeline.normalization_ = Normalization{mean, std};
       }
       if (step) {
         size = step->outputSize(size);
@@ -312,7 +313,7 @@ TransformPipeline TransformPipeline::parse(
           (pipeline.description_.empty() ? "" : ", ") + text;
     }
   }
-  if (!normalized) {
+  if (!pipeline.normalization_) {
     for (int c = 0; c < 3; ++c) pipeline.scale_[c] = 1.0f / 255.0f;
   }
   if (!size) {

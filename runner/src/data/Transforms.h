@@ -145,6 +145,14 @@ class TransformPipeline {
   int width() const { return size_.width; }
   // The steps as written after preset expansion, e.g. "resize 640x640, ...".
   const std::string& describe() const { return description_; }
+  // The normalize step's RGB mean and std; nullopt without one (the output
+  // is then RGB in [0, 1]).
+  struct Normalization {
+    std::array<double, 3> mean, std;
+  };
+  const std::optional<Normalization>& normalization() const {
+    return normalization_;
+  }
 
   // Plans one sample of a source image of `source` size.
   SamplePlan plan(cv::Size source, SampleRng& rng) const;
@@ -162,6 +170,7 @@ class TransformPipeline {
   std::vector<std::shared_ptr<const Transform>> steps_;
   cv::Size size_;
   std::string description_;
+  std::optional<Normalization> normalization_;
   // Per RGB channel, output = 8-bit value * scale + bias, i.e.
   // (value / 255 - mean) / std.
   std::array<float, 3> scale_{1.0f, 1.0f, 1.0f};

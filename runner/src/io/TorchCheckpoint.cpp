@@ -220,8 +220,8 @@ PickleRef latin1Encode(const std::vector<PickleRef>& args) {
   return PickleValue::ofText(Kind::kBytes, bytes);
 }
 
-// The allow-list: what torch.save writes for tensors, plus the NumPy
-// scalars training scripts often store beside them.
+// The allow-list: what torch.save (and torch::pickle_save) writes for
+// tensors, plus the NumPy scalars training scripts often store beside them.
 const Unpickler::Globals& checkpointGlobals() {
   static const Unpickler::Globals globals = [] {
     Unpickler::Globals g;
@@ -242,6 +242,14 @@ const Unpickler::Globals& checkpointGlobals() {
         [](const std::vector<PickleRef>& args) {
           expectArgs(args, 3, 3);
           if (args[0]->kind != Kind::kTensor) refuse("expected a tensor");
+          return args[0];
+        };
+    // LibTorch's torch::pickle_save (`labrun export`) tags a typed dict:
+    // restore_type_tag(value, "Dict[str, Tensor]") returns the value
+    // (torch/jit/_pickle.py).
+    g["torch.jit._pickle.restore_type_tag"] =
+        [](const std::vector<PickleRef>& args) {
+          expectArgs(args, 2, 2);
           return args[0];
         };
     g["numpy.dtype"] = numpyDtype;

@@ -54,10 +54,11 @@ std::int64_t RunStore::worldSize(const std::string& run) const {
 }
 
 RunStore::RunSpec RunStore::runSpec(const std::string& run) const {
-  Stmt st(impl_->db, "SELECT spec_yaml, spec_path FROM runs WHERE uuid = ?1");
+  Stmt st(impl_->db,
+          "SELECT spec_yaml, spec_path, spec_hash FROM runs WHERE uuid = ?1");
   st.bindText(1, run);
   if (!st.step()) noRun(impl_->db, run);
-  return {st.columnText(0), st.columnText(1)};
+  return {st.columnText(0), st.columnText(1), st.columnText(2)};
 }
 
 RunStore::RunProcess RunStore::runProcess(const std::string& run) const {

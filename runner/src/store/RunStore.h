@@ -183,10 +183,11 @@ class RunStore {
   // runs.status as stored (RUNNING for a crashed run); nullopt: no such run.
   std::optional<std::string> storedStatus(const std::string& run) const;
   std::int64_t worldSize(const std::string& run) const;
-  // The resolved spec the run recorded, and the file it came from.
+  // The resolved spec the run recorded, the file it came from, and its hash.
   struct RunSpec {
     std::string yaml;
     std::string path;
+    std::string hash;  // sha256 hex of yaml
   };
   RunSpec runSpec(const std::string& run) const;
   // The host and pid that trained the run last (either may be unknown).

@@ -534,6 +534,8 @@ const std::vector<std::string>& Experiment::classNames() const {
   return parts_->val_batches->classNames();
 }
 
+const ModelImpl& Experiment::model() const { return *parts_->model; }
+
 Predictions Experiment::predict(const std::vector<std::string>& images,
                                 const PredictProgress& progress) {
   return predictImages(

@@ -115,6 +115,8 @@ class Experiment {
                              const std::string& uuid, const std::string& which);
   // The classes of the model's outputs, in order.
   const std::vector<std::string>& classNames() const;
+  // The model (backbone + head) as it is, e.g. for `labrun export`.
+  const ModelImpl& model() const;
   // Scores image files with the model as it is (train/Prediction.h).
   Predictions predict(const std::vector<std::string>& images,
                       const PredictProgress& progress);

@@ -1,5 +1,8 @@
 #include "train/Model.h"
 
+#include <map>
+#include <stdexcept>
+
 namespace labrun::train {
 
 ModelImpl::ModelImpl(std::shared_ptr<Backbone> backbone,
@@ -9,6 +12,54 @@ ModelImpl::ModelImpl(std::shared_ptr<Backbone> backbone,
 
 torch::Tensor ModelImpl::forward(torch::Tensor images) {
   return head_->forward(backbone_->forward(images));
+}
+
+namespace {
+
+std::vector<std::pair<std::string, torch::Tensor>> ownTensors(
+    const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : module.named_parameters()) {
+    out.emplace_back(item.key(), item.value());
+  }
+  for (const auto& item : module.named_buffers()) {
+    out.emplace_back(item.key(), item.value());
+  }
+  return out;
+}
+
+std::string headKey(const ExportLayout& layout, const std::string& key) {
+  for (const auto& [from, to] : layout.head_renames) {
+    if (key.rfind(from, 0) == 0) return to + key.substr(from.size());
+  }
+  return layout.head_prefix + key;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> ModelImpl::exportedState()
+    const {
+  const ExportLayout layout = exportLayout();
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  std::map<std::string, std::string> source;  // exported name -> model name
+  const auto add = [&](const std::string& name, const std::string& own,
+                       const torch::Tensor& tensor) {
+    const auto [at, fresh] = source.emplace(name, own);
+    if (!fresh) {
+      throw std::runtime_error("export layout '" + layout.name + "' names " +
+                               at->second + " and " + own + " both '" + name +
+                               "'");
+    }
+    // A copy of its own: a view would save its whole storage.
+    out.emplace_back(name, tensor.detach().to(torch::kCPU).clone());
+  };
+  for (const auto& [key, tensor] : ownTensors(*backbone_)) {
+    add(layout.backbone_prefix + key, "backbone." + key, tensor);
+  }
+  for (const auto& [key, tensor] : ownTensors(*head_)) {
+    add(headKey(layout, key), "head." + key, tensor);
+  }
+  return out;
 }
 
 }  // namespace labrun::train

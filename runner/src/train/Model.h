@@ -5,6 +5,10 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "labrun/Backbone.h"
 #include "labrun/Head.h"
 
@@ -15,6 +19,13 @@ class ModelImpl : public torch::nn::Module {
   ModelImpl(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head);
   // images [B, 3, H, W] -> logits [B, K]
   torch::Tensor forward(torch::Tensor images);
+
+  // The head's names for Python code (`labrun export`, labrun/Head.h).
+  ExportLayout exportLayout() const { return head_->exportLayout(); }
+  // Every parameter and buffer, parameters first, as CPU copies named by
+  // exportLayout(). Throws std::runtime_error naming the two tensors when
+  // the layout gives them one name.
+  std::vector<std::pair<std::string, torch::Tensor>> exportedState() const;
 
  private:
   std::shared_ptr<Backbone> backbone_;

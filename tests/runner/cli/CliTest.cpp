@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -57,12 +58,17 @@ class CliTest : public ::testing::Test {
 
   // Runs `labrun ARGS` inside the test's folder with its own store.
   Result labrun(const std::string& args) const {
+    return shell("'" + std::string(LABRUN_BINARY) + "' --db '" + db() + "' " +
+                 args);
+  }
+
+  // Runs the shell command `command` inside the test's folder.
+  Result shell(const std::string& command) const {
     const std::string out = (dir_ / "stdout").string();
     const std::string err = (dir_ / "stderr").string();
-    const std::string command = "cd '" + dir_.string() + "' && '" +
-                                LABRUN_BINARY + "' --db '" + db() + "' " +
-                                args + " >'" + out + "' 2>'" + err + "'";
-    const int status = std::system(command.c_str());
+    const std::string line = "cd '" + dir_.string() + "' && " + command +
+                             " >'" + out + "' 2>'" + err + "'";
+    const int status = std::system(line.c_str());
     Result result;
     result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     result.out = slurp(out);
@@ -673,20 +679,17 @@ std::vector<std::vector<double>> referenceRows(const std::string& path,
   return rows;
 }
 
-// A released-format SSGRL checkpoint (released_ssgrl.py --eval: the released
-// layout with a ResNet-18 under resnet_101.*) scored without training: the
-// logits and mAP are the Python reference's, and the store holds a run
-// marked evaluation-only with its evaluation.
-TEST_F(CliTest, EvalOfASpecScoresTheWeightsItImports) {
-  const std::string fixture = (dir_ / "released").string();
-  ASSERT_EQ(std::system(("/usr/bin/python3 '" + kSource +
-                         "/tests/fixtures/released_ssgrl.py' --eval '" +
-                         fixture + "'")
-                            .c_str()),
-            0);
-  const std::string spec = writeSpec("released/eval.yaml", R"(name: released
-threads: 1
-data:
+// released_ssgrl.py --eval's images, labels and model, written to
+// `folder`; returns the script's exit status.
+int writeReleasedEvalSet(const std::string& folder) {
+  return std::system(("/usr/bin/python3 '" + kSource +
+                      "/tests/fixtures/released_ssgrl.py' --eval '" + folder +
+                      "'")
+                         .c_str());
+}
+
+// The data section of a spec in that folder.
+const std::string kReleasedEvalData = R"(data:
   format: list
   root: .
   classes: classes.txt
@@ -696,7 +699,18 @@ data:
   transforms:
     train: [center_crop 128, normalize]
     val: [center_crop 128, normalize]
-model:
+)";
+
+// A released-format SSGRL checkpoint (released_ssgrl.py --eval: the released
+// layout with a ResNet-18 under resnet_101.*) scored without training: the
+// logits and mAP are the Python reference's, and the store holds a run
+// marked evaluation-only with its evaluation.
+TEST_F(CliTest, EvalOfASpecScoresTheWeightsItImports) {
+  const std::string fixture = (dir_ / "released").string();
+  ASSERT_EQ(writeReleasedEvalSet(fixture), 0);
+  const std::string spec = writeSpec("released/eval.yaml", R"(name: released
+threads: 1
+)" + kReleasedEvalData + R"(model:
   backbone: {name: resnet, depth: 18, extra_pool: 2,
              weights: ssgrl_eval.pth.tar, weights_prefix: resnet_101.}
   head: {name: ssgrl, compat: released, weights: ssgrl_eval.pth.tar,
@@ -1034,6 +1048,166 @@ train: {epochs: 2, log_every: 0}
   EXPECT_NE(lines.err.find("at threshold 0.9"), std::string::npos);
   EXPECT_EQ(labrun("predict colours empty").code, 2);
   EXPECT_EQ(labrun("predict colours nowhere").code, 2);
+}
+
+// The acceptance case of issue #15 item 3: `labrun export` of an fc and an
+// ssgrl run (ResNet-18 on released_ssgrl.py's evaluation images) loads with
+// torch.load into torchvision's ResNet + fc and into the transcription of
+// the released SSGRL model (tests/fixtures/check_export.py), which compute
+// labrun's logits within 1e-5; imported back through `weights:`, so does
+// labrun. The JSON holds what using the model takes; `show` lists stored
+// thresholds.
+TEST_F(CliTest, ExportLoadsInPythonAndBackThroughWeights) {
+  const fs::path fixture = dir_ / "released";
+  ASSERT_EQ(writeReleasedEvalSet(fixture.string()), 0);
+  const std::string common = "threads: 1\nseed: 0\n" + kReleasedEvalData +
+                             R"(loss: {name: bce}
+metrics: [{name: map}]
+train: {epochs: 1, log_every: 0}
+)";
+  struct Case {
+    std::string name, layout, backbone, head, imported_backbone;
+  };
+  const std::string ssgrl_head =
+      "{name: ssgrl, compat: released, embeddings: words.npy, adjacency: "
+      "adjacency.npy, attention_dim: 16, output_dim: 12, time_steps: 3";
+  const std::vector<Case> cases = {
+      {"fc", "torchvision", "{name: resnet, depth: 18", "{name: fc",
+       "{name: resnet, depth: 18, weights: fc.pt}"},
+      {"ssgrl", "ssgrl-released", "{name: resnet, depth: 18, extra_pool: 2",
+       ssgrl_head,
+       "{name: resnet, depth: 18, extra_pool: 2, weights: ssgrl.pt, "
+       "weights_prefix: resnet_101.}"}};
+  auto store = [this] {
+    return labrun::store::RunStore::open(db(), /*read_only=*/true);
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string spec = writeSpec("released/" + c.name + ".yaml",
+                                       "name: " + c.name + "\n" + common +
+                                           "model:\n  backbone: " + c.backbone +
+                                           "}\n  head: " + c.head + "}\n");
+    const Result trained = labrun("run '" + spec + "' -q");
+    ASSERT_EQ(trained.code, 0) << trained.err;
+    // labrun's logits; thresholds for the fc run only.
+    const std::string scores = (fixture / (c.name + "_scores.npy")).string();
+    const Result scored = labrun("eval " + c.name + " --scores '" + scores +
+                                 "' --scores-with logits" +
+                                 (c.name == "fc" ? " --thresholds f1" : ""));
+    ASSERT_EQ(scored.code, 0) << scored.err;
+
+    const std::string pt = (fixture / (c.name + ".pt")).string();
+    const Result exported = labrun("export " + c.name + " -o '" + pt + "'");
+    ASSERT_EQ(exported.code, 0) << exported.err;
+    EXPECT_NE(exported.out.find("as " + c.layout + " ("), std::string::npos)
+        << exported.out;
+    const std::string json = (fixture / (c.name + ".json")).string();
+    const Result python = shell(
+        "/usr/bin/python3 '" + kSource + "/tests/fixtures/check_export.py' '" +
+        json + "' '" + (fixture / (c.name + "_scores.rows.csv")).string() +
+        "' '" + (fixture / (c.name + "_scores.logits.npy")).string() + "' '" +
+        fixture.string() + "'");
+    EXPECT_EQ(python.code, 0) << python.out << python.err;
+    EXPECT_NE(python.out.find("layout " + c.layout +
+                              ": 8 images x 5 classes, logits in ["),
+              std::string::npos)
+        << python.out;
+
+    // What the JSON says, against the store.
+    const auto facts = nlohmann::json::parse(slurp(json));
+    EXPECT_EQ(facts.at("layout"), c.layout);
+    EXPECT_EQ(facts.at("state_dict"), c.name + ".pt");
+    EXPECT_EQ(facts.at("classes").get<std::vector<std::string>>(),
+              (std::vector<std::string>{"class0", "class1", "class2", "class3",
+                                        "class4"}));
+    EXPECT_EQ(facts.at("input").at("height"), 128);
+    EXPECT_EQ(facts.at("input").at("steps").get<std::vector<std::string>>(),
+              (std::vector<std::string>{"center_crop 128", "normalize"}));
+    EXPECT_EQ(
+        facts.at("input").at("normalize").at("std").get<std::vector<double>>(),
+        (std::vector<double>{0.229, 0.224, 0.225}));
+    EXPECT_EQ(facts.at("model").at("backbone").at("name"), "resnet");
+    EXPECT_EQ(facts.at("model").at("backbone").at("params").at("depth"), 18);
+    EXPECT_EQ(facts.at("model").at("head").at("name"), c.name);
+    const auto run = store()->query(
+        "SELECT r.uuid, r.spec_hash, c.sha256 FROM runs r JOIN checkpoints c "
+        "ON c.run = r.uuid AND c.best = 1 WHERE r.name = ?1",
+        {c.name});
+    ASSERT_EQ(run.rows.size(), 1u);
+    EXPECT_EQ(facts.at("run").at("uuid"), *run.rows[0][0]);
+    EXPECT_EQ(facts.at("spec_hash"), *run.rows[0][1]);
+    EXPECT_EQ(facts.at("checkpoint").at("sha256"), *run.rows[0][2]);
+    EXPECT_EQ(facts.at("checkpoint").at("which"), "best");
+    if (c.name == "fc") {
+      const auto stored = store()->query(
+          "SELECT iif(logit IS NULL, NULL, printf('%.17g', logit)) FROM "
+          "evaluation_thresholds ORDER BY "
+          "class_index");
+      ASSERT_EQ(stored.rows.size(), 5u);
+      const auto& logits = facts.at("thresholds").at("logit");
+      ASSERT_EQ(logits.size(), 5u);
+      for (std::size_t k = 0; k < 5; ++k) {
+        if (!stored.rows[k][0]) {
+          EXPECT_TRUE(logits[k].is_null());
+        } else {
+          EXPECT_DOUBLE_EQ(logits[k].get<double>(),
+                           std::stod(*stored.rows[k][0]));
+        }
+      }
+    } else {
+      EXPECT_TRUE(facts.at("thresholds").is_null());
+    }
+
+    // Back into labrun through the plugins' `weights:`.
+    const std::string imported = writeSpec(
+        "released/" + c.name + "_import.yaml",
+        "name: " + c.name + "_import\n" + common +
+            "model:\n  backbone: " + c.imported_backbone +
+            "\n  head: " + c.head + ", weights: " + c.name + ".pt}\n");
+    const std::string again =
+        (fixture / (c.name + "_import_scores.npy")).string();
+    const Result reimported = labrun("eval '" + imported + "' --scores '" +
+                                     again + "' --scores-with logits");
+    ASSERT_EQ(reimported.code, 0) << reimported.err;
+    const auto want = readFloatNpy(
+        (fixture / (c.name + "_scores.logits.npy")).string(), "(8, 5)");
+    const auto got = readFloatNpy(
+        (fixture / (c.name + "_import_scores.logits.npy")).string(), "(8, 5)");
+    ASSERT_EQ(got.size(), 40u);
+    ASSERT_EQ(want.size(), 40u);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i], want[i], 1e-5) << "logit " << i;
+    }
+  }
+
+  // show: the fc run's thresholds, none for the ssgrl run.
+  const Result shown = labrun("show fc");
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("\nper-class thresholds (evaluation 1)\n"),
+            std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find(" class4 "), std::string::npos) << shown.out;
+  EXPECT_EQ(labrun("show ssgrl").out.find("per-class thresholds"),
+            std::string::npos);
+
+  // Usage errors (2), naming what is wrong; nothing written.
+  const Result unknown = labrun("export nosuchrun");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("nosuchrun"), std::string::npos) << unknown.err;
+  const Result bare = labrun("export fc_import -o x.pt");
+  EXPECT_EQ(bare.code, 2);
+  EXPECT_NE(bare.err.find("run fc_import ("), std::string::npos) << bare.err;
+  EXPECT_NE(bare.err.find("has no best checkpoint"), std::string::npos)
+      << bare.err;
+  const Result nowhere = labrun("export fc -o nowhere/fc.pt");
+  EXPECT_EQ(nowhere.code, 2);
+  EXPECT_NE(nowhere.err.find("nowhere/fc.pt: no such folder"),
+            std::string::npos)
+      << nowhere.err;
+  EXPECT_EQ(labrun("export fc -o fc.json").code, 2);
+  EXPECT_EQ(labrun("export fc --checkpoint nowhere.pt").code, 2);
+  EXPECT_FALSE(fs::exists(dir_ / "x.pt"));
+  EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }
 
 // init_from: a checkpoint file or a run of the store, the whole model or
