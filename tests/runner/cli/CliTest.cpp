@@ -403,7 +403,7 @@ TEST_F(CliTest, MissingExtendsFileIsNamed) {
 
 TEST_F(CliTest, MissingPluginListsKnownOnes) {
   expectSpecError("run " + kSmoke + " model.head.name=fcc",
-                  "unknown head plugin 'fcc'; known: fc");
+                  "unknown head plugin 'fcc'; known: csra, fc, mlgcn");
 }
 
 TEST_F(CliTest, BadOverridesAreRejected) {
