@@ -226,12 +226,45 @@ bool sameValue(const labrun::spec::Node& a, const labrun::spec::Node& b) {
   return a.text() == b.text();
 }
 
+// Key and value (YAML text) that a resolved spec must have.
+using Expected = std::vector<std::pair<std::string, std::string>>;
+
+// docs/REPRODUCE.md, with a Markdown table cell's \| written |.
+std::string reproduceDoc() {
+  std::string doc = slurp(kSource + "/docs/REPRODUCE.md");
+  for (std::size_t at; (at = doc.find("\\|")) != std::string::npos;) {
+    doc.erase(at, 1);
+  }
+  return doc;
+}
+
+// A `--dry-run` printed spec `name` with every key: value of `groups`, each
+// also named in `doc` as `key: value`.
+void expectRecipe(const Result& result, const std::string& name,
+                  const std::vector<const Expected*>& groups,
+                  const std::string& doc) {
+  ASSERT_EQ(result.code, 0) << result.err;
+  const labrun::spec::Node spec =
+      labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
+  EXPECT_EQ(spec.at("name").text(), name);
+  for (const Expected* group : groups) {
+    for (const auto& [key, value] : *group) {
+      const labrun::spec::Node expected =
+          labrun::spec::parseYamlText(value, labrun::spec::Origin{});
+      EXPECT_TRUE(sameValue(spec.at(key), expected))
+          << key << ": " << labrun::spec::toFlowYaml(spec.at(key))
+          << ", expected " << value;
+      EXPECT_NE(doc.find("`" + key + ": " + value + "`"), std::string::npos)
+          << "docs/REPRODUCE.md does not name `" << key << ": " << value << "`";
+    }
+  }
+}
+
 // The released SSGRL training, transcribed from HCPLab-SYSU/SSGRL (main.py,
 // main_coco.sh, main_voc07.sh, utils/transforms.py, datasets/*.py; the lines
 // are cited in docs/REPRODUCE.md): every paper spec must resolve to it, and
 // REPRODUCE.md's table must name each value.
 TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
-  using Expected = std::vector<std::pair<std::string, std::string>>;
   const Expected common = {
       {"model.backbone.name", "resnet"},
       {"model.backbone.depth", "101"},
@@ -267,41 +300,79 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
                          {"data.drop_unannotated", "false"}};
   const Expected voc = {{"data.format", "voc"}, {"data.difficult", "negative"}};
 
-  std::string doc = slurp(kSource + "/docs/REPRODUCE.md");
-  // A | inside a Markdown table cell is written \|.
-  for (std::size_t at; (at = doc.find("\\|")) != std::string::npos;) {
-    doc.erase(at, 1);
-  }
+  const std::string doc = reproduceDoc();
   for (const char* set : {"coco2014", "voc2007"}) {
     for (const char* head : {"baseline", "ssgrl"}) {
       for (const char* variant : {"", "_paper"}) {
         const std::string name =
             std::string(set) + "_" + head + "_r101" + variant;
         SCOPED_TRACE(name);
-        const Result result = labrun("run " + kSource + "/experiments/" + name +
-                                     ".yaml --dry-run");
-        ASSERT_EQ(result.code, 0) << result.err;
-        const labrun::spec::Node spec =
-            labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
-        EXPECT_EQ(spec.at("name").text(), name);
-        for (const Expected* group :
-             {&common, *variant ? &paper : &released,
-              std::string(head) == "ssgrl" ? &ssgrl : &baseline,
-              std::string(set) == "coco2014" ? &coco : &voc}) {
-          for (const auto& [key, value] : *group) {
-            const labrun::spec::Node expected =
-                labrun::spec::parseYamlText(value, labrun::spec::Origin{});
-            EXPECT_TRUE(sameValue(spec.at(key), expected))
-                << key << ": " << labrun::spec::toFlowYaml(spec.at(key))
-                << ", expected " << value;
-            EXPECT_NE(doc.find("`" + key + ": " + value + "`"),
-                      std::string::npos)
-                << "docs/REPRODUCE.md does not name `" << key << ": " << value
-                << "`";
-          }
-        }
+        expectRecipe(labrun("run " + kSource + "/experiments/" + name +
+                            ".yaml --dry-run"),
+                     name,
+                     {&common, *variant ? &paper : &released,
+                      std::string(head) == "ssgrl" ? &ssgrl : &baseline,
+                      std::string(set) == "coco2014" ? &coco : &voc},
+                     doc);
       }
     }
+  }
+}
+
+// The released ML-GCN and CSRA trainings (Megvii-Nanjing/ML-GCN
+// demo_coco_gcn.py, engine.py; Kevinz-code/CSRA main.py,
+// pipeline/resnet_dataset.py; cited in docs/REPRODUCE.md section 7): their
+// COCO specs resolve to them, and REPRODUCE.md's tables name each value.
+TEST_F(CliTest, MlGcnAndCsraSpecsResolveToTheirReleasedTraining) {
+  const Expected common = {{"model.backbone.name", "resnet"},
+                           {"model.backbone.depth", "101"},
+                           {"data.batch_size", "16"},
+                           {"data.drop_unannotated", "true"},
+                           {"optim.name", "sgd"},
+                           {"optim.momentum", "0.9"},
+                           {"optim.weight_decay", "0.0001"},
+                           {"checkpoint.best_by", "val/mAP"},
+                           {"loss.name", "bce"}};
+  const Expected mlgcn = {
+      {"model.head.name", "mlgcn"},
+      {"model.head.adjacency_threshold", "0.4"},
+      {"model.head.adjacency_reweight", "0.25"},
+      {"model.head.compat", "released"},
+      {"model.head.embeddings", "../configs/data/coco2014/glove_300d.npy"},
+      {"data.transforms.train",
+       "[resize 448x448, random_crop 448|392|336|296|224, resize 448x448, "
+       "hflip, normalize]"},
+      {"data.transforms.val", "[resize 448x448, normalize]"},
+      {"optim.lr", "0.1"},
+      {"optim.lr_mult", "[backbone=0.1]"},
+      {"optim.clip_grad_norm", "10.0"},
+      {"schedule.name", "constant"},
+      {"train.epochs", "20"}};
+  const Expected csra = {
+      {"model.head.name", "csra"},
+      {"model.head.num_heads", "4"},
+      {"model.head.lam", "0.5"},
+      {"data.classes", "''"},
+      {"data.transforms.train",
+       "[hflip, resize 448x448, random_crop 448|432|416|400|384|376, resize "
+       "448x448, normalize 0 0 0 1 1 1]"},
+      {"data.transforms.val", "[resize 448x448, normalize 0 0 0 1 1 1]"},
+      {"optim.lr", "0.01"},
+      {"optim.lr_mult", "[head=10]"},
+      {"schedule.name", "step"},
+      {"schedule.step_size", "5"},
+      {"schedule.gamma", "0.1"},
+      {"schedule.warmup_steps", "10262"},
+      {"schedule.warmup_start", "0.0"},
+      {"train.epochs", "30"},
+      {"eval.every_epochs", "1"}};
+  const std::string doc = reproduceDoc();
+  for (const auto& [name, head] : {std::pair{"coco2014_mlgcn_r101", &mlgcn},
+                                   std::pair{"coco2014_csra_r101", &csra}}) {
+    SCOPED_TRACE(name);
+    expectRecipe(
+        labrun("run " + kSource + "/experiments/" + name + ".yaml --dry-run"),
+        name, {&common, head}, doc);
   }
 }
 
@@ -338,7 +409,7 @@ TEST_F(CliTest, MissingExtendsFileIsNamed) {
 
 TEST_F(CliTest, MissingPluginListsKnownOnes) {
   expectSpecError("run " + kSmoke + " model.head.name=fcc",
-                  "unknown head plugin 'fcc'; known: fc");
+                  "unknown head plugin 'fcc'; known: csra, fc, mlgcn");
 }
 
 TEST_F(CliTest, BadOverridesAreRejected) {

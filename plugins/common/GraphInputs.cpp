@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace labrun::ssgrl {
+namespace labrun::graph {
 namespace {
 
 namespace fs = std::filesystem;
@@ -153,9 +153,6 @@ torch::Tensor loadEmbeddings(const std::string& source, std::int64_t random_dim,
   const std::int64_t classes = context.num_classes;
   if (source == "onehot") return torch::eye(classes);
   if (source == "random") {
-    if (random_dim < 1) {
-      throw std::invalid_argument("embedding_dim: expected a positive integer");
-    }
     auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
     return torch::randn({classes, random_dim}, generator);
   }
@@ -253,4 +250,52 @@ torch::Tensor buildAdjacency(const AdjacencyOptions& options,
   return adjacency.to(torch::kFloat);
 }
 
-}  // namespace labrun::ssgrl
+std::vector<ParamSpec> graphParamSpecs(const char* threshold_default,
+                                       const char* reweight_default,
+                                       const char* reweight_doc) {
+  return {
+      {"embeddings", ParamType::kString, nullptr,
+       "class word embeddings: a .npy path ([K, E]), a GloVe .txt path "
+       "(multi-word names averaged), 'random' or 'onehot'; paths relative to "
+       "the spec"},
+      {"embedding_dim", ParamType::kInt, "300", "size of 'random' embeddings",
+       /*choices=*/nullptr, /*range=*/">= 1"},
+      {"embedding_seed", ParamType::kInt, "0", "seed of 'random' embeddings"},
+      {"adjacency", ParamType::kString, "labels",
+       "label graph: 'labels' (P(j|i) from the training labels) or a .npy "
+       "path ([K, K] probabilities, or co-occurrence counts with "
+       "class_counts)"},
+      {"class_counts", ParamType::kString, "''",
+       ".npy path of per-class image counts [K]; makes `adjacency` counts"},
+      {"adjacency_threshold", ParamType::kFloat, threshold_default,
+       "> 0: binarise the graph at this probability (ML-GCN's tau)"},
+      {"adjacency_reweight", ParamType::kFloat, reweight_default, reweight_doc},
+  };
+}
+
+std::vector<ParamSpec> withGraphParamSpecs(
+    const char* threshold_default, const char* reweight_default,
+    const char* reweight_doc, const std::vector<ParamSpec>& specs) {
+  std::vector<ParamSpec> all =
+      graphParamSpecs(threshold_default, reweight_default, reweight_doc);
+  all.insert(all.end(), specs.begin(), specs.end());
+  return all;
+}
+
+AdjacencyOptions adjacencyOptions(const Params& params) {
+  AdjacencyOptions options;
+  options.source = params.getString("adjacency");
+  options.class_counts = params.getString("class_counts");
+  options.threshold = params.getFloat("adjacency_threshold");
+  options.reweight = params.getFloat("adjacency_reweight");
+  return options;
+}
+
+torch::Tensor embeddingsOption(const Params& params,
+                               const ModelContext& context) {
+  return loadEmbeddings(
+      params.getString("embeddings"), params.getInt("embedding_dim"),
+      static_cast<std::uint64_t>(params.getInt("embedding_seed")), context);
+}
+
+}  // namespace labrun::graph

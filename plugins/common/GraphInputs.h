@@ -1,15 +1,18 @@
-// The two fixed inputs of an SSGRL head: the classes' word embeddings and the
-// label graph, read or built from the head's options.
+// The two fixed inputs of the label-graph heads (ssgrl, mlgcn): the classes'
+// word embeddings and the label graph, read or built from the head's options,
+// which both heads declare through graphParamSpecs.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "labrun/ModelContext.h"
+#include "labrun/ParamSpec.h"
 
-namespace labrun::ssgrl {
+namespace labrun::graph {
 
 // Word embeddings of the K classes (label order), [K, E] float32, from
 // `source`:
@@ -38,8 +41,8 @@ struct AdjacencyOptions {
   double reweight = 0;
 };
 
-// The in-edge matrix A [K, K] float32 of the GGNN: A[i, j] = P(j | i) =
-// count(i and j) / count(i), zero diagonal (and zero rows for classes that
+// The graph A [K, K] float32 (SSGRL's GGNN in-edge matrix): A[i, j] = P(j | i)
+// = count(i and j) / count(i), zero diagonal (and zero rows for classes that
 // never occur) when built from labels or counts, then thresholded and
 // re-weighted as asked. Throws std::invalid_argument "adjacency: ..." or
 // "class_counts: ..." naming the file, the size found and the one expected.
@@ -51,4 +54,24 @@ torch::Tensor buildAdjacency(const AdjacencyOptions& options,
 torch::Tensor conditionalProbabilities(const torch::Tensor& cooccurrence,
                                        const torch::Tensor& class_counts);
 
-}  // namespace labrun::ssgrl
+// The options embeddings, embedding_dim, embedding_seed, adjacency,
+// class_counts, adjacency_threshold and adjacency_reweight, documented, with
+// the given defaults of the last two; `reweight_doc` says what the head's
+// re-weighting does.
+std::vector<ParamSpec> graphParamSpecs(const char* threshold_default,
+                                       const char* reweight_default,
+                                       const char* reweight_doc);
+
+// graphParamSpecs(...) followed by the head's own `specs`: its whole option
+// list.
+std::vector<ParamSpec> withGraphParamSpecs(const char* threshold_default,
+                                           const char* reweight_default,
+                                           const char* reweight_doc,
+                                           const std::vector<ParamSpec>& specs);
+
+// The options above, read back.
+AdjacencyOptions adjacencyOptions(const Params& params);
+torch::Tensor embeddingsOption(const Params& params,
+                               const ModelContext& context);
+
+}  // namespace labrun::graph
