@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "ModuleWeights.h"
+#include "ParamChecks.h"
 #include "Query2LabelHead.h"
 #include "labrun/PluginDescriptor.h"
 
@@ -46,16 +47,6 @@ const labrun::ParamSpec kParams[] = {
      "take the entries under this key prefix (removed) from `weights`"},
 };
 
-std::int64_t atLeast(const labrun::Params& params, const std::string& key,
-                     std::int64_t minimum) {
-  const std::int64_t value = params.getInt(key);
-  if (value < minimum) {
-    throw std::invalid_argument(
-        c10::str(key, ": expected an integer >= ", minimum, ", found ", value));
-  }
-  return value;
-}
-
 labrun::q2l::Query2LabelOptions readOptions(
     const labrun::Params& params, const labrun::ModelContext& context) {
   labrun::q2l::Query2LabelOptions options;
@@ -63,11 +54,11 @@ labrun::q2l::Query2LabelOptions readOptions(
   options.num_classes = context.num_classes;
   options.input_proj = params.getBool("input_proj");
   labrun::q2l::TransformerOptions& t = options.transformer;
-  t.hidden_dim = atLeast(params, "hidden_dim", 4);
-  t.num_heads = atLeast(params, "num_heads", 1);
-  t.enc_layers = atLeast(params, "enc_layers", 0);
-  t.dec_layers = atLeast(params, "dec_layers", 1);
-  t.dim_feedforward = atLeast(params, "dim_feedforward", 1);
+  t.hidden_dim = labrun::params::intAtLeast(params, "hidden_dim", 4);
+  t.num_heads = labrun::params::intAtLeast(params, "num_heads", 1);
+  t.enc_layers = labrun::params::intAtLeast(params, "enc_layers", 0);
+  t.dec_layers = labrun::params::intAtLeast(params, "dec_layers", 1);
+  t.dim_feedforward = labrun::params::intAtLeast(params, "dim_feedforward", 1);
   t.dropout = params.getFloat("dropout");
   t.pre_norm = params.getBool("pre_norm");
   t.keep_first_self_attn = params.getBool("keep_first_self_attn");

@@ -3,6 +3,7 @@
 
 #include "GraphInputs.h"
 #include "ModuleWeights.h"
+#include "ParamChecks.h"
 #include "SsgrlHead.h"
 #include "labrun/PluginDescriptor.h"
 
@@ -54,24 +55,14 @@ const labrun::ParamSpec kParams[] = {
      "take the entries under this key prefix (removed) from `weights`"},
 };
 
-std::int64_t positive(const labrun::Params& params, const std::string& key,
-                      std::int64_t minimum) {
-  const std::int64_t value = params.getInt(key);
-  if (value < minimum) {
-    throw std::invalid_argument(
-        key + ": expected an integer >= " + std::to_string(minimum) +
-        ", found " + std::to_string(value));
-  }
-  return value;
-}
-
 std::shared_ptr<labrun::Head> make(const labrun::Params& params,
                                    const labrun::ModelContext& context) {
   labrun::ssgrl::SsgrlHeadOptions options;
   options.in_channels = context.in_channels;
-  options.attention_dim = positive(params, "attention_dim", 1);
-  options.output_dim = positive(params, "output_dim", 1);
-  options.time_steps = positive(params, "time_steps", 0);
+  options.attention_dim =
+      labrun::params::intAtLeast(params, "attention_dim", 1);
+  options.output_dim = labrun::params::intAtLeast(params, "output_dim", 1);
+  options.time_steps = labrun::params::intAtLeast(params, "time_steps", 0);
   options.released_reset_gate = params.getString("compat") == "released";
   options.direct = params.getString("impl") == "direct";
   options.decoupling = params.getBool("decoupling");
