@@ -220,12 +220,38 @@ bool sameValue(const labrun::spec::Node& a, const labrun::spec::Node& b) {
   return a.text() == b.text();
 }
 
+using Expected = std::vector<std::pair<std::string, std::string>>;
+
+// docs/REPRODUCE.md, with each \| (a | inside a Markdown table cell) as |.
+std::string reproduceDoc() {
+  std::string doc = slurp(kSource + "/docs/REPRODUCE.md");
+  for (std::size_t at; (at = doc.find("\\|")) != std::string::npos;) {
+    doc.erase(at, 1);
+  }
+  return doc;
+}
+
+// Each key of the resolved `spec` holds its expected value, and `doc` names
+// it as `key: value`.
+void expectResolvedAndDocumented(const labrun::spec::Node& spec,
+                                 const Expected& expected,
+                                 const std::string& doc) {
+  for (const auto& [key, value] : expected) {
+    const labrun::spec::Node want =
+        labrun::spec::parseYamlText(value, labrun::spec::Origin{});
+    EXPECT_TRUE(sameValue(spec.at(key), want))
+        << key << ": " << labrun::spec::toFlowYaml(spec.at(key))
+        << ", expected " << value;
+    EXPECT_NE(doc.find("`" + key + ": " + value + "`"), std::string::npos)
+        << "docs/REPRODUCE.md does not name `" << key << ": " << value << "`";
+  }
+}
+
 // The released SSGRL training, transcribed from HCPLab-SYSU/SSGRL (main.py,
 // main_coco.sh, main_voc07.sh, utils/transforms.py, datasets/*.py; the lines
 // are cited in docs/REPRODUCE.md): every paper spec must resolve to it, and
 // REPRODUCE.md's table must name each value.
 TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
-  using Expected = std::vector<std::pair<std::string, std::string>>;
   const Expected common = {
       {"model.backbone.name", "resnet"},
       {"model.backbone.depth", "101"},
@@ -261,11 +287,7 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
                          {"data.drop_unannotated", "false"}};
   const Expected voc = {{"data.format", "voc"}, {"data.difficult", "negative"}};
 
-  std::string doc = slurp(kSource + "/docs/REPRODUCE.md");
-  // A | inside a Markdown table cell is written \|.
-  for (std::size_t at; (at = doc.find("\\|")) != std::string::npos;) {
-    doc.erase(at, 1);
-  }
+  const std::string doc = reproduceDoc();
   for (const char* set : {"coco2014", "voc2007"}) {
     for (const char* head : {"baseline", "ssgrl"}) {
       for (const char* variant : {"", "_paper"}) {
@@ -282,17 +304,7 @@ TEST_F(CliTest, RecipeSpecsResolveToTheReleasedTraining) {
              {&common, *variant ? &paper : &released,
               std::string(head) == "ssgrl" ? &ssgrl : &baseline,
               std::string(set) == "coco2014" ? &coco : &voc}) {
-          for (const auto& [key, value] : *group) {
-            const labrun::spec::Node expected =
-                labrun::spec::parseYamlText(value, labrun::spec::Origin{});
-            EXPECT_TRUE(sameValue(spec.at(key), expected))
-                << key << ": " << labrun::spec::toFlowYaml(spec.at(key))
-                << ", expected " << value;
-            EXPECT_NE(doc.find("`" + key + ": " + value + "`"),
-                      std::string::npos)
-                << "docs/REPRODUCE.md does not name `" << key << ": " << value
-                << "`";
-          }
+          expectResolvedAndDocumented(spec, *group, doc);
         }
       }
     }
@@ -308,6 +320,56 @@ TEST_F(CliTest, ReleasedCheckpointSpecPassesDryRun) {
   ASSERT_EQ(result.code, 0) << result.err;
   EXPECT_NE(result.out.find("depth: 101"), std::string::npos);
   EXPECT_NE(result.out.find("compat: released"), std::string::npos);
+}
+
+// The Query2Label recipe (SlongLiu/query2labels' README command and
+// main_mlc.py; REPRODUCE.md section 7): both specs resolve to it against the
+// real plugins, and the table names every value.
+TEST_F(CliTest, Query2LabelSpecsResolveToTheReleasedTraining) {
+  const Expected recipe = {
+      {"model.backbone.name", "resnet"},
+      {"model.backbone.depth", "101"},
+      {"model.backbone.frozen_bn", "true"},
+      {"model.backbone.freeze", "[conv1, bn1, layer1]"},
+      {"model.head.name", "q2l"},
+      {"data.transforms.train", "[resize 448x448, normalize]"},
+      {"data.transforms.val", "[resize 448x448, normalize]"},
+      {"data.batch_size", "64"},
+      {"data.classes", "''"},
+      {"data.drop_unannotated", "false"},
+      {"optim.name", "adamw"},
+      {"optim.lr", "0.0001"},
+      {"optim.weight_decay", "0.01"},
+      {"optim.ema", "0.9997"},
+      {"schedule.name", "onecycle"},
+      {"schedule.pct_start", "0.2"},
+      {"train.epochs", "80"},
+      {"train.early_stop.metric", "val_ema/mAP"},
+      {"train.early_stop.patience", "9"},
+      {"checkpoint.best_by", "val_ema/mAP"},
+      {"loss.name", "asl"},
+      {"loss.gamma_neg", "2.0"},
+      {"loss.gamma_pos", "0.0"},
+      {"loss.clip", "0.05"},
+      {"loss.eps", "0.00001"},
+      {"loss.focusing_grad", "false"},
+      {"loss.reduction", "sum"},
+  };
+  const std::string doc = reproduceDoc();
+  for (const std::string name :
+       {"coco2014_q2l_r101", "coco2014_q2l_released"}) {
+    SCOPED_TRACE(name);
+    const Result result =
+        labrun("run " + kSource + "/experiments/" + name + ".yaml --dry-run");
+    ASSERT_EQ(result.code, 0) << result.err;
+    const labrun::spec::Node spec =
+        labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
+    EXPECT_EQ(spec.at("name").text(), name);
+    expectResolvedAndDocumented(spec, recipe, doc);
+    // The head's defaults are the released COCO model's.
+    EXPECT_EQ(spec.at("model.head.hidden_dim").text(), "2048");
+    EXPECT_EQ(spec.at("model.head.dim_feedforward").text(), "8192");
+  }
 }
 
 TEST_F(CliTest, MisspelledKeyNamesPlaceAndSuggests) {
