@@ -77,7 +77,8 @@ double maxDifference(const torch::Tensor& got, const torch::Tensor& want) {
 // Every case: the head's parameters set from the fixture (the names must be
 // exactly the released ones), eval mode, float64.
 TEST(Q2lHead, MatchesTheTranscribedReleasedModelWithGradients) {
-  for (const auto& [name, c] : cases().items()) {
+  const nlohmann::json all = cases();
+  for (const auto& [name, c] : all.items()) {
     SCOPED_TRACE(name);
     auto head = makeHead(caseOptions(c),
                          testContext(kData, c.at("classes").get<std::int64_t>(),
