@@ -18,15 +18,18 @@ const std::vector<labrun::ParamSpec> kParams =
         "diagonal 1 - p",
         {
             {"time_steps", ParamType::kInt, "3",
-             "GGNN propagation steps (0: no graph, the paper's ablation)"},
+             "GGNN propagation steps (0: no graph, the paper's ablation)",
+             /*choices=*/nullptr, /*range=*/">= 0"},
             {"decoupling", ParamType::kBool, "true",
              "false: no semantic decoupling (the paper's ablation): every "
              "class "
              "node starts from the globally average-pooled feature"},
             {"attention_dim", ParamType::kInt, "1024",
-             "low-rank bilinear attention size (d1 in the paper)"},
+             "low-rank bilinear attention size (d1 in the paper)",
+             /*choices=*/nullptr, /*range=*/">= 1"},
             {"output_dim", ParamType::kInt, "2048",
-             "size of the per-class output feature o_c"},
+             "size of the per-class output feature o_c",
+             /*choices=*/nullptr, /*range=*/">= 1"},
             {"compat", ParamType::kString, "paper",
              "paper: GGNN as published; released: the released code's reset "
              "gate, "

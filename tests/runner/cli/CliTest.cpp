@@ -387,6 +387,54 @@ TEST_F(CliTest, ReleasedCheckpointSpecPassesDryRun) {
   EXPECT_NE(result.out.find("compat: released"), std::string::npos);
 }
 
+// The Query2Label recipe (SlongLiu/query2labels' README command and
+// main_mlc.py; REPRODUCE.md section 8): both specs resolve to it against the
+// real plugins, and the table names every value.
+TEST_F(CliTest, Query2LabelSpecsResolveToTheReleasedTraining) {
+  const Expected recipe = {
+      {"model.backbone.name", "resnet"},
+      {"model.backbone.depth", "101"},
+      {"model.backbone.frozen_bn", "true"},
+      {"model.backbone.freeze", "[conv1, bn1, layer1]"},
+      {"model.head.name", "q2l"},
+      {"data.transforms.train", "[resize 448x448, normalize]"},
+      {"data.transforms.val", "[resize 448x448, normalize]"},
+      {"data.batch_size", "64"},
+      {"data.classes", "''"},
+      {"data.drop_unannotated", "false"},
+      {"optim.name", "adamw"},
+      {"optim.lr", "0.0001"},
+      {"optim.weight_decay", "0.01"},
+      {"optim.ema", "0.9997"},
+      {"schedule.name", "onecycle"},
+      {"schedule.pct_start", "0.2"},
+      {"train.epochs", "80"},
+      {"train.early_stop.metric", "val_ema/mAP"},
+      {"train.early_stop.patience", "9"},
+      {"checkpoint.best_by", "val_ema/mAP"},
+      {"loss.name", "asl"},
+      {"loss.gamma_neg", "2.0"},
+      {"loss.gamma_pos", "0.0"},
+      {"loss.clip", "0.05"},
+      {"loss.eps", "0.00001"},
+      {"loss.focusing_grad", "false"},
+      {"loss.reduction", "sum"},
+  };
+  const std::string doc = reproduceDoc();
+  for (const std::string name :
+       {"coco2014_q2l_r101", "coco2014_q2l_released"}) {
+    SCOPED_TRACE(name);
+    const Result result =
+        labrun("run " + kSource + "/experiments/" + name + ".yaml --dry-run");
+    expectRecipe(result, name, {&recipe}, doc);
+    // The head's defaults are the released COCO model's.
+    const labrun::spec::Node spec =
+        labrun::spec::parseYamlText(result.out, labrun::spec::Origin{});
+    EXPECT_EQ(spec.at("model.head.hidden_dim").text(), "2048");
+    EXPECT_EQ(spec.at("model.head.dim_feedforward").text(), "8192");
+  }
+}
+
 TEST_F(CliTest, MisspelledKeyNamesPlaceAndSuggests) {
   const std::string spec =
       writeSpec("typo.yaml", "extends: " + kSmoke + "\noptim:\n  lrr: 0.1\n");
