@@ -66,10 +66,7 @@ nlohmann::json toJson(const spec::Node& node) {
 }
 
 // The validation pipeline as the model expects its inputs.
-nlohmann::json transformJson(const spec::Node& tree) {
-  const std::string key = "data.transforms.val";
-  const data::TransformPipeline pipeline =
-      data::TransformPipeline::fromSpec(tree.at(key), key);
+nlohmann::json transformJson(const data::TransformPipeline& pipeline) {
   nlohmann::json steps = nlohmann::json::array();
   const std::string& text = pipeline.describe();
   for (std::size_t begin = 0; begin < text.size();) {
@@ -161,8 +158,8 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
   const plugins::PluginHost host = loadPlugins(global);
   CommandTarget target = resolveTarget(*store, uuid, /*spec_target=*/false,
                                        /*overrides=*/{}, args.checkpoint, host);
+  const spec::Node tree = target.spec.tree;  // the plugins' parameters
   train::Experiment experiment(std::move(target.spec), host, global.db);
-  const spec::Node& tree = experiment.tree();
   const std::string checkpoint =
       experiment.loadCheckpoint(*store, uuid, args.checkpoint);
   const train::ModelImpl& model = experiment.model();
@@ -196,7 +193,7 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
        {{"backbone", plugin("model.backbone")},
         {"head", plugin("model.head")}}},
       {"classes", classes},
-      {"input", transformJson(tree)},
+      {"input", transformJson(experiment.options().val_images.transforms)},
       {"output", "logits [batch, classes]; probability = sigmoid(logit)"},
       {"thresholds", thresholdsJson(*store, uuid, classes.size())},
   };

@@ -148,8 +148,7 @@ class TrainerTest : public ::testing::Test {
         context);
     context.in_channels = backbone->outChannels();
     auto head = host_.makeHead(
-        "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
-        context);
+        "fc", host_.defaultParams(PluginKind::kHead, "fc"), context);
     Model model(backbone, head);
     auto loss = setup.loss ? setup.loss
                            : host_.makeLoss(
@@ -643,10 +642,9 @@ TEST(Optimizers, LearningRateMultipliersMakeParameterGroups) {
                                 {"batch_norm", false}}),
                         context);
   context.in_channels = body->outChannels();
-  Model model(
-      body, host.makeHead(
-                "fc", Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
-                context));
+  Model model(body,
+              host.makeHead("fc", host.defaultParams(PluginKind::kHead, "fc"),
+                            context));
   const auto optimizer = makeOptimizer(options, model);
   // Longest prefix wins: the first conv at 0.1 x 2, nothing else in the
   // backbone, the head at the base rate.

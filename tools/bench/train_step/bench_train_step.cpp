@@ -54,8 +54,7 @@ int main(int argc, char** argv) {
       context);
   context.in_channels = backbone->outChannels();
   auto head = host.makeHead(
-      "fc", labrun::Params({{"pool", std::string("avg")}, {"dropout", 0.0}}),
-      context);
+      "fc", host.defaultParams(labrun::PluginKind::kHead, "fc"), context);
   auto loss =
       host.makeLoss("bce", labrun::Params({{"pos_weight", 1.0}}), context);
   labrun::train::Model model(backbone, head);

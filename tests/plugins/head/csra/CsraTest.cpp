@@ -75,7 +75,7 @@ TEST_F(CsraTest, BadHeadCountsAndPrefixesAreNamed) {
   };
   EXPECT_EQ(fixtures::slotError(host_, "head", PluginKind::kHead,
                                 "head: {name: csra, num_heads: 3}"),
-            "test.yaml:1:32: head.num_heads: expected one of 1|2|4|6|8, found "
+            "test.yaml:1:31: head.num_heads: expected one of 1|2|4|6|8, found "
             "integer 3");
   // Without the prefix no key is the head's: the file's prefixes are listed.
   const std::string prefix =

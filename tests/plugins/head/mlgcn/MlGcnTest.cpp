@@ -85,7 +85,7 @@ TEST_F(MlGcnTest, BadOptionsAndMisfittingWeightsAreNamed) {
   EXPECT_EQ(fixtures::slotError(host_, "head", PluginKind::kHead,
                                 "head: {name: mlgcn, embeddings: onehot, "
                                 "hidden_dim: 0}"),
-            "test.yaml:1:54: head.hidden_dim: expected an integer >= 1, "
+            "test.yaml:1:53: head.hidden_dim: expected an integer >= 1, "
             "found 0");
   const std::string reweight = errorOf({{"adjacency_reweight", 1.5}});
   EXPECT_NE(reweight.find("adjacency_reweight: expected a value in [0, 1]"),
