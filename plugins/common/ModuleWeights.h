@@ -37,6 +37,16 @@ struct Weights {
 std::optional<Weights> readWeightsOption(const Params& params,
                                          const ModelContext& context);
 
+// Loads what the `weights` and `weights_prefix` options name into `module`
+// through its own loadStateDict(state, path); nothing when `weights` is ''.
+template <typename Module>
+void loadWeightsOption(Module& module, const Params& params,
+                       const ModelContext& context) {
+  if (const auto weights = readWeightsOption(params, context)) {
+    module.loadStateDict(weights->state, weights->path);
+  }
+}
+
 // "conv1. (1 key), layer1. (30 keys), ...": the first name component of the
 // keys with their counts (at most 10 listed), for error messages.
 std::string describeKeyPrefixes(const StateDict& state);

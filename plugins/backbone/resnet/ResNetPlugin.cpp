@@ -40,10 +40,7 @@ std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
                                        const labrun::ModelContext& context) {
   auto model = std::make_shared<labrun::resnet::ResNet>(
       params.getInt("depth"), params.getInt("extra_pool"));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    model->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*model, params, context);
   model->freeze(params.get<std::vector<std::string>>("freeze"));
   const labrun::ParamValue& frozen_bn = params.values().at("frozen_bn");
   if (const bool* all = std::get_if<bool>(&frozen_bn)) {

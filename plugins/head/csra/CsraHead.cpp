@@ -123,10 +123,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   auto head = std::make_shared<CsraHead>(
       context.in_channels, context.num_classes,
       kTemperatures.at(params.getInt("num_heads")), params.getFloat("lam"));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    head->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*head, params, context);
   return head;
 }
 

@@ -74,10 +74,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   auto head = std::make_shared<FcHeadImpl>(
       context.in_channels, context.num_classes,
       params.getString("pool") == "max", params.getFloat("dropout"));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    head->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*head, params, context);
   return head;
 }
 

@@ -154,10 +154,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   auto head = std::make_shared<MlGcnHead>(
       labrun::graph::embeddingsOption(params, context), std::move(adjacency),
       hidden_dim, context.in_channels, params.getFloat("leaky_slope"));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    head->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*head, params, context);
   return head;
 }
 

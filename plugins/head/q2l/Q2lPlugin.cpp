@@ -94,10 +94,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
                                    const labrun::ModelContext& context) {
   auto head = std::make_shared<labrun::q2l::Query2LabelHead>(
       readOptions(params, context));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    head->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*head, params, context);
   return head;
 }
 

@@ -72,10 +72,7 @@ std::shared_ptr<labrun::Head> make(const labrun::Params& params,
   torch::Tensor words = labrun::graph::embeddingsOption(params, context);
   auto head = std::make_shared<labrun::ssgrl::SsgrlHead>(
       options, std::move(words), std::move(adjacency));
-  if (const auto weights =
-          labrun::weights::readWeightsOption(params, context)) {
-    head->loadStateDict(weights->state, weights->path);
-  }
+  labrun::weights::loadWeightsOption(*head, params, context);
   return head;
 }
 
