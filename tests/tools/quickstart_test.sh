@@ -1,8 +1,8 @@
 #!/bin/sh
 # ctest quickstart: tools/quickstart.sh end to end (fashion-mosaic, the fc/ssgrl
 # sweep of experiments/quickstart.yaml, comparison, report), then with
-# --ablation (four heads), at a tiny size: 64 + 32 images, 32x32 inputs, one
-# epoch.
+# --ablation (four heads) and --heads (five heads, two seeds, the table), at a
+# tiny size: 64 + 32 images, 32x32 inputs, one epoch.
 #   quickstart_test.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 source_dir=$1
@@ -18,12 +18,17 @@ fail() {
   exit 1
 }
 
-"$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
-  --data "$work/mosaic" --images 64,32 --report "$work/quickstart.html" \
-  train.epochs=1 data.batch_size=16 threads=1 -q \
-  'data.transforms.train=[resize 32x32, normalize]' \
-  'data.transforms.val=[resize 32x32, normalize]' \
-  >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "quickstart failed"; }
+# tools/quickstart.sh at the tiny size; "$@": options, then overrides.
+tiny() {
+  "$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
+    --data "$work/mosaic" --images 64,32 "$@" train.epochs=1 \
+    data.batch_size=16 threads=1 -q \
+    'data.transforms.train=[resize 32x32, normalize]' \
+    'data.transforms.val=[resize 32x32, normalize]'
+}
+
+tiny --report "$work/quickstart.html" >"$work/out.txt" 2>&1 ||
+  { cat "$work/out.txt"; fail "quickstart failed"; }
 
 # Each run of the sweep, named after its head. CSV rows end in CRLF.
 runs() {
@@ -43,12 +48,7 @@ grep -q "quickstart\[head=ssgrl\]" "$work/quickstart.html" ||
   fail "the report lacks the ssgrl run"
 
 # The paper's ablation: four heads, one sweep.
-"$source_dir/tools/quickstart.sh" --ablation --no-setup --build "$build" \
-  --data "$work/mosaic" --images 64,32 --report "$work/ablation.html" \
-  train.epochs=1 data.batch_size=16 threads=1 -q \
-  'data.transforms.train=[resize 32x32, normalize]' \
-  'data.transforms.val=[resize 32x32, normalize]' \
-  >"$work/ablation.txt" 2>&1 ||
+tiny --ablation --report "$work/ablation.html" >"$work/ablation.txt" 2>&1 ||
   { cat "$work/ablation.txt"; fail "quickstart --ablation failed"; }
 heads=$(runs)
 want="quickstart[head=fc]:FINISHED quickstart[head=ssgrl(decoupling=false)]:"
