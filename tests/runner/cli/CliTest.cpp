@@ -367,8 +367,12 @@ TEST_F(CliTest, MlGcnAndCsraSpecsResolveToTheirReleasedTraining) {
       {"train.epochs", "30"},
       {"eval.every_epochs", "1"}};
   const std::string doc = reproduceDoc();
-  for (const auto& [name, head] : {std::pair{"coco2014_mlgcn_r101", &mlgcn},
-                                   std::pair{"coco2014_csra_r101", &csra}}) {
+  // The released-checkpoint specs evaluate under the same recipe.
+  for (const auto& [name, head] :
+       {std::pair{"coco2014_mlgcn_r101", &mlgcn},
+        std::pair{"coco2014_mlgcn_released", &mlgcn},
+        std::pair{"coco2014_csra_r101", &csra},
+        std::pair{"coco2014_csra_released", &csra}}) {
     SCOPED_TRACE(name);
     expectRecipe(
         labrun("run " + kSource + "/experiments/" + name + ".yaml --dry-run"),
