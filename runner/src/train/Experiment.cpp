@@ -451,6 +451,10 @@ std::string Experiment::recordRun(store::RunStore& store,
   log << fmt::format("{}run {} ({}) on {}, {} threads",
                      kind == "eval" ? "evaluation-only " : "", uuid, info.name,
                      info.device, torch::get_num_threads());
+  const Precision precision = parts.options.trainer.precision;
+  if (kind != "eval" && precision != Precision::kFp32) {
+    log << ", " << precisionName(precision);
+  }
   if (collective_) {
     log << fmt::format(" x {} processes ({})", info.world_size,
                        parts.options.group.backend);
