@@ -93,14 +93,49 @@ torch::Tensor ResNet::forward(torch::Tensor images) {
   return x;
 }
 
-void ResNet::loadStateDict(const StateDict& state, const std::string& source) {
+void ResNet::loadStateDict(const StateDict& state, const std::string& source,
+                           const std::vector<std::string>& ignored_prefixes) {
   weights::FitRules rules;
-  rules.ignored = [](const std::string& key) { return startsWith(key, "fc."); };
+  rules.ignored = [&ignored_prefixes](const std::string& key) {
+    if (startsWith(key, "fc.")) return true;
+    for (const std::string& prefix : ignored_prefixes) {
+      if (startsWith(key, prefix)) return true;
+    }
+    return false;
+  };
   rules.optional = [](const std::string& key) {
     return endsWith(key, ".num_batches_tracked");
   };
   weights::loadModuleWeights(*this, state, source, c10::str("resnet", depth_),
                              rules);
+}
+
+StateDict ResNet::fromSequentialNames(const StateDict& state,
+                                      const std::string& source) {
+  // torchvision's ResNet.children(): conv1, bn1, relu, maxpool, layer1 ...
+  // layer4 (avgpool and fc are what [:-2] leaves out).
+  static const char* const kChildren[] = {
+      "conv1", "bn1", "", "", "layer1", "layer2", "layer3", "layer4"};
+  StateDict renamed;
+  for (const auto& [key, tensor] : state) {
+    const std::size_t dot = key.find('.');
+    const std::string index = key.substr(0, dot);
+    const bool numeric = dot != std::string::npos && !index.empty() &&
+                         index.size() <= 1 && index[0] >= '0' &&
+                         index[0] < '0' + std::size(kChildren);
+    const char* child = numeric ? kChildren[index[0] - '0'] : "";
+    if (*child == '\0') {
+      throw std::runtime_error(c10::str(
+          "weights '", source,
+          "': weights_layout sequential expects keys "
+          "'<child index>.<name>' with the index of a torchvision ResNet "
+          "child holding parameters (0 conv1, 1 bn1, 4 layer1, 5 layer2, 6 "
+          "layer3, 7 layer4), found '",
+          key, "'"));
+    }
+    renamed.emplace(child + key.substr(dot), tensor);
+  }
+  return renamed;
 }
 
 void ResNet::freeze(const std::vector<std::string>& prefixes) {

@@ -31,11 +31,22 @@ class ResNet : public Backbone {
   std::int64_t outChannels() const override { return out_channels_; }
 
   // Copies a torchvision state dict into the parameters and buffers; fc.*
-  // entries are ignored and missing num_batches_tracked counters tolerated
-  // (torchvision's classic files lack them). Throws std::runtime_error
-  // naming `source` and listing the missing, unexpected and mis-shaped keys
-  // (with both shapes) when the dict does not fit.
-  void loadStateDict(const StateDict& state, const std::string& source);
+  // entries and those under `ignored_prefixes` (e.g. "classifier.", a
+  // head's keys beside the backbone's) are ignored, and missing
+  // num_batches_tracked counters tolerated (torchvision's classic files
+  // lack them). Throws std::runtime_error naming `source` and listing the
+  // missing, unexpected and mis-shaped keys (with both shapes) when the
+  // dict does not fit.
+  void loadStateDict(const StateDict& state, const std::string& source,
+                     const std::vector<std::string>& ignored_prefixes = {});
+  // A state dict of `nn.Sequential(*list(resnet.children())[:-2])` (as
+  // ML-GCN's `features` stores it: "0.weight", "1.running_mean",
+  // "4.0.conv1.weight", ...) under torchvision's names ("conv1.weight",
+  // "bn1.running_mean", "layer1.0.conv1.weight", ...). Throws
+  // std::runtime_error naming `source` and the key for a key that does not
+  // start with the index of a child holding parameters (0, 1, 4 ... 7).
+  static StateDict fromSequentialNames(const StateDict& state,
+                                       const std::string& source);
   // Stops training the parameters under each module prefix ("layer1",
   // "layer2.0.conv1"...): requires_grad = false. Throws
   // std::invalid_argument for a prefix that names no module.

@@ -22,6 +22,16 @@ const labrun::ParamSpec kParams[] = {
      "take the entries under this key prefix (removed) from `weights`, for "
      "files holding a whole model, e.g. 'resnet_101.' for the released "
      "SSGRL checkpoints ('module.' is removed before)"},
+    {"weights_layout", labrun::ParamType::kString, "torchvision",
+     "names of the ResNet's entries in `weights` (after weights_prefix): "
+     "torchvision (conv1.weight, layer1.0.conv1.weight, ...) or sequential "
+     "(nn.Sequential(*list(resnet.children())[:-2]): 0.weight, "
+     "4.0.conv1.weight, ..., as ML-GCN's checkpoints store `features.`)",
+     "torchvision|sequential"},
+    {"weights_ignore", labrun::ParamType::kStringList, "[]",
+     "key prefixes of `weights` (after weights_prefix) left to other "
+     "plugins, e.g. [classifier.] for CSRA's checkpoints, which hold the "
+     "head's keys beside torchvision's; fc.* is always ignored"},
     {"freeze", labrun::ParamType::kStringList, "[]",
      "module prefixes whose parameters are not trained, e.g. [conv1, bn1, "
      "layer1, layer2] or layer3.0"},
@@ -40,7 +50,15 @@ std::shared_ptr<labrun::Backbone> make(const labrun::Params& params,
                                        const labrun::ModelContext& context) {
   auto model = std::make_shared<labrun::resnet::ResNet>(
       params.getInt("depth"), params.getInt("extra_pool"));
-  labrun::weights::loadWeightsOption(*model, params, context);
+  if (auto weights = labrun::weights::readWeightsOption(params, context)) {
+    if (params.getString("weights_layout") == "sequential") {
+      weights->state = labrun::resnet::ResNet::fromSequentialNames(
+          weights->state, weights->path);
+    }
+    model->loadStateDict(
+        weights->state, weights->path,
+        params.get<std::vector<std::string>>("weights_ignore"));
+  }
   model->freeze(params.get<std::vector<std::string>>("freeze"));
   const labrun::ParamValue& frozen_bn = params.values().at("frozen_bn");
   if (const bool* all = std::get_if<bool>(&frozen_bn)) {

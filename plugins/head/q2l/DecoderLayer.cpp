@@ -42,26 +42,26 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& tgt,
   };
   const torch::Tensor keys = memory + pos;
   if (pre_norm_) {  // forward_pre, transformer.py:308-331
-    torch::Tensor normed = norm1_->forward(tgt);
+    torch::Tensor normed = normalize(norm1_, tgt);
     torch::Tensor queried = normed + query_pos;
     torch::Tensor out =
         tgt + drop(attend(self_attn_, queried, queried, normed));
-    normed = norm2_->forward(out);
+    normed = normalize(norm2_, out);
     out = out + drop(attend(multihead_attn_, normed + query_pos, keys, memory));
-    return out + drop(feedForward(linear1_, linear2_, norm3_->forward(out),
+    return out + drop(feedForward(linear1_, linear2_, normalize(norm3_, out),
                                   dropout_, training));
   }
   // forward_post, transformer.py:279-306
   torch::Tensor out = tgt;
   if (!self_attn_.is_empty()) {
     const torch::Tensor queried = out + query_pos;
-    out =
-        norm1_->forward(out + drop(attend(self_attn_, queried, queried, out)));
+    out = normalize(norm1_,
+                    out + drop(attend(self_attn_, queried, queried, out)));
   }
-  out = norm2_->forward(
-      out + drop(attend(multihead_attn_, out + query_pos, keys, memory)));
-  return norm3_->forward(
-      out + drop(feedForward(linear1_, linear2_, out, dropout_, training)));
+  out = normalize(norm2_, out + drop(attend(multihead_attn_, out + query_pos,
+                                            keys, memory)));
+  return normalize(norm3_, out + drop(feedForward(linear1_, linear2_, out,
+                                                  dropout_, training)));
 }
 
 }  // namespace labrun::q2l

@@ -28,19 +28,19 @@ torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& src,
     return torch::dropout(x, dropout_, training);
   };
   if (pre_norm_) {  // forward_pre, transformer.py:226-239
-    const torch::Tensor normed = norm1_->forward(src);
+    const torch::Tensor normed = normalize(norm1_, src);
     const torch::Tensor keyed = normed + pos;
     const torch::Tensor out =
         src + drop(attend(self_attn_, keyed, keyed, normed));
-    return out + drop(feedForward(linear1_, linear2_, norm2_->forward(out),
+    return out + drop(feedForward(linear1_, linear2_, normalize(norm2_, out),
                                   dropout_, training));
   }
   // forward_post, transformer.py:209-224
   const torch::Tensor keyed = src + pos;
   const torch::Tensor out =
-      norm1_->forward(src + drop(attend(self_attn_, keyed, keyed, src)));
-  return norm2_->forward(
-      out + drop(feedForward(linear1_, linear2_, out, dropout_, training)));
+      normalize(norm1_, src + drop(attend(self_attn_, keyed, keyed, src)));
+  return normalize(norm2_, out + drop(feedForward(linear1_, linear2_, out,
+                                                  dropout_, training)));
 }
 
 }  // namespace labrun::q2l

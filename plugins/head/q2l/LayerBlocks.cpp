@@ -26,4 +26,8 @@ torch::Tensor feedForward(torch::nn::Linear& linear1,
       torch::dropout(torch::relu(linear1->forward(x)), dropout, training));
 }
 
+torch::Tensor normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  return norm->forward(x.to(norm->weight.scalar_type()));
+}
+
 }  // namespace labrun::q2l

@@ -4,6 +4,7 @@
 
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 
 #include "TransformerOptions.h"
 
@@ -23,5 +24,11 @@ torch::Tensor attend(torch::nn::MultiheadAttention& attention,
 torch::Tensor feedForward(torch::nn::Linear& linear1,
                           torch::nn::Linear& linear2, const torch::Tensor& x,
                           double dropout, bool training);
+
+// norm(x) in the norm's dtype. Under train.precision bf16 on the CPU,
+// LibTorch 1.13's autocast hands layer_norm its inputs as they come (CUDA
+// autocast runs it in float32) and the CPU kernel wants the weight's dtype,
+// so x is cast to it, as CUDA autocast would.
+torch::Tensor normalize(torch::nn::LayerNorm& norm, const torch::Tensor& x);
 
 }  // namespace labrun::q2l

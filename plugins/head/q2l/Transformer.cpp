@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "LayerBlocks.h"
+
 namespace labrun::q2l {
 
 TransformerImpl::TransformerImpl(const TransformerOptions& options) {
@@ -50,13 +52,13 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& src,
   const torch::Tensor query_pos = queries.unsqueeze(1).expand({-1, batch, -1});
   for (auto& layer : encoder_layers_) memory = layer->forward(memory, position);
   if (!encoder_layers_.empty() && !encoder_norm_.is_empty()) {
-    memory = encoder_norm_->forward(memory);
+    memory = normalize(encoder_norm_, memory);
   }
   torch::Tensor out = torch::zeros_like(query_pos);
   for (auto& layer : decoder_layers_) {
     out = layer->forward(out, memory, position, query_pos);
   }
-  return decoder_norm_->forward(out).transpose(0, 1);
+  return normalize(decoder_norm_, out).transpose(0, 1);
 }
 
 }  // namespace labrun::q2l

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "AutocastExit.h"
+
 namespace labrun::ssgrl {
 
 namespace {
@@ -169,11 +171,16 @@ GgnnImpl::GgnnImpl(std::int64_t dim, std::int64_t time_steps,
 
 torch::Tensor GgnnImpl::forward(const torch::Tensor& nodes) {
   if (time_steps_ == 0) return nodes;
+  const AutocastExit autocast(nodes);
+  const auto in = [&autocast](const torch::Tensor& t) {
+    return autocast.cast(t);
+  };
   return GgnnFunction::apply(
-      nodes, in_matrix_, fc_eq3_w_->weight, fc_eq3_w_->bias, fc_eq3_u_->weight,
-      fc_eq3_u_->bias, fc_eq4_w_->weight, fc_eq4_w_->bias, fc_eq4_u_->weight,
-      fc_eq4_u_->bias, fc_eq5_w_->weight, fc_eq5_w_->bias, fc_eq5_u_->weight,
-      fc_eq5_u_->bias, time_steps_, released_reset_gate_);
+      in(nodes), in(in_matrix_), in(fc_eq3_w_->weight), in(fc_eq3_w_->bias),
+      in(fc_eq3_u_->weight), in(fc_eq3_u_->bias), in(fc_eq4_w_->weight),
+      in(fc_eq4_w_->bias), in(fc_eq4_u_->weight), in(fc_eq4_u_->bias),
+      in(fc_eq5_w_->weight), in(fc_eq5_w_->bias), in(fc_eq5_u_->weight),
+      in(fc_eq5_u_->bias), time_steps_, released_reset_gate_);
 }
 
 torch::Tensor GgnnImpl::forwardDirect(torch::Tensor nodes) {

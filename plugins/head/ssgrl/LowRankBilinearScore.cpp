@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "AutocastExit.h"
+
 namespace labrun::ssgrl {
 namespace {
 
@@ -129,7 +131,9 @@ torch::Tensor lowRankBilinearScore(const torch::Tensor& u,
   if (chunk_elements <= 0) {
     chunk_elements = u.is_cuda() ? std::int64_t{1} << 22 : 1 << 19;
   }
-  return LowRankBilinearScoreFunction::apply(u, v, w, chunk_elements);
+  const AutocastExit autocast(u);
+  return LowRankBilinearScoreFunction::apply(autocast.cast(u), autocast.cast(v),
+                                             autocast.cast(w), chunk_elements);
 }
 
 }  // namespace labrun::ssgrl

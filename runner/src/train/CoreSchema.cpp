@@ -184,6 +184,13 @@ std::vector<Field> trainFields() {
       {"train.epochs", ParamType::kInt, "1", "passes over the train set",
        /*choices=*/"",
        /*range=*/">= 0"},
+      {"train.precision", ParamType::kString, "fp32",
+       "arithmetic of the training step: fp32; tf32 (CUDA: TensorFloat-32 "
+       "matrix products and convolutions; as fp32 on CPU); bf16 (autocast "
+       "to bfloat16, CPU or CUDA); fp16 (CUDA: autocast to float16 with "
+       "dynamic loss scaling, a step whose gradients overflow is skipped "
+       "and the scale halved). Evaluation runs in float32",
+       "fp32|tf32|bf16|fp16"},
       {"train.log_every", ParamType::kInt, "10",
        "off a terminal: a progress line every N steps", /*choices=*/"",
        /*range=*/">= 0"},

@@ -57,6 +57,7 @@ std::vector<store::ClassMetricRow> classMetricRows(
 // (the heartbeat thread beats every 10 s; the run_summary view uses 60 too).
 constexpr double kStaleHeartbeatS = 60;
 
+// Records into the run store, keeping the time it takes.
 class StoreRecorder : public RunRecorder {
  public:
   StoreRecorder(store::RunStore& store, std::string run, std::int64_t keep_last)
@@ -64,6 +65,7 @@ class StoreRecorder : public RunRecorder {
 
   void metric(const std::string& key, std::int64_t step, std::int64_t epoch,
               double value) override {
+    const Timed timed(seconds_);
     store::MetricRow row;
     row.key = key;
     row.step = step;
@@ -78,6 +80,7 @@ class StoreRecorder : public RunRecorder {
   void classMetric(std::int64_t epoch, const std::string& metric,
                    const std::vector<std::string>& class_names,
                    const MetricResult& result) override {
+    const Timed timed(seconds_);
     store_.addClassMetrics(run_,
                            classMetricRows(epoch, metric, class_names, result));
   }
@@ -85,6 +88,7 @@ class StoreRecorder : public RunRecorder {
   void checkpoint(std::int64_t step, std::int64_t epoch,
                   const std::string& path, std::optional<double> tracked,
                   bool best) override {
+    const Timed timed(seconds_);
     store::CheckpointRow row;
     row.step = step;
     row.epoch = epoch;
@@ -97,9 +101,30 @@ class StoreRecorder : public RunRecorder {
     if (keep_last_ > 0) removeOld();
   }
 
-  void sync() override { store_.flush(); }
+  void sync() override {
+    const Timed timed(seconds_);
+    store_.flush();
+  }
+
+  double seconds() const { return seconds_; }
 
  private:
+  // Adds the time of its scope to `total`.
+  class Timed {
+   public:
+    explicit Timed(double& total)
+        : total_(total), start_(std::chrono::steady_clock::now()) {}
+    ~Timed() {
+      total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                              start_)
+                    .count();
+    }
+
+   private:
+    double& total_;
+    std::chrono::steady_clock::time_point start_;
+  };
+
   // Keeps the newest keep_last checkpoints and the best one.
   void removeOld() {
     for (const std::string& path : store_.checkpointsBeyond(run_, keep_last_)) {
@@ -112,6 +137,7 @@ class StoreRecorder : public RunRecorder {
   store::RunStore& store_;
   std::string run_;
   std::int64_t keep_last_;
+  double seconds_ = 0;
 };
 
 // A rank other than 0 of a data-parallel run records nothing.
@@ -425,6 +451,10 @@ std::string Experiment::recordRun(store::RunStore& store,
   log << fmt::format("{}run {} ({}) on {}, {} threads",
                      kind == "eval" ? "evaluation-only " : "", uuid, info.name,
                      info.device, torch::get_num_threads());
+  const Precision precision = parts.options.trainer.precision;
+  if (kind != "eval" && precision != Precision::kFp32) {
+    log << ", " << precisionName(precision);
+  }
   if (collective_) {
     log << fmt::format(" x {} processes ({})", info.world_size,
                        parts.options.group.backend);
@@ -485,18 +515,20 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
   if (controls.log_every >= 0) options.log_every = controls.log_every;
-  std::unique_ptr<RunRecorder> recorder = std::make_unique<NoRecorder>();
+  NoRecorder no_recorder;
+  std::optional<StoreRecorder> store_recorder;
   std::optional<store::Heartbeat> heartbeat;
   if (store) {
-    recorder =
-        std::make_unique<StoreRecorder>(*store, uuid, parts.options.keep_last);
+    store_recorder.emplace(*store, uuid, parts.options.keep_last);
     heartbeat.emplace(controls.db_path, uuid);
   }
+  RunRecorder& recorder =
+      store_recorder ? static_cast<RunRecorder&>(*store_recorder) : no_recorder;
   RunOutcome outcome;
   outcome.uuid = uuid;
   try {
     Trainer trainer(parts.model, parts.loss, parts.metrics,
-                    std::move(parts.optimizer), options, *recorder, log);
+                    std::move(parts.optimizer), options, recorder, log);
     const FitEnd end =
         trainer.fit(*parts.train_batches, *parts.val_batches, resume_from);
     outcome.status = end == FitEnd::kFinished ? "FINISHED" : "KILLED";
@@ -505,7 +537,10 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
     outcome.status = "FAILED";
     outcome.error = failure.what();
   }
-  if (store) finishRun(*store, outcome);
+  if (store) {
+    finishRun(*store, outcome);
+    outcome.recording_seconds = store_recorder->seconds();
+  }
   return outcome;
 }
 

@@ -59,6 +59,10 @@ struct RunOutcome {
   std::string uuid;
   std::string status;  // FINISHED, FAILED or KILLED
   std::string error;
+  // Seconds the training thread spent recording into the run store
+  // (metric, per-class and checkpoint rows, flushes); the heartbeat has a
+  // thread of its own.
+  double recording_seconds = 0;
 };
 
 struct EvalRequest {

@@ -312,6 +312,11 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   options.optim = optimizerOptions(tree);
   options.trainer = trainerOptions(tree);
   options.trainer.device = options.device;
+  options.trainer.precision =
+      parsePrecision(located(tree.at("train.precision")), options.device);
+  if (options.trainer.precision == Precision::kFp16) {
+    options.trainer.loss_scaling = LossScalerOptions{};
+  }
   options.keep_last = tree.at("checkpoint.keep_last").asInt();
   return options;
 }

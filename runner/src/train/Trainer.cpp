@@ -179,7 +179,9 @@ Trainer::Trainer(Model model, std::shared_ptr<Loss> loss,
       optimizer_(std::move(optimizer)),
       options_(std::move(options)),
       recorder_(recorder),
-      log_(log) {}
+      log_(log) {
+  if (options_.loss_scaling) scaler_.emplace(*options_.loss_scaling);
+}
 
 Trainer::~Trainer() = default;
 
@@ -210,6 +212,7 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
               sanity);
   }
   for (auto& stage : stages_) stage->beforeRun(*this, sanity);
+  applyMathMode(options_.precision, options_.device);
   // Images count for the whole group: every rank reads as many per step.
   const std::int64_t world =
       options_.collective ? options_.collective->worldSize() : 1;
@@ -226,6 +229,7 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     const auto start = std::chrono::steady_clock::now();
     std::int64_t group_size = 0, in_group = 0, group_images = 0;
     double group_loss = 0;
+    bool group_finite = true;
     data::Batch batch;
     optimizer_->zero_grad();
     while (train.next(batch)) {
@@ -235,22 +239,29 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         group_size =
             std::min(accumulate_, micro_per_epoch - state_.batches_done);
       }
-      const torch::Tensor logits =
-          model_->forward(batch.images.to(options_.device));
-      const torch::Tensor loss =
-          loss_->forward(logits, batch.targets.to(options_.device),
-                         batch.mask.to(options_.device));
-      (loss / static_cast<double>(group_size)).backward();
+      torch::Tensor logits;
+      {
+        const AutocastScope autocast(options_.precision, options_.device);
+        logits = model_->forward(batch.images.to(options_.device));
+      }
+      // The loss in float32, as autocast would compute it anyway.
+      const torch::Tensor loss = loss_->forward(
+          logits.to(torch::kFloat), batch.targets.to(options_.device),
+          batch.mask.to(options_.device));
+      const torch::Tensor part = loss / static_cast<double>(group_size);
+      (scaler_ ? scaler_->scale(part) : part).backward();
       // Read after backward is queued: on a GPU, reading first would make
       // the host wait for the forward pass before it could issue the
-      // backward one. A non-finite loss still stops before any update.
+      // backward one. A non-finite loss still stops before any update;
+      // with loss scaling its step is skipped instead.
       const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
+      if (!std::isfinite(value) && !scaler_) {
         throw std::runtime_error(fmt::format(
             "loss is {} at step {} (epoch {}); the last good checkpoint is "
             "kept",
             value, state_.step + 1, epoch));
       }
+      group_finite = group_finite && std::isfinite(value);
       ++state_.batches_done;
       ++in_group;
       group_loss += value;
@@ -260,21 +271,31 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       if (options_.collective) {
         options_.collective->averageGradients(parameters);
       }
-      if (options_.clip_grad_norm > 0) {
+      const bool update =
+          !scaler_ || unscaleGradients(parameters, group_finite, epoch);
+      if (update && options_.clip_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, options_.clip_grad_norm);
       }
       for (auto& stage : stages_) stage->beforeUpdate(*this);
-      optimizer_->step();
+      // A skipped step still counts: the schedule and the data order stay
+      // those of the uninterrupted run.
+      if (update) optimizer_->step();
       optimizer_->zero_grad();
       ++state_.step;
       for (auto& stage : stages_) stage->afterUpdate(*this);
       StepEnd step;
       step.loss = group_loss / static_cast<double>(group_size);
       agree(step.loss);
-      state_.epoch_loss_sum += step.loss;
-      ++state_.epoch_steps;
       state_.epoch_images += group_images;
-      recorder_.metric("train/loss", state_.step, epoch, step.loss);
+      if (std::isfinite(step.loss)) {
+        state_.epoch_loss_sum += step.loss;
+        ++state_.epoch_steps;
+        recorder_.metric("train/loss", state_.step, epoch, step.loss);
+      }
+      if (scaler_) {
+        recorder_.metric("train/loss_scale", state_.step, epoch,
+                         scaler_->currentScale());
+      }
       recorder_.metric("train/lr", state_.step, epoch,
                        optimizer_->param_groups().front().options().get_lr());
       step.step_in_epoch =
@@ -284,6 +305,7 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       in_group = 0;
       group_loss = 0;
       group_images = 0;
+      group_finite = true;
       for (auto& stage : stages_) stage->afterStep(*this, step);
       if (stop_) {
         for (auto& stage : stages_) stage->afterTrainSteps(*this);
@@ -348,6 +370,25 @@ void Trainer::evaluate(const std::string& split, Metrics& values) {
   log_ << line << "\n" << std::flush;
 }
 
+bool Trainer::unscaleGradients(const std::vector<torch::Tensor>& parameters,
+                               bool loss_finite, std::int64_t epoch) {
+  bool finite = scaler_->unscale(parameters) && loss_finite;
+  if (options_.collective) {
+    // A loss that overflowed on one rank skips the step on every rank.
+    finite = options_.collective
+                 ->sum(torch::tensor(finite ? 0.0 : 1.0, torch::kDouble))
+                 .item<double>() == 0;
+  }
+  if (!scaler_->update(finite)) {
+    throw std::runtime_error(fmt::format(
+        "loss scale fell below 1 at step {} (epoch {}): the gradients are "
+        "not finite even unscaled, so the run diverges (not an fp16 "
+        "overflow); the last good checkpoint is kept",
+        state_.step + 1, epoch));
+  }
+  return finite;
+}
+
 void Trainer::requestStop(FitEnd end, const std::string& reason) {
   if (stop_) return;
   stop_ = end;
@@ -379,6 +420,7 @@ std::string Trainer::writeCheckpoint() {
   archive.write("model", model);
   archive.write("optimizer", optimizer);
   for (const auto& stage : stages_) stage->save(archive);
+  if (scaler_) scaler_->save(archive);
   archive.write("state",
                 torch::tensor({state_.step, state_.epoch, state_.batches_done,
                                state_.epoch_steps, state_.epoch_images},
@@ -404,12 +446,11 @@ void Trainer::restore(const std::string& path) {
   model_->load(model);
   archive.read("optimizer", optimizer);
   optimizer_->load(optimizer);
-  for (auto& stage : stages_) {
-    try {
-      stage->load(archive);
-    } catch (const std::runtime_error& missing) {
-      throw std::runtime_error(path + ": " + missing.what());
-    }
+  try {
+    for (auto& stage : stages_) stage->load(archive);
+    if (scaler_) scaler_->load(archive);
+  } catch (const std::runtime_error& missing) {
+    throw std::runtime_error(path + ": " + missing.what());
   }
   torch::Tensor state, loss_sum;
   archive.read("state", state);

@@ -19,8 +19,10 @@
 #include "labrun/Loss.h"
 #include "labrun/Metric.h"
 #include "train/EarlyStopStage.h"
+#include "train/LossScaler.h"
 #include "train/LrSchedule.h"
 #include "train/Model.h"
+#include "train/Precision.h"
 #include "train/TrainStage.h"
 
 namespace labrun::dist {
@@ -68,6 +70,12 @@ struct TrainerOptions {
   ScheduleOptions schedule;
   std::optional<EarlyStopOptions> early_stop;  // none: train all epochs
   torch::Device device = torch::kCPU;
+  // The forward pass's arithmetic (train.precision); evaluation stays
+  // float32.
+  Precision precision = Precision::kFp32;
+  // Dynamic loss scaling (fp16): steps with non-finite gradients are
+  // skipped, not fatal. None: a non-finite loss stops the run.
+  std::optional<LossScalerOptions> loss_scaling;
   std::int64_t log_every = 10;
   bool quiet = false;
   bool terminal = false;  // draw a progress bar
@@ -124,7 +132,8 @@ class Trainer : private TrainLoop {
   // `resume_from` when given. Once. Returns kStopped when a signal asked to
   // stop (after a checkpoint), kFinished after the last epoch or when a
   // stage ended the run (stopReason() says why). Throws on a non-finite
-  // loss, naming the step.
+  // loss, naming the step; with loss scaling, only once the scale falls
+  // below its floor.
   FitEnd fit(data::BatchSource& train, data::BatchSource& val,
              const std::string& resume_from = "");
 
@@ -152,6 +161,11 @@ class Trainer : private TrainLoop {
   // collective call in a data-parallel run); `loss` becomes the mean step
   // loss over the ranks.
   void agree(double& loss);
+  // Loss scaling: unscales the gradients and updates the scale; false when
+  // the step must be skipped (gradients or `loss_finite` not finite, on any
+  // rank). Throws when the scale falls below its floor.
+  bool unscaleGradients(const std::vector<torch::Tensor>& parameters,
+                        bool loss_finite, std::int64_t epoch);
   void restore(const std::string& path);
 
   Model model_;
@@ -164,7 +178,8 @@ class Trainer : private TrainLoop {
   TrainState state_;
   std::int64_t steps_per_epoch_ = 0;
   std::int64_t accumulate_ = 1;
-  data::BatchSource* val_ = nullptr;                 // during fit
+  std::optional<LossScaler> scaler_;  // with options_.loss_scaling
+  data::BatchSource* val_ = nullptr;  // during fit
   std::vector<std::unique_ptr<TrainStage>> stages_;  // in calling order
   std::optional<FitEnd> stop_;
   std::string stop_reason_;

@@ -367,8 +367,12 @@ TEST_F(CliTest, MlGcnAndCsraSpecsResolveToTheirReleasedTraining) {
       {"train.epochs", "30"},
       {"eval.every_epochs", "1"}};
   const std::string doc = reproduceDoc();
-  for (const auto& [name, head] : {std::pair{"coco2014_mlgcn_r101", &mlgcn},
-                                   std::pair{"coco2014_csra_r101", &csra}}) {
+  // The released-checkpoint specs evaluate under the same recipe.
+  for (const auto& [name, head] :
+       {std::pair{"coco2014_mlgcn_r101", &mlgcn},
+        std::pair{"coco2014_mlgcn_released", &mlgcn},
+        std::pair{"coco2014_csra_r101", &csra},
+        std::pair{"coco2014_csra_released", &csra}}) {
     SCOPED_TRACE(name);
     expectRecipe(
         labrun("run " + kSource + "/experiments/" + name + ".yaml --dry-run"),
@@ -581,6 +585,63 @@ TEST_F(CliTest, KilledProcessShowsAsCrashedAndResumes) {
   ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
   EXPECT_EQ(series("cut", "train/loss"), series("whole", "train/loss"));
   EXPECT_EQ(series("cut", "val/mAP"), series("whole", "val/mAP"));
+}
+
+// train.precision: bf16 (autocast on the CPU) takes the smoke run along
+// fp32's course, is recorded with the run, and resumes exactly from a kill
+// in the middle of an epoch (the last checkpoint is step 4 of 12). fp16 is
+// refused off CUDA, naming where it was asked for.
+TEST_F(CliTest, Bf16RunFollowsFp32AndResumesExactlyAfterAKill) {
+  const std::string bf16 = kResumable + " train.precision=bf16";
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=fp32 -q").code, 0);
+  ASSERT_EQ(labrun("run " + kSmoke + bf16 + " name=whole -q").code, 0);
+  const pid_t pid = start("run " + kSmoke + bf16 + " name=cut -q");
+  waitForCount(
+      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+      "r.name = 'cut' AND m.key = 'train/loss'",
+      6);
+  kill(pid, SIGKILL);
+  exitStatus(pid);
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  expectSameMetrics("cut", "whole");
+
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  EXPECT_EQ(*store
+                 ->query("SELECT p.value FROM params p JOIN runs r ON r.uuid "
+                         "= p.run WHERE r.name = 'cut' AND p.key = "
+                         "'train.precision'")
+                 .rows.at(0)
+                 .at(0),
+            "bf16");
+  // Each epoch's mean loss within 1% of fp32's, but not equal to it.
+  const auto epoch_losses = [&](const std::string& name) {
+    std::vector<double> values;
+    for (const auto& row :
+         store
+             ->query("SELECT m.value FROM metrics m JOIN runs r ON r.uuid = "
+                     "m.run WHERE r.name = ?1 AND m.key = 'train/epoch_loss' "
+                     "ORDER BY m.step",
+                     {name})
+             .rows) {
+      values.push_back(std::stod(*row.at(0)));
+    }
+    return values;
+  };
+  const auto fp32 = epoch_losses("fp32"), half = epoch_losses("whole");
+  ASSERT_EQ(fp32.size(), 2u);
+  ASSERT_EQ(half.size(), 2u);
+  EXPECT_NE(fp32, half);
+  for (std::size_t i = 0; i < fp32.size(); ++i) {
+    EXPECT_NEAR(half[i], fp32[i], 0.01 * fp32[i]);
+  }
+
+  const Result fp16 = labrun("run " + kSmoke + kFast + " train.precision=fp16");
+  EXPECT_EQ(fp16.code, 2);
+  EXPECT_NE(fp16.err.find("override 'train.precision=fp16': "
+                          "train.precision: fp16 needs a CUDA device"),
+            std::string::npos)
+      << fp16.err;
 }
 
 TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {

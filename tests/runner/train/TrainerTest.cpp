@@ -6,11 +6,15 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "data/SyntheticDataset.h"
+#include "fixtures/ErrorOf.h"
 #include "plugins/PluginHost.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
@@ -29,6 +33,8 @@
 
 namespace labrun::train {
 namespace {
+
+using fixtures::errorOf;
 
 OptimizerOptions adam(double lr) {
   OptimizerOptions options;
@@ -362,6 +368,207 @@ TEST_F(TrainerTest, NonFiniteLossStopsNamingTheStepAndKeepsCheckpoints) {
   torch::Tensor state;
   archive.read("state", state);
   EXPECT_EQ(state[0].item<std::int64_t>(), 2);
+}
+
+// Multiplies the loss by infinity at the listed calls (1-based), as an
+// fp16 overflow would: its gradients are not finite.
+class InfAtCalls : public Loss {
+ public:
+  explicit InfAtCalls(std::set<int> calls) : calls_(std::move(calls)) {}
+  torch::Tensor forward(torch::Tensor logits, torch::Tensor targets,
+                        torch::Tensor) override {
+    const auto loss = torch::binary_cross_entropy_with_logits(logits, targets);
+    return calls_.count(++count_) > 0
+               ? loss * std::numeric_limits<float>::infinity()
+               : loss;
+  }
+
+ private:
+  std::set<int> calls_;
+  int count_ = 0;
+};
+
+// The model's parameters after each update, by step.
+class ParameterSnapshots : public TrainStage {
+ public:
+  explicit ParameterSnapshots(std::vector<torch::Tensor>& out) : out_(out) {}
+  void afterUpdate(TrainLoop& loop) override {
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : loop.model()->parameters()) {
+      flat.push_back(p.detach().flatten().clone());
+    }
+    out_.push_back(torch::cat(flat));
+  }
+
+ private:
+  std::vector<torch::Tensor>& out_;
+};
+
+TEST(LossScaler, SkipsNonFiniteStepsHalvesAndGrowsTheScale) {
+  LossScalerOptions options;
+  options.init_scale = 8;
+  options.growth_interval = 3;
+  LossScaler scaler(options);
+  const torch::Tensor w = torch::ones({2}, torch::requires_grad());
+  scaler.scale((w * 3).sum()).backward();
+  EXPECT_TRUE(torch::equal(w.grad(), torch::full({2}, 24.0f)));
+  EXPECT_TRUE(scaler.unscale({w}));
+  EXPECT_TRUE(torch::equal(w.grad(), torch::full({2}, 3.0f)));
+  w.grad()[1] = std::numeric_limits<float>::infinity();
+  EXPECT_FALSE(scaler.unscale({w}));
+  EXPECT_TRUE(scaler.update(/*finite=*/false));
+  EXPECT_EQ(scaler.currentScale(), 4);
+  EXPECT_EQ(scaler.skippedSteps(), 1);
+  // Three good steps in a row double it; a bad one restarts the count.
+  scaler.update(true);
+  scaler.update(true);
+  EXPECT_EQ(scaler.currentScale(), 4);
+  scaler.update(true);
+  EXPECT_EQ(scaler.currentScale(), 8);
+  scaler.update(true);
+  scaler.update(true);
+  scaler.update(false);
+  scaler.update(true);
+  EXPECT_EQ(scaler.currentScale(), 4);
+
+  // The state travels through a checkpoint archive.
+  torch::serialize::OutputArchive out;
+  scaler.save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  LossScaler restored(options);
+  torch::serialize::InputArchive in;
+  std::istringstream read(bytes.str());
+  in.load_from(read);
+  restored.load(in);
+  EXPECT_EQ(restored.currentScale(), 4);
+  EXPECT_EQ(restored.skippedSteps(), 2);
+  restored.update(true);
+  restored.update(true);  // the third good step in a row, counting the saved
+  EXPECT_EQ(restored.currentScale(), 8);
+
+  torch::serialize::OutputArchive empty_out;
+  std::ostringstream empty_bytes;
+  empty_out.save_to(empty_bytes);
+  torch::serialize::InputArchive empty;
+  std::istringstream empty_read(empty_bytes.str());
+  empty.load_from(empty_read);
+  EXPECT_EQ(errorOf([&] { restored.load(empty); }),
+            "the checkpoint holds no loss scale (written by a run that was "
+            "not fp16)");
+
+  // Below the floor (1) the run is diverging: update says so.
+  LossScaler low(LossScalerOptions{/*init_scale=*/2.0});
+  EXPECT_TRUE(low.update(false));
+  EXPECT_FALSE(low.update(false));
+}
+
+// Scaling by a power of two is exact in floating point: a scaled run with
+// no overflow is the plain run, bit for bit; an overflowing step is
+// skipped (parameters unchanged), halves the scale, and the run goes on.
+TEST_F(TrainerTest,
+       LossScalingSkipsOverflowingStepsAndOtherwiseChangesNothing) {
+  const auto plain = train(/*seed=*/1, /*epochs=*/1);
+  Setup scaled;
+  scaled.adjust = [](TrainerOptions& options) {
+    options.loss_scaling = LossScalerOptions{};
+  };
+  // No sanity batches: the loss's third call is step 3's.
+  const auto scaled_adjust = scaled.adjust;
+  const auto same = train(scaled);
+  EXPECT_EQ(same.values.at("train/loss"), plain.values.at("train/loss"));
+  EXPECT_EQ(same.values.at("train/loss_scale"),
+            std::vector<double>(12, 65536.0));
+
+  std::vector<torch::Tensor> snapshots;
+  Setup overflow = scaled;
+  overflow.loss = std::make_shared<InfAtCalls>(std::set<int>{3});
+  overflow.adjust = [scaled_adjust](TrainerOptions& options) {
+    scaled_adjust(options);
+    options.sanity_batches = 0;
+  };
+  overflow.prepare = [&snapshots](Trainer& trainer) {
+    trainer.addStage(std::make_unique<ParameterSnapshots>(snapshots));
+  };
+  const auto skipped = train(overflow);
+  EXPECT_EQ(skipped.end, FitEnd::kFinished);
+  ASSERT_EQ(snapshots.size(), 12u);
+  EXPECT_TRUE(torch::equal(snapshots[2], snapshots[1]));  // step 3: skipped
+  EXPECT_FALSE(torch::equal(snapshots[3], snapshots[2]));
+  std::vector<double> expected_scale(12, 32768.0);
+  expected_scale[0] = expected_scale[1] = 65536.0;
+  EXPECT_EQ(skipped.values.at("train/loss_scale"), expected_scale);
+  // The non-finite step's loss is not recorded; the others are.
+  const auto& losses = skipped.values.at("train/loss");
+  ASSERT_EQ(losses.size(), 11u);
+  EXPECT_EQ(losses[0], plain.values.at("train/loss")[0]);
+  EXPECT_EQ(losses[1], plain.values.at("train/loss")[1]);
+  for (double loss : losses) EXPECT_TRUE(std::isfinite(loss));
+}
+
+// A loss that is never finite is not an overflow: once the scale falls
+// below 1 the run fails naming the step, as an unscaled run does at once.
+TEST_F(TrainerTest, LossScaleFloorStopsADivergingRun) {
+  Setup setup;
+  setup.loss = std::make_shared<InfAtCalls>(std::set<int>{1, 2, 3, 4});
+  setup.adjust = [](TrainerOptions& options) {
+    options.sanity_batches = 0;
+    options.loss_scaling = LossScalerOptions{/*init_scale=*/4.0};
+  };
+  EXPECT_NE(errorOf([&] {
+              train(setup);
+            }).find("loss scale fell below 1 at step 3 (epoch 1)"),
+            std::string::npos);
+}
+
+// The scale comes back from a checkpoint: the resumed run scales as the
+// uninterrupted one did.
+TEST_F(TrainerTest, ResumedRunKeepsTheLossScale) {
+  const std::string dir = ::testing::TempDir() + "/trainer_scale_resume";
+  fs::remove_all(dir);
+  Setup setup;
+  setup.epochs = 2;
+  setup.checkpoint_dir = dir;
+  setup.every_steps = 5;
+  setup.loss = std::make_shared<InfAtCalls>(std::set<int>{3});
+  setup.adjust = [](TrainerOptions& options) {
+    options.loss_scaling = LossScalerOptions{};
+    options.sanity_batches = 0;
+  };
+  const auto whole = train(setup);
+  Setup rest = setup;
+  rest.loss = std::make_shared<InfAtCalls>(std::set<int>{});
+  rest.resume_from = dir + "/step-00000005.pt";
+  const auto resumed = train(rest);
+  const auto& scales = whole.values.at("train/loss_scale");
+  EXPECT_EQ(resumed.values.at("train/loss_scale"),
+            std::vector<double>(scales.begin() + 5, scales.end()));
+  const auto& losses = whole.values.at("train/loss");  // 23: step 3 skipped
+  EXPECT_EQ(resumed.values.at("train/loss"),
+            std::vector<double>(losses.begin() + 4, losses.end()));
+}
+
+// bf16 autocast on the CPU: the forward pass really runs in bfloat16 (the
+// losses differ from float32's), and the training follows the same course.
+TEST_F(TrainerTest, Bf16TrainingStaysCloseToFp32) {
+  const auto fp32 = train(/*seed=*/1, /*epochs=*/2);
+  Setup setup;
+  setup.epochs = 2;
+  setup.adjust = [](TrainerOptions& options) {
+    options.precision = Precision::kBf16;
+  };
+  const auto bf16 = train(setup);
+  const auto& a = fp32.values.at("train/loss");
+  const auto& b = bf16.values.at("train/loss");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_NE(a, b);
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  }
+  EXPECT_LT(worst, 0.02);
+  EXPECT_NEAR(bf16.values.at("val/mAP").back(),
+              fp32.values.at("val/mAP").back(), 2.0);
 }
 
 // Reports the mAP values it is given, one per evaluation.

@@ -17,6 +17,7 @@
 //               [--depth 101] [--extra-pool 0] [--size 448] [--batch 2]
 //               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
 //               [--device cpu|cuda] [--adam fused|libtorch] [--trace FILE]
+//               [--precision fp32|tf32|bf16|fp16]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
 // --trace FILE runs one more step under LibTorch's profiler (after the timed
@@ -35,12 +36,15 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include "plugins/PluginHost.h"
 #include "train/FusedAdam.h"
+#include "train/LossScaler.h"
 #include "train/Model.h"
+#include "train/Precision.h"
 
 namespace {
 
@@ -101,7 +105,7 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> text = {
       {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
       {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""},
-      {"--device", "cpu"},   {"--adam", "fused"}};
+      {"--device", "cpu"},   {"--adam", "fused"},      {"--precision", "fp32"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -131,6 +135,14 @@ int main(int argc, char** argv) {
                  "or no GPU is visible\n";
     return 2;
   }
+  // As `labrun run` trains with train.precision (train/Trainer.cpp): the
+  // forward pass under autocast, the loss in float32, fp16 with a scaled
+  // loss whose overflowing steps are skipped.
+  const labrun::train::Precision precision = labrun::train::parsePrecision(
+      {text["--precision"], "--precision"}, device);
+  labrun::train::applyMathMode(precision, device);
+  std::optional<labrun::train::LossScaler> scaler;
+  if (precision == labrun::train::Precision::kFp16) scaler.emplace();
   torch::manual_seed(0);
 
   labrun::plugins::PluginHost host;
@@ -199,13 +211,23 @@ int main(int argc, char** argv) {
   double optimizer_s = 0;  // of the last step
   const auto train_step = [&] {
     optimizer->zero_grad();
+    torch::Tensor logits;
+    {
+      const labrun::train::AutocastScope autocast(precision, device);
+      logits = model->forward(inputs);
+    }
     const torch::Tensor value =
-        loss->forward(model->forward(inputs), targets, mask);
-    value.backward();
+        loss->forward(logits.to(torch::kFloat), targets, mask);
+    (scaler ? scaler->scale(value) : value).backward();
     step_loss = value.item<double>();
+    bool update = true;
+    if (scaler) {
+      update = scaler->unscale(model->parameters());
+      scaler->update(update);
+    }
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
     const auto start = std::chrono::steady_clock::now();
-    optimizer->step();
+    if (update) optimizer->step();
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
     optimizer_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

@@ -149,16 +149,28 @@ def pytorch_worker(args):
     inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     criterion = torch.nn.BCEWithLogitsLoss()
+    # PyTorch's own mixed precision: autocast, and GradScaler for fp16
+    # (disabled, it passes the step through).
+    autocast_dtype = {"bf16": torch.bfloat16,
+                      "fp16": torch.float16}.get(args.precision)
+    tf32 = args.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    scaler = torch.cuda.amp.GradScaler(enabled=args.precision == "fp16")
     targets = (torch.rand(args.batch, args.classes) < 0.1).float().to(device)
     step_s, step_cpu_s, losses, first_loss = [], [], [], None
     for step in range(args.warmup + args.steps):
         start, start_cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad()
-        loss = criterion(model(inputs), targets)
-        loss.backward()
+        with torch.autocast(device.type, dtype=autocast_dtype,
+                            enabled=autocast_dtype is not None):
+            logits = model(inputs)
+        loss = criterion(logits.float(), targets)
+        scaler.scale(loss).backward()
         loss_value = loss.item()
-        del loss  # its graph must not live into the next step's peak
-        optimizer.step()
+        del loss, logits  # the graph must not live into the next step's peak
+        scaler.step(optimizer)
+        scaler.update()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if step == 0:
@@ -181,7 +193,7 @@ def pytorch_worker(args):
 def common_flags(args):
     flags = []
     for name in ("backbone", "size", "batch", "classes", "threads", "warmup",
-                 "steps", "device"):
+                 "steps", "device", "precision"):
         flags += ["--" + name, str(getattr(args, name))]
     return flags + ["--extra-pool", str(args.extra_pool)]
 
@@ -210,6 +222,11 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--precision", default="fp32",
+                        choices=["fp32", "tf32", "bf16", "fp16"],
+                        help="both sides: autocast of the forward pass (bf16, "
+                        "fp16 with loss scaling: labrun's LossScaler, "
+                        "PyTorch's GradScaler), TF32 (tf32) or none")
     parser.add_argument("--adam", default="fused",
                         choices=["fused", "libtorch"],
                         help="labrun's optimizer (train/FusedAdam.h) or "
@@ -262,11 +279,11 @@ def main():
         return (wall if on_gpu else cpu), peak
 
     print("\n%s, %dx%d, batch %d, %d classes, %d thread(s), %d steps x %d "
-          "rounds, %s; torch %s; labrun with %s Adam" % (
+          "rounds, %s, %s; torch %s; labrun with %s Adam" % (
               "ResNet-101" if args.backbone == "resnet" else "features only",
               args.size, args.size, args.batch, args.classes, args.threads,
               args.steps, args.rounds, device_name(args.device),
-              torch.__version__, args.adam))
+              args.precision, torch.__version__, args.adam))
 
     def optimizer_s(name):
         """Seconds of the optimizer step (labrun's configurations only)."""

@@ -99,6 +99,13 @@ run() {
   bench --backbone features --warmup 5 --steps 30 --rounds 2
   bench --size 576 --batch 4 --warmup 5 --steps 20 --rounds 2 \
     --skip "labrun ssgrl direct"
+  # train.precision at the paper's size: SSGRL within 1.15x of fc in bf16,
+  # labrun against PyTorch's own mixed precision (autocast; GradScaler for
+  # fp16) on the same GPU (issue: speed on every device).
+  for precision in bf16 fp16; do
+    bench --size 576 --batch 4 --precision $precision --warmup 5 --steps 20 \
+      --rounds 2 --skip "labrun ssgrl direct"
+  done
   for head in fc ssgrl; do
     stage "profile: $head"
     build-device/bin/bench_ssgrl --plugins build-device/plugins \

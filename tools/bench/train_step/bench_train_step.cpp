@@ -1,12 +1,15 @@
 // labrun's side of the training-step benchmark
 // (tools/bench/train_step/bench_train_step.py): the resnet backbone and fc
 // head plugins, loaded through PluginHost as `labrun run` does, in labrun's
-// Model, with the bce loss plugin and Adam. Prints "ready", then runs one
+// Model, with the bce loss plugin and Adam, the forward pass in the
+// precision `labrun run` gives it (train.precision: fp32 or bf16, the loss
+// in float32 as the trainer computes it). Prints "ready", then runs one
 // training step (forward, backward, optimizer step) per "step" line on
 // stdin and prints its duration in seconds, so that the driver can
 // interleave the steps with PyTorch's.
 //   yes step | head -5 | bench_train_step --plugins DIR [--depth 101]
 //       [--size 448] [--batch 2] [--classes 80] [--threads 2]
+//       [--precision fp32|bf16]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -17,9 +20,11 @@
 #include "plugins/PluginHost.h"
 #include "train/FusedAdam.h"
 #include "train/Model.h"
+#include "train/Precision.h"
 
 int main(int argc, char** argv) {
   std::string plugin_dir;
+  std::string precision_name = "fp32";
   std::map<std::string, std::int64_t> options = {{"--depth", 101},
                                                  {"--size", 448},
                                                  {"--batch", 2},
@@ -29,6 +34,8 @@ int main(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--plugins") {
       plugin_dir = argv[i + 1];
+    } else if (flag == "--precision") {
+      precision_name = argv[i + 1];
     } else if (options.count(flag)) {
       options[flag] = std::stoll(argv[i + 1]);
     } else {
@@ -40,6 +47,8 @@ int main(int argc, char** argv) {
     std::cerr << "bench_train_step: --plugins DIR is required\n";
     return 2;
   }
+  const labrun::train::Precision precision = labrun::train::parsePrecision(
+      {precision_name, "--precision"}, torch::kCPU);
   torch::set_num_threads(static_cast<int>(options["--threads"]));
   torch::manual_seed(0);
 
@@ -75,7 +84,12 @@ int main(int argc, char** argv) {
   while (std::getline(std::cin, command) && command == "step") {
     const auto start = std::chrono::steady_clock::now();
     optimizer.zero_grad();
-    loss->forward(model->forward(images), targets, mask).backward();
+    torch::Tensor logits;
+    {
+      const labrun::train::AutocastScope autocast(precision, torch::kCPU);
+      logits = model->forward(images);
+    }
+    loss->forward(logits.to(torch::kFloat), targets, mask).backward();
     optimizer.step();
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;

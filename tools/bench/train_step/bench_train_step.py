@@ -6,7 +6,8 @@ Linear(2048, 80) classifier on global-average-pooled layer4 features (labrun:
 the `resnet` backbone and `fc` head plugins in labrun's Model, `bce` loss;
 PyTorch: torchvision's resnet101 with its fc replaced, BCEWithLogitsLoss), on
 a batch of 2 random 448x448 images, both sides on the same number of
-threads. Both models live side by side (labrun's in a child process driven
+threads and in the same precision (--precision bf16: the forward pass under
+CPU autocast to bfloat16, the loss in float32, on both sides). Both models live side by side (labrun's in a child process driven
 over a pipe) and their steps alternate one by one, so that each pair of
 steps sees the same machine load even on a busy machine. Prints images/s of
 each side and the median of the per-pair ratios labrun / PyTorch.
@@ -33,11 +34,15 @@ class PyTorchSide:
         self.criterion = torch.nn.BCEWithLogitsLoss()
         self.images = torch.randn(args.batch, 3, args.size, args.size)
         self.targets = (torch.rand(args.batch, args.classes) < 0.1).float()
+        self.bf16 = args.precision == "bf16"
 
     def step(self):
         start = time.perf_counter()
         self.optimizer.zero_grad()
-        self.criterion(self.model(self.images), self.targets).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16,
+                            enabled=self.bf16):
+            logits = self.model(self.images)
+        self.criterion(logits.float(), self.targets).backward()
         self.optimizer.step()
         return time.perf_counter() - start
 
@@ -45,7 +50,7 @@ class PyTorchSide:
 class LabrunSide:
     def __init__(self, args):
         command = [args.bench, "--plugins", args.plugins]
-        for flag in ("size", "batch", "classes", "threads"):
+        for flag in ("size", "batch", "classes", "threads", "precision"):
             command += ["--" + flag, str(getattr(args, flag))]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
@@ -70,6 +75,8 @@ def main():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16"),
+                        default="fp32")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--trace", metavar="FILE",
@@ -105,9 +112,10 @@ def main():
 
     ratio = statistics.median(
         p / l for p, l in zip(times["pytorch"], times["labrun"]))
-    print("ResNet-101 + fc, %dx%d, batch %d, %d threads, %d warm-up + %d "
-          "timed steps each" % (args.size, args.size, args.batch,
-                                args.threads, args.warmup, args.steps))
+    print("ResNet-101 + fc, %dx%d, batch %d, %d threads, %s, %d warm-up + "
+          "%d timed steps each" % (args.size, args.size, args.batch,
+                                   args.threads, args.precision, args.warmup,
+                                   args.steps))
     print("pytorch (torch %s, torchvision %s): %.3f images/s" %
           (torch.__version__, torchvision.__version__, rate("pytorch")))
     print("labrun: %.3f images/s" % rate("labrun"))

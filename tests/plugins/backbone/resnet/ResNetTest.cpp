@@ -387,6 +387,79 @@ TEST(ResNet, WeightsPrefixTakesTheBackboneOfAWholeModel) {
       << unset;
 }
 
+// The resnet18 of the forward reference as ML-GCN's and CSRA's released
+// checkpoints hold their backbones (make_model_fixtures.py
+// released_layouts): the same layer4 output once imported.
+void expectTorchvisionOutput(Backbone& backbone) {
+  backbone.eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor output =
+      backbone.forward(forwardReference().at("resnet18.input"));
+  const torch::Tensor& expected = forwardReference().at("resnet18.output");
+  ASSERT_EQ(output.sizes(), expected.sizes());
+  EXPECT_LE((output - expected).abs().max().item<float>(), 1e-4f);
+}
+
+TEST(ResNet, ImportsTheBackboneOfAReleasedMlGcnCheckpoint) {
+  auto backbone =
+      makeResNet({{"weights", std::string("resnet18_mlgcn.pth.tar")},
+                  {"weights_prefix", std::string("features.")},
+                  {"weights_layout", std::string("sequential")}});
+  expectTorchvisionOutput(*backbone);
+  // Read under torchvision's names, the Sequential's indices do not fit.
+  const std::string unmapped = errorOf([] {
+    makeResNet({{"weights", std::string("resnet18_mlgcn.pth.tar")},
+                {"weights_prefix", std::string("features.")}});
+  });
+  EXPECT_NE(unmapped.find("unexpected keys (120): 0.weight, 1.bias"),
+            std::string::npos)
+      << unmapped;
+  EXPECT_NE(unmapped.find("its keys start with: 0. (1 key), 1. (5 keys), 4. "
+                          "(24 keys)"),
+            std::string::npos)
+      << unmapped;
+}
+
+TEST(ResNet, SequentialLayoutNamesTheKeyItCannotMap) {
+  ModelContext context = fixtureContext();
+  context.load_state_dict = [](const std::string&) {
+    StateDict state;
+    state["0.weight"] = torch::zeros({64, 3, 7, 7});
+    state["3.weight"] = torch::zeros({1});  // maxpool: no parameters
+    return state;
+  };
+  const std::string error = errorOf([&] {
+    makeResNet({{"weights", std::string("features.pth")},
+                {"weights_layout", std::string("sequential")}},
+               context);
+  });
+  EXPECT_NE(
+      error.find(
+          "weights '" + kDir +
+          "/features.pth': weights_layout sequential expects keys '<child "
+          "index>.<name>' with the index of a torchvision ResNet child "
+          "holding parameters (0 conv1, 1 bn1, 4 layer1, 5 layer2, 6 layer3, "
+          "7 layer4), found '3.weight'"),
+      std::string::npos)
+      << error;
+}
+
+TEST(ResNet, ImportsTheBackboneOfAReleasedCsraCheckpoint) {
+  auto backbone =
+      makeResNet({{"weights", std::string("resnet18_csra.pth")},
+                  {"weights_ignore", std::vector<std::string>{"classifier."}}});
+  expectTorchvisionOutput(*backbone);
+  // Without weights_ignore the head's keys are unexpected.
+  const std::string strict = errorOf([] {
+    makeResNet({{"weights", std::string("resnet18_csra.pth")}});
+  });
+  EXPECT_NE(strict.find("unexpected keys (2): "
+                        "classifier.multi_head.0.head.weight, "
+                        "classifier.multi_head.1.head.weight"),
+            std::string::npos)
+      << strict;
+}
+
 TEST(ResNet, RefusesBadOptions) {
   EXPECT_NE(errorOf([] {
               makeResNet({{"depth", std::int64_t{42}}});

@@ -20,6 +20,7 @@
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
 #include "plugins/PluginHost.h"
+#include "train/Precision.h"
 
 namespace labrun::q2l {
 namespace {
@@ -177,6 +178,32 @@ TEST(Q2lHead, DropoutFollowsTrainMode) {
   EXPECT_TRUE(torch::equal(eval, head->forward(features)));
   head->train();
   EXPECT_GT(maxDifference(head->forward(features), eval), 1e-3);
+}
+
+// train.precision: bf16 on the CPU. The backbone's map arrives in
+// bfloat16; the LayerNorms run in float32 (LayerBlocks.h normalize), and
+// the logits stay near float32's, with float32 gradients.
+TEST(Q2lHead, TrainsUnderBf16Autocast) {
+  torch::manual_seed(5);
+  auto head = makeHead({{"hidden_dim", std::int64_t{16}},
+                        {"num_heads", std::int64_t{2}},
+                        {"dim_feedforward", std::int64_t{32}},
+                        {"dropout", 0.0}},
+                       testContext(kData, 4, 16));
+  const torch::Tensor features = torch::randn({2, 16, 3, 3});
+  const torch::Tensor exact = head->forward(features).detach();
+  torch::Tensor logits;
+  {
+    const train::AutocastScope autocast(train::Precision::kBf16, torch::kCPU);
+    logits = head->forward(features.to(torch::kBFloat16));
+  }
+  logits.to(torch::kFloat).sum().backward();
+  EXPECT_LT(maxDifference(logits.to(torch::kFloat), exact),
+            0.05 * exact.abs().max().item<double>());
+  for (const auto& item : head->named_parameters()) {
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    EXPECT_EQ(item.value().grad().scalar_type(), torch::kFloat) << item.key();
+  }
 }
 
 TEST(Q2lHead, RefusesInconsistentOptions) {

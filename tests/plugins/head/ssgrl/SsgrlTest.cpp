@@ -18,6 +18,7 @@
 #include "fixtures/TestContext.h"
 #include "io/Npy.h"
 #include "plugins/PluginHost.h"
+#include "train/Precision.h"
 
 namespace labrun::ssgrl {
 namespace {
@@ -329,6 +330,56 @@ TEST_F(SsgrlPluginTest, FastAndDirectHeadsTrainAlike) {
   for (const auto& item : heads[0]->named_parameters()) {
     expectClose(item.value().grad(), direct_params[item.key()].grad(), 1e-11,
                 "gradient of " + item.key());
+  }
+}
+
+// train.precision: bf16 runs the head under CPU autocast. The hand-written
+// backward functions then work in bfloat16 (AutocastExit.h) and agree with
+// the autograd-derived direct head, and both stay near float32; the
+// float32 parameters get float32 gradients.
+TEST_F(SsgrlPluginTest, FastHeadTrainsUnderBf16AutocastLikeDirect) {
+  ModelContext ctx = context(/*classes=*/5, /*channels=*/32);
+  ctx.train_targets = (torch::rand({30, 5}) < 0.4).to(torch::kFloat);
+  std::vector<std::shared_ptr<Head>> heads;
+  for (const std::string impl : {"fast", "direct"}) {
+    torch::manual_seed(17);  // same initial weights
+    heads.push_back(make({{"attention_dim", std::int64_t{16}},
+                          {"output_dim", std::int64_t{8}},
+                          {"embedding_dim", std::int64_t{8}},
+                          {"impl", impl}},
+                         ctx));
+  }
+  const torch::Tensor features = torch::randn({2, 32, 4, 4});
+  const torch::Tensor exact = heads[0]->forward(features).detach();
+  std::vector<torch::Tensor> logits;
+  for (const auto& head : heads) {
+    {
+      const train::AutocastScope autocast(train::Precision::kBf16, torch::kCPU);
+      logits.push_back(head->forward(features));
+    }
+    logits.back().to(torch::kFloat).square().sum().backward();
+  }
+  // bfloat16 keeps 8 significant bits: about 2 decimal digits.
+  const double scale = exact.abs().max().item<double>();
+  EXPECT_LT((logits[0].to(torch::kFloat) - exact).abs().max().item<double>(),
+            0.05 * scale);
+  EXPECT_LT(
+      (logits[0] - logits[1]).to(torch::kFloat).abs().max().item<double>(),
+      0.05 * scale);
+  // Against the largest gradient: some are zero in exact arithmetic (the
+  // attention's bias before a softmax) and only rounding noise here.
+  auto direct_params = heads[1]->named_parameters();
+  double largest = 0;
+  for (const auto& item : direct_params) {
+    largest = std::max(largest, item.value().grad().abs().max().item<double>());
+  }
+  for (const auto& item : heads[0]->named_parameters()) {
+    const torch::Tensor grad = item.value().grad();
+    ASSERT_TRUE(grad.defined()) << item.key();
+    EXPECT_EQ(grad.scalar_type(), torch::kFloat) << item.key();
+    const torch::Tensor other = direct_params[item.key()].grad();
+    EXPECT_LT((grad - other).abs().max().item<double>(), 0.02 * largest)
+        << item.key();
   }
 }
 

@@ -1,0 +1,81 @@
+#include "train/Precision.h"
+
+#include <ATen/Context.h>
+#include <ATen/autocast_mode.h>
+#include <fmt/format.h>
+
+#include "spec/SpecError.h"
+
+namespace labrun::train {
+namespace {
+
+constexpr const char* kNames[] = {"fp32", "tf32", "bf16", "fp16"};
+
+bool lowPrecision(Precision precision) {
+  return precision == Precision::kBf16 || precision == Precision::kFp16;
+}
+
+}  // namespace
+
+Precision parsePrecision(const spec::Located<std::string>& name,
+                         torch::Device device) {
+  for (int i = 0; i < 4; ++i) {
+    if (name.value != kNames[i]) continue;
+    const auto precision = static_cast<Precision>(i);
+    if (precision == Precision::kFp16 && !device.is_cuda()) {
+      throw spec::SpecError(fmt::format(
+          "{}: train.precision: fp16 needs a CUDA device (LibTorch's CPU "
+          "autocast has bfloat16 only; use bf16), found device '{}'",
+          name.origin, device.str()));
+    }
+    return precision;
+  }
+  throw spec::SpecError(fmt::format(
+      "{}: train.precision: expected fp32, tf32, bf16 or fp16, found '{}'",
+      name.origin, name.value));
+}
+
+const char* precisionName(Precision precision) {
+  return kNames[static_cast<int>(precision)];
+}
+
+void applyMathMode(Precision precision, torch::Device device) {
+  if (!device.is_cuda()) return;
+  const bool tf32 = precision == Precision::kTf32;
+  at::globalContext().setAllowTF32CuBLAS(tf32);
+  at::globalContext().setAllowTF32CuDNN(tf32);
+}
+
+AutocastScope::AutocastScope(Precision precision, torch::Device device)
+    : active_(lowPrecision(precision)), cuda_(device.is_cuda()) {
+  if (!active_) return;
+  const at::ScalarType dtype =
+      precision == Precision::kBf16 ? at::kBFloat16 : at::kHalf;
+  if (cuda_) {
+    was_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(true);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(true);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  // The cache holds the half copies of the weights for this forward pass.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+  }
+}
+
+}  // namespace labrun::train
