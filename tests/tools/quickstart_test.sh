@@ -1,8 +1,8 @@
 #!/bin/sh
 # ctest quickstart: tools/quickstart.sh end to end (fashion-mosaic, the fc/ssgrl
 # sweep of experiments/quickstart.yaml, comparison, report), then with
-# --ablation (four heads), at a tiny size: 64 + 32 images, 32x32 inputs, one
-# epoch.
+# --ablation (four heads) and --heads (five heads, two seeds, the table), at a
+# tiny size: 64 + 32 images, 32x32 inputs, one epoch.
 #   quickstart_test.sh SOURCE_DIR BUILD_DIR WORK_DIR
 set -eu
 source_dir=$1
@@ -18,19 +18,25 @@ fail() {
   exit 1
 }
 
-"$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
-  --data "$work/mosaic" --images 64,32 --report "$work/quickstart.html" \
-  train.epochs=1 data.batch_size=16 threads=1 -q \
-  'data.transforms.train=[resize 32x32, normalize]' \
-  'data.transforms.val=[resize 32x32, normalize]' \
-  >"$work/out.txt" 2>&1 || { cat "$work/out.txt"; fail "quickstart failed"; }
+# tools/quickstart.sh at the tiny size; "$@": options, then overrides.
+tiny() {
+  "$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
+    --data "$work/mosaic" --images 64,32 "$@" train.epochs=1 \
+    data.batch_size=16 threads=1 -q \
+    'data.transforms.train=[resize 32x32, normalize]' \
+    'data.transforms.val=[resize 32x32, normalize]'
+}
 
-# Each run of the sweep, named after its head. CSV rows end in CRLF.
+tiny --report "$work/quickstart.html" >"$work/out.txt" 2>&1 ||
+  { cat "$work/out.txt"; fail "quickstart failed"; }
+
+# Each run of the sweep, named after its head. CSV rows end in CRLF; names
+# with a comma come quoted.
 runs() {
   "$build/bin/labrun" sql --csv \
     "SELECT name || ':' || status AS run FROM run_summary WHERE sweep = \
      (SELECT sweep FROM runs ORDER BY started_at DESC LIMIT 1) ORDER BY name" |
-    tr -d '\r' | tail -n +2 | tr '\n' ' '
+    tr -d '\r"' | tail -n +2 | tr '\n' ' '
 }
 heads=$(runs)
 [ "$heads" = "quickstart[head=fc]:FINISHED quickstart[head=ssgrl]:FINISHED " ] ||
@@ -43,12 +49,7 @@ grep -q "quickstart\[head=ssgrl\]" "$work/quickstart.html" ||
   fail "the report lacks the ssgrl run"
 
 # The paper's ablation: four heads, one sweep.
-"$source_dir/tools/quickstart.sh" --ablation --no-setup --build "$build" \
-  --data "$work/mosaic" --images 64,32 --report "$work/ablation.html" \
-  train.epochs=1 data.batch_size=16 threads=1 -q \
-  'data.transforms.train=[resize 32x32, normalize]' \
-  'data.transforms.val=[resize 32x32, normalize]' \
-  >"$work/ablation.txt" 2>&1 ||
+tiny --ablation --report "$work/ablation.html" >"$work/ablation.txt" 2>&1 ||
   { cat "$work/ablation.txt"; fail "quickstart --ablation failed"; }
 heads=$(runs)
 want="quickstart[head=fc]:FINISHED quickstart[head=ssgrl(decoupling=false)]:"
@@ -57,4 +58,24 @@ want="${want}quickstart[head=ssgrl]:FINISHED "
 [ "$heads" = "$want" ] || fail "ablation: expected $want, found: $heads"
 grep -q "quickstart\[head=ssgrl(decoupling=false)\]" "$work/ablation.html" ||
   fail "the ablation report lacks the run without decoupling"
+
+# Every head under the same conditions, two seeds each, and the table, which
+# must equal the one Python recomputes from the store's raw rows.
+tiny --heads --report "$work/heads.html" seed=0,1 >"$work/heads.txt" 2>&1 ||
+  { cat "$work/heads.txt"; fail "quickstart --heads failed"; }
+heads=$(runs)
+want=
+for head in csra fc mlgcn q2l ssgrl; do
+  want="${want}quickstart[head=$head,seed=0]:FINISHED "
+  want="${want}quickstart[head=$head,seed=1]:FINISHED "
+done
+[ "$heads" = "$want" ] || fail "heads: expected $want, found: $heads"
+sweep=$(sed -n 's/^sweep \([^:]*\): 10 run(s).*/\1/p' "$work/heads.txt")
+grep '^| ' "$work/heads.txt" >"$work/table.txt"
+python3 "$source_dir/tests/tools/heads_table_reference.py" "$LABRUN_DB" \
+  "$sweep" >"$work/reference.txt"
+diff "$work/reference.txt" "$work/table.txt" ||
+  fail "the heads table differs from the reference (above)"
+[ "$(cut -d'|' -f2 "$work/table.txt" | tr -d ' `' | tail -n +3 | tr '\n' ' ')" \
+  = "fc ssgrl mlgcn csra q2l " ] || fail "heads table rows: $(cat "$work/table.txt")"
 echo "quickstart_test: ok"

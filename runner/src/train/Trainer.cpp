@@ -13,6 +13,7 @@
 #include "dist/Collective.h"
 #include "train/DefaultStages.h"
 #include "util/AtomicFile.h"
+#include "util/SysInfo.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
@@ -318,6 +319,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         state_.epoch_loss_sum / std::max<std::int64_t>(state_.epoch_steps, 1));
     recorder_.metric("train/images_per_s", state_.step, epoch,
                      state_.epoch_images / secondsSince(start));
+    recorder_.metric("train/peak_rss_mib", state_.step, epoch,
+                     util::peakRssMiB());
     Metrics values;
     if (epoch % std::max<std::int64_t>(options_.eval_every_epochs, 1) == 0 ||
         epoch == options_.epochs) {

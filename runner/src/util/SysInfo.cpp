@@ -1,5 +1,6 @@
 #include "util/SysInfo.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <array>
@@ -48,6 +49,13 @@ GitState gitState(const std::string& dir) {
     state.dirty = !out.empty();
   }
   return state;
+}
+
+double peakRssMiB() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  // Linux reports ru_maxrss in KiB.
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 std::string torchVersion() { return TORCH_VERSION; }
