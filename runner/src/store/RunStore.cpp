@@ -29,6 +29,8 @@ namespace {
 
 // Long enough to ride out another process's flush or migration.
 constexpr int kBusyTimeoutMs = 10000;
+// Seconds between the heartbeats that metric flushes refresh.
+constexpr double kFlushHeartbeatS = 1.0;
 // Shortest uuid prefix accepted by resolveRun.
 constexpr std::size_t kMinPrefix = 4;
 // Candidates listed in an ambiguity error.
@@ -307,12 +309,18 @@ void RunStore::flush() {
       insert.run();
       runs.insert(run);
     }
-    Stmt beat(db, "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1");
+    // At most once a second: the update rewrites the run's whole row, the
+    // resolved spec included, which cost more than the metric rows when a
+    // run flushes every step (docs/BENCHMARKS.md, "Store logging"); the
+    // heartbeat thread beats every 10 s besides.
     const double now = nowSeconds();
+    if (now - impl_->flush_heartbeat_at < kFlushHeartbeatS) return;
+    Stmt beat(db, "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1");
     for (const std::string& run : runs) {
       beat.bindText(1, run).bindReal(2, now);
       beat.run();
     }
+    impl_->flush_heartbeat_at = now;
   });
 }
 

@@ -16,6 +16,8 @@ struct RunStore::Impl {
   sqlite3* db = nullptr;
   // Metric rows not yet written, with their run uuid.
   std::vector<std::pair<std::string, MetricRow>> pending;
+  // When a flush last refreshed its runs' heartbeat (unix seconds).
+  double flush_heartbeat_at = 0;
 
   ~Impl() { sqlite3_close_v2(db); }
 };
