@@ -115,6 +115,20 @@ class CliTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // Starts `labrun <command>` and kills it (SIGKILL) once the run named
+  // `name` has recorded `losses` train/loss rows.
+  void killAfterLosses(const std::string& command, const std::string& name,
+                       int losses) const {
+    const pid_t pid = start(command);
+    waitForCount(
+        "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
+        "r.name = '" +
+            name + "' AND m.key = 'train/loss'",
+        losses);
+    kill(pid, SIGKILL);
+    exitStatus(pid);
+  }
+
   // The named run's rows of `key` as "step=value" lines, in step order.
   std::vector<std::string> series(const std::string& name,
                                   const std::string& key) const {
@@ -559,13 +573,7 @@ TEST_F(CliTest, SigintStopsCleanlyAndResumeReproducesTheRun) {
 
 TEST_F(CliTest, KilledProcessShowsAsCrashedAndResumes) {
   ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
-  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
-  waitForCount(
-      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
-      "r.name = 'cut' AND m.key = 'train/loss'",
-      6);
-  kill(pid, SIGKILL);
-  exitStatus(pid);
+  killAfterLosses("run " + kSmoke + kResumable + " name=cut -q", "cut", 6);
   {
     // Another host's run with a fresh heartbeat looks alive: refused.
     labrun::store::RunStore::open(db())->query(
@@ -595,13 +603,7 @@ TEST_F(CliTest, Bf16RunFollowsFp32AndResumesExactlyAfterAKill) {
   const std::string bf16 = kResumable + " train.precision=bf16";
   ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=fp32 -q").code, 0);
   ASSERT_EQ(labrun("run " + kSmoke + bf16 + " name=whole -q").code, 0);
-  const pid_t pid = start("run " + kSmoke + bf16 + " name=cut -q");
-  waitForCount(
-      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
-      "r.name = 'cut' AND m.key = 'train/loss'",
-      6);
-  kill(pid, SIGKILL);
-  exitStatus(pid);
+  killAfterLosses("run " + kSmoke + bf16 + " name=cut -q", "cut", 6);
   const Result resumed = labrun("resume cut -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
   expectSameMetrics("cut", "whole");

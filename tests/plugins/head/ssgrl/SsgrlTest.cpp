@@ -260,6 +260,23 @@ class SsgrlPluginTest : public ::testing::Test {
     return "";
   }
 
+  // A fast and a direct head with the same initial weights (8-dimensional
+  // random embeddings).
+  std::vector<std::shared_ptr<Head>> fastAndDirect(std::int64_t attention_dim,
+                                                   std::int64_t output_dim,
+                                                   const ModelContext& ctx) {
+    std::vector<std::shared_ptr<Head>> heads;
+    for (const std::string impl : {"fast", "direct"}) {
+      torch::manual_seed(17);
+      heads.push_back(make({{"attention_dim", attention_dim},
+                            {"output_dim", output_dim},
+                            {"embedding_dim", std::int64_t{8}},
+                            {"impl", impl}},
+                           ctx));
+    }
+    return heads;
+  }
+
   static torch::Tensor buffer(Head& head, const std::string& name) {
     return head.named_buffers()[name];
   }
@@ -310,16 +327,8 @@ TEST_F(SsgrlPluginTest, HeadMatchesNumPyUnderReleasedNames) {
 TEST_F(SsgrlPluginTest, FastAndDirectHeadsTrainAlike) {
   ModelContext ctx = context(/*classes=*/5, /*channels=*/6);
   ctx.train_targets = (torch::rand({30, 5}) < 0.4).to(torch::kFloat);
-  std::vector<std::shared_ptr<Head>> heads;
-  for (const std::string impl : {"fast", "direct"}) {
-    torch::manual_seed(17);  // same initial weights
-    heads.push_back(make({{"attention_dim", std::int64_t{4}},
-                          {"output_dim", std::int64_t{3}},
-                          {"embedding_dim", std::int64_t{8}},
-                          {"impl", impl}},
-                         ctx));
-    heads.back()->to(torch::kDouble);
-  }
+  const auto heads = fastAndDirect(/*attention_dim=*/4, /*output_dim=*/3, ctx);
+  for (const auto& head : heads) head->to(torch::kDouble);
   const torch::Tensor features = torch::randn({2, 6, 4, 4}, torch::kDouble);
   const torch::Tensor fast = heads[0]->forward(features);
   const torch::Tensor direct = heads[1]->forward(features);
@@ -340,15 +349,7 @@ TEST_F(SsgrlPluginTest, FastAndDirectHeadsTrainAlike) {
 TEST_F(SsgrlPluginTest, FastHeadTrainsUnderBf16AutocastLikeDirect) {
   ModelContext ctx = context(/*classes=*/5, /*channels=*/32);
   ctx.train_targets = (torch::rand({30, 5}) < 0.4).to(torch::kFloat);
-  std::vector<std::shared_ptr<Head>> heads;
-  for (const std::string impl : {"fast", "direct"}) {
-    torch::manual_seed(17);  // same initial weights
-    heads.push_back(make({{"attention_dim", std::int64_t{16}},
-                          {"output_dim", std::int64_t{8}},
-                          {"embedding_dim", std::int64_t{8}},
-                          {"impl", impl}},
-                         ctx));
-  }
+  const auto heads = fastAndDirect(/*attention_dim=*/16, /*output_dim=*/8, ctx);
   const torch::Tensor features = torch::randn({2, 32, 4, 4});
   const torch::Tensor exact = heads[0]->forward(features).detach();
   std::vector<torch::Tensor> logits;
