@@ -191,6 +191,8 @@ void Trainer::addStage(std::unique_ptr<TrainStage> stage) {
 
 FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
                     const std::string& resume_from) {
+  // Evaluations included: fp32 means no TF32 on CUDA either.
+  applyMathMode(options_.precision, options_.device);
   const std::int64_t micro_per_epoch = train.batchesPerEpoch();
   accumulate_ = std::max<std::int64_t>(options_.accumulate, 1);
   steps_per_epoch_ = (micro_per_epoch + accumulate_ - 1) / accumulate_;
@@ -212,7 +214,6 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
               sanity);
   }
   for (auto& stage : stages_) stage->beforeRun(*this, sanity);
-  applyMathMode(options_.precision, options_.device);
   // Images count for the whole group: every rank reads as many per step.
   const std::int64_t world =
       options_.collective ? options_.collective->worldSize() : 1;
