@@ -78,4 +78,15 @@ AutocastScope::~AutocastScope() {
   }
 }
 
+torch::Tensor trainingLogits(Model& model, const torch::Tensor& images,
+                             Precision precision, torch::Device device) {
+  torch::Tensor logits;
+  {
+    const AutocastScope autocast(precision, device);
+    logits = model->forward(images);
+  }
+  // The loss in float32, as autocast would compute it anyway.
+  return logits.to(torch::kFloat);
+}
+
 }  // namespace labrun::train

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "spec/Located.h"
+#include "train/Model.h"
 
 namespace labrun::train {
 
@@ -46,5 +47,10 @@ class AutocastScope {
   bool was_enabled_ = false;
   at::ScalarType previous_dtype_ = at::kFloat;
 };
+
+// model(images) with the forward pass under `precision`'s autocast, as a
+// training step takes it: the logits in float32, for the loss.
+torch::Tensor trainingLogits(Model& model, const torch::Tensor& images,
+                             Precision precision, torch::Device device);
 
 }  // namespace labrun::train

@@ -240,15 +240,12 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         group_size =
             std::min(accumulate_, micro_per_epoch - state_.batches_done);
       }
-      torch::Tensor logits;
-      {
-        const AutocastScope autocast(options_.precision, options_.device);
-        logits = model_->forward(batch.images.to(options_.device));
-      }
-      // The loss in float32, as autocast would compute it anyway.
-      const torch::Tensor loss = loss_->forward(
-          logits.to(torch::kFloat), batch.targets.to(options_.device),
-          batch.mask.to(options_.device));
+      const torch::Tensor logits =
+          trainingLogits(model_, batch.images.to(options_.device),
+                         options_.precision, options_.device);
+      const torch::Tensor loss =
+          loss_->forward(logits, batch.targets.to(options_.device),
+                         batch.mask.to(options_.device));
       const torch::Tensor part = loss / static_cast<double>(group_size);
       (scaler_ ? scaler_->scale(part) : part).backward();
       // Read after backward is queued: on a GPU, reading first would make

@@ -211,13 +211,9 @@ int main(int argc, char** argv) {
   double optimizer_s = 0;  // of the last step
   const auto train_step = [&] {
     optimizer->zero_grad();
-    torch::Tensor logits;
-    {
-      const labrun::train::AutocastScope autocast(precision, device);
-      logits = model->forward(inputs);
-    }
-    const torch::Tensor value =
-        loss->forward(logits.to(torch::kFloat), targets, mask);
+    const torch::Tensor value = loss->forward(
+        labrun::train::trainingLogits(model, inputs, precision, device),
+        targets, mask);
     (scaler ? scaler->scale(value) : value).backward();
     step_loss = value.item<double>();
     bool update = true;

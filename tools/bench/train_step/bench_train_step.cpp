@@ -84,12 +84,10 @@ int main(int argc, char** argv) {
   while (std::getline(std::cin, command) && command == "step") {
     const auto start = std::chrono::steady_clock::now();
     optimizer.zero_grad();
-    torch::Tensor logits;
-    {
-      const labrun::train::AutocastScope autocast(precision, torch::kCPU);
-      logits = model->forward(images);
-    }
-    loss->forward(logits.to(torch::kFloat), targets, mask).backward();
+    loss->forward(labrun::train::trainingLogits(model, images, precision,
+                                                torch::kCPU),
+                  targets, mask)
+        .backward();
     optimizer.step();
     const std::chrono::duration<double> took =
         std::chrono::steady_clock::now() - start;
