@@ -191,6 +191,13 @@ std::vector<Field> trainFields() {
        "dynamic loss scaling, a step whose gradients overflow is skipped "
        "and the scale halved). Evaluation runs in float32",
        "fp32|tf32|bf16|fp16"},
+      {"model.memory_format", ParamType::kString, "contiguous",
+       "layout of the images and of the model's convolution weights: "
+       "contiguous (NCHW) or channels_last (NHWC, which oneDNN and cuDNN "
+       "convolve without reordering: docs/BENCHMARKS.md, \"Training "
+       "step\"); the same values, other rounding. Checkpoints keep it; "
+       "`labrun export` writes contiguous tensors",
+       "contiguous|channels_last"},
       {"train.log_every", ParamType::kInt, "10",
        "off a terminal: a progress line every N steps", /*choices=*/"",
        /*range=*/">= 0"},

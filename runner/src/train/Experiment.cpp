@@ -359,6 +359,8 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
     at::globalContext().setDeterministicCuDNN(true);
     at::globalContext().setBenchmarkCuDNN(false);
   }
+  // After init_from's copies, before the optimizer's state exists.
+  parts.model->setMemoryFormat(options.memory_format);
   parts.optimizer = makeOptimizer(options.optim, parts.model);
 }
 
@@ -454,6 +456,9 @@ std::string Experiment::recordRun(store::RunStore& store,
   const Precision precision = parts.options.trainer.precision;
   if (kind != "eval" && precision != Precision::kFp32) {
     log << ", " << precisionName(precision);
+  }
+  if (parts.options.memory_format == c10::MemoryFormat::ChannelsLast) {
+    log << ", channels_last";
   }
   if (collective_) {
     log << fmt::format(" x {} processes ({})", info.world_size,

@@ -299,6 +299,10 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   options.backbone =
       usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"));
   options.head = usePlugin(host, PluginKind::kHead, tree.at("model.head"));
+  options.memory_format =
+      tree.at("model.memory_format").asString() == "channels_last"
+          ? c10::MemoryFormat::ChannelsLast
+          : c10::MemoryFormat::Contiguous;
   options.loss = usePlugin(host, PluginKind::kLoss, tree.at("loss"));
   options.metrics = metricUses(tree.at("metrics"), host);
   const spec::Node& init_from = tree.at("init_from");

@@ -57,6 +57,8 @@ struct ExperimentOptions {
   data::SyntheticOptions synthetic_train, synthetic_val;
   std::int64_t batch_size = 32;
   PluginUse backbone, head, loss;
+  // model.memory_format: the layout of the images and convolution weights.
+  c10::MemoryFormat memory_format = c10::MemoryFormat::Contiguous;
   std::vector<PluginUse> metrics;
   std::optional<InitFrom> init_from;
   OptimizerOptions optim;

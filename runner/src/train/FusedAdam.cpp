@@ -79,9 +79,13 @@ void multiTensorUpdate(const TensorLists& lists, std::int64_t step, double lr,
 // Which update a step takes; every parameter with a gradient must suit it.
 enum class Kernel { kCpuLoop, kCudaMultiTensor, kLibTorch };
 
-bool denseFloat(const torch::Tensor& t) {
+// The update walks each tensor's memory in order, so the parameter, its
+// gradient and moments must fill their memory alike: dense, same strides
+// (contiguous or, for model.memory_format: channels_last, NHWC).
+bool denseFloatLike(const torch::Tensor& t, const torch::Tensor& param) {
   return t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
-         t.is_contiguous();
+         t.is_non_overlapping_and_dense() && t.sizes() == param.sizes() &&
+         t.strides() == param.strides() && t.device() == param.device();
 }
 
 // LibTorch keys optimizer state by a string of the TensorImpl address (1.x)
@@ -102,9 +106,6 @@ Kernel chooseKernel(
     const std::vector<torch::optim::OptimizerParamGroup>& groups,
     const StateMap& states) {
   std::optional<torch::Device> device;
-  const auto suits = [&](const torch::Tensor& t) {
-    return denseFloat(t) && t.device() == *device;
-  };
   for (const auto& group : groups) {
     if (static_cast<const Options&>(group.options()).amsgrad()) {
       return Kernel::kLibTorch;
@@ -113,13 +114,16 @@ Kernel chooseKernel(
       const auto& grad = param.grad();
       if (!grad.defined()) continue;
       if (!device) device = param.device();
-      if (!suits(param) || !suits(grad)) return Kernel::kLibTorch;
+      if (param.device() != *device || !denseFloatLike(param, param) ||
+          !denseFloatLike(grad, param)) {
+        return Kernel::kLibTorch;
+      }
       // State loaded from a checkpoint must be laid out like the parameter.
       const auto found = states.find(stateKey<StateMap>(param));
       if (found == states.end()) continue;
       const auto& state = static_cast<const State&>(*found->second);
       for (const auto& moment : {state.exp_avg(), state.exp_avg_sq()}) {
-        if (!suits(moment) || moment.sizes() != param.sizes()) {
+        if (!denseFloatLike(moment, param)) {
           return Kernel::kLibTorch;
         }
       }

@@ -7,8 +7,9 @@
 // few launches per parameter group). Results equal LibTorch's within a float
 // ulp or two (its vectorised kernels fuse some multiply-adds). State,
 // options and save/load are LibTorch's own, so checkpoints of either kind
-// load into the other. The fused paths take float32, dense, contiguous
-// parameters that all live on one CPU or CUDA device, without amsgrad; any
+// load into the other. The fused paths take float32, dense parameters
+// (contiguous or channels-last, with gradients and state laid out alike)
+// that all live on one CPU or CUDA device, without amsgrad; any
 // other case (double, amsgrad, mixed devices, state laid out otherwise)
 // makes the whole step LibTorch's.
 #pragma once

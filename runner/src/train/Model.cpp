@@ -11,7 +11,23 @@ ModelImpl::ModelImpl(std::shared_ptr<Backbone> backbone,
       head_(register_module("head", std::move(head))) {}
 
 torch::Tensor ModelImpl::forward(torch::Tensor images) {
-  return head_->forward(backbone_->forward(images));
+  return head_->forward(
+      backbone_->forward(images.contiguous(memory_format_)));
+}
+
+void ModelImpl::setMemoryFormat(c10::MemoryFormat format) {
+  if (format != c10::MemoryFormat::Contiguous &&
+      format != c10::MemoryFormat::ChannelsLast) {
+    throw std::invalid_argument(
+        "Model::setMemoryFormat: Contiguous or ChannelsLast only");
+  }
+  torch::NoGradGuard no_grad;
+  const auto relayout = [format](torch::Tensor tensor) {
+    if (tensor.dim() == 4) tensor.set_data(tensor.contiguous(format));
+  };
+  for (auto& parameter : parameters()) relayout(parameter);
+  for (auto& buffer : buffers()) relayout(buffer);
+  memory_format_ = format;
 }
 
 namespace {
@@ -50,8 +66,10 @@ std::vector<std::pair<std::string, torch::Tensor>> ModelImpl::exportedState()
                                at->second + " and " + own + " both '" + name +
                                "'");
     }
-    // A copy of its own: a view would save its whole storage.
-    out.emplace_back(name, tensor.detach().to(torch::kCPU).clone());
+    // A copy of its own (a view would save its whole storage), laid out
+    // as PyTorch's modules are by default whatever memoryFormat() is.
+    out.emplace_back(name, tensor.detach().to(torch::kCPU).clone(
+                               torch::MemoryFormat::Contiguous));
   };
   for (const auto& [key, tensor] : ownTensors(*backbone_)) {
     add(layout.backbone_prefix + key, "backbone." + key, tensor);

@@ -2,6 +2,7 @@
 // "head." so that freezing and learning-rate groups can select them.
 #pragma once
 
+#include <c10/core/MemoryFormat.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
@@ -17,8 +18,17 @@ namespace labrun::train {
 class ModelImpl : public torch::nn::Module {
  public:
   ModelImpl(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head);
-  // images [B, 3, H, W] -> logits [B, K]
+  // images [B, 3, H, W] -> logits [B, K]; the images are laid out in
+  // memoryFormat() first.
   torch::Tensor forward(torch::Tensor images);
+
+  // Lays out every 4-d parameter and buffer (convolution weights) in
+  // `format`, and the images given to forward: ChannelsLast (NHWC) lets
+  // oneDNN and cuDNN skip their reorders. Values do not change, only
+  // strides; call it before the optimizer makes its state. Contiguous or
+  // ChannelsLast.
+  void setMemoryFormat(c10::MemoryFormat format);
+  c10::MemoryFormat memoryFormat() const { return memory_format_; }
 
   // The head's names for Python code (`labrun export`, labrun/Head.h).
   ExportLayout exportLayout() const { return head_->exportLayout(); }
@@ -30,6 +40,7 @@ class ModelImpl : public torch::nn::Module {
  private:
   std::shared_ptr<Backbone> backbone_;
   std::shared_ptr<Head> head_;
+  c10::MemoryFormat memory_format_ = c10::MemoryFormat::Contiguous;
 };
 TORCH_MODULE(Model);
 

@@ -46,14 +46,16 @@ struct AdamCase {
     return groups;
   }
   // Gives every parameter but the last the step's random gradient (drawn on
-  // the CPU, so every device sees the same numbers).
+  // the CPU, so every device sees the same numbers), laid out like the
+  // parameter as autograd lays it out.
   static void setGradients(std::vector<torch::Tensor>& params, int step) {
     torch::manual_seed(100 + step);
     for (std::size_t i = 0; i + 1 < params.size(); ++i) {
       params[i].mutable_grad() =
           (torch::randn(params[i].sizes(), params[i].scalar_type()) *
            static_cast<double>(i + 1))
-              .to(params[i].device());
+              .to(params[i].device())
+              .contiguous(params[i].suggest_memory_format());
     }
   }
 };
@@ -175,6 +177,25 @@ TEST_P(FusedAdamTest, TakesLibTorchsStepForStateLaidOutOtherwise) {
   ASSERT_FALSE(state.exp_avg().is_contiguous());
   stepBoth(mine, mine_case.params, theirs, theirs_params, 2, 4);
   expectSameParams(mine_case.params, theirs_params);
+}
+
+TEST_P(FusedAdamTest, EqualsLibTorchAdamOnChannelsLastWeights) {
+  // A convolution weight laid out NHWC (model.memory_format: channels_last)
+  // is updated in place in its own layout.
+  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+  AdamCase mine_case(torch::kFloat, device());
+  mine_case.params[0] = torch::randn({64, 32, 3, 3})
+                            .to(device())
+                            .contiguous(torch::MemoryFormat::ChannelsLast)
+                            .requires_grad_();
+  ASSERT_FALSE(mine_case.params[0].is_contiguous());
+  auto theirs_params = mine_case.clones();
+  FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
+  torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
+  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, 4);
+  expectSameParams(mine_case.params, theirs_params);
+  EXPECT_TRUE(mine_case.params[0].is_contiguous(
+      torch::MemoryFormat::ChannelsLast));
 }
 
 TEST_P(FusedAdamTest, ContinuesFromACheckpointOfLibTorchsAdam) {

@@ -168,6 +168,7 @@ class TrainerTest : public ::testing::Test {
     std::shared_ptr<Loss> loss;      // default: the bce plugin
     std::shared_ptr<Metric> metric;  // default: the map plugin
     std::function<void(TrainerOptions&)> adjust;
+    bool channels_last = false;             // model.memory_format
     std::string resume_from;                // a checkpoint to continue from
     std::function<void(Trainer&)> prepare;  // e.g. adds stages
   };
@@ -187,6 +188,9 @@ class TrainerTest : public ::testing::Test {
     auto head = host_.makeHead(
         "fc", host_.defaultParams(PluginKind::kHead, "fc"), context);
     Model model(backbone, head);
+    if (setup.channels_last) {
+      model->setMemoryFormat(torch::MemoryFormat::ChannelsLast);
+    }
     auto loss = setup.loss ? setup.loss
                            : host_.makeLoss(
                                  "bce", Params({{"pos_weight", 1.0}}), context);
@@ -569,6 +573,48 @@ TEST_F(TrainerTest, Bf16TrainingStaysCloseToFp32) {
   EXPECT_LT(worst, 0.02);
   EXPECT_NEAR(bf16.values.at("val/mAP").back(),
               fp32.values.at("val/mAP").back(), 2.0);
+}
+
+// model.memory_format: channels_last computes the same function in another
+// layout (other rounding), keeps that layout through training and
+// checkpoints (so a resumed run is exact), and exports contiguous tensors.
+TEST_F(TrainerTest, ChannelsLastTrainsLikeContiguousAndResumesExactly) {
+  const auto contiguous = train(/*seed=*/1, /*epochs=*/2);
+  const std::string dir = ::testing::TempDir() + "/trainer_channels_last";
+  fs::remove_all(dir);
+  Setup setup;
+  setup.epochs = 2;
+  setup.channels_last = true;
+  setup.checkpoint_dir = dir;
+  setup.every_steps = 5;
+  Model trained = nullptr;
+  const auto whole = train(setup, &trained);
+  const auto& a = contiguous.values.at("train/loss");
+  const auto& b = whole.values.at("train/loss");
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  }
+  EXPECT_LT(worst, 1e-3);
+  std::size_t convolutions = 0;
+  for (const auto& parameter : trained->parameters()) {
+    if (parameter.dim() != 4) continue;
+    ++convolutions;
+    EXPECT_FALSE(parameter.is_contiguous());
+    EXPECT_TRUE(parameter.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  EXPECT_EQ(convolutions, 2u);  // smallconv's two layers
+  for (const auto& [name, tensor] : trained->exportedState()) {
+    EXPECT_TRUE(tensor.is_contiguous()) << name;
+  }
+
+  Setup rest = setup;
+  rest.resume_from = dir + "/step-00000005.pt";
+  const auto resumed = train(rest);
+  EXPECT_EQ(resumed.values.at("train/loss"),
+            std::vector<double>(b.begin() + 5, b.end()));
+  EXPECT_EQ(resumed.values.at("val/mAP"), whole.values.at("val/mAP"));
 }
 
 // Reports the mAP values it is given, one per evaluation.

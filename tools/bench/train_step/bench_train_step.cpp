@@ -9,7 +9,7 @@
 // interleave the steps with PyTorch's.
 //   yes step | head -5 | bench_train_step --plugins DIR [--depth 101]
 //       [--size 448] [--batch 2] [--classes 80] [--threads 2]
-//       [--precision fp32|bf16]
+//       [--precision fp32|bf16] [--memory-format contiguous|channels_last]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -25,6 +25,7 @@
 int main(int argc, char** argv) {
   std::string plugin_dir;
   std::string precision_name = "fp32";
+  std::string memory_format = "contiguous";  // model.memory_format
   std::map<std::string, std::int64_t> options = {{"--depth", 101},
                                                  {"--size", 448},
                                                  {"--batch", 2},
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
       plugin_dir = argv[i + 1];
     } else if (flag == "--precision") {
       precision_name = argv[i + 1];
+    } else if (flag == "--memory-format") {
+      memory_format = argv[i + 1];
     } else if (options.count(flag)) {
       options[flag] = std::stoll(argv[i + 1]);
     } else {
@@ -68,6 +71,13 @@ int main(int argc, char** argv) {
       host.makeLoss("bce", labrun::Params({{"pos_weight", 1.0}}), context);
   labrun::train::Model model(backbone, head);
   model->train();
+  if (memory_format == "channels_last") {
+    model->setMemoryFormat(torch::MemoryFormat::ChannelsLast);
+  } else if (memory_format != "contiguous") {
+    std::cerr << "bench_train_step: --memory-format: contiguous or "
+                 "channels_last\n";
+    return 2;
+  }
   // labrun's Adam, as `labrun run` makes it (train/FusedAdam.h).
   labrun::train::FusedAdam optimizer(model->parameters(),
                                      torch::optim::AdamOptions(1e-4));

@@ -7,7 +7,12 @@ the `resnet` backbone and `fc` head plugins in labrun's Model, `bce` loss;
 PyTorch: torchvision's resnet101 with its fc replaced, BCEWithLogitsLoss), on
 a batch of 2 random 448x448 images, both sides on the same number of
 threads and in the same precision (--precision bf16: the forward pass under
-CPU autocast to bfloat16, the loss in float32, on both sides). Both models live side by side (labrun's in a child process driven
+CPU autocast to bfloat16, the loss in float32, on both sides). Each side's
+layout of images and convolution weights is chosen apart (--memory-format for
+labrun's model.memory_format, --peer-memory-format for PyTorch's
+`model.to(memory_format=...)`), so that labrun in channels-last can be set
+against PyTorch's default eager step as well as against PyTorch in
+channels-last. Both models live side by side (labrun's in a child process driven
 over a pipe) and their steps alternate one by one, so that each pair of
 steps sees the same machine load even on a busy machine. Prints images/s of
 each side and the median of the per-pair ratios labrun / PyTorch.
@@ -35,6 +40,10 @@ class PyTorchSide:
         self.images = torch.randn(args.batch, 3, args.size, args.size)
         self.targets = (torch.rand(args.batch, args.classes) < 0.1).float()
         self.bf16 = args.precision == "bf16"
+        if args.peer_memory_format == "channels_last":
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.images = self.images.contiguous(
+                memory_format=torch.channels_last)
 
     def step(self):
         start = time.perf_counter()
@@ -50,8 +59,10 @@ class PyTorchSide:
 class LabrunSide:
     def __init__(self, args):
         command = [args.bench, "--plugins", args.plugins]
-        for flag in ("size", "batch", "classes", "threads", "precision"):
-            command += ["--" + flag, str(getattr(args, flag))]
+        for flag in ("size", "batch", "classes", "threads", "precision",
+                     "memory_format"):
+            command += ["--" + flag.replace("_", "-"),
+                        str(getattr(args, flag))]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, text=True)
         if self.process.stdout.readline().strip() != "ready":
@@ -77,6 +88,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=("fp32", "bf16"),
                         default="fp32")
+    parser.add_argument("--memory-format",
+                        choices=("contiguous", "channels_last"),
+                        default="contiguous", help="labrun's side")
+    parser.add_argument("--peer-memory-format",
+                        choices=("contiguous", "channels_last"),
+                        default="contiguous", help="PyTorch's side")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--trace", metavar="FILE",
@@ -116,9 +133,10 @@ def main():
           "%d timed steps each" % (args.size, args.size, args.batch,
                                    args.threads, args.precision, args.warmup,
                                    args.steps))
-    print("pytorch (torch %s, torchvision %s): %.3f images/s" %
-          (torch.__version__, torchvision.__version__, rate("pytorch")))
-    print("labrun: %.3f images/s" % rate("labrun"))
+    print("pytorch (torch %s, torchvision %s, %s): %.3f images/s" %
+          (torch.__version__, torchvision.__version__,
+           args.peer_memory_format, rate("pytorch")))
+    print("labrun (%s): %.3f images/s" % (args.memory_format, rate("labrun")))
     print("ratio labrun / pytorch (median of step pairs): %.2fx" % ratio)
 
 
