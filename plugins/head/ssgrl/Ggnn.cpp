@@ -29,7 +29,8 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
       const torch::Tensor& bw_r, const torch::Tensor& u_r,
       const torch::Tensor& bu_r, const torch::Tensor& w_c,
       const torch::Tensor& bw_c, const torch::Tensor& u_c,
-      const torch::Tensor& bu_c, std::int64_t steps, bool released) {
+      const torch::Tensor& bu_c, std::int64_t steps, bool released,
+      bool concatenate) {
     const std::int64_t batch = nodes.size(0), classes = nodes.size(1);
     const std::int64_t dim = nodes.size(2), rows = batch * classes;
     // Per step: h^t, a^t = [A h^t ; A^T h^t], z, r, c.
@@ -40,15 +41,24 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
     torch::Tensor reset = torch::empty_like(states);
     torch::Tensor candidate = torch::empty_like(states);
     const torch::Tensor out_matrix = adjacency.t();
-    // The gates' products of a (and of h for z and r) in one matrix product
-    // each per step: [B*K, 2C] x [2C, 3C] fills a GPU where three
-    // [2C, C] products over a few hundred rows would not. The concatenated
-    // weights live through the forward pass only.
-    const torch::Tensor w_gates = torch::cat({w_z, w_r, w_c}).t();
-    const torch::Tensor bw_gates = torch::cat({bw_z, bw_r, bw_c});
-    const torch::Tensor u_gates =
-        released ? u_z.t() : torch::cat({u_z, u_r}).t();
-    const torch::Tensor bu_gates = released ? bu_z : torch::cat({bu_z, bu_r});
+    // The gates' products of a (and of h for z and r), over weights
+    // concatenated for the forward pass when `concatenate`.
+    torch::Tensor w_gates, bw_gates, u_gates, bu_gates;
+    if (concatenate) {
+      w_gates = torch::cat({w_z, w_r, w_c}).t();
+      bw_gates = torch::cat({bw_z, bw_r, bw_c});
+      u_gates = released ? u_z.t() : torch::cat({u_z, u_r}).t();
+      bu_gates = released ? bu_z : torch::cat({bu_z, bu_r});
+    }
+    // x W^T + b for gate `index` of the concatenated ones, or of `w`, `b`.
+    const auto gate = [concatenate, dim](const torch::Tensor& products,
+                                         std::int64_t index,
+                                         const torch::Tensor& x,
+                                         const torch::Tensor& w,
+                                         const torch::Tensor& b) {
+      return concatenate ? products.narrow(1, index * dim, dim)
+                         : torch::addmm(b, x, w.t());
+    };
     torch::Tensor h = nodes.reshape({rows, dim});
     for (std::int64_t t = 0; t < steps; ++t) {
       states[t].copy_(h);
@@ -57,15 +67,19 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
       const torch::Tensor a3 = a.view({batch, classes, 2 * dim});
       a3.narrow(2, 0, dim).copy_(torch::matmul(adjacency, nodes_t));
       a3.narrow(2, dim, dim).copy_(torch::matmul(out_matrix, nodes_t));
-      const torch::Tensor from_a = torch::addmm(bw_gates, a, w_gates);
-      const torch::Tensor from_h = torch::addmm(bu_gates, h, u_gates);
-      const torch::Tensor u_h_z = from_h.narrow(1, 0, dim);
-      const torch::Tensor u_h_r = released ? u_h_z : from_h.narrow(1, dim, dim);
+      torch::Tensor from_a, from_h;
+      if (concatenate) {
+        from_a = torch::addmm(bw_gates, a, w_gates);
+        from_h = torch::addmm(bu_gates, h, u_gates);
+      }
+      const torch::Tensor u_h_z = gate(from_h, 0, h, u_z, bu_z);
+      const torch::Tensor u_h_r =
+          released ? u_h_z : gate(from_h, 1, h, u_r, bu_r);
       torch::Tensor z = update[t], r = reset[t], c = candidate[t];
-      torch::sigmoid_out(z, from_a.narrow(1, 0, dim) + u_h_z);
-      torch::sigmoid_out(r, from_a.narrow(1, dim, dim) + u_h_r);
+      torch::sigmoid_out(z, gate(from_a, 0, a, w_z, bw_z) + u_h_z);
+      torch::sigmoid_out(r, gate(from_a, 1, a, w_r, bw_r) + u_h_r);
       torch::tanh_out(c, torch::addmm(bu_c, r * h, u_c.t())
-                             .add_(from_a.narrow(1, 2 * dim, dim)));
+                             .add_(gate(from_a, 2, a, w_c, bw_c)));
       h = (1 - z) * h + z * c;
     }
     ctx->save_for_backward({adjacency, w_z, u_z, w_r, u_r, w_c, u_c, states,
@@ -142,6 +156,7 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
             all_dc.t().mm(reset_h),
             all_dc.sum(0),
             torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor()};
   }
 };
@@ -171,6 +186,11 @@ GgnnImpl::GgnnImpl(std::int64_t dim, std::int64_t time_steps,
 
 torch::Tensor GgnnImpl::forward(const torch::Tensor& nodes) {
   if (time_steps_ == 0) return nodes;
+  // On a GPU, one [B*K, 2C] x [2C, 3C] product per step fills the device
+  // where three [2C, C] products over a few hundred rows would not. On the
+  // CPU three products run as fast as one, and concatenating the weights
+  // (128 MiB of copies at C = 2048) took 17% of the head's step
+  // (docs/BENCHMARKS.md, "SSGRL head").
   const AutocastExit autocast(nodes);
   const auto in = [&autocast](const torch::Tensor& t) {
     return autocast.cast(t);
@@ -180,7 +200,8 @@ torch::Tensor GgnnImpl::forward(const torch::Tensor& nodes) {
       in(fc_eq3_u_->weight), in(fc_eq3_u_->bias), in(fc_eq4_w_->weight),
       in(fc_eq4_w_->bias), in(fc_eq4_u_->weight), in(fc_eq4_u_->bias),
       in(fc_eq5_w_->weight), in(fc_eq5_w_->bias), in(fc_eq5_u_->weight),
-      in(fc_eq5_u_->bias), time_steps_, released_reset_gate_);
+      in(fc_eq5_u_->bias), time_steps_, released_reset_gate_,
+      concatenated_gates_.value_or(nodes.is_cuda()));
 }
 
 torch::Tensor GgnnImpl::forwardDirect(torch::Tensor nodes) {

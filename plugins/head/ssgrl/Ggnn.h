@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 
 namespace labrun::ssgrl {
 
@@ -30,9 +31,17 @@ class GgnnImpl : public torch::nn::Module {
   // With a hand-written backward that computes each weight's gradient once
   // for all steps (one product over T*B*K rows, no per-step [dim, 2 dim]
   // gradients summed in autograd buffers) and, when released, U_z's
-  // gradient from the summed gates. The three gates' products of a (and
-  // z's and r's of h) run as one product per step. Differentiable once.
+  // gradient from the summed gates. On CUDA the three gates' products of
+  // a (and z's and r's of h) run as one product per step over concatenated
+  // weights; on the CPU as one product each. Differentiable once.
   torch::Tensor forward(const torch::Tensor& nodes);
+
+  // How forward computes the gates' products: as on this device (nullopt),
+  // or over concatenated weights (true) or not (false) on any device, so
+  // that both ways are tested anywhere.
+  void setConcatenatedGates(std::optional<bool> concatenated) {
+    concatenated_gates_ = concatenated;
+  }
 
   // The same function through autograd, one Linear call per gate and step
   // (the reference for the tests; `impl: direct`).
@@ -41,6 +50,7 @@ class GgnnImpl : public torch::nn::Module {
  private:
   std::int64_t time_steps_;
   bool released_reset_gate_;
+  std::optional<bool> concatenated_gates_;
   torch::Tensor in_matrix_;
   torch::nn::Linear fc_eq3_w_, fc_eq3_u_, fc_eq4_w_, fc_eq4_u_, fc_eq5_w_,
       fc_eq5_u_;

@@ -203,27 +203,34 @@ TEST(Ggnn, ReleasedDiffersFromPaperExactlyInTheResetGate) {
 }
 
 // The hand-written backward of the GGNN against autograd through the same
-// steps, with both reset gates: values and every gradient.
+// steps, with both reset gates and both ways of computing the gates'
+// products (CUDA's concatenated weights, the CPU's one product per gate):
+// values and every gradient.
 TEST(Ggnn, ForwardEqualsDirectInValueAndGradient) {
   for (const bool released : {false, true}) {
-    SCOPED_TRACE(released ? "released" : "paper");
-    torch::manual_seed(13);
-    Ggnn graph(/*dim=*/5, /*time_steps=*/3, torch::rand({4, 4}, torch::kDouble),
-               released);
-    graph->to(torch::kDouble);
-    const torch::Tensor nodes =
-        torch::randn({2, 4, 5}, torch::kDouble).requires_grad_();
-    const torch::Tensor fast = graph->forward(nodes);
-    const torch::Tensor direct = graph->forwardDirect(nodes);
-    expectClose(fast, direct, 1e-13, "h^T");
-    std::vector<std::pair<std::string, torch::Tensor>> inputs = {
-        {"nodes", nodes}};
-    for (const auto& item : graph->named_parameters()) {
-      // The released gate leaves fc_eq4_u unused: no gradient either way.
-      if (released && item.key().rfind("fc_eq4_u.", 0) == 0) continue;
-      inputs.emplace_back(item.key(), item.value());
+    for (const bool concatenated : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (released ? "released" : "paper")
+                   << (concatenated ? ", concatenated" : ", per gate"));
+      torch::manual_seed(13);
+      Ggnn graph(/*dim=*/5, /*time_steps=*/3,
+                 torch::rand({4, 4}, torch::kDouble), released);
+      graph->to(torch::kDouble);
+      graph->setConcatenatedGates(concatenated);
+      const torch::Tensor nodes =
+          torch::randn({2, 4, 5}, torch::kDouble).requires_grad_();
+      const torch::Tensor fast = graph->forward(nodes);
+      const torch::Tensor direct = graph->forwardDirect(nodes);
+      expectClose(fast, direct, 1e-13, "h^T");
+      std::vector<std::pair<std::string, torch::Tensor>> inputs = {
+          {"nodes", nodes}};
+      for (const auto& item : graph->named_parameters()) {
+        // The released gate leaves fc_eq4_u unused: no gradient either way.
+        if (released && item.key().rfind("fc_eq4_u.", 0) == 0) continue;
+        inputs.emplace_back(item.key(), item.value());
+      }
+      expectSameGradients(fast, direct, inputs, 1e-12);
     }
-    expectSameGradients(fast, direct, inputs, 1e-12);
   }
 }
 
