@@ -80,12 +80,20 @@ void multiTensorUpdate(const TensorLists& lists, std::int64_t step, double lr,
 enum class Kernel { kCpuLoop, kCudaMultiTensor, kLibTorch };
 
 // The update walks each tensor's memory in order, so the parameter, its
-// gradient and moments must fill their memory alike: dense, same strides
-// (contiguous or, for model.memory_format: channels_last, NHWC).
+// gradient and moments must fill their memory alike: dense, with the same
+// strides (contiguous or, for model.memory_format: channels_last, NHWC)
+// except along dimensions of size 1, whose strides autograd leaves as they
+// come (a 1x1 convolution's gradient).
 bool denseFloatLike(const torch::Tensor& t, const torch::Tensor& param) {
-  return t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided &&
-         t.is_non_overlapping_and_dense() && t.sizes() == param.sizes() &&
-         t.strides() == param.strides() && t.device() == param.device();
+  if (t.scalar_type() != torch::kFloat || t.layout() != torch::kStrided ||
+      !t.is_non_overlapping_and_dense() || t.sizes() != param.sizes() ||
+      t.device() != param.device()) {
+    return false;
+  }
+  for (std::int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) != 1 && t.stride(d) != param.stride(d)) return false;
+  }
+  return true;
 }
 
 // LibTorch keys optimizer state by a string of the TensorImpl address (1.x)
@@ -195,19 +203,21 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
 }
 
 // Evaluates the closure (with grad), then takes the fused step or, where it
-// cannot, `fallback` (LibTorch's step without the closure).
+// cannot, `fallback` (LibTorch's step without the closure); `fused` says
+// which.
 template <typename Options, typename State, typename StateMap,
           typename Fallback>
 torch::Tensor stepOrFallBack(
     const torch::optim::Optimizer::LossClosure& closure,
     std::vector<torch::optim::OptimizerParamGroup>& groups, StateMap& states,
-    bool decoupled, Fallback fallback) {
+    bool decoupled, bool& fused, Fallback fallback) {
   torch::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  if (!fusedStep<Options, State>(groups, states, decoupled)) fallback();
+  fused = fusedStep<Options, State>(groups, states, decoupled);
+  if (!fused) fallback();
   return loss;
 }
 
@@ -216,14 +226,14 @@ torch::Tensor stepOrFallBack(
 torch::Tensor FusedAdam::step(LossClosure closure) {
   return stepOrFallBack<torch::optim::AdamOptions,
                         torch::optim::AdamParamState>(
-      closure, param_groups_, state_, /*decoupled=*/false,
+      closure, param_groups_, state_, /*decoupled=*/false, last_step_fused_,
       [this] { torch::optim::Adam::step(nullptr); });
 }
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
   return stepOrFallBack<torch::optim::AdamWOptions,
                         torch::optim::AdamWParamState>(
-      closure, param_groups_, state_, /*decoupled=*/true,
+      closure, param_groups_, state_, /*decoupled=*/true, last_step_fused_,
       [this] { torch::optim::AdamW::step(nullptr); });
 }
 

@@ -23,12 +23,22 @@ class FusedAdam : public torch::optim::Adam {
  public:
   using torch::optim::Adam::Adam;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // Whether the last step was the fused one (not LibTorch's).
+  bool lastStepFused() const { return last_step_fused_; }
+
+ private:
+  bool last_step_fused_ = false;
 };
 
 class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
+  // Whether the last step was the fused one (not LibTorch's).
+  bool lastStepFused() const { return last_step_fused_; }
+
+ private:
+  bool last_step_fused_ = false;
 };
 
 }  // namespace labrun::train

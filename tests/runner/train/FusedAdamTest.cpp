@@ -176,23 +176,43 @@ TEST_P(FusedAdamTest, TakesLibTorchsStepForStateLaidOutOtherwise) {
   state.exp_avg(state.exp_avg().t().contiguous().t());
   ASSERT_FALSE(state.exp_avg().is_contiguous());
   stepBoth(mine, mine_case.params, theirs, theirs_params, 2, 4);
+  EXPECT_FALSE(mine.lastStepFused());
   expectSameParams(mine_case.params, theirs_params);
 }
 
 TEST_P(FusedAdamTest, EqualsLibTorchAdamOnChannelsLastWeights) {
-  // A convolution weight laid out NHWC (model.memory_format: channels_last)
-  // is updated in place in its own layout.
+  // Convolution weights laid out NHWC (model.memory_format: channels_last)
+  // take the fused step in their own layout, 1x1 ones too, whose gradients
+  // autograd may leave with other strides along the dimensions of size 1.
   const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
   AdamCase mine_case(torch::kFloat, device());
   mine_case.params[0] = torch::randn({64, 32, 3, 3})
                             .to(device())
                             .contiguous(torch::MemoryFormat::ChannelsLast)
                             .requires_grad_();
+  // NHWC strides of a 1x1 weight (contiguous(ChannelsLast) keeps a
+  // contiguous one as it is: both layouts hold it alike).
+  mine_case.params.insert(
+      mine_case.params.begin() + 1,
+      torch::empty_strided({16, 8, 1, 1}, {8, 1, 8, 8}, device())
+          .copy_(torch::randn({16, 8, 1, 1}))
+          .requires_grad_());
   ASSERT_FALSE(mine_case.params[0].is_contiguous());
   auto theirs_params = mine_case.clones();
   FusedAdam mine(AdamCase::groups(mine_case.params, options), options);
   torch::optim::Adam theirs(AdamCase::groups(theirs_params, options), options);
-  stepBoth(mine, mine_case.params, theirs, theirs_params, 0, 4);
+  for (int step = 0; step < 4; ++step) {
+    AdamCase::setGradients(mine_case.params, step);
+    AdamCase::setGradients(theirs_params, step);
+    // The 1x1 weight's gradient as a convolution's backward leaves it.
+    mine_case.params[1].mutable_grad() =
+        mine_case.params[1].grad().clone(torch::MemoryFormat::Contiguous);
+    ASSERT_NE(mine_case.params[1].grad().strides(),
+              mine_case.params[1].strides());
+    mine.step();
+    theirs.step();
+    EXPECT_TRUE(mine.lastStepFused()) << "step " << step;
+  }
   expectSameParams(mine_case.params, theirs_params);
   EXPECT_TRUE(mine_case.params[0].is_contiguous(
       torch::MemoryFormat::ChannelsLast));

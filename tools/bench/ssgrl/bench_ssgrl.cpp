@@ -18,6 +18,7 @@
 //               [--classes 80] [--threads 2] [--warmup 1] [--steps 3]
 //               [--device cpu|cuda] [--adam fused|libtorch] [--trace FILE]
 //               [--precision fp32|tf32|bf16|fp16]
+//               [--memory-format contiguous|channels_last]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
 // --trace FILE runs one more step under LibTorch's profiler (after the timed
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> text = {
       {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
       {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""},
-      {"--device", "cpu"},   {"--adam", "fused"},      {"--precision", "fp32"}};
+      {"--device", "cpu"},   {"--adam", "fused"},      {"--precision", "fp32"},
+      {"--memory-format", "contiguous"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -189,6 +191,13 @@ int main(int argc, char** argv) {
       "bce", host.defaultParams(labrun::PluginKind::kLoss, "bce"), context);
   labrun::train::Model model(backbone, head);
   model->to(device);
+  // As model.memory_format lays the model out (the images follow it).
+  if (text["--memory-format"] == "channels_last") {
+    model->setMemoryFormat(torch::MemoryFormat::ChannelsLast);
+  } else if (text["--memory-format"] != "contiguous") {
+    std::cerr << "bench_ssgrl: --memory-format: contiguous or channels_last\n";
+    return 2;
+  }
   inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad());
   model->train();
   // labrun's Adam, as `labrun run` makes it (train/FusedAdam.h), or

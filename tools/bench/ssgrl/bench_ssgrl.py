@@ -147,6 +147,9 @@ def pytorch_worker(args):
                                  torch.randn(args.classes, 300), adjacency)
     model = torch.nn.Sequential(backbone, head).to(device).train()
     inputs = inputs.to(device).detach().requires_grad_(inputs.requires_grad)
+    if args.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     criterion = torch.nn.BCEWithLogitsLoss()
     # PyTorch's own mixed precision: autocast, and GradScaler for fp16
@@ -193,8 +196,8 @@ def pytorch_worker(args):
 def common_flags(args):
     flags = []
     for name in ("backbone", "size", "batch", "classes", "threads", "warmup",
-                 "steps", "device", "precision"):
-        flags += ["--" + name, str(getattr(args, name))]
+                 "steps", "device", "precision", "memory_format"):
+        flags += ["--" + name.replace("_", "-"), str(getattr(args, name))]
     return flags + ["--extra-pool", str(args.extra_pool)]
 
 
@@ -227,6 +230,10 @@ def main():
                         help="both sides: autocast of the forward pass (bf16, "
                         "fp16 with loss scaling: labrun's LossScaler, "
                         "PyTorch's GradScaler), TF32 (tf32) or none")
+    parser.add_argument("--memory-format", default="contiguous",
+                        choices=["contiguous", "channels_last"],
+                        help="both sides: the layout of the images and "
+                        "convolution weights (labrun's model.memory_format)")
     parser.add_argument("--adam", default="fused",
                         choices=["fused", "libtorch"],
                         help="labrun's optimizer (train/FusedAdam.h) or "
@@ -279,11 +286,12 @@ def main():
         return (wall if on_gpu else cpu), peak
 
     print("\n%s, %dx%d, batch %d, %d classes, %d thread(s), %d steps x %d "
-          "rounds, %s, %s; torch %s; labrun with %s Adam" % (
+          "rounds, %s, %s, %s; torch %s; labrun with %s Adam" % (
               "ResNet-101" if args.backbone == "resnet" else "features only",
               args.size, args.size, args.batch, args.classes, args.threads,
               args.steps, args.rounds, device_name(args.device),
-              args.precision, torch.__version__, args.adam))
+              args.precision, args.memory_format, torch.__version__,
+              args.adam))
 
     def optimizer_s(name):
         """Seconds of the optimizer step (labrun's configurations only)."""

@@ -106,6 +106,10 @@ run() {
     bench --size 576 --batch 4 --precision $precision --warmup 5 --steps 20 \
       --rounds 2 --skip "labrun ssgrl direct"
   done
+  # The same in channels-last (model.memory_format), both sides: cuDNN's
+  # tensor-core convolutions take NHWC without transposing.
+  bench --size 576 --batch 4 --precision bf16 --memory-format channels_last \
+    --warmup 5 --steps 20 --rounds 2 --skip "labrun ssgrl direct"
   for head in fc ssgrl; do
     stage "profile: $head"
     build-device/bin/bench_ssgrl --plugins build-device/plugins \
