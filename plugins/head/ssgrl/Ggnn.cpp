@@ -51,11 +51,10 @@ class GgnnFunction : public torch::autograd::Function<GgnnFunction> {
       bu_gates = released ? bu_z : torch::cat({bu_z, bu_r});
     }
     // x W^T + b for gate `index` of the concatenated ones, or of `w`, `b`.
-    const auto gate = [concatenate, dim](const torch::Tensor& products,
-                                         std::int64_t index,
-                                         const torch::Tensor& x,
-                                         const torch::Tensor& w,
-                                         const torch::Tensor& b) {
+    const auto gate = [concatenate, dim](
+                          const torch::Tensor& products, std::int64_t index,
+                          const torch::Tensor& x, const torch::Tensor& w,
+                          const torch::Tensor& b) {
       return concatenate ? products.narrow(1, index * dim, dim)
                          : torch::addmm(b, x, w.t());
     };

@@ -11,8 +11,7 @@ ModelImpl::ModelImpl(std::shared_ptr<Backbone> backbone,
       head_(register_module("head", std::move(head))) {}
 
 torch::Tensor ModelImpl::forward(torch::Tensor images) {
-  return head_->forward(
-      backbone_->forward(images.contiguous(memory_format_)));
+  return head_->forward(backbone_->forward(images.contiguous(memory_format_)));
 }
 
 void ModelImpl::setMemoryFormat(c10::MemoryFormat format) {
@@ -68,8 +67,9 @@ std::vector<std::pair<std::string, torch::Tensor>> ModelImpl::exportedState()
     }
     // A copy of its own (a view would save its whole storage), laid out
     // as PyTorch's modules are by default whatever memoryFormat() is.
-    out.emplace_back(name, tensor.detach().to(torch::kCPU).clone(
-                               torch::MemoryFormat::Contiguous));
+    out.emplace_back(
+        name,
+        tensor.detach().to(torch::kCPU).clone(torch::MemoryFormat::Contiguous));
   };
   for (const auto& [key, tensor] : ownTensors(*backbone_)) {
     add(layout.backbone_prefix + key, "backbone." + key, tensor);

@@ -214,8 +214,8 @@ TEST_P(FusedAdamTest, EqualsLibTorchAdamOnChannelsLastWeights) {
     EXPECT_TRUE(mine.lastStepFused()) << "step " << step;
   }
   expectSameParams(mine_case.params, theirs_params);
-  EXPECT_TRUE(mine_case.params[0].is_contiguous(
-      torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(
+      mine_case.params[0].is_contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
 TEST_P(FusedAdamTest, ContinuesFromACheckpointOfLibTorchsAdam) {

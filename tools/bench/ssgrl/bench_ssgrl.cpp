@@ -104,10 +104,11 @@ std::string cudaMemoryFields(const torch::Device& device) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> text = {
-      {"--plugins", ""},     {"--head", "ssgrl"},      {"--impl", "fast"},
-      {"--compat", "paper"}, {"--backbone", "resnet"}, {"--trace", ""},
-      {"--device", "cpu"},   {"--adam", "fused"},      {"--precision", "fp32"},
-      {"--memory-format", "contiguous"}};
+      {"--plugins", ""},        {"--head", "ssgrl"},
+      {"--impl", "fast"},       {"--compat", "paper"},
+      {"--backbone", "resnet"}, {"--trace", ""},
+      {"--device", "cpu"},      {"--adam", "fused"},
+      {"--precision", "fp32"},  {"--memory-format", "contiguous"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
