@@ -229,8 +229,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     for (auto& stage : stages_) stage->beforeEpoch(*this);
     const auto start = std::chrono::steady_clock::now();
     std::int64_t group_size = 0, in_group = 0, group_images = 0;
-    double group_loss = 0;
-    bool group_finite = true;
+    // The group's summed loss stays on the device until its update is
+    // queued (float64, so the sum is that of the values read).
+    torch::Tensor group_loss;
     data::Batch batch;
     optimizer_->zero_grad();
     while (train.next(batch)) {
@@ -248,29 +249,25 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
                          batch.mask.to(options_.device));
       const torch::Tensor part = loss / static_cast<double>(group_size);
       (scaler_ ? scaler_->scale(part) : part).backward();
-      // Read after backward is queued: on a GPU, reading first would make
-      // the host wait for the forward pass before it could issue the
-      // backward one. A non-finite loss still stops before any update;
-      // with loss scaling its step is skipped instead.
-      const double value = loss.item<double>();
-      if (!std::isfinite(value) && !scaler_) {
-        throw std::runtime_error(fmt::format(
-            "loss is {} at step {} (epoch {}); the last good checkpoint is "
-            "kept",
-            value, state_.step + 1, epoch));
-      }
-      group_finite = group_finite && std::isfinite(value);
+      const torch::Tensor value = loss.detach().to(torch::kDouble);
+      group_loss = group_loss.defined() ? group_loss + value : value;
       ++state_.batches_done;
       ++in_group;
-      group_loss += value;
       group_images += batch.images.size(0) * world;
       if (in_group < group_size) continue;
 
       if (options_.collective) {
         options_.collective->averageGradients(parameters);
       }
+      // Loss scaling must know now whether the step is finite (its check
+      // of the gradients waits for the device anyway). Otherwise the loss
+      // is read once the update is queued: on a GPU the host then waits
+      // for the last forward pass only, with the step's backward and
+      // update still queued, instead of once per micro-batch.
+      double loss_sum = scaler_ ? group_loss.item<double>() : 0;
       const bool update =
-          !scaler_ || unscaleGradients(parameters, group_finite, epoch);
+          !scaler_ ||
+          unscaleGradients(parameters, std::isfinite(loss_sum), epoch);
       if (update && options_.clip_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, options_.clip_grad_norm);
       }
@@ -280,9 +277,20 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       if (update) optimizer_->step();
       optimizer_->zero_grad();
       ++state_.step;
+      if (!scaler_) {
+        loss_sum = group_loss.item<double>();
+        // The update is made, but no stage has seen it: the run stops
+        // before a checkpoint could keep it.
+        if (!std::isfinite(loss_sum)) {
+          throw std::runtime_error(fmt::format(
+              "loss is {} at step {} (epoch {}); the last good checkpoint "
+              "is kept",
+              loss_sum, state_.step, epoch));
+        }
+      }
       for (auto& stage : stages_) stage->afterUpdate(*this);
       StepEnd step;
-      step.loss = group_loss / static_cast<double>(group_size);
+      step.loss = loss_sum / static_cast<double>(group_size);
       agree(step.loss);
       state_.epoch_images += group_images;
       if (std::isfinite(step.loss)) {
@@ -301,9 +309,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       step.images = group_images;
       step.epoch_done = state_.batches_done >= micro_per_epoch;
       in_group = 0;
-      group_loss = 0;
+      group_loss = torch::Tensor();
       group_images = 0;
-      group_finite = true;
       for (auto& stage : stages_) stage->afterStep(*this, step);
       if (stop_) {
         for (auto& stage : stages_) stage->afterTrainSteps(*this);
