@@ -832,7 +832,7 @@ TEST_F(SourceTest, PrepareRunsWithoutPluginsOrLibTorch) {
   EXPECT_EQ(labrun("model:\n  backbone: {name: nosuch, depth: 3}\n"
                    "  head: fcc\n" +
                        std::string(kCocoSpec),
-                   prepare + " model.head.width=8", out),
+                   prepare + " model.backbone.width=8", out),
             0)
       << out;
   EXPECT_THAT(out, HasSubstr("train: 5 images, 4 classes, 5 positive"));
@@ -847,7 +847,10 @@ TEST_F(SourceTest, PrepareRunsWithoutPluginsOrLibTorch) {
   EXPECT_EQ(labrun("model: {backbone: nosuch}\ndata: {format: cocoa}\n",
                    prepare, out),
             2);
-  EXPECT_THAT(out, HasSubstr(exp + ":2:17: data.format: "));
+  EXPECT_EQ(out, "labrun: error: " + exp +
+                     ":2:16: data.format: expected one of "
+                     "synthetic|coco|voc|list, found string 'cocoa'; did you "
+                     "mean 'coco'?\n");
   // What needs plugins is handed to labrun-torch, absent here.
   EXPECT_EQ(labrun("", "plugins", out), 1);
   EXPECT_THAT(out,
