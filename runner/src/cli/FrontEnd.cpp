@@ -1,8 +1,9 @@
 // labrun: runs the commands linked into it (those that only read the run
-// store: runs, show, sql, compare, report) without loading LibTorch, so they
-// start in milliseconds; any other command, the top-level help and usage
-// errors go to labrun-torch beside this executable, which has every
-// command. exec keeps the process, its arguments, environment and signals.
+// store: runs, show, sql, compare, report; and prepare's labels) without
+// loading LibTorch, so they start in milliseconds; any other command,
+// `prepare fashion-mosaic`, the top-level help and usage errors go to
+// labrun-torch beside this executable, which has every command. exec keeps
+// the process, its arguments, environment and signals.
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,8 +14,33 @@
 
 #include "cli/App.h"
 #include "cli/Command.h"
+#include "cli/PrepareCommand.h"
 
 namespace {
+
+char** command_line = nullptr;  // main's argv, handed on as it came
+
+// Replaces this process with labrun-torch, same arguments; returns only
+// when that fails.
+int handToTorch() {
+  const std::string full =
+      (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
+       "labrun-torch")
+          .string();
+  ::execv(full.c_str(), command_line);
+  std::cerr << "labrun: error: cannot start " << full << ": "
+            << std::strerror(errno) << "\n";
+  return labrun::cli::kRunFailed;
+}
+
+// The set's builder needs OpenCV, whose loading (~0.2 s) every command here
+// would pay: labrun-torch builds it. Its options and help are the same here.
+class PrepareHandingOn final : public labrun::cli::PrepareCommand {
+ protected:
+  int buildFashionMosaic(const labrun::data::FashionMosaicOptions&) override {
+    return handToTorch();
+  }
+};
 
 // The first argument that is not a global option or its value: the command.
 std::string commandName(int argc, char** argv) {
@@ -32,16 +58,12 @@ std::string commandName(int argc, char** argv) {
 
 }  // namespace
 
+LABRUN_COMMAND(PrepareHandingOn, "prepare", 20)
+
 int main(int argc, char** argv) {
+  command_line = argv;
   if (labrun::cli::CommandRegistry::has(commandName(argc, argv))) {
     return labrun::cli::runApp(argc, argv);
   }
-  const std::string full =
-      (std::filesystem::read_symlink("/proc/self/exe").parent_path() /
-       "labrun-torch")
-          .string();
-  ::execv(full.c_str(), argv);
-  std::cerr << "labrun: error: cannot start " << full << ": "
-            << std::strerror(errno) << "\n";
-  return labrun::cli::kRunFailed;
+  return handToTorch();
 }

@@ -196,10 +196,11 @@ bool hasAnnotations(const std::string& format) {
   return format == "coco" || format == "voc" || format == "list";
 }
 
-LabelSet loadLabels(const LabelSourceOptions& options, const std::string& split,
-                    const std::string& spec_dir, LabelLoadReport* report) {
+LabelTable loadLabelTable(const LabelSourceOptions& options,
+                          const std::string& split, const std::string& spec_dir,
+                          LabelLoadReport* report) {
   if (split != "train" && split != "val") {
-    throw std::invalid_argument("loadLabels: split must be train or val");
+    throw std::invalid_argument("loadLabelTable: split must be train or val");
   }
   const auto start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
@@ -251,14 +252,13 @@ LabelSet loadLabels(const LabelSourceOptions& options, const std::string& split,
     done.positives += state == LabelTable::kPositive;
     done.ignored += state == LabelTable::kIgnored;
   }
-  LabelSet labels = std::move(table).toLabelSet();
   done.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   done.cpu_seconds =
       static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   if (report != nullptr) *report = std::move(done);
-  return labels;
+  return table;
 }
 
 }  // namespace labrun::data

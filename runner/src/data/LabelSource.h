@@ -1,17 +1,18 @@
 // From the data.* options to labels: checks that the files and folders they
-// name exist, and returns a split's labels, parsed once and then read from
-// the label cache.
+// name exist, and returns a split's label table, parsed once and then read
+// from the label cache. No LibTorch here, so `labrun prepare` runs in the
+// front end (data/LabelSet.h makes the tensors).
 #pragma once
 
 #include <optional>
 #include <string>
 
-#include "data/LabelSet.h"
+#include "data/LabelTable.h"
 #include "spec/Located.h"
 
 namespace labrun::data {
 
-// What loadLabels did, for `labrun prepare` and logs.
+// What loadLabelTable did, for `labrun prepare` and logs.
 struct LabelLoadReport {
   std::string annotations;  // the annotation file (voc: the image-set list)
   std::string cache_file;   // "" with data.cache: false
@@ -23,11 +24,11 @@ struct LabelLoadReport {
 };
 
 // Whether data.format is an annotation format (coco, voc, list) that
-// loadLabels reads, rather than a generated set.
+// loadLabelTable reads, rather than a generated set.
 bool hasAnnotations(const std::string& format);
 
-// The data.* keys that loadLabels reads, each with where it was written
-// (train/ExperimentOptions binds them).
+// The data.* keys that loadLabelTable reads, each with where it was
+// written (train/LabelSourceBinding binds them).
 struct LabelSourceOptions {
   // The files of one split (data.train.*, data.val.*); absent when not
   // written.
@@ -52,8 +53,8 @@ struct LabelSourceOptions {
 // key, a file or folder that does not exist) and std::runtime_error naming
 // the file for data problems (malformed annotations, a class list that does
 // not match them, no images left).
-LabelSet loadLabels(const LabelSourceOptions& options, const std::string& split,
-                    const std::string& spec_dir,
-                    LabelLoadReport* report = nullptr);
+LabelTable loadLabelTable(const LabelSourceOptions& options,
+                          const std::string& split, const std::string& spec_dir,
+                          LabelLoadReport* report = nullptr);
 
 }  // namespace labrun::data

@@ -1,6 +1,7 @@
-// The labels of one split before they become tensors: what the format
-// readers (coco, voc, list) produce and what the label cache stores. No
-// LibTorch here, so parsing and caching stay cheap to build and test.
+// The labels of one split before they become tensors (data/LabelSet.h):
+// what the format readers (coco, voc, list) produce and what the label cache
+// stores. No LibTorch here, so parsing and caching stay cheap to build and
+// test, and `labrun prepare` runs without loading LibTorch.
 #pragma once
 
 #include <cstdint>
@@ -8,8 +9,6 @@
 #include <vector>
 
 namespace labrun::data {
-
-struct LabelSet;
 
 struct LabelTable {
   // One byte per (image, class).
@@ -33,11 +32,6 @@ struct LabelTable {
   }
   // Removes the images whose `keep` flag is false, keeping the order.
   void keepImages(const std::vector<bool>& keep);
-
-  // targets [N, K] and mask [N, K], float32; the rvalue form moves the
-  // names and paths.
-  LabelSet toLabelSet() const&;
-  LabelSet toLabelSet() &&;
 };
 
 }  // namespace labrun::data

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "spec/Node.h"
+
 namespace labrun::spec {
 
 template <typename T>
@@ -12,5 +14,10 @@ struct Located {
   T value;
   std::string origin;  // Origin::describe(): "file:line:column"
 };
+
+// A scalar's text with where it was written.
+inline Located<std::string> located(const Node& node) {
+  return {node.asString(), node.origin().describe()};
+}
 
 }  // namespace labrun::spec

@@ -298,6 +298,7 @@ class Validator {
     // Copied: filling defaults below may move the map's entries.
     const Node name = *value.find("name");
     checkValue(name, ParamType::kString, "", "", name_key);
+    if (!plugin_schema_) return;  // no plugins: parameters stay as written
     std::vector<ParamSpec> specs;
     try {
       specs = plugin_schema_(slot.kind, name.text());

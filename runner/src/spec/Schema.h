@@ -59,7 +59,10 @@ using PluginSchemaLookup = std::function<std::vector<ParamSpec>(
 // - missing keys get their declared defaults (origin note "default"),
 //   missing required keys are errors naming the enclosing map's origin;
 // - plugin slot maps need `name` (or get the slot's default_name); items of
-//   a list slot may also carry a string `label`.
+//   a list slot may also carry a string `label`;
+// - an empty `plugin_schema` checks no plugin: the slots' names and
+//   parameters stay as written, neither looked up nor filled (what needs no
+//   plugin, like `labrun prepare`, runs without loading them).
 // Throws SpecError with one line on the first problem.
 void validate(Node& root, const Schema& schema,
               const PluginSchemaLookup& plugin_schema);

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "data/ImageLoader.h"
-#include "data/LabelSource.h"
+#include "data/LabelSet.h"
 #include "data/SyntheticDataset.h"
 #include "dist/Collective.h"
 #include "dist/Group.h"
@@ -20,10 +20,8 @@
 #include "io/TorchCheckpoint.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
-#include "spec/SpecLoader.h"
 #include "store/Heartbeat.h"
 #include "train/ClassThresholds.h"
-#include "train/CoreSchema.h"
 #include "train/ExperimentOptions.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
@@ -190,41 +188,11 @@ std::string findCheckpoint(const store::RunStore& store, const std::string& run,
   return *path;
 }
 
-// Whether `key` is declared by the core schema or by the plugin a slot of
-// `root` names: such keys have defaults, so `key=value` may set them.
-bool isDeclared(const spec::Node& root, const std::string& key,
-                const plugins::PluginHost& host) {
-  const spec::Schema& schema = coreSchema();
-  for (const auto& field : schema.fields) {
-    if (field.path == key) return true;
-  }
-  for (const auto& slot : schema.slots) {
-    if (slot.is_list || key.rfind(slot.path + ".", 0) != 0) continue;
-    const std::string param = key.substr(slot.path.size() + 1);
-    const spec::Node* name = root.findPath(slot.path + ".name");
-    const std::string plugin = name != nullptr && name->isScalar()
-                                   ? name->asString()
-                                   : slot.default_name;
-    try {
-      for (const auto& declared : host.find(slot.kind, plugin).params()) {
-        if (param == declared.name) return true;
-      }
-    } catch (const plugins::PluginError&) {
-      return false;  // validation reports the unknown plugin
-    }
-  }
-  return false;
-}
-
-// Interpolates and validates `resolved.tree`, then makes its recorded form.
-void finishResolving(ResolvedSpec& resolved, const plugins::PluginHost& host) {
-  const auto env_derived = spec::resolveInterpolations(resolved.tree);
-  spec::validate(resolved.tree, coreSchema(),
-                 [&host](PluginKind kind, const std::string& name) {
-                   return host.find(kind, name).params();
-                 });
-  resolved.recorded = spec::recordedForm(resolved.tree, env_derived);
-  resolved.yaml = spec::toYaml(resolved.recorded);
+// The declared parameters of `host`'s plugins, for spec validation.
+spec::PluginSchemaLookup paramsOf(const plugins::PluginHost& host) {
+  return [&host](PluginKind kind, const std::string& name) {
+    return host.find(kind, name).params();
+  };
 }
 
 }  // namespace
@@ -232,28 +200,14 @@ void finishResolving(ResolvedSpec& resolved, const plugins::PluginHost& host) {
 ResolvedSpec resolveSpec(const std::string& path,
                          const std::vector<std::string>& overrides,
                          const plugins::PluginHost& host) {
-  ResolvedSpec resolved;
-  resolved.path = path;
-  resolved.tree = spec::loadSpecFile(path);
-  spec::applyOverrides(resolved.tree, overrides,
-                       [&host](const spec::Node& root, const std::string& key) {
-                         return isDeclared(root, key, host);
-                       });
-  finishResolving(resolved, host);
-  return resolved;
+  return resolveSpec(path, overrides, paramsOf(host));
 }
 
 ResolvedSpec resolveStoredSpec(const std::string& yaml,
                                const std::string& label,
                                const std::string& path,
                                const plugins::PluginHost& host) {
-  ResolvedSpec resolved;
-  resolved.path = path;
-  spec::Origin origin;
-  origin.file = label;
-  resolved.tree = spec::parseYamlText(yaml, origin);
-  finishResolving(resolved, host);
-  return resolved;
+  return resolveStoredSpec(yaml, label, path, paramsOf(host));
 }
 
 struct Experiment::Parts {

@@ -12,6 +12,7 @@
 #include "store/RunStore.h"
 #include "train/ExperimentOptions.h"
 #include "train/Prediction.h"
+#include "train/ResolvedSpec.h"
 
 namespace labrun::dist {
 class Collective;
@@ -19,24 +20,11 @@ class Collective;
 
 namespace labrun::train {
 
-struct ResolvedSpec {
-  spec::Node tree;  // validated, defaults filled: what the run uses
-  // `tree` as recorded: values from environment variables outside
-  // spec::kRecordableEnv stay ${env:...} (see spec::recordedForm).
-  spec::Node recorded;
-  std::string path;  // the spec file it came from
-  std::string yaml;  // `recorded` as stored and printed by --dry-run
-};
-
-// Loads `path` with its bases, applies `overrides`, resolves interpolations
-// and validates against the core schema and the named plugins' schemas.
-// Throws spec::SpecError (a usage error) on the first problem.
+// resolveSpec and resolveStoredSpec (train/ResolvedSpec.h) with the plugins
+// of `host`.
 ResolvedSpec resolveSpec(const std::string& path,
                          const std::vector<std::string>& overrides,
                          const plugins::PluginHost& host);
-// Validates an already resolved spec again (a run's stored spec, to resume
-// or evaluate it), resolving its ${env:...} values from the environment of
-// now; `label` names it in errors, `path` is its original file.
 ResolvedSpec resolveStoredSpec(const std::string& yaml,
                                const std::string& label,
                                const std::string& path,

@@ -8,13 +8,12 @@
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "train/LabelSourceBinding.h"
 
 namespace labrun::train {
 namespace {
 
-spec::Located<std::string> located(const spec::Node& node) {
-  return {node.asString(), node.origin().describe()};
-}
+using spec::located;
 
 // The plugin a slot map names and its typed parameters.
 PluginUse usePlugin(const plugins::PluginHost& host, PluginKind kind,
@@ -206,21 +205,6 @@ std::vector<PluginUse> metricUses(const spec::Node& metrics,
   return uses;
 }
 
-std::optional<spec::Located<std::string>> locatedIfWritten(
-    const spec::Node& tree, const std::string& key) {
-  const spec::Node* node = tree.findPath(key);
-  if (node == nullptr) return std::nullopt;
-  return located(*node);
-}
-
-data::LabelSourceOptions::Split splitFiles(const spec::Node& tree,
-                                           const std::string& split) {
-  const std::string prefix = "data." + split + ".";
-  return {locatedIfWritten(tree, prefix + "annotations"),
-          locatedIfWritten(tree, prefix + "images"),
-          located(tree.at(prefix + "split"))};
-}
-
 data::LoaderOptions loaderOptions(const spec::Node& tree, bool train) {
   data::LoaderOptions options;
   options.batch_size = tree.at("data.batch_size").asInt();
@@ -241,20 +225,6 @@ data::LoaderOptions loaderOptions(const spec::Node& tree, bool train) {
 }
 
 }  // namespace
-
-data::LabelSourceOptions bindLabelSource(const spec::Node& tree) {
-  data::LabelSourceOptions options;
-  options.format = located(tree.at("data.format"));
-  options.root = located(tree.at("data.root"));
-  options.classes = located(tree.at("data.classes"));
-  options.drop_unannotated = tree.at("data.drop_unannotated").asBool();
-  options.difficult = tree.at("data.difficult").asString();
-  options.cache = tree.at("data.cache").asBool();
-  options.cache_dir = tree.at("data.cache_dir").asString();
-  options.train = splitFiles(tree, "train");
-  options.val = splitFiles(tree, "val");
-  return options;
-}
 
 ImageSplit bindImageSplit(const spec::Node& tree, bool train) {
   const std::string key =

@@ -76,9 +76,8 @@ struct ExperimentOptions {
 ExperimentOptions bindOptions(const spec::Node& tree,
                               const plugins::PluginHost& host);
 
-// The parts of bindOptions that `labrun prepare` (the label source) and
-// `labrun predict` (a split's images) use alone.
-data::LabelSourceOptions bindLabelSource(const spec::Node& tree);
+// The part of bindOptions that `labrun predict` uses alone: a split's
+// images (the label source is train/LabelSourceBinding.h's).
 ImageSplit bindImageSplit(const spec::Node& tree, bool train);
 
 }  // namespace labrun::train

@@ -189,6 +189,33 @@ TEST_F(CliTest, HelpOnEverySubcommand) {
   }
 }
 
+// `prepare` runs in the front end, which hands `prepare fashion-mosaic` (it
+// needs OpenCV) to labrun-torch: the help is labrun-torch's word for word,
+// and the set is built, or its bad size refused, as labrun-torch does.
+TEST_F(CliTest, PrepareInTheFrontEndIsLabrunTorchs) {
+  const std::string torch =
+      "'" + (fs::path(LABRUN_BINARY).parent_path() / "labrun-torch").string() +
+      "' ";
+  for (const char* command : {"prepare", "prepare fashion-mosaic"}) {
+    const Result front = labrun(std::string(command) + " --help");
+    EXPECT_EQ(front.out, shell(torch + command + " --help").out) << command;
+    EXPECT_EQ(front.code, 0) << command;
+  }
+  const std::string out = (dir_ / "mosaic").string();
+  const Result built = labrun("prepare fashion-mosaic --out '" + out +
+                              "' --train 3 --val 2 --size 64");
+  EXPECT_EQ(built.code, 0) << built.err;
+  EXPECT_EQ(built.out.rfind("fashion-mosaic: 3 train images in " + out, 0), 0u)
+      << built.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "annotations/instances_val.json"));
+  const Result bad = labrun("prepare fashion-mosaic --out '" + out +
+                            "-small' --train 3 --val 2 --size 10");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_EQ(bad.err, shell(torch + "prepare fashion-mosaic --out '" + out +
+                           "-small' --train 3 --val 2 --size 10")
+                         .err);
+}
+
 TEST_F(CliTest, UnknownSubcommandIsUsageError) {
   EXPECT_EQ(labrun("frobnicate").code, 2);
   EXPECT_EQ(labrun("run").code, 2);  // SPEC is required

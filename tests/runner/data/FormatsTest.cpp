@@ -24,7 +24,7 @@
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
 #include "train/CoreSchema.h"
-#include "train/ExperimentOptions.h"
+#include "train/LabelSourceBinding.h"
 
 namespace labrun::data {
 namespace {
@@ -465,7 +465,7 @@ TEST_F(FormatsTest, LabelTableToLabelSet) {
   table.class_names = {"a", "b", "c"};
   table.image_paths = {"/x.jpg", "/y.jpg"};
   table.states = {P, I, N, N, N, P};
-  const LabelSet set = table.toLabelSet();
+  const LabelSet set = toLabelSet(table);
   EXPECT_TRUE(torch::equal(set.targets,
                            torch::tensor({{1.f, 0.f, 0.f}, {0.f, 0.f, 1.f}})));
   EXPECT_TRUE(torch::equal(set.mask,
@@ -510,7 +510,7 @@ TEST_F(CacheTest, HitReturnsTheSameLabels) {
   EXPECT_EQ(cached.table.class_names, built.table.class_names);
   EXPECT_EQ(cached.table.image_paths, built.table.image_paths);
   EXPECT_EQ(cached.table.states, built.table.states);
-  const LabelSet a = built.table.toLabelSet(), b = cached.table.toLabelSet();
+  const LabelSet a = toLabelSet(built.table), b = toLabelSet(cached.table);
   EXPECT_TRUE(torch::equal(a.targets, b.targets));
   EXPECT_TRUE(torch::equal(a.mask, b.mask));
   // Another key (other options) is not served from this file.
@@ -805,6 +805,56 @@ TEST_F(SourceTest, PrepareCommand) {
             "labrun: error: override 'data.train.images=nowhere': "
             "data.train.images: folder " +
                 (dir_ / "coco/nowhere").string() + " does not exist\n");
+}
+
+// The labels need no plugin: `labrun prepare` resolves the spec without
+// looking inside its plugin slots (a plugin the run would not find does not
+// stop it), still checks the core's keys, and runs in the front end alone,
+// without labrun-torch beside it.
+TEST_F(SourceTest, PrepareRunsWithoutPluginsOrLibTorch) {
+  makeCoco();
+  const fs::path alone = dir_ / "alone";
+  fs::create_directories(alone);
+  fs::copy_file(LABRUN_BINARY, alone / "labrun");
+  const auto labrun = [&](const std::string& yaml, const std::string& args,
+                          std::string& out) {
+    writeFile(dir_ / "specs" / "exp.yaml", yaml);
+    const std::string command = "'" + (alone / "labrun").string() + "' " +
+                                args + " >'" + (dir_ / "out").string() +
+                                "' 2>&1";
+    const int status = std::system(command.c_str());
+    out = slurp(dir_ / "out");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string prepare =
+      "prepare '" + (dir_ / "specs/exp.yaml").string() + "' --split train";
+  std::string out;
+  EXPECT_EQ(labrun("model:\n  backbone: {name: nosuch, depth: 3}\n"
+                   "  head: fcc\n" +
+                       std::string(kCocoSpec),
+                   prepare + " model.backbone.width=8", out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("train: 5 images, 4 classes, 5 positive"));
+  const std::string exp = (dir_ / "specs" / "exp.yaml").string();
+  EXPECT_EQ(labrun("model: {backbone: nosuch}\n" + std::string(kCocoSpec) +
+                       "  cache_dri: labels\n",
+                   prepare, out),
+            2);
+  EXPECT_EQ(out, "labrun: error: " + exp +
+                     ":7:3: data.cache_dri: unknown key; did you mean "
+                     "'data.cache_dir'?\n");
+  EXPECT_EQ(labrun("model: {backbone: nosuch}\ndata: {format: cocoa}\n",
+                   prepare, out),
+            2);
+  EXPECT_EQ(out, "labrun: error: " + exp +
+                     ":2:16: data.format: expected one of "
+                     "synthetic|coco|voc|list, found string 'cocoa'; did you "
+                     "mean 'coco'?\n");
+  // What needs plugins is handed to labrun-torch, absent here.
+  EXPECT_EQ(labrun("", "plugins", out), 1);
+  EXPECT_THAT(out,
+              HasSubstr("cannot start " + (alone / "labrun-torch").string()));
 }
 
 }  // namespace

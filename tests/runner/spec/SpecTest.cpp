@@ -787,6 +787,31 @@ TEST(Validate, PluginParametersAreChecked) {
   EXPECT_EQ(root.at("model.head.activation").text(), "relu");
 }
 
+// Without a plugin lookup (`labrun prepare` loads no plugin) the slots keep
+// their names and parameters as written; the core's keys are checked and
+// filled as always.
+TEST(Validate, WithoutPluginsTheSlotsStayAsWritten) {
+  const auto unchecked = [](const std::string& text) {
+    Node root = parse(text);
+    validate(root, testSchema(), /*plugin_schema=*/nullptr);
+    return root;
+  };
+  const Node root = unchecked(
+      "name: a\nmodel:\n  head: {name: fcc, dropuot: x}\nmetrics: [mapp]\n");
+  EXPECT_EQ(root.at("model.head.name").text(), "fcc");
+  EXPECT_EQ(root.at("model.head.dropuot").text(), "x");
+  EXPECT_EQ(root.at("metrics.0.name").text(), "mapp");
+  EXPECT_EQ(root.at("model.backbone.name").text(), "resnet");  // the default
+  EXPECT_EQ(root.findPath("model.backbone.depth"), nullptr);   // not filled
+  EXPECT_EQ(root.at("optim.lr").text(), "0.001");
+  EXPECT_EQ(
+      errorOf([&] { unchecked("name: a\nmodel: {head: fcc}\nsed: 1\n"); }),
+      "smoke.yaml:3:1: sed: unknown key; did you mean 'seed'?");
+  EXPECT_EQ(errorOf([&] { unchecked("name: a\nmodel:\n  head: {x: 1}\n"); }),
+            "smoke.yaml:3:9: model.head.name: missing required key; expected "
+            "the head plugin name");
+}
+
 TEST(Validate, ListSlotsTakeMapsOrNames) {
   const Node root = validated(std::string(kMinimal) +
                               "metrics:\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Label loading benchmark: labrun (`labrun prepare`, annotation file ->
-# LabelSet, no cache) against the Python peer (json.load + one pass into a
+# label table, no cache, no LibTorch) against the Python peer (json.load + one pass into a
 # NumPy matrix) on a generated COCO-train2014-shaped instances file, side by
 # side, then labrun's cache hit. Each side runs RUNS times, alternating; the
 # best run of each is reported.
