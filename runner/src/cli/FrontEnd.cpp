@@ -15,6 +15,7 @@
 #include "cli/App.h"
 #include "cli/Command.h"
 #include "cli/PrepareCommand.h"
+#include "util/HostMemory.h"
 
 namespace {
 
@@ -63,6 +64,8 @@ LABRUN_COMMAND(PrepareHandingOn, "prepare", 20)
 int main(int argc, char** argv) {
   command_line = argv;
   if (labrun::cli::CommandRegistry::has(commandName(argc, argv))) {
+    // prepare's parse reads the file in 8 MiB windows.
+    labrun::util::keepFreedHostMemory();
     return labrun::cli::runApp(argc, argv);
   }
   return handToTorch();

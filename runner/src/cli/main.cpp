@@ -2,5 +2,9 @@
 // front end, FrontEnd.cpp) runs the commands that only read the run store
 // itself and hands every other one to this executable.
 #include "cli/App.h"
+#include "util/HostMemory.h"
 
-int main(int argc, char** argv) { return labrun::cli::runApp(argc, argv); }
+int main(int argc, char** argv) {
+  labrun::util::keepFreedHostMemory();
+  return labrun::cli::runApp(argc, argv);
+}

@@ -46,6 +46,7 @@
 #include "train/LossScaler.h"
 #include "train/Model.h"
 #include "train/Precision.h"
+#include "util/HostMemory.h"
 
 namespace {
 
@@ -127,6 +128,8 @@ int main(int argc, char** argv) {
     std::cerr << "bench_ssgrl: --plugins DIR is required\n";
     return 2;
   }
+  // As labrun-torch's main does (util/HostMemory.h).
+  labrun::util::keepFreedHostMemory();
   torch::set_num_threads(static_cast<int>(numbers["--threads"]));
   torch::Device device(text["--device"]);
   // The allocator's statistics are per device: name the one in use.

@@ -21,6 +21,7 @@
 #include "train/FusedAdam.h"
 #include "train/Model.h"
 #include "train/Precision.h"
+#include "util/HostMemory.h"
 
 int main(int argc, char** argv) {
   std::string plugin_dir;
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   }
   const labrun::train::Precision precision = labrun::train::parsePrecision(
       {precision_name, "--precision"}, torch::kCPU);
+  // As labrun-torch's main does (util/HostMemory.h).
+  labrun::util::keepFreedHostMemory();
   torch::set_num_threads(static_cast<int>(options["--threads"]));
   torch::manual_seed(0);
 
