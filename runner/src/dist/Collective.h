@@ -26,6 +26,12 @@ class Collective {
 
   // Copies rank 0's values of `tensors` (parameters, buffers) to every rank.
   virtual void broadcast(const std::vector<torch::Tensor>& tensors) = 0;
+  // Before the backward pass whose gradients averageGradients will average
+  // (the last of an optimizer step's micro-batches): lets each bucket's
+  // all-reduce start as soon as backward has produced all its gradients,
+  // while backward goes on. The pass must end in averageGradients.
+  virtual void prepareBackward(
+      const std::vector<torch::Tensor>& parameters) = 0;
   // After backward: replaces the gradients of `parameters` (those that have
   // one; the same on every rank) by their mean over the ranks.
   virtual void averageGradients(

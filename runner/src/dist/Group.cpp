@@ -8,10 +8,13 @@
 #endif
 
 #include <fmt/format.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <thread>
+#include <utility>
 
 #include "spec/SpecError.h"
 
@@ -44,17 +47,21 @@ std::shared_ptr<::gloo::transport::Device> glooDevice(const WorldInfo& world) {
 
 // Gradient buckets in reverse parameter order (the order backward makes
 // them), each of one dtype and device and at most `cap` bytes (a larger
-// tensor goes alone): indices into `grads`.
+// tensor goes alone): indices into `parameters`, of those that have a
+// gradient.
 std::vector<std::vector<std::size_t>> planBuckets(
-    const std::vector<torch::Tensor>& grads, std::int64_t cap) {
+    const std::vector<torch::Tensor>& parameters, std::int64_t cap) {
   std::vector<std::vector<std::size_t>> buckets;
   std::int64_t filled = 0;
-  for (std::size_t i = grads.size(); i-- > 0;) {
-    const torch::Tensor& grad = grads[i];
+  for (std::size_t i = parameters.size(); i-- > 0;) {
+    const torch::Tensor& grad = parameters[i].grad();
+    if (!grad.defined()) continue;
     const std::int64_t size = grad.numel() * grad.element_size();
-    const bool fits =
-        !buckets.empty() && filled + size <= cap &&
-        grads[buckets.back().front()].options().type_equal(grad.options());
+    const bool fits = !buckets.empty() && filled + size <= cap &&
+                      parameters[buckets.back().front()]
+                          .grad()
+                          .options()
+                          .type_equal(grad.options());
     if (!fits) {
       buckets.emplace_back();
       filled = 0;
@@ -98,8 +105,97 @@ struct Group::Impl {
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   // Where the group's own small tensors live: NCCL takes CUDA tensors only.
   torch::Device device = torch::kCPU;
-  std::vector<std::vector<std::size_t>> buckets;  // planned on first use
-  std::size_t planned = 0;                        // gradients in the plan
+
+  // The gradient buckets (indices into the trainer's parameters), planned
+  // from the first step's gradients, and the parameters they cover.
+  std::vector<std::vector<std::size_t>> buckets;
+  std::vector<bool> planned;
+  std::size_t planned_count = 0;
+
+  // One step's all-reduce: a flat tensor and its work per bucket started.
+  std::vector<torch::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  GradientSyncStats last_sync;
+
+  // Started during backward (prepareBackward): the autograd hooks on the
+  // parameters' gradient accumulators count each bucket's gradients still
+  // to come and start the buckets in order (every rank must hand them to
+  // the process group in the same order) as they complete. On a GPU the
+  // hooks run on autograd's device thread, hence the lock.
+  std::mutex mutex;
+  bool armed = false;
+  std::vector<std::size_t> pending;
+  std::vector<torch::Tensor> hooked;  // the parameters, as prepareBackward saw
+  std::vector<std::size_t> bucket_of;
+  std::vector<std::pair<std::shared_ptr<torch::autograd::Node>, std::uintptr_t>>
+      hooks;
+  std::exception_ptr hook_error;
+
+  ~Impl() { unhook(); }
+
+  void unhook() {
+    for (auto& [accumulator, key] : hooks) accumulator->del_post_hook(key);
+    hooks.clear();
+  }
+
+  // Whether the hooks sit on these very tensors.
+  bool hooksOn(const std::vector<torch::Tensor>& parameters) const {
+    if (hooks.empty() || parameters.size() != hooked.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      if (!parameters[i].is_same(hooked[i])) return false;
+    }
+    return true;
+  }
+
+  // Flattens bucket `b`'s gradients and hands them to the process group.
+  void start(const std::vector<torch::Tensor>& parameters, std::size_t b) {
+    std::vector<torch::Tensor> pieces;
+    for (std::size_t i : buckets[b]) {
+      pieces.push_back(parameters[i].grad().reshape({-1}));
+    }
+    std::vector<at::Tensor> flat = {torch::cat(pieces)};
+    works.push_back(group->allreduce(flat));
+    flats.push_back(flat[0]);
+  }
+
+  // Hook of parameter `i`: its gradient is final for this backward pass.
+  void ready(std::size_t i) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed) return;  // a micro-batch that only accumulates
+    try {
+      --pending[bucket_of[i]];
+      while (works.size() < buckets.size() && pending[works.size()] == 0) {
+        start(hooked, works.size());
+        ++last_sync.started_in_backward;
+      }
+    } catch (...) {
+      hook_error = std::current_exception();
+      armed = false;
+    }
+  }
+
+  void hook(const std::vector<torch::Tensor>& parameters) {
+    unhook();
+    hooked = parameters;
+    bucket_of.assign(parameters.size(), 0);
+    for (std::size_t b = 0; b < buckets.size(); ++b) {
+      for (std::size_t i : buckets[b]) {
+        bucket_of[i] = b;
+        auto accumulator =
+            torch::autograd::impl::grad_accumulator(parameters[i]);
+        const auto key = accumulator->add_post_hook(
+            std::make_unique<torch::autograd::utils::LambdaPostHook>(
+                [this, i](const torch::autograd::variable_list& outputs,
+                          const torch::autograd::variable_list&) {
+                  ready(i);
+                  return outputs;
+                }));
+        hooks.emplace_back(std::move(accumulator), key);
+      }
+    }
+  }
 };
 
 Group::Group(const WorldInfo& world, const GroupOptions& options)
@@ -198,48 +294,91 @@ void Group::broadcast(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
+void Group::prepareBackward(const std::vector<torch::Tensor>& parameters) {
+  // The first step plans the buckets from the gradients it makes, after
+  // its backward pass.
+  if (!impl_->options.overlap_backward || impl_->buckets.empty()) return;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (!impl_->hooksOn(parameters)) impl_->hook(parameters);
+  impl_->pending.clear();
+  for (const auto& bucket : impl_->buckets) {
+    impl_->pending.push_back(bucket.size());
+  }
+  impl_->flats.clear();
+  impl_->works.clear();
+  impl_->last_sync = {impl_->buckets.size(), 0};
+  impl_->armed = true;
+}
+
 void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
-  std::vector<torch::Tensor> grads;
-  for (const torch::Tensor& parameter : parameters) {
-    if (parameter.grad().defined()) grads.push_back(parameter.grad());
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  const bool overlapped = impl_->armed;
+  impl_->armed = false;
+  if (impl_->hook_error) {
+    const std::exception_ptr error = std::exchange(impl_->hook_error, nullptr);
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& failure) {
+      lost(failure);
+    }
   }
   if (impl_->buckets.empty()) {
-    impl_->buckets = planBuckets(grads, impl_->options.bucket_bytes);
-    impl_->planned = grads.size();
+    impl_->buckets = planBuckets(parameters, impl_->options.bucket_bytes);
+    impl_->planned.assign(parameters.size(), false);
+    for (const auto& bucket : impl_->buckets) {
+      for (std::size_t i : bucket) impl_->planned[i] = true;
+    }
+    impl_->planned_count = 0;
+    for (const auto& bucket : impl_->buckets) {
+      impl_->planned_count += bucket.size();
+    }
   }
-  if (grads.size() != impl_->planned) {
+  std::size_t with_grad = 0;
+  bool same = parameters.size() == impl_->planned.size();
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const bool has = parameters[i].grad().defined();
+    with_grad += has;
+    same = same && has == impl_->planned[i];
+  }
+  if (!same) {
     // The ranks would exchange buckets of different layouts.
     throw std::runtime_error(fmt::format(
         "rank {}: {} parameters have a gradient in this step, {} in the "
         "first; data-parallel runs need the same ones every step",
-        rank(), grads.size(), impl_->planned));
+        rank(), with_grad, impl_->planned_count));
+  }
+  if (!overlapped) {
+    impl_->flats.clear();
+    impl_->works.clear();
+    impl_->last_sync = {impl_->buckets.size(), 0};
   }
   try {
-    // Every bucket is handed to the process group before the first wait,
-    // so their transfers overlap one another.
-    std::vector<torch::Tensor> flats;
-    std::vector<c10::intrusive_ptr<c10d::Work>> works;
-    for (const auto& bucket : impl_->buckets) {
-      std::vector<torch::Tensor> pieces;
-      for (std::size_t i : bucket) pieces.push_back(grads.at(i).reshape({-1}));
-      std::vector<at::Tensor> flat = {torch::cat(pieces)};
-      works.push_back(impl_->group->allreduce(flat));
-      flats.push_back(flat[0]);
+    // The buckets backward did not start are handed to the process group
+    // before the first wait, so their transfers overlap one another.
+    while (impl_->works.size() < impl_->buckets.size()) {
+      impl_->start(parameters, impl_->works.size());
     }
-    for (std::size_t b = 0; b < works.size(); ++b) {
-      works[b]->wait();
-      flats[b].div_(worldSize());
+    for (std::size_t b = 0; b < impl_->works.size(); ++b) {
+      impl_->works[b]->wait();
+      torch::Tensor& flat = impl_->flats[b];
+      flat.div_(worldSize());
       std::int64_t offset = 0;
       for (std::size_t i : impl_->buckets[b]) {
-        torch::Tensor& grad = grads[i];
-        grad.copy_(
-            flats[b].slice(0, offset, offset + grad.numel()).view_as(grad));
+        torch::Tensor grad = parameters[i].grad();
+        grad.copy_(flat.slice(0, offset, offset + grad.numel()).view_as(grad));
         offset += grad.numel();
       }
     }
   } catch (const std::exception& error) {
     lost(error);
   }
+  impl_->flats.clear();
+  impl_->works.clear();
+}
+
+GradientSyncStats Group::lastGradientSync() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->last_sync;
 }
 
 torch::Tensor Group::sum(const torch::Tensor& values) {

@@ -26,6 +26,15 @@ struct GroupOptions {
   std::string backend = "gloo";  // gloo | nccl (see chooseBackend)
   std::chrono::milliseconds timeout = std::chrono::seconds(300);
   std::int64_t bucket_bytes = 25 << 20;  // gradient all-reduce bucket cap
+  // Start each bucket's all-reduce during backward (prepareBackward).
+  bool overlap_backward = true;
+};
+
+// The last optimizer step's gradient all-reduce: its buckets, and how many
+// of them backward started before it ended.
+struct GradientSyncStats {
+  std::size_t buckets = 0;
+  std::size_t started_in_backward = 0;
 };
 
 // The backend for `distributed.backend` (auto | gloo | nccl) on `cuda` or
@@ -50,12 +59,15 @@ class Group : public Collective {
   int localRank() const override;
   int localWorldSize() const override;
   void broadcast(const std::vector<torch::Tensor>& tensors) override;
+  void prepareBackward(const std::vector<torch::Tensor>& parameters) override;
   void averageGradients(const std::vector<torch::Tensor>& parameters) override;
   torch::Tensor sum(const torch::Tensor& values) override;
   torch::Tensor gatherShards(const torch::Tensor& local,
                              std::int64_t total) override;
   void publish(const std::string& key, const std::string& value) override;
   std::string fetch(const std::string& key) override;
+
+  GradientSyncStats lastGradientSync() const;
 
  private:
   struct Impl;

@@ -265,6 +265,9 @@ std::vector<Field> distributedFields() {
       {"distributed.bucket_mb", ParamType::kFloat, "25",
        "gradient all-reduce bucket size in MiB", /*choices=*/"",
        /*range=*/"> 0"},
+      {"distributed.overlap_backward", ParamType::kBool, "true",
+       "start each bucket's all-reduce during backward, once its gradients "
+       "are ready (false: after backward)"},
   };
 }
 

@@ -249,6 +249,8 @@ ExperimentOptions bindOptions(const spec::Node& tree,
       std::chrono::seconds(tree.at("distributed.timeout_s").asInt());
   options.group.bucket_bytes = static_cast<std::int64_t>(
       tree.at("distributed.bucket_mb").asDouble() * (1 << 20));
+  options.group.overlap_backward =
+      tree.at("distributed.overlap_backward").asBool();
   const auto threads = std::get<std::int64_t>(
       spec::toParamValue(tree.at("threads"), ParamType::kIntOrAuto, "threads"));
   options.threads = threads > 0 ? static_cast<int>(threads) : 0;

@@ -248,6 +248,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
           loss_->forward(logits, batch.targets.to(options_.device),
                          batch.mask.to(options_.device));
       const torch::Tensor part = loss / static_cast<double>(group_size);
+      if (options_.collective && in_group + 1 == group_size) {
+        options_.collective->prepareBackward(parameters);
+      }
       (scaler_ ? scaler_->scale(part) : part).backward();
       const torch::Tensor value = loss.detach().to(torch::kDouble);
       group_loss = group_loss.defined() ? group_loss + value : value;
