@@ -95,6 +95,7 @@ struct Resume {
     return after_value ? "{\"\":0" : "{";
   }
 };
+constexpr std::size_t kLongestPrefix = 5;
 
 // The outcome of one window.
 struct Step {
@@ -125,6 +126,8 @@ class WindowReader {
       od::document document;
       auto error =
           parser_.iterate(buffer_.get(), length, capacity_).get(document);
+      // Indexing may already see the cut string.
+      if (error == simdjson::UNCLOSED_STRING) continue;
       if (error) return {at, false, 0, simdjson::error_message(error)};
       try {
         if (at.in_array) {
@@ -165,8 +168,11 @@ class WindowReader {
     const std::size_t needed =
         prefix.size() + want + 3 + simdjson::SIMDJSON_PADDING;
     if (needed > capacity_) {
-      capacity_ = needed;
-      buffer_ = std::make_unique<char[]>(capacity_);
+      // Room for any prefix, so that the buffer and the parser's index are
+      // allocated once per window size; uninitialised: every byte parsed is
+      // written first.
+      capacity_ = window + 1 + kLongestPrefix + 3 + simdjson::SIMDJSON_PADDING;
+      buffer_.reset(new char[capacity_]);
     }
     std::memcpy(buffer_.get(), prefix.data(), prefix.size());
     content_ = buffer_.get() + prefix.size();
@@ -281,10 +287,12 @@ std::vector<std::string> JsonObjectStream::read(Sink& sink) {
   }
 
   WindowReader reader(file, sink);
+  largest_window_ = 0;
   Resume at{open + 1, false, false};
   std::size_t window = window_bytes_;
   while (true) {
     const Step step = reader.read(at, window);
+    largest_window_ = std::max(largest_window_, window);
     if (step.done) {
       const std::size_t garbage = file.skipSpace(step.tail);
       if (garbage != file.size()) {
@@ -297,6 +305,7 @@ std::vector<std::string> JsonObjectStream::read(Sink& sink) {
     }
     if (!(step.next == at)) {
       at = step.next;
+      window = window_bytes_;
       continue;
     }
     // Nothing in the window could be accepted: an element larger than the

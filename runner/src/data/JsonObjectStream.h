@@ -2,10 +2,12 @@
 // bounded memory. simdjson On-Demand indexes a whole document before it is
 // read, and its structural index takes about as many bytes again as the file
 // (it is number-dense: polygons), so a 170 MB file would need ~400 MB. Here
-// On-Demand sees one window of the file at a time (8 MiB by default): each
-// window is made a small document of its own by a synthetic opening and
-// closing bracket, and whatever the window cut is read again, whole, from
-// the next one.
+// On-Demand sees one window of the file at a time (1 MiB by default, so
+// that the window and its index stay in the CPU's caches: 1.7x faster than
+// 8 MiB windows on COCO's train file, tools/bench/label_cache). Each window
+// is made a small document of its own by a synthetic opening and closing
+// bracket, and whatever the window cut is read again, whole, from the next
+// one.
 #pragma once
 
 #include <simdjson.h>
@@ -36,10 +38,10 @@ class JsonObjectStream {
     virtual void commit() = 0;
   };
 
-  static constexpr std::size_t kDefaultWindow = std::size_t{8} << 20;
+  static constexpr std::size_t kDefaultWindow = std::size_t{1} << 20;
 
   // `window_bytes`: bytes indexed at a time; a window doubles while one
-  // element (or top-level value) does not fit in it.
+  // element (or top-level value) does not fit in it, for that element only.
   explicit JsonObjectStream(std::string path,
                             std::size_t window_bytes = kDefaultWindow);
 
@@ -49,9 +51,14 @@ class JsonObjectStream {
   // or truncated.
   std::vector<std::string> read(Sink& sink);
 
+  // The largest window the last read indexed: window_bytes unless a single
+  // element or top-level value was larger.
+  std::size_t largestWindow() const { return largest_window_; }
+
  private:
   std::string path_;
   std::size_t window_bytes_;
+  std::size_t largest_window_ = 0;
 };
 
 }  // namespace labrun::data
