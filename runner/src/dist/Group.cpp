@@ -57,11 +57,10 @@ std::vector<std::vector<std::size_t>> planBuckets(
     const torch::Tensor& grad = parameters[i].grad();
     if (!grad.defined()) continue;
     const std::int64_t size = grad.numel() * grad.element_size();
-    const bool fits = !buckets.empty() && filled + size <= cap &&
-                      parameters[buckets.back().front()]
-                          .grad()
-                          .options()
-                          .type_equal(grad.options());
+    const bool fits =
+        !buckets.empty() && filled + size <= cap &&
+        parameters[buckets.back().front()].grad().options().type_equal(
+            grad.options());
     if (!fits) {
       buckets.emplace_back();
       filled = 0;

@@ -38,8 +38,9 @@ Predictions predictImages(Model& model, torch::Device device,
   while (loader.next(batch)) {
     done = std::min(n, done + batch_size);
     if (batch.images.size(0) > 0) {
-      logits.push_back(model->forward(batch.images.to(device))
-                           .to(torch::kCPU, torch::kFloat));
+      logits.push_back(
+          model->forward(batch.images.to(device, /*non_blocking=*/true))
+              .to(torch::kCPU, torch::kFloat));
       samples.push_back(batch.samples);
     }
     if (progress) progress(done, n);

@@ -99,7 +99,8 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   std::int64_t count = 0;
   data::Batch batch;
   while ((max_batches < 0 || count < max_batches) && batches.next(batch)) {
-    const torch::Tensor logits = model->forward(batch.images.to(device));
+    const torch::Tensor logits =
+        model->forward(batch.images.to(device, /*non_blocking=*/true));
     const torch::Tensor targets = batch.targets.to(device);
     const torch::Tensor mask = batch.mask.to(device);
     loss_sum += loss.forward(logits, targets, mask).item<double>();
@@ -241,8 +242,12 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         group_size =
             std::min(accumulate_, micro_per_epoch - state_.batches_done);
       }
+      // The loader pins its batches when CUDA is present, so the copy runs
+      // while the host queues the forward pass.
       const torch::Tensor logits =
-          trainingLogits(model_, batch.images.to(options_.device),
+          trainingLogits(model_,
+                         batch.images.to(options_.device,
+                                         /*non_blocking=*/true),
                          options_.precision, options_.device);
       const torch::Tensor loss =
           loss_->forward(logits, batch.targets.to(options_.device),

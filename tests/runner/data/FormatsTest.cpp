@@ -219,12 +219,12 @@ TEST_F(FormatsTest, JsonWindowsGrowOnlyForValuesLargerThanThem) {
   for (int i = 0; i < 200; ++i) {
     const std::string number = std::to_string(i);
     elements += std::string(i ? ", " : "") + "{\"file_name\": \"x\\\"" +
-                std::string(i % 7, '0') + number + ".jpg\", \"id\": " +
-                std::to_string(1000 + i) + "}";
+                std::string(i % 7, '0') + number +
+                ".jpg\", \"id\": " + std::to_string(1000 + i) + "}";
     ids.push_back(1000 + i);
   }
-  const std::string large = ", \"info\": {\"note\": \"" +
-                            std::string(300, 'n') + "\"}";
+  const std::string large =
+      ", \"info\": {\"note\": \"" + std::string(300, 'n') + "\"}";
   for (const bool with_large : {false, true}) {
     const fs::path path = dir_ / "windows.json";
     writeFile(path, "{\"images\": [" + elements + "]" +

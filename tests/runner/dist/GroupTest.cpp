@@ -2,14 +2,14 @@
 // each, Gloo on loopback): the averaged gradients against each rank's own
 // gradients averaged by hand, with the buckets started after backward and
 // during it.
-#include "dist/Group.h"
-
 #include <gtest/gtest.h>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
 #include <functional>
 #include <thread>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "dist/Group.h"
 
 namespace {
 using labrun::dist::GradientSyncStats;
@@ -26,9 +26,9 @@ torch::Tensor draw(at::IntArrayRef shape, std::uint64_t seed) {
 // Three linear layers, the same weights on every rank; with a 512-byte
 // bucket cap its six parameters make three buckets.
 torch::nn::Sequential makeModel() {
-  torch::nn::Sequential model(
-      torch::nn::Linear(16, 12), torch::nn::Tanh(), torch::nn::Linear(12, 8),
-      torch::nn::Tanh(), torch::nn::Linear(8, 3));
+  torch::nn::Sequential model(torch::nn::Linear(16, 12), torch::nn::Tanh(),
+                              torch::nn::Linear(12, 8), torch::nn::Tanh(),
+                              torch::nn::Linear(8, 3));
   torch::NoGradGuard no_grad;
   std::uint64_t seed = 7;
   for (auto& p : model->parameters()) p.copy_(draw(p.sizes(), seed++) / 4);
@@ -110,20 +110,21 @@ class GroupTest : public ::testing::Test {
   // Three optimizer steps of `micros` micro-batches each on a fresh model
   // per step (so each step's expected mean is the same).
   std::vector<RankResult> train(const GroupOptions& options, int micros) {
-    return runRanks(options, [micros](Group& group, RankResult& result,
-                                      int rank) {
-      for (int step = 0; step < 3; ++step) {
-        auto model = makeModel();
-        const auto parameters = model->parameters();
-        for (int micro = 0; micro < micros; ++micro) {
-          if (micro + 1 == micros) group.prepareBackward(parameters);
-          lossOf(model, rank, micro).backward();
-        }
-        group.averageGradients(parameters);
-        result.grads.push_back(gradsOf(model));
-        result.stats.push_back(group.lastGradientSync());
-      }
-    });
+    return runRanks(options,
+                    [micros](Group& group, RankResult& result, int rank) {
+                      for (int step = 0; step < 3; ++step) {
+                        auto model = makeModel();
+                        const auto parameters = model->parameters();
+                        for (int micro = 0; micro < micros; ++micro) {
+                          if (micro + 1 == micros)
+                            group.prepareBackward(parameters);
+                          lossOf(model, rank, micro).backward();
+                        }
+                        group.averageGradients(parameters);
+                        result.grads.push_back(gradsOf(model));
+                        result.stats.push_back(group.lastGradientSync());
+                      }
+                    });
   }
 };
 
@@ -183,8 +184,7 @@ TEST_F(GroupTest, BucketsStartDuringBackwardAndAverageLikeAfterIt) {
 
 TEST_F(GroupTest, AParameterWithoutAGradientInALaterStepIsAnError) {
   const auto results = runRanks(
-      smallBuckets(/*overlap=*/true),
-      [](Group& group, RankResult&, int rank) {
+      smallBuckets(/*overlap=*/true), [](Group& group, RankResult&, int rank) {
         auto model = makeModel();
         const auto parameters = model->parameters();
         group.prepareBackward(parameters);
