@@ -1,14 +1,14 @@
 #include "util/SysInfo.h"
 
-#include <sys/resource.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
-
 #include <opencv2/core/version.hpp>
-#include <torch/version.h>
 
 namespace labrun::util {
 namespace {
@@ -26,7 +26,8 @@ bool capture(const std::string& command, std::string& out) {
 
 std::string shellQuote(const std::string& text) {
   std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (char c : text)
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return quoted + "'";
 }
 
@@ -52,10 +53,14 @@ GitState gitState(const std::string& dir) {
 }
 
 double peakRssMiB() {
-  rusage usage{};
-  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
-  // Linux reports ru_maxrss in KiB.
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    // "VmHWM:    123456 kB"
+    if (line.rfind("VmHWM:", 0) == 0) {
+      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    }
+  }
+  return 0;
 }
 
 std::string torchVersion() { return TORCH_VERSION; }

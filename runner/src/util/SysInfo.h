@@ -14,9 +14,10 @@ struct GitState {
 // Commit and dirty flag of the repository containing `dir` (uses `git`).
 GitState gitState(const std::string& dir);
 
-// The process's peak resident set size so far, in MiB (getrusage's
-// ru_maxrss). On Linux a process started by exec inherits the peak of the
-// image it replaced (a sweep's forked child: the sweep's own size).
+// This process image's peak resident set size so far, in MiB (VmHWM of
+// /proc/self/status). Not getrusage's ru_maxrss: it survives execve, so a
+// run started by a larger process (a sweep's forked child) would report at
+// least that process's size. 0 when unknown.
 double peakRssMiB();
 
 std::string torchVersion();

@@ -510,6 +510,27 @@ TEST_F(CliTest, BadOverridesAreRejected) {
   expectSpecError("run " + kSmoke + " optim.nope=1", "override 'optim.nope=1'");
 }
 
+// A run's peak RSS is its own, not that of the process that started it
+// (a sweep, here this test holding 768 MiB): getrusage's peak survives
+// execve (1,214 MiB recorded under a 600 MiB parent before).
+TEST_F(CliTest, PeakRssIsTheRunsOwnNotItsStarters) {
+  std::vector<char> ballast(std::size_t{768} << 20);
+  std::memset(ballast.data(), 1, ballast.size());  // resident
+  const Result run =
+      labrun("run " + kSmoke +
+             " data.synthetic.train_size=64 data.synthetic.val_size=32 "
+             "train.epochs=1 train.log_every=0");
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  EXPECT_EQ(ballast[ballast.size() / 2], 1);
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const double peak = std::stod(*store
+                                     ->query("SELECT max(value) FROM metrics "
+                                             "WHERE key = 'train/peak_rss_mib'")
+                                     .rows[0][0]);
+  EXPECT_GT(peak, 20.0);
+  EXPECT_LT(peak, 600.0);
+}
+
 TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   const Result run = labrun("run " + kSmoke + kFast);
   ASSERT_EQ(run.code, 0) << run.out << run.err;
