@@ -59,7 +59,8 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
     // Everything that can be wrong with the spec fails before a run record
     // exists, as for `labrun run`.
     train::Experiment experiment(
-        train::resolveSpec(args.target, args.overrides, host), host, global.db);
+        train::resolveSpec(args.target, args.overrides, host.schemaLookup()),
+        host, global.db);
     auto store = store::RunStore::open(global.db);
     const train::EvalOutcome outcome = experiment.evaluateInitial(
         *store, runControls(global, ProgressArgs{}), request, std::cout);

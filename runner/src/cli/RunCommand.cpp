@@ -20,7 +20,7 @@ struct RunArgs {
 int runSpec(const GlobalOptions& global, const RunArgs& args) {
   const plugins::PluginHost host = loadPlugins(global);
   train::ResolvedSpec spec =
-      train::resolveSpec(args.spec, args.overrides, host);
+      train::resolveSpec(args.spec, args.overrides, host.schemaLookup());
   if (args.dry_run) {
     std::cout << spec.yaml;
     return kOk;

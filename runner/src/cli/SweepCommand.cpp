@@ -249,7 +249,7 @@ int runSweep(const GlobalOptions& global, const SweepArgs& args) {
     const plugins::PluginHost host = loadPlugins(global);
     for (std::size_t i = 0; i < points.size(); ++i) {
       try {
-        train::resolveSpec(args.spec, points[i].overrides, host);
+        train::resolveSpec(args.spec, points[i].overrides, host.schemaLookup());
       } catch (const spec::SpecError& error) {
         throw spec::SpecError(
             fmt::format("sweep run {} of {} ({}): {}", i + 1, points.size(),

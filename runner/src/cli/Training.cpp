@@ -53,7 +53,7 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
                                const plugins::PluginHost& host) {
   const auto spec = store.runSpec(uuid);
   return train::resolveStoredSpec(spec.yaml, "run " + uuid + " spec", spec.path,
-                                  host);
+                                  host.schemaLookup());
 }
 
 CommandTarget resolveTarget(const store::RunStore& store,
@@ -65,7 +65,7 @@ CommandTarget resolveTarget(const store::RunStore& store,
     std::string uuid = store.resolveRun(target);
     return {storedSpec(store, uuid, host), std::move(uuid)};
   }
-  return {train::resolveSpec(target, overrides, host),
+  return {train::resolveSpec(target, overrides, host.schemaLookup()),
           checkpoint == "init"
               ? std::nullopt
               : store.checkpointOwner(

@@ -222,6 +222,12 @@ Params PluginHost::defaultParams(
   return Params(std::move(values));
 }
 
+spec::PluginSchemaLookup PluginHost::schemaLookup() const {
+  return [this](PluginKind kind, const std::string& name) {
+    return find(kind, name).params();
+  };
+}
+
 std::vector<const LoadedPlugin*> PluginHost::all() const {
   std::vector<const LoadedPlugin*> list;
   for (const auto& plugin : plugins_) list.push_back(plugin.get());

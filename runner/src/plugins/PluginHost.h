@@ -10,6 +10,7 @@
 
 #include "labrun/PluginDescriptor.h"
 #include "plugins/PluginError.h"
+#include "spec/Schema.h"
 
 namespace labrun::plugins {
 
@@ -55,6 +56,10 @@ class PluginHost {
   const LoadedPlugin& find(PluginKind kind, const std::string& name) const;
   std::vector<const LoadedPlugin*> all() const;
   const std::vector<std::string>& problems() const { return problems_; }
+
+  // The declared parameters of this host's plugins, for spec validation
+  // (train::resolveSpec); the lookup refers to this host.
+  spec::PluginSchemaLookup schemaLookup() const;
 
   // Parameters of a plugin as the spec would give them: every declared
   // default, with `overrides` on top (for tests, benchmarks and tools that

@@ -188,27 +188,7 @@ std::string findCheckpoint(const store::RunStore& store, const std::string& run,
   return *path;
 }
 
-// The declared parameters of `host`'s plugins, for spec validation.
-spec::PluginSchemaLookup paramsOf(const plugins::PluginHost& host) {
-  return [&host](PluginKind kind, const std::string& name) {
-    return host.find(kind, name).params();
-  };
-}
-
 }  // namespace
-
-ResolvedSpec resolveSpec(const std::string& path,
-                         const std::vector<std::string>& overrides,
-                         const plugins::PluginHost& host) {
-  return resolveSpec(path, overrides, paramsOf(host));
-}
-
-ResolvedSpec resolveStoredSpec(const std::string& yaml,
-                               const std::string& label,
-                               const std::string& path,
-                               const plugins::PluginHost& host) {
-  return resolveStoredSpec(yaml, label, path, paramsOf(host));
-}
 
 struct Experiment::Parts {
   ExperimentOptions options;

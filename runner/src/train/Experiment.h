@@ -20,16 +20,6 @@ class Collective;
 
 namespace labrun::train {
 
-// resolveSpec and resolveStoredSpec (train/ResolvedSpec.h) with the plugins
-// of `host`.
-ResolvedSpec resolveSpec(const std::string& path,
-                         const std::vector<std::string>& overrides,
-                         const plugins::PluginHost& host);
-ResolvedSpec resolveStoredSpec(const std::string& yaml,
-                               const std::string& label,
-                               const std::string& path,
-                               const plugins::PluginHost& host);
-
 // How a run reports: where, how often, and where the store lives.
 struct RunControls {
   std::string db_path;       // for the heartbeat's own connection

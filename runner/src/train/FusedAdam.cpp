@@ -12,42 +12,18 @@
 #include <type_traits>
 #include <vector>
 
+#include "train/AdamUpdate.h"
+
 namespace labrun::train {
 namespace {
 
-// The per-step constants, as LibTorch's Adam passes them to its float
-// kernels (double arithmetic, then one conversion to float).
-struct Coefficients {
-  float beta1, one_minus_beta1, beta2, one_minus_beta2;
-  float sqrt_bias_correction2, eps, neg_step_size;
-  float l2_decay;    // Adam: grad += l2_decay * p
-  float keep_ratio;  // AdamW: p *= keep_ratio first (1 when no decay)
-  bool decoupled;
-};
-
-// One pass of
-//   grad = g + l2 * p                      (Adam with weight decay)
-//   p = p * keep                           (AdamW with weight decay)
-//   m = m * b1 + (1 - b1) * grad
-//   v = v * b2 + (1 - b2) * grad * grad
-//   p = p + (-step) * m / (sqrt(v) / sqrt(bc2) + eps)
-// with each operation rounded to float, in LibTorch's order. LibTorch's
-// vectorised kernels fuse some multiply-adds (FMA) that this loop rounds
-// twice, so results differ from LibTorch's by a float ulp or two.
-void update(float* __restrict p, const float* __restrict g, float* __restrict m,
-            float* __restrict v, std::int64_t n, const Coefficients& c) {
-  at::parallel_for(
-      0, n, /*grain_size=*/1 << 15, [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          float grad = g[i];
-          if (c.l2_decay != 0) grad = grad + c.l2_decay * p[i];
-          if (c.decoupled) p[i] = p[i] * c.keep_ratio;
-          m[i] = m[i] * c.beta1 + c.one_minus_beta1 * grad;
-          v[i] = v[i] * c.beta2 + c.one_minus_beta2 * grad * grad;
-          const float denom = std::sqrt(v[i]) / c.sqrt_bias_correction2 + c.eps;
-          p[i] = p[i] + c.neg_step_size * m[i] / denom;
-        }
-      });
+// The update of one parameter, its ranges in parallel.
+void update(float* p, const float* g, float* m, float* v, std::int64_t n,
+            const AdamUpdate& u) {
+  at::parallel_for(0, n, /*grain_size=*/1 << 15,
+                   [&](std::int64_t begin, std::int64_t end) {
+                     u.apply(p, g, m, v, begin, end);
+                   });
 }
 
 // CUDA: torch's multi-tensor Adam kernel, a few launches for all the
@@ -178,7 +154,7 @@ bool fusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
       }
       const double bias_correction1 = 1 - std::pow(beta1, state.step());
       const double bias_correction2 = 1 - std::pow(beta2, state.step());
-      const Coefficients coefficients{
+      const AdamUpdate coefficients{
           static_cast<float>(beta1),
           static_cast<float>(1 - beta1),
           static_cast<float>(beta2),

@@ -1,7 +1,8 @@
 // A spec resolved for use: loaded with its bases, overridden, interpolated,
 // validated against the core schema and, through a lookup, the named
 // plugins' parameters. No LibTorch here: `labrun prepare` resolves without
-// plugins in the front end (train/Experiment.h resolves with a PluginHost).
+// plugins in the front end; the other commands pass the lookup of their
+// plugins::PluginHost (PluginHost::schemaLookup).
 #pragma once
 
 #include <string>

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
              "recording (ms)", "share");
   for (int r = 1; r <= runs; ++r) {
     labrun::train::Experiment experiment(
-        labrun::train::resolveSpec(spec, overrides, host), host, db);
+        labrun::train::resolveSpec(spec, overrides, host.schemaLookup()), host,
+        db);
     labrun::train::RunControls controls;
     controls.db_path = db;
     controls.quiet = true;
