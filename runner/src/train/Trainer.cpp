@@ -13,7 +13,7 @@
 #include "dist/Collective.h"
 #include "train/DefaultStages.h"
 #include "util/AtomicFile.h"
-#include "util/SysInfo.h"
+#include "util/ProcessMemory.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;

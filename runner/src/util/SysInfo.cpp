@@ -5,8 +5,6 @@
 
 #include <array>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <opencv2/core/version.hpp>
 
@@ -50,17 +48,6 @@ GitState gitState(const std::string& dir) {
     state.dirty = !out.empty();
   }
   return state;
-}
-
-double peakRssMiB() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    // "VmHWM:    123456 kB"
-    if (line.rfind("VmHWM:", 0) == 0) {
-      return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
-    }
-  }
-  return 0;
 }
 
 std::string torchVersion() { return TORCH_VERSION; }

@@ -28,8 +28,8 @@
 #include "train/Trainer.h"
 #include "train/Transfer.h"
 #include "util/IoFault.h"
+#include "util/ProcessMemory.h"
 #include "util/Sha256.h"
-#include "util/SysInfo.h"
 
 namespace labrun::train {
 namespace {
@@ -49,31 +49,17 @@ std::string readFile(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-// A field of /proc/self/status in MiB (VmRSS: resident now, VmHWM: its
-// peak), the kernel's own account beside getrusage's.
-double procStatusMiB(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
-    }
-  }
-  ADD_FAILURE() << field << " not in /proc/self/status";
-  return 0;
-}
-
 TEST(PeakRss, MatchesTheKernelAndGrowsWithTouchedMemory) {
   const double before = util::peakRssMiB();
   EXPECT_GT(before, 0.0);
-  EXPECT_LE(before, procStatusMiB("VmHWM") + 1.0);
+  EXPECT_LE(before, util::procStatusMiB("VmHWM").value() + 1.0);
   // Touching 64 MiB more than the gap between the peak and the resident
   // set now must raise the peak by about 64 MiB.
-  const double extra = before - procStatusMiB("VmRSS") + 64.0;
+  const double extra = before - util::procStatusMiB("VmRSS").value() + 64.0;
   std::vector<char> block(static_cast<std::size_t>(extra * 1024 * 1024), 1);
   const double after = util::peakRssMiB();
   EXPECT_GT(after, before + 56.0) << "touched " << extra << " MiB";
-  EXPECT_NEAR(after, procStatusMiB("VmHWM"), 1.0);
+  EXPECT_NEAR(after, util::procStatusMiB("VmHWM").value(), 1.0);
   EXPECT_EQ(block.back(), 1);
 }
 
@@ -264,7 +250,7 @@ TEST_F(TrainerTest, LearnsAboveChanceAndCheckpointsEveryEpoch) {
   EXPECT_GT(rss.front(), 0.0);
   EXPECT_LE(rss[0], rss[1]);
   EXPECT_LE(rss[1], rss[2]);
-  EXPECT_LE(rss.back(), procStatusMiB("VmHWM") + 1.0);
+  EXPECT_LE(rss.back(), util::procStatusMiB("VmHWM").value() + 1.0);
   EXPECT_EQ(recorder.class_metric_calls, 3);
   ASSERT_EQ(recorder.checkpoints.size(), 3u);
   for (const auto& saved : recorder.checkpoints) {

@@ -33,7 +33,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -47,19 +46,9 @@
 #include "train/Model.h"
 #include "train/Precision.h"
 #include "util/HostMemory.h"
+#include "util/ProcessMemory.h"
 
 namespace {
-
-// A /proc/self/status field ("VmRSS", "VmHWM") in MiB.
-double statusMib(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(field + ":", 0) == 0) {
-      return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
-    }
-  }
-  return 0;
-}
 
 double cpuSeconds() {
   timespec now{};
@@ -160,7 +149,7 @@ int main(int argc, char** argv) {
   // Label statistics only shape the graph's values, not the cost.
   context.train_targets =
       (torch::rand({1000, classes}) < 0.05).to(torch::kFloat);
-  const double start_rss = statusMib("VmRSS");
+  const double start_rss = labrun::util::procStatusMiB("VmRSS").value_or(0);
 
   std::shared_ptr<labrun::Backbone> backbone;
   torch::Tensor inputs;
@@ -269,7 +258,7 @@ int main(int argc, char** argv) {
             << ", \"loss\": " << jsonList(losses)
             << ", \"first_loss\": " << std::setprecision(9) << first_loss
             << ", \"start_rss_mib\": " << start_rss
-            << ", \"peak_rss_mib\": " << statusMib("VmHWM")
+            << ", \"peak_rss_mib\": " << labrun::util::peakRssMiB()
             << cudaMemoryFields(device) << "}\n";
   return 0;
 }
