@@ -165,13 +165,14 @@ class WindowReader {
     prefix_length_ = prefix.size();
     const std::size_t available = file_.size() - at_.offset;
     const std::size_t want = std::min(available, window + 1);
-    const std::size_t needed =
-        prefix.size() + want + 3 + simdjson::SIMDJSON_PADDING;
-    if (needed > capacity_) {
-      // Room for any prefix, so that the buffer and the parser's index are
-      // allocated once per window size; uninitialised: every byte parsed is
-      // written first.
-      capacity_ = window + 1 + kLongestPrefix + 3 + simdjson::SIMDJSON_PADDING;
+    // Room for the longest prefix, the bytes wanted, a closing quote and
+    // bracket, and simdjson's padding, so that the buffer and the parser's
+    // index are allocated once per window size; uninitialised: every byte
+    // parsed is written first.
+    const std::size_t capacity =
+        kLongestPrefix + window + 1 + 3 + simdjson::SIMDJSON_PADDING;
+    if (capacity > capacity_) {
+      capacity_ = capacity;
       buffer_.reset(new char[capacity_]);
     }
     std::memcpy(buffer_.get(), prefix.data(), prefix.size());

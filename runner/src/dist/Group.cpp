@@ -11,6 +11,7 @@
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -109,7 +110,6 @@ struct Group::Impl {
   // from the first step's gradients, and the parameters they cover.
   std::vector<std::vector<std::size_t>> buckets;
   std::vector<bool> planned;
-  std::size_t planned_count = 0;
 
   // One step's all-reduce: a flat tensor and its work per bucket started.
   std::vector<torch::Tensor> flats;
@@ -146,6 +146,13 @@ struct Group::Impl {
       if (!parameters[i].is_same(hooked[i])) return false;
     }
     return true;
+  }
+
+  // A new optimizer step's all-reduce: no bucket started yet.
+  void resetStep() {
+    flats.clear();
+    works.clear();
+    last_sync = {buckets.size(), 0};
   }
 
   // Flattens bucket `b`'s gradients and hands them to the process group.
@@ -303,9 +310,7 @@ void Group::prepareBackward(const std::vector<torch::Tensor>& parameters) {
   for (const auto& bucket : impl_->buckets) {
     impl_->pending.push_back(bucket.size());
   }
-  impl_->flats.clear();
-  impl_->works.clear();
-  impl_->last_sync = {impl_->buckets.size(), 0};
+  impl_->resetStep();
   impl_->armed = true;
 }
 
@@ -327,10 +332,6 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
     for (const auto& bucket : impl_->buckets) {
       for (std::size_t i : bucket) impl_->planned[i] = true;
     }
-    impl_->planned_count = 0;
-    for (const auto& bucket : impl_->buckets) {
-      impl_->planned_count += bucket.size();
-    }
   }
   std::size_t with_grad = 0;
   bool same = parameters.size() == impl_->planned.size();
@@ -344,13 +345,10 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
     throw std::runtime_error(fmt::format(
         "rank {}: {} parameters have a gradient in this step, {} in the "
         "first; data-parallel runs need the same ones every step",
-        rank(), with_grad, impl_->planned_count));
+        rank(), with_grad,
+        std::count(impl_->planned.begin(), impl_->planned.end(), true)));
   }
-  if (!overlapped) {
-    impl_->flats.clear();
-    impl_->works.clear();
-    impl_->last_sync = {impl_->buckets.size(), 0};
-  }
+  if (!overlapped) impl_->resetStep();
   try {
     // The buckets backward did not start are handed to the process group
     // before the first wait, so their transfers overlap one another.
@@ -371,6 +369,7 @@ void Group::averageGradients(const std::vector<torch::Tensor>& parameters) {
   } catch (const std::exception& error) {
     lost(error);
   }
+  // The flat copies are not kept from one step to the next.
   impl_->flats.clear();
   impl_->works.clear();
 }
