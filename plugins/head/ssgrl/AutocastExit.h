@@ -6,7 +6,7 @@
 // the float32 parameters still get their gradients).
 #pragma once
 
-#include <ATen/autocast_mode.h>
+#include <labrun/AutocastState.h>
 #include <torch/types.h>
 
 namespace labrun::ssgrl {
@@ -15,37 +15,25 @@ class AutocastExit {
  public:
   // Autocast's state for `like`'s device; turned off while this lives.
   explicit AutocastExit(const torch::Tensor& like)
-      : cuda_(like.is_cuda()),
-        enabled_(cuda_ ? at::autocast::is_enabled()
-                       : at::autocast::is_cpu_enabled()) {
-    if (!enabled_) return;
-    dtype_ = cuda_ ? at::autocast::get_autocast_gpu_dtype()
-                   : at::autocast::get_autocast_cpu_dtype();
-    setEnabled(false);
+      : type_(like.device().type()), state_(AutocastState::of(type_)) {
+    if (state_.enabled) {
+      AutocastState{/*enabled=*/false, state_.dtype}.applyTo(type_);
+    }
   }
-  ~AutocastExit() {
-    if (enabled_) setEnabled(true);
-  }
+  ~AutocastExit() { state_.applyTo(type_); }
   AutocastExit(const AutocastExit&) = delete;
   AutocastExit& operator=(const AutocastExit&) = delete;
 
   // `tensor` in autocast's type where autocast was on; as it is otherwise.
   torch::Tensor cast(const torch::Tensor& tensor) const {
-    return enabled_ && tensor.is_floating_point() ? tensor.to(dtype_) : tensor;
+    return state_.enabled && tensor.is_floating_point()
+               ? tensor.to(state_.dtype)
+               : tensor;
   }
 
  private:
-  void setEnabled(bool on) const {
-    if (cuda_) {
-      at::autocast::set_enabled(on);
-    } else {
-      at::autocast::set_cpu_enabled(on);
-    }
-  }
-
-  bool cuda_;
-  bool enabled_;
-  at::ScalarType dtype_ = at::kFloat;
+  c10::DeviceType type_;
+  AutocastState state_;
 };
 
 }  // namespace labrun::ssgrl

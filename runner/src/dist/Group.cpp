@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -98,11 +99,20 @@ std::string chooseBackend(const spec::Located<std::string>& backend,
   return requested;
 }
 
+// Since LibTorch 2.0 the Gloo and NCCL classes implement c10d::Backend, of
+// which a ProcessGroup holds one per device type; their collectives are the
+// same calls.
+#if TORCH_VERSION_MAJOR >= 2
+using CollectiveBackend = c10d::Backend;
+#else
+using CollectiveBackend = c10d::ProcessGroup;
+#endif
+
 struct Group::Impl {
   WorldInfo world;
   GroupOptions options;
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<CollectiveBackend> group;
   // Where the group's own small tensors live: NCCL takes CUDA tensors only.
   torch::Device device = torch::kCPU;
 

@@ -1,7 +1,6 @@
 #include "train/Precision.h"
 
 #include <ATen/Context.h>
-#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 
 #include "spec/SpecError.h"
@@ -47,21 +46,12 @@ void applyMathMode(Precision precision, torch::Device device) {
 }
 
 AutocastScope::AutocastScope(Precision precision, torch::Device device)
-    : active_(lowPrecision(precision)), cuda_(device.is_cuda()) {
+    : active_(lowPrecision(precision)), type_(device.type()) {
   if (!active_) return;
-  const at::ScalarType dtype =
-      precision == Precision::kBf16 ? at::kBFloat16 : at::kHalf;
-  if (cuda_) {
-    was_enabled_ = at::autocast::is_enabled();
-    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(dtype);
-    at::autocast::set_enabled(true);
-  } else {
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_autocast_cpu_dtype(dtype);
-    at::autocast::set_cpu_enabled(true);
-  }
+  previous_ = AutocastState::of(type_);
+  AutocastState{/*enabled=*/true,
+                precision == Precision::kBf16 ? at::kBFloat16 : at::kHalf}
+      .applyTo(type_);
   at::autocast::increment_nesting();
 }
 
@@ -69,13 +59,7 @@ AutocastScope::~AutocastScope() {
   if (!active_) return;
   // The cache holds the half copies of the weights for this forward pass.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
-  } else {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
-  }
+  previous_.applyTo(type_);
 }
 
 torch::Tensor trainingLogits(Model& model, const torch::Tensor& images,

@@ -11,6 +11,7 @@
 
 #include <string>
 
+#include "labrun/AutocastState.h"
 #include "spec/Located.h"
 #include "train/Model.h"
 
@@ -43,9 +44,8 @@ class AutocastScope {
 
  private:
   bool active_ = false;
-  bool cuda_ = false;
-  bool was_enabled_ = false;
-  at::ScalarType previous_dtype_ = at::kFloat;
+  c10::DeviceType type_;
+  AutocastState previous_;
 };
 
 // model(images) with the forward pass under `precision`'s autocast, as a
