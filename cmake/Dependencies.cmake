@@ -25,15 +25,22 @@ else()
 endif()
 
 # A CUDA LibTorch has c10_cuda beside c10; code that reads the CUDA
-# allocator's statistics (bench_ssgrl) links it under LABRUN_WITH_CUDA.
+# allocator's statistics (util/DeviceMemory.h: the trainer, bench_ssgrl)
+# links it through labrun_cuda_memory, which defines LABRUN_WITH_CUDA.
 if(TARGET c10_cuda)
   set(LABRUN_C10_CUDA_LIBRARY c10_cuda)
 else()
   find_library(LABRUN_C10_CUDA_LIBRARY c10_cuda
     HINTS "${TORCH_INSTALL_PREFIX}/lib" NO_DEFAULT_PATH)
 endif()
+add_library(labrun_cuda_memory INTERFACE)
 if(LABRUN_C10_CUDA_LIBRARY)
   message(STATUS "LibTorch has CUDA: ${LABRUN_C10_CUDA_LIBRARY}")
+  target_compile_definitions(labrun_cuda_memory INTERFACE LABRUN_WITH_CUDA)
+  target_link_libraries(labrun_cuda_memory INTERFACE
+    ${LABRUN_C10_CUDA_LIBRARY})
+  target_include_directories(labrun_cuda_memory SYSTEM INTERFACE
+    ${CUDAToolkit_INCLUDE_DIRS})
 endif()
 
 if(LABRUN_MODEL_ONLY)
@@ -45,10 +52,14 @@ find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
 
 # Debian ships OpenCV's libraries without the CMake package unless the
-# (large) libopencv-dev meta package is installed; the three modules labrun
-# uses are found directly.
+# (large) libopencv-dev meta package is installed; the modules labrun uses
+# are found directly.
 find_path(OpenCV_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
-foreach(module core imgproc imgcodecs)
+set(_opencv_modules core imgproc)
+if(LABRUN_WITH_IMGCODECS)
+  list(APPEND _opencv_modules imgcodecs)
+endif()
+foreach(module ${_opencv_modules})
   find_library(OpenCV_${module}_LIBRARY opencv_${module} REQUIRED)
   list(APPEND OpenCV_LIBS ${OpenCV_${module}_LIBRARY})
 endforeach()

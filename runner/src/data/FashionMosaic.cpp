@@ -9,13 +9,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <stdexcept>
 #include <vector>
 
 #include "data/IdxReader.h"
+#include "data/JpegWriter.h"
 
 namespace labrun::data {
 namespace {
@@ -375,7 +375,6 @@ Json buildSplit(const Source& source, const FashionMosaicOptions& options,
   Json images = Json::array();
   Json annotations = Json::array();
   const int side = static_cast<int>(options.canvas_size);
-  const std::vector<int> jpeg = {cv::IMWRITE_JPEG_QUALITY, kJpegQuality};
   fs::create_directories(root / folder);
   for (std::int64_t i = 0; i < count; ++i) {
     Rng rng(splitMix64(options.seed ^ splitMix64((split_tag << 40) + i)));
@@ -383,7 +382,13 @@ Json buildSplit(const Source& source, const FashionMosaicOptions& options,
     const std::int64_t image_id = i + 1;
     const std::string file_name = fmt::format("{:06d}.jpg", image_id);
     const fs::path file = root / folder / file_name;
-    if (!cv::imwrite(file.string(), canvas.image, jpeg)) {
+    const std::vector<unsigned char> jpeg =
+        encodeJpeg(canvas.image, kJpegQuality);
+    std::ofstream out(file, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(jpeg.data()),
+              static_cast<std::streamsize>(jpeg.size()));
+    out.close();
+    if (!out) {
       throw std::runtime_error(fileError(file, "cannot write the JPEG"));
     }
     images.push_back({{"id", image_id},

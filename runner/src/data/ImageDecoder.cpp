@@ -8,8 +8,11 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
-#include <opencv2/imgcodecs.hpp>
 #include <string_view>
+
+#ifdef LABRUN_WITH_IMGCODECS
+#include <opencv2/imgcodecs.hpp>
+#endif
 
 // libjpeg's headers need <cstdio> (above) first.
 #include <jerror.h>
@@ -213,6 +216,12 @@ bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
         "WebP, TIFF or PNM)";
     return false;
   }
+#ifndef LABRUN_WITH_IMGCODECS
+  error =
+      "not decodable by this labrun, built without OpenCV's imgcodecs "
+      "(-DLABRUN_WITH_IMGCODECS=OFF): it reads RGB and gray JPEGs only";
+  return false;
+#else
   try {
     const cv::Mat encoded(1, static_cast<int>(bytes_.size()), CV_8U,
                           bytes_.data());
@@ -230,6 +239,7 @@ bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
   image.region = cv::Rect(cv::Point(), image.size);
   region_for(image.size);  // lets the caller plan; the whole image is here
   return true;
+#endif
 }
 
 }  // namespace labrun::data

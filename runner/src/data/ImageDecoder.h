@@ -2,7 +2,9 @@
 // through libjpeg-turbo (decoding only the rows and columns a sample needs),
 // everything else (PNG, BMP, TIFF, WebP, CMYK JPEGs) through OpenCV.
 // Grayscale becomes 3 channels, 16-bit is scaled to 8 bits, CMYK becomes
-// RGB; EXIF orientation is ignored, as PIL and torchvision do.
+// RGB; EXIF orientation is ignored, as PIL and torchvision do. A labrun
+// built without OpenCV's imgcodecs (LABRUN_WITH_IMGCODECS=OFF) reads RGB and
+// gray JPEGs only and calls other images undecodable.
 //
 // A file is unusable when it is missing, empty, truncated (a JPEG without
 // an end-of-image marker after its last scan or one libjpeg finds short of

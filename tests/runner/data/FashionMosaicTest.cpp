@@ -22,6 +22,7 @@
 
 #include "data/FashionMosaic.h"
 #include "data/IdxReader.h"
+#include "data/JpegWriter.h"
 
 namespace labrun::data {
 namespace {
@@ -105,6 +106,33 @@ class FashionMosaicTest : public ::testing::Test {
 
   fs::path root_;
 };
+
+// fashion-mosaic writes its JPEGs with encodeJpeg so that builds without
+// OpenCV's imgcodecs make the same data sets: the bytes must be imwrite's.
+TEST(JpegWriterTest, SameBytesAsOpenCvAtEveryQuality) {
+  cv::Mat noise(37, 53, CV_8UC3);  // sizes that are no multiple of a block
+  cv::randu(noise, 0, 256);
+  cv::Mat gradient(48, 64, CV_8UC3);
+  for (int y = 0; y < gradient.rows; ++y) {
+    for (int x = 0; x < gradient.cols; ++x) {
+      gradient.at<cv::Vec3b>(y, x) = cv::Vec3b(
+          static_cast<unsigned char>(4 * x), static_cast<unsigned char>(5 * y),
+          static_cast<unsigned char>(2 * (x + y)));
+    }
+  }
+  cv::Mat gray;
+  cv::cvtColor(gradient, gray, cv::COLOR_BGR2GRAY);
+  for (const cv::Mat& image : {noise, gradient, gray}) {
+    for (const int quality : {50, 90, 95, 100}) {
+      std::vector<unsigned char> expected;
+      ASSERT_TRUE(cv::imencode(".jpg", image, expected,
+                               {cv::IMWRITE_JPEG_QUALITY, quality}));
+      EXPECT_EQ(encodeJpeg(image, quality), expected)
+          << image.channels() << " channels, quality " << quality;
+    }
+  }
+  EXPECT_THROW(encodeJpeg(cv::Mat(4, 4, CV_32FC3), 90), std::invalid_argument);
+}
 
 TEST(IdxReaderTest, MatchesPythonReference) {
   const Json reference = readJson(fs::path(LABRUN_TEST_DATA) /
