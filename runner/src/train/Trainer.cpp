@@ -13,6 +13,7 @@
 #include "dist/Collective.h"
 #include "train/DefaultStages.h"
 #include "util/AtomicFile.h"
+#include "util/DeviceMemory.h"
 #include "util/ProcessMemory.h"
 
 namespace labrun::train {
@@ -235,7 +236,13 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     torch::Tensor group_loss;
     data::Batch batch;
     optimizer_->zero_grad();
-    while (train.next(batch)) {
+    // Time spent waiting for the loader: its share of the epoch tells
+    // whether the input pipeline or the model bounds the speed.
+    double loader_wait_s = 0;
+    while (true) {
+      const auto asked = std::chrono::steady_clock::now();
+      if (!train.next(batch)) break;
+      loader_wait_s += secondsSince(asked);
       if (in_group == 0) {
         // The epoch's last group may be short: scale by its real size so
         // accumulate N x batch B equals one batch of N x B.
@@ -330,10 +337,17 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     recorder_.metric(
         "train/epoch_loss", state_.step, epoch,
         state_.epoch_loss_sum / std::max<std::int64_t>(state_.epoch_steps, 1));
+    const double epoch_s = secondsSince(start);
     recorder_.metric("train/images_per_s", state_.step, epoch,
-                     state_.epoch_images / secondsSince(start));
+                     state_.epoch_images / epoch_s);
+    recorder_.metric("train/loader_wait_frac", state_.step, epoch,
+                     loader_wait_s / epoch_s);
     recorder_.metric("train/peak_rss_mib", state_.step, epoch,
                      util::peakRssMiB());
+    if (const auto peak = util::devicePeakMemory(options_.device)) {
+      recorder_.metric("train/peak_device_mib", state_.step, epoch,
+                       peak->allocated_mib);
+    }
     Metrics values;
     if (epoch % std::max<std::int64_t>(options_.eval_every_epochs, 1) == 0 ||
         epoch == options_.epochs) {

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "data/SyntheticDataset.h"
@@ -154,9 +157,39 @@ class TrainerTest : public ::testing::Test {
     std::shared_ptr<Loss> loss;      // default: the bce plugin
     std::shared_ptr<Metric> metric;  // default: the map plugin
     std::function<void(TrainerOptions&)> adjust;
-    bool channels_last = false;             // model.memory_format
-    std::string resume_from;                // a checkpoint to continue from
-    std::function<void(Trainer&)> prepare;  // e.g. adds stages
+    bool channels_last = false;                 // model.memory_format
+    std::string resume_from;                    // a checkpoint to continue from
+    std::function<void(Trainer&)> prepare;      // e.g. adds stages
+    std::chrono::milliseconds loader_delay{0};  // before each train batch
+  };
+
+  // A loader that takes `delay` to produce each batch of `source`.
+  class SlowSource : public data::BatchSource {
+   public:
+    SlowSource(data::BatchSource& source, std::chrono::milliseconds delay)
+        : source_(source), delay_(delay) {}
+    void startEpoch(std::int64_t epoch, std::int64_t skip) override {
+      source_.startEpoch(epoch, skip);
+    }
+    bool next(data::Batch& batch) override {
+      if (!source_.next(batch)) return false;
+      std::this_thread::sleep_for(delay_);
+      return true;
+    }
+    std::int64_t batchesPerEpoch() const override {
+      return source_.batchesPerEpoch();
+    }
+    std::int64_t size() const override { return source_.size(); }
+    const std::vector<std::string>& classNames() const override {
+      return source_.classNames();
+    }
+    std::string sampleName(std::int64_t index) const override {
+      return source_.sampleName(index);
+    }
+
+   private:
+    data::BatchSource& source_;
+    std::chrono::milliseconds delay_;
   };
 
   // Builds smallconv + fc from the real plugins and trains it.
@@ -205,7 +238,8 @@ class TrainerTest : public ::testing::Test {
     data::BatchIterator val_batches(val_, /*batch_size=*/32,
                                     /*shuffle=*/false, setup.seed);
     if (setup.prepare) setup.prepare(trainer);
-    recorder.end = trainer.fit(train_batches, val_batches, setup.resume_from);
+    SlowSource slow_batches(train_batches, setup.loader_delay);
+    recorder.end = trainer.fit(slow_batches, val_batches, setup.resume_from);
     recorder.stop_reason = trainer.stopReason();
     if (trained != nullptr) *trained = model;
     return recorder;
@@ -267,6 +301,30 @@ TEST_F(TrainerTest, LearnsAboveChanceAndCheckpointsEveryEpoch) {
   EXPECT_EQ(state[0].item<std::int64_t>(), 36);
   EXPECT_EQ(state[1].item<std::int64_t>(), 4);
   EXPECT_EQ(state[2].item<std::int64_t>(), 0);
+}
+
+// train/loader_wait_frac is the share of the epoch spent in the loader's
+// next(): with each batch 30 ms late, the wait it implies (share x epoch
+// time, the epoch time being images / images_per_s) covers at least the
+// delays, and never more than the epoch.
+TEST_F(TrainerTest, LoaderWaitIsItsShareOfTheEpoch) {
+  Setup setup;
+  setup.seed = 3;
+  setup.epochs = 2;
+  setup.loader_delay = std::chrono::milliseconds(30);
+  const auto recorder = train(setup);
+  const auto& share = recorder.values.at("train/loader_wait_frac");
+  const auto& rate = recorder.values.at("train/images_per_s");
+  ASSERT_EQ(share.size(), 2u);
+  const double images = static_cast<double>(train_.images.size(0));
+  const double batches = std::ceil(images / setup.batch_size);
+  for (std::size_t epoch = 0; epoch < 2; ++epoch) {
+    EXPECT_LE(share[epoch], 1.0);
+    const double waited_s = share[epoch] * images / rate[epoch];
+    EXPECT_GE(waited_s, batches * 0.030) << "epoch " << epoch + 1;
+  }
+  // Not on CUDA: no device memory to report.
+  EXPECT_EQ(recorder.values.count("train/peak_device_mib"), 0u);
 }
 
 // Accumulating 2 micro-batches of 2 equals one batch of 4 (no BatchNorm,

@@ -27,9 +27,6 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
-#ifdef LABRUN_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 #include <chrono>
 #include <ctime>
@@ -45,6 +42,7 @@
 #include "train/LossScaler.h"
 #include "train/Model.h"
 #include "train/Precision.h"
+#include "util/DeviceMemory.h"
 #include "util/HostMemory.h"
 #include "util/ProcessMemory.h"
 
@@ -75,19 +73,10 @@ class FeatureSource : public labrun::Backbone {
 
 // The CUDA caching allocator's peaks in MiB as JSON fields ("" on CPU).
 std::string cudaMemoryFields(const torch::Device& device) {
-  if (!device.is_cuda()) return "";
-#ifdef LABRUN_WITH_CUDA
-  const auto stats =
-      c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-  constexpr std::size_t kAggregate = 0;  // StatType::AGGREGATE
-  const double mib = 1024.0 * 1024.0;
-  return ", \"cuda_peak_mib\": " +
-         std::to_string(stats.allocated_bytes[kAggregate].peak / mib) +
-         ", \"cuda_reserved_mib\": " +
-         std::to_string(stats.reserved_bytes[kAggregate].peak / mib);
-#else
-  return "";
-#endif
+  const auto peak = labrun::util::devicePeakMemory(device);
+  if (!peak) return "";
+  return ", \"cuda_peak_mib\": " + std::to_string(peak->allocated_mib) +
+         ", \"cuda_reserved_mib\": " + std::to_string(peak->reserved_mib);
 }
 
 }  // namespace
