@@ -369,7 +369,10 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
 
 Metrics Trainer::validate(std::int64_t epoch) {
   Metrics values;
+  const auto start = std::chrono::steady_clock::now();
   evaluate("val", values);
+  recorder_.metric("train/val_images_per_s", state_.step, epoch,
+                   static_cast<double>(val_->size()) / secondsSince(start));
   for (auto& stage : stages_) stage->validate(*this, values);
   for (const auto& [key, value] : values) {
     recorder_.metric(key, state_.step, epoch, value);

@@ -323,6 +323,10 @@ TEST_F(TrainerTest, LoaderWaitIsItsShareOfTheEpoch) {
     const double waited_s = share[epoch] * images / rate[epoch];
     EXPECT_GE(waited_s, batches * 0.030) << "epoch " << epoch + 1;
   }
+  // Every evaluation is timed too.
+  const auto& val_rate = recorder.values.at("train/val_images_per_s");
+  ASSERT_EQ(val_rate.size(), 2u);
+  EXPECT_GT(val_rate.front(), 0.0);
   // Not on CUDA: no device memory to report.
   EXPECT_EQ(recorder.values.count("train/peak_device_mib"), 0u);
 }

@@ -9,6 +9,11 @@ is ~170 MB and deterministic for a seed; it is streamed out, so the generator
 itself stays small in memory.
 
   /usr/bin/python3 tools/bench/label_cache/make_coco.py OUT.json [--seed 0]
+
+With --jpegs DIR every image is 640x480 and written there as a JPEG of
+smooth colour fields and noise (about COCO's bytes per image), for the
+runner's end-to-end benchmark (tools/bench/runner/device.sh); --split val
+names the files as val2014's.
 """
 import argparse
 import csv
@@ -27,6 +32,33 @@ def categories():
     return sorted(((int(r["coco_id"]), r["name"]) for r in rows))
 
 
+def file_name(split, image_id):
+    return "COCO_%s2014_%012d.jpg" % (split, image_id)
+
+
+def write_jpegs(folder, names, seed):
+    """640x480 JPEGs: a 12x16 colour field upsampled, plus pixel noise;
+    image k's pixels depend on (seed, k) alone. One process per core."""
+    import multiprocessing
+    os.makedirs(folder, exist_ok=True)
+    jobs = [(os.path.join(folder, name), seed, k) for k, name in
+            enumerate(names)]
+    with multiprocessing.Pool() as pool:
+        pool.map(write_jpeg, jobs, chunksize=16)
+
+
+def write_jpeg(job):
+    from PIL import Image
+    path, seed, k = job
+    rng = np.random.default_rng([seed, k])
+    field = Image.fromarray(
+        rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize(
+            (640, 480), Image.BICUBIC)
+    noise = rng.integers(-24, 25, (480, 640, 3))
+    pixels = np.clip(np.asarray(field, dtype=np.int64) + noise, 0, 255)
+    Image.fromarray(pixels.astype(np.uint8)).save(path, quality=90)
+
+
 def numbers(values, fmt):
     return ",".join(fmt % v for v in values)
 
@@ -36,6 +68,8 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=82783)
+    parser.add_argument("--jpegs", metavar="DIR")
+    parser.add_argument("--split", choices=["train", "val"], default="train")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -50,6 +84,8 @@ def main():
     image_ids = rng.choice(np.arange(9, 581930), size=n, replace=False)
     heights = rng.integers(240, 641, size=n)
     widths = rng.integers(320, 641, size=n)
+    if args.jpegs:
+        heights[:], widths[:] = 480, 640
     present = rng.random((n, len(tsv_ids))) < prob  # [N, 80]
     # 1 + Poisson(0.66) instances per (image, class): ~400k annotations.
     instances = np.where(present, 1 + rng.poisson(0.66, size=present.shape), 0)
@@ -67,9 +103,9 @@ def main():
         for i in range(n):
             out.write(("," if i else "") + json.dumps({
                 "license": int(1 + i % 8),
-                "file_name": "COCO_train2014_%012d.jpg" % image_ids[i],
-                "coco_url": "http://images.cocodataset.org/train2014/"
-                            "COCO_train2014_%012d.jpg" % image_ids[i],
+                "file_name": file_name(args.split, image_ids[i]),
+                "coco_url": "http://images.cocodataset.org/%s2014/%s" % (
+                    args.split, file_name(args.split, image_ids[i])),
                 "height": int(heights[i]), "width": int(widths[i]),
                 "date_captured": "2013-11-14 16:28:13",
                 "id": int(image_ids[i])}, separators=(",", ":")))
@@ -102,6 +138,9 @@ def main():
                            % c for c in cats))
         out.write("]}")
     os.replace(tmp, args.out)
+    if args.jpegs:
+        write_jpegs(args.jpegs, [file_name(args.split, i) for i in image_ids],
+                    args.seed)
     print("%s: %d images, %d annotations, %.1f MB" % (
         args.out, n, len(owners), os.path.getsize(args.out) / 1e6))
 

@@ -9,28 +9,13 @@
 #   tools/bench/ssgrl/device.sh build [OUT]  # there: unpack, build
 #   tools/bench/ssgrl/device.sh run [OUT]    # there: build, test, benchmark
 #
-# `fetch` downloads the .deb files of the libraries the model-only build
-# needs besides LibTorch (yaml-cpp, Boost.DLL/Filesystem, fmt; GoogleTest
-# for test_optim) into .devdeps
-# (ignored by git); `run` unpacks them under /tmp, so the GPU machine needs
-# no package manager or network. Logs and the result tables go to OUT
-# (default build-device/out).
+# `fetch` downloads the .deb files of the libraries labrun needs besides
+# LibTorch into .devdeps (tools/bench/device_env.sh); `build` unpacks them
+# under /tmp, so the GPU machine needs no package manager or network. Logs
+# and the result tables go to OUT (default build-device/out).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-
-readonly PACKAGES=(libyaml-cpp-dev libyaml-cpp0.7 libfmt-dev libfmt9
-  libboost1.74-dev libboost-filesystem1.74-dev libboost-filesystem1.74.0
-  libboost-system1.74-dev libboost-system1.74.0 libgtest-dev)
-
-fetch() {
-  mkdir -p .devdeps
-  (cd .devdeps && apt-get download "${PACKAGES[@]}")
-  grep -qxF '/.devdeps/' .git/info/exclude 2>/dev/null ||
-    echo '/.devdeps/' >>.git/info/exclude
-}
-
-# Prints a stage header with the seconds since the start.
-stage() { echo "== $1 (at $SECONDS s)"; }
+source tools/bench/device_env.sh
 
 # bench ARGS...: one bench_ssgrl.py comparison on cuda, its table appended
 # to $out/bench.md (out: run's output folder).
@@ -44,34 +29,11 @@ bench() {
 
 # Unpacks the packages, configures and builds into build-device.
 build() {
-  local out=${1:-build-device/out} deps=/tmp/labrun-deps
-  mkdir -p "$out" "$deps"
-  stage "machine"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-  g++ --version | head -1
-  cmake --version | head -1
-  python3 -c 'import torch, torchvision; print("torch", torch.__version__,
-      "cuda", torch.version.cuda, "cxx11 abi", torch.compiled_with_cxx11_abi(),
-      "torchvision", torchvision.__version__)'
-
-  stage "unpack ${#PACKAGES[@]} Debian packages"
-  for deb in .devdeps/*.deb; do dpkg-deb -x "$deb" "$deps"; done
-  local libdir=$deps/usr/lib/x86_64-linux-gnu
-  export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-
+  local out=${1:-build-device/out}
+  mkdir -p "$out"
+  device_unpack
   stage "configure"
-  local torch_cmake
-  torch_cmake=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-  command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
-  # One architecture: no GPU probing while LibTorch's CMake config loads.
-  export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
-  cmake -S . -B build-device -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
-    -DLABRUN_MODEL_ONLY=ON -DCMAKE_PREFIX_PATH="$torch_cmake;$deps/usr" \
-    -DBoost_NO_SYSTEM_PATHS=ON -DBOOST_ROOT="$deps/usr" \
-    >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
-  grep -E "CUDA|Torch|cuDNN|Warning" "$out/configure.log" | head -12 || true
-
+  device_configure build-device "$out/configure.log" -DLABRUN_MODEL_ONLY=ON
   stage "build"
   ninja -C build-device -k 0 bench_ssgrl test_optim labrun_backbone_resnet \
     labrun_head_fc labrun_head_ssgrl labrun_loss_bce \
@@ -123,7 +85,7 @@ run() {
 }
 
 case "${1:-}" in
-  fetch) fetch ;;
+  fetch) device_fetch ;;
   build) shift; build "$@" ;;
   run) shift; run "$@" ;;
   *) echo "usage: $0 fetch | build [OUT] | run [OUT]" >&2; exit 2 ;;
