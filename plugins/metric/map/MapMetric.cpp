@@ -18,6 +18,10 @@ class MapMetric : public labrun::AccumulatingMetric {
   MapMetric(ApMode mode, std::vector<std::string> class_names)
       : mode_(mode), class_names_(std::move(class_names)) {}
 
+  std::vector<std::string> keys() const override {
+    return {"mAP", "mAP_classes"};
+  }
+
   labrun::MetricResult compute() const override {
     labrun::MetricResult result;
     result.per_class_name = "AP";

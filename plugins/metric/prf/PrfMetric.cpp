@@ -26,6 +26,9 @@ struct Counts {
   torch::Tensor correct, predicted, positives;  // [K] float64 each
 };
 
+// The scalars of one summary, in the order summarise() computes them.
+constexpr const char* kNames[] = {"CP", "CR", "CF1", "OP", "OR", "OF1"};
+
 double ratio(double numerator, double denominator) {
   return denominator > 0 ? numerator / denominator : 0.0;
 }
@@ -42,6 +45,15 @@ class PrfMetric : public labrun::AccumulatingMetric {
         top_k_(top_k),
         top_k_threshold_(top_k_threshold),
         class_names_(std::move(class_names)) {}
+
+  std::vector<std::string> keys() const override {
+    std::vector<std::string> names;
+    for (const char* name : kNames) names.emplace_back(name);
+    if (top_k_ > 0) {
+      for (const char* name : kNames) names.push_back(name + topKSuffix());
+    }
+    return names;
+  }
 
   labrun::MetricResult compute() const override {
     labrun::MetricResult result;
@@ -66,7 +78,7 @@ class PrfMetric : public labrun::AccumulatingMetric {
     if (top_k_ > 0) {
       const torch::Tensor top = topK(scores, counted);
       summarise(count(top_k_threshold_ ? top & above : top, positive),
-                "_top" + std::to_string(top_k_), result);
+                topKSuffix(), result);
     }
 
     std::string without_positives;
@@ -133,15 +145,14 @@ class PrfMetric : public labrun::AccumulatingMetric {
         ratio(total_correct, counts.predicted.sum().item<double>());
     const double orr =
         ratio(total_correct, counts.positives.sum().item<double>());
-    for (const auto& [name, value] : {std::pair{"CP", cp},
-                                      {"CR", cr},
-                                      {"CF1", f1(cp, cr)},
-                                      {"OP", op},
-                                      {"OR", orr},
-                                      {"OF1", f1(op, orr)}}) {
-      result.scalars.emplace_back(name + suffix, 100.0 * value);
+    const double values[] = {cp, cr, f1(cp, cr), op, orr, f1(op, orr)};
+    for (std::size_t i = 0; i < std::size(kNames); ++i) {
+      result.scalars.emplace_back(kNames[i] + suffix, 100.0 * values[i]);
     }
   }
+
+  // The names of the top-k values: "CP_top3", ...
+  std::string topKSuffix() const { return "_top" + std::to_string(top_k_); }
 
   std::string className(std::int64_t k) const {
     return k < static_cast<std::int64_t>(class_names_.size())

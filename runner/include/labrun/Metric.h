@@ -36,6 +36,14 @@ class Metric {
                       const torch::Tensor& targets,
                       const torch::Tensor& mask) = 0;
   virtual MetricResult compute() const = 0;
+  // Every name compute() can put in MetricResult::scalars, without the
+  // split prefix or instance label ({"mAP", "mAP_classes"}), even those a
+  // given result lacks (mAP when no class has positives). The runner checks
+  // the keys a spec watches (train.early_stop.metric, checkpoint.best_by,
+  // schedule.metric) against them before it records a run. Empty: known
+  // only at run time, and nothing is checked. Pure, not defaulting to
+  // empty: an out-of-tree metric would then silently lose the check.
+  virtual std::vector<std::string> keys() const = 0;
 };
 
 }  // namespace labrun

@@ -83,7 +83,9 @@ class ExperimentRole : public dist::Participant {
       : db_(global.db),
         resume_(request.run),
         controls_(runControls(global, progress)),
-        experiment_(std::move(spec), host, global.db) {}
+        experiment_(std::move(spec), host, global.db) {
+    if (resume_.empty()) experiment_.checkWatchedKeys();
+  }
 
   dist::GroupOptions groupOptions() const override {
     return experiment_.options().group;

@@ -22,6 +22,8 @@ struct Origin {
   std::string note;  // e.g. "override 'optim.lr=0.1'" or "default"
   // "file:line:column", "file", or the note; used as an error prefix.
   std::string describe() const;
+  // A value spec::validate filled in from the schema's default.
+  bool isDefault() const { return file.empty() && note == "default"; }
 };
 
 class Node {

@@ -160,7 +160,7 @@ std::vector<Field> scheduleFields() {
       {"schedule.final_div_factor", ParamType::kFloat, "10000.0",
        "onecycle: initial rate / final rate"},
       {"schedule.metric", ParamType::kString, "val/mAP",
-       "plateau: the metric watched"},
+       "plateau: the validation key watched (as checkpoint.best_by)"},
       {"schedule.mode", ParamType::kString, "max",
        "plateau: whether the metric should rise or fall", "max|min"},
       {"schedule.factor", ParamType::kFloat, "0.1",
@@ -205,7 +205,7 @@ std::vector<Field> trainFields() {
        "early stopping: the validation key watched (val/mAP, val/loss, a "
        "labelled val/mAP@label, val_ema/* with optim.ema); the run ends, "
        "finished, once it has not improved for `patience` evaluations; "
-       "empty: off"},
+       "empty: off. A key that no metric records is a spec error"},
       {"train.early_stop.mode", ParamType::kString, "max",
        "early stopping: whether the metric should rise or fall", "max|min"},
       {"train.early_stop.patience", ParamType::kInt, "3",
@@ -246,7 +246,8 @@ std::vector<Field> trainFields() {
        /*choices=*/"",
        /*range=*/">= 0"},
       {"checkpoint.best_by", ParamType::kString, "val/mAP",
-       "metric key ranking checkpoints"},
+       "validation key ranking checkpoints (as train.early_stop.metric; "
+       "a key set here that no metric records is a spec error)"},
       {"checkpoint.best_mode", ParamType::kString, "max",
        "whether best_by should be high or low", "max|min"},
   };

@@ -1,10 +1,12 @@
 #include "train/Experiment.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <map>
@@ -301,6 +303,24 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
 Experiment::~Experiment() = default;
 
 const ExperimentOptions& Experiment::options() const { return parts_->options; }
+
+void Experiment::checkWatchedKeys() const {
+  const Parts& parts = *parts_;
+  const auto known =
+      validationKeys(parts.metrics, parts.options.trainer.ema_decay > 0);
+  if (!known) return;
+  for (const WatchedKey& watched : parts.options.watched) {
+    const std::string& value = watched.value.value;
+    if (std::find(known->begin(), known->end(), value) != known->end()) {
+      continue;
+    }
+    const std::string suggestion = spec::nearest(value, *known);
+    throw spec::SpecError(fmt::format(
+        "{}: {}: unknown validation key '{}'; known: {}{}",
+        watched.value.origin, watched.key, value, fmt::join(*known, ", "),
+        suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+  }
+}
 
 void Experiment::joinGroup(dist::Collective& collective) {
   Parts& parts = *parts_;

@@ -73,6 +73,13 @@ class Experiment {
 
   // The spec's options as bound once (train/ExperimentOptions.h).
   const ExperimentOptions& options() const;
+  // For a new run, before it is recorded: throws spec::SpecError, naming
+  // where the spec wrote it and the keys there are, when a watched key
+  // (ExperimentOptions::watched) is none of the metrics' validation keys
+  // (validationKeys in train/Trainer.h). No check when a metric names its
+  // values only at run time. Not for a resumed run: its spec was accepted
+  // when the run was recorded.
+  void checkWatchedKeys() const;
 
   // Makes this process one rank of a data-parallel run (a collective call):
   // each split reads its shard, the cores are shared among the machine's

@@ -122,6 +122,24 @@ TrainerOptions trainerOptions(const spec::Node& tree) {
   return options;
 }
 
+// ExperimentOptions::watched. A default stays out: best_by's and
+// schedule.metric's name map's mAP, and a run without map keeps running as
+// it always did (checkpoints unranked, the plateau never reached).
+std::vector<WatchedKey> watchedKeys(const spec::Node& tree) {
+  std::vector<WatchedKey> watched;
+  const auto watch = [&](const std::string& key, bool in_use) {
+    const spec::Node& value = tree.at(key);
+    if (in_use && !value.origin().isDefault()) {
+      watched.push_back({key, located(value)});
+    }
+  };
+  watch("train.early_stop.metric",
+        !tree.at("train.early_stop.metric").asString().empty());
+  watch("checkpoint.best_by", tree.at("checkpoint.enabled").asBool());
+  watch("schedule.metric", tree.at("schedule.name").asString() == "plateau");
+  return watched;
+}
+
 OptimizerOptions optimizerOptions(const spec::Node& tree) {
   OptimizerOptions options;
   options.name = tree.at("optim.name").asString();
@@ -287,6 +305,7 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   }
   options.optim = optimizerOptions(tree);
   options.trainer = trainerOptions(tree);
+  options.watched = watchedKeys(tree);
   options.trainer.device = options.device;
   options.trainer.precision =
       parsePrecision(located(tree.at("train.precision")), options.device);

@@ -33,6 +33,12 @@ struct PluginUse {
   std::string label;  // metrics: NamedMetric::label; "" elsewhere
 };
 
+// A validation key that a stage watches, as the spec wrote it.
+struct WatchedKey {
+  std::string key;                   // e.g. checkpoint.best_by
+  spec::Located<std::string> value;  // e.g. val/mAP@ap=sklearn
+};
+
 struct InitFrom {
   spec::Located<std::string> source;  // init_from: a file or a run id
   std::vector<std::string> modules;   // init_modules
@@ -65,6 +71,10 @@ struct ExperimentOptions {
   // Everything but the per-run fields (checkpoint_dir, quiet, terminal,
   // collective), which the experiment sets when it trains.
   TrainerOptions trainer;
+  // The keys of the stages in use that the spec wrote: train.early_stop.
+  // metric, checkpoint.best_by (checkpoints on) and schedule.metric
+  // (plateau), for Experiment::checkWatchedKeys.
+  std::vector<WatchedKey> watched;
   std::int64_t keep_last = 3;  // checkpoint.keep_last
   dist::GroupOptions group;    // backend for this device, timeout, buckets
 };

@@ -52,21 +52,34 @@ void writeFileAtomically(const std::string& path,
 
 namespace {
 
+// A metric's name as an instance with `label` records it (NamedMetric).
+std::string labelledName(const std::string& name, const std::string& label) {
+  return label.empty() ? name : name + "@" + label;
+}
+
 // Appends the instance label to the keys of a result (NamedMetric::label).
 MetricResult labelled(MetricResult result, const std::string& label) {
-  if (label.empty()) return result;
-  for (auto& scalar : result.scalars) scalar.first += "@" + label;
-  if (!result.per_class_name.empty()) result.per_class_name += "@" + label;
+  for (auto& scalar : result.scalars) {
+    scalar.first = labelledName(scalar.first, label);
+  }
+  if (!result.per_class_name.empty()) {
+    result.per_class_name = labelledName(result.per_class_name, label);
+  }
   return result;
+}
+
+// A value's key for the stages and the store: "<split>/<name>".
+std::string splitKey(const std::string& split, const std::string& name) {
+  return split + "/" + name;
 }
 
 // Adds the loss and the scalars of `result` as "<split>/<key>".
 void addValues(const std::string& split, const EvalResult& result,
                Metrics& values) {
-  values[split + "/loss"] = result.loss;
+  values[splitKey(split, "loss")] = result.loss;
   for (const auto& [name, metric] : result.metrics) {
     for (const auto& [key, value] : metric.scalars) {
-      values[split + "/" + key] = value;
+      values[splitKey(split, key)] = value;
     }
   }
 }
@@ -78,6 +91,28 @@ std::string describe(const NamedMetric& named) {
 }
 
 }  // namespace
+
+std::optional<std::vector<std::string>> validationKeys(
+    const std::vector<NamedMetric>& metrics, bool ema) {
+  std::vector<std::string> names = {"loss"};
+  for (const auto& named : metrics) {
+    const std::vector<std::string> keys = named.metric->keys();
+    if (keys.empty()) return std::nullopt;
+    for (const std::string& key : keys) {
+      names.push_back(labelledName(key, named.label));
+    }
+  }
+  std::vector<std::string> splits = {"val"};
+  // EmaStage evaluates the averaged weights as "val_ema".
+  if (ema) splits.push_back("val_ema");
+  std::vector<std::string> values;
+  for (const std::string& split : splits) {
+    for (const std::string& name : names) {
+      values.push_back(splitKey(split, name));
+    }
+  }
+  return values;
+}
 
 EvalResult evaluateModel(Model& model, Loss& loss,
                          const std::vector<NamedMetric>& metrics,

@@ -106,6 +106,14 @@ struct EvalResult {
   torch::Tensor logits, targets, mask, samples;
 };
 
+// The keys of the values a validation gives the stages (and records):
+// "val/loss" and "val/<name>" for each name of each metric's keys(), as
+// "<name>@<label>" for a labelled instance, and the same under "val_ema/"
+// with a weight average (`ema`). nullopt when a metric names its values
+// only at run time (an empty keys()).
+std::optional<std::vector<std::string>> validationKeys(
+    const std::vector<NamedMetric>& metrics, bool ema);
+
 // Runs `model` over `batches` (at most `max_batches`; -1: all) in eval mode.
 // With a `collective` and max_batches -1, `batches` is this rank's shard:
 // the metrics are computed over the whole set from every rank's scores and

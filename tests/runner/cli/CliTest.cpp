@@ -765,6 +765,84 @@ TEST_F(CliTest, EarlyStopNeedsAValidationKey) {
                   "found 0");
 }
 
+// A key that early stopping, checkpoint ranking or the plateau schedule
+// watches but no metric records (a typo) is a spec error naming where it was
+// written and the keys there are, found before a run is recorded.
+TEST_F(CliTest, WatchedKeysNoMetricRecordsAreSpecErrors) {
+  const std::string known = "; known: val/loss, val/mAP, val/mAP_classes";
+  const std::pair<std::string, std::string> cases[] = {
+      {"train:\n  early_stop:\n    metric: val/mAp\n",
+       ":4:13: train.early_stop.metric: unknown validation key 'val/mAp'" +
+           known + "; did you mean 'val/mAP'?"},
+      {"checkpoint:\n  best_by: val/CF1\n",
+       ":3:12: checkpoint.best_by: unknown validation key 'val/CF1'" + known},
+      {"schedule:\n  name: plateau\n  metric: val/los\n",
+       ":4:11: schedule.metric: unknown validation key 'val/los'" + known +
+           "; did you mean 'val/loss'?"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    const std::string spec =
+        writeSpec("typo.yaml", "extends: " + kSmoke + "\n" + yaml);
+    expectSpecError("run '" + spec + "'", spec + expected);
+  }
+  // A labelled instance's keys carry its label; with a weight average the
+  // averaged model's keys are known too.
+  const std::string labelled =
+      writeSpec("labelled.yaml", "extends: " + kSmoke +
+                                     "\nmetrics: [{name: map, label: sk}]\n"
+                                     "optim: {ema: 0.9}\n");
+  expectSpecError(
+      "run '" + labelled + "' checkpoint.best_by=val/mAP",
+      "override 'checkpoint.best_by=val/mAP': checkpoint.best_by: unknown "
+      "validation key 'val/mAP'; known: val/loss, val/mAP@sk, "
+      "val/mAP_classes@sk, val_ema/loss, val_ema/mAP@sk, "
+      "val_ema/mAP_classes@sk");
+  // Found before the store is even opened, or a checkpoint folder made.
+  EXPECT_FALSE(fs::exists(db()));
+  EXPECT_FALSE(fs::exists(dir_ / "runs"));
+}
+
+// What a run records is accepted however it is named: a labelled instance's
+// key, prf's top-k names (top_k: 2), the weight average's keys. A default
+// is not checked: best_by's val/mAP with prf alone keeps checkpoints
+// unranked, as before.
+TEST_F(CliTest, WatchedKeysThatARunRecordsAreAccepted) {
+  const std::string spec = writeSpec("keys.yaml", "extends: " + kSmoke + R"(
+name: keys
+metrics:
+  - {name: map, ap: sklearn, label: sk}
+  - {name: prf, top_k: 2}
+optim: {ema: 0.9}
+train:
+  early_stop: {metric: val_ema/OF1_top2, patience: 5}
+checkpoint: {best_by: val/mAP@sk}
+schedule: {name: plateau, metric: val/CF1_top2}
+)");
+  const Result run = labrun("run '" + spec + "'" + kFast + " -q");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(series("keys", "val_ema/OF1_top2").size(), 2u);
+  EXPECT_EQ(series("keys", "val/CF1_top2").size(), 2u);
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto best = store->query(
+      "SELECT count(*) FROM checkpoints WHERE best = 1 AND metric = (SELECT "
+      "max(value) FROM metrics WHERE key = 'val/mAP@sk')");
+  EXPECT_EQ(*best.rows[0][0], "1");
+
+  const std::string prf = writeSpec(
+      "prf.yaml", "extends: " + kSmoke + "\nname: prf\nmetrics: [prf]\n");
+  const Result unranked = labrun("run '" + prf + "'" + kFast + " -q");
+  ASSERT_EQ(unranked.code, 0) << unranked.err;
+  EXPECT_EQ(*store->query("SELECT count(*) FROM checkpoints WHERE best = 1")
+                 .rows[0][0],
+            "1");  // still only the first run's
+  // A key no stage in use watches is not checked either.
+  const Result unused = labrun(
+      "run " + kSmoke + kFast +
+      " name=unused checkpoint.enabled=false checkpoint.best_by=val/nope "
+      "schedule.name=step schedule.metric=val/nope -q");
+  EXPECT_EQ(unused.code, 0) << unused.err;
+}
+
 TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q").code, 0);
   const std::string scores = (dir_ / "scores.npy").string();

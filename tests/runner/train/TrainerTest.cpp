@@ -687,6 +687,7 @@ class ScriptedMetric : public Metric {
   void reset() override {}
   void update(const torch::Tensor&, const torch::Tensor&,
               const torch::Tensor&) override {}
+  std::vector<std::string> keys() const override { return {"mAP"}; }
   MetricResult compute() const override {
     MetricResult result;
     result.scalars.emplace_back("mAP", values_.at(calls_++));
@@ -697,6 +698,31 @@ class ScriptedMetric : public Metric {
   std::vector<double> values_;
   mutable std::size_t calls_ = 0;
 };
+
+// A metric whose names are known only at run time.
+class UnnamedMetric : public ScriptedMetric {
+ public:
+  using ScriptedMetric::ScriptedMetric;
+  std::vector<std::string> keys() const override { return {}; }
+};
+
+// The keys the stages may watch: the loss and each instance's names, a
+// labelled one's with its label, under val/ and, with a weight average,
+// val_ema/; none to check when a metric cannot name its values.
+TEST(ValidationKeys, OfEachInstanceAndSplit) {
+  const auto scripted = std::make_shared<ScriptedMetric>(std::vector<double>{});
+  std::vector<NamedMetric> metrics = {{"a", scripted, ""},
+                                      {"a", scripted, "x"}};
+  EXPECT_EQ(validationKeys(metrics, /*ema=*/false),
+            (std::vector<std::string>{"val/loss", "val/mAP", "val/mAP@x"}));
+  EXPECT_EQ(validationKeys(metrics, /*ema=*/true),
+            (std::vector<std::string>{"val/loss", "val/mAP", "val/mAP@x",
+                                      "val_ema/loss", "val_ema/mAP",
+                                      "val_ema/mAP@x"}));
+  metrics.push_back(
+      {"b", std::make_shared<UnnamedMetric>(std::vector<double>{}), ""});
+  EXPECT_EQ(validationKeys(metrics, /*ema=*/false), std::nullopt);
+}
 
 // Early stopping on a hand-made sequence: with min_delta 1, max mode
 // improves at epochs 1 and 2 (50, 60) and not at 3 and 4 (59, 60.5 is

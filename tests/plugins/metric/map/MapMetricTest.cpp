@@ -30,6 +30,11 @@ class MapMetricTest : public ::testing::Test {
     ADD_FAILURE() << "no scalar " << name;
     return NAN;
   }
+  static std::vector<std::string> names(const MetricResult& result) {
+    std::vector<std::string> names;
+    for (const auto& scalar : result.scalars) names.push_back(scalar.first);
+    return names;
+  }
   plugins::PluginHost host_;
 };
 
@@ -84,6 +89,24 @@ TEST_F(MapMetricTest, ClassWithoutPositivesIsLeftOutAndNamed) {
   ASSERT_EQ(result.notes.size(), 1u);
   EXPECT_EQ(result.notes[0],
             "mAP over 2 of 3 classes; left out (no positives): bird");
+}
+
+// keys() names what compute() records (in its order) when every class has
+// positives; without any, mAP is missing but named all the same.
+TEST_F(MapMetricTest, KeysNameWhatComputeRecords) {
+  ModelContext context;
+  context.class_names = {"cat", "dog"};
+  const auto scores = torch::tensor({{0.9f, 0.2f}, {0.1f, 0.8f}});
+  for (const std::string ap : {"voc_interpolated", "sklearn"}) {
+    auto metric = host_.makeMetric("map", Params({{"ap", ap}}), context);
+    metric->update(scores, torch::eye(2), torch::ones({2, 2}));
+    EXPECT_EQ(names(metric->compute()), metric->keys()) << ap;
+    metric->reset();
+    metric->update(scores, torch::zeros({2, 2}), torch::ones({2, 2}));
+    EXPECT_EQ(names(metric->compute()),
+              std::vector<std::string>{"mAP_classes"});
+    EXPECT_EQ(metric->keys(), (std::vector<std::string>{"mAP", "mAP_classes"}));
+  }
 }
 
 TEST_F(MapMetricTest, MaskedLabelsAreIgnored) {

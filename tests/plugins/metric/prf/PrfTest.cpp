@@ -37,6 +37,11 @@ class PrfTest : public ::testing::Test {
     ADD_FAILURE() << "no scalar " << name;
     return NAN;
   }
+  static std::vector<std::string> names(const MetricResult& result) {
+    std::vector<std::string> names;
+    for (const auto& scalar : result.scalars) names.push_back(scalar.first);
+    return names;
+  }
   plugins::PluginHost host_;
 };
 
@@ -100,6 +105,23 @@ TEST_F(PrfTest, HandComputedTopK) {
   for (const std::string name : {"CP", "CR", "CF1", "OP", "OR", "OF1"}) {
     EXPECT_NEAR(scalar(both, name + "_top2"), scalar(both, name), 1e-12)
         << name;
+  }
+}
+
+// keys() names what compute() records, in its order, for every class with
+// positives: the top-k names follow top_k (even beyond the class count),
+// none without it.
+TEST_F(PrfTest, KeysNameWhatComputeRecords) {
+  const torch::Tensor targets =
+      torch::tensor({{1.f, 0.f, 1.f}, {1.f, 1.f, 0.f}, {0.f, 1.f, 0.f}});
+  for (const std::int64_t top_k : {0, 2, 5}) {
+    auto metric = make(top_k);
+    metric->update(kScores, targets, torch::ones_like(targets));
+    const std::vector<std::string> keys = metric->keys();
+    EXPECT_EQ(names(metric->compute()), keys) << top_k;
+    ASSERT_EQ(keys.size(), top_k > 0 ? 12u : 6u);
+    EXPECT_EQ(keys.back(), top_k > 0 ? "OF1_top" + std::to_string(top_k)
+                                     : std::string("OF1"));
   }
 }
 
