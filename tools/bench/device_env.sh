@@ -73,12 +73,14 @@ device_configure() {
   # One architecture: no GPU probing while LibTorch's CMake config loads.
   export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
   # NCCL's header, for the data-parallel NCCL backend: the nvidia-nccl
-  # wheel beside PyTorch has it.
+  # wheel beside PyTorch has it (its folder differs between CUDA versions).
   if [ -z "${NCCL_INCLUDE_DIR:-}" ]; then
-    NCCL_INCLUDE_DIR=$(python3 -c 'import os, nvidia.nccl as n;
-print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null) || true
+    NCCL_INCLUDE_DIR=$(python3 -c 'import os, nvidia
+print(next((d for p in nvidia.__path__ for d, _, f in os.walk(p)
+            if "nccl.h" in f), ""))' 2>/dev/null) || true
     export NCCL_INCLUDE_DIR
   fi
+  echo "nccl.h: ${NCCL_INCLUDE_DIR:-not found}"
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_POLICY_VERSION_MINIMUM=3.5 \
     -DCMAKE_PREFIX_PATH="$torch_cmake;$DEVICE_DEPS/usr" \

@@ -46,12 +46,13 @@ build() {
 }
 
 # row NAME SPEC OVERRIDES...: one `labrun run`, its figures appended to
-# $out/runs.md (out, work, labrun, transforms, recipe_epochs: run's).
+# $out/runs.md, its log to $out/runs.log (out, work, labrun, transforms,
+# recipe_epochs: run's).
 row() {
   local name=$1 spec=$2
   shift 2
   stage "labrun run $name"
-  local start=$SECONDS
+  local start=$SECONDS failed=false
   if ! "$labrun" --db "$work/runs.db" run "$spec" name="$name" \
     device="$DEVICE" data.root="$work" \
     data.train.annotations=train.json data.train.images=train \
@@ -60,11 +61,14 @@ row() {
     model.backbone.weights= data.batch_size=4 train.epochs=1 \
     train.log_every=50 checkpoint.enabled=false eval.sanity_batches=0 \
     "${transforms[@]}" \
-    "$@" >"$out/$name.log" 2>&1; then
-    tail -15 "$out/$name.log"
-    echo "| $name | failed (see $name.log) | | | | | | |" >>"$out/runs.md"
-    return 0
+    "$@" >"$work/$name.log" 2>&1; then
+    failed=true
+    tail -15 "$work/$name.log"
+    echo "| $name | failed (see runs.log) | | | | | | |" >>"$out/runs.md"
   fi
+  # One file for every run's log: the device tool brings back 8 files.
+  { echo "== $name"; cat "$work/$name.log"; } >>"$out/runs.log"
+  $failed && return 0
   local seconds=$((SECONDS - start))
   # Projections: a train2014 epoch (82,783 images), and the recipe's epochs
   # of it, each with a val2014 evaluation (40,504 images).
@@ -106,6 +110,7 @@ run() {
       "COCO epoch, min | recipe ($recipe_epochs epochs), h | wall s |"
     echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   } >"$out/runs.md"
+  : >"$out/runs.log"
   for precision in fp32 bf16; do
     row "fc_$precision" experiments/coco2014_baseline_r101.yaml \
       train.precision=$precision

@@ -8,6 +8,8 @@
 #   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
 #   tools/bench/ssgrl/device.sh build [OUT]  # there: unpack, build
 #   tools/bench/ssgrl/device.sh run [OUT]    # there: build, test, benchmark
+#   tools/bench/ssgrl/device.sh precision [OUT]  # there: build, the
+#                                            # train.precision rows alone
 #
 # `fetch` downloads the .deb files of the libraries labrun needs besides
 # LibTorch into .devdeps (tools/bench/device_env.sh); `build` unpacks them
@@ -18,7 +20,7 @@ cd "$(dirname "$0")/../../.."
 source tools/bench/device_env.sh
 
 # bench ARGS...: one bench_ssgrl.py comparison on cuda, its table appended
-# to $out/bench.md (out: run's output folder).
+# to $out/bench.md (out: the caller's output folder).
 bench() {
   local file=$out/bench.md
   stage "bench_ssgrl.py $*" | tee -a "$file"
@@ -42,6 +44,20 @@ build() {
   stage "built"
 }
 
+# train.precision at the paper's size: SSGRL within 1.15x of fc in bf16,
+# labrun against PyTorch's own mixed precision (autocast; GradScaler for
+# fp16) on the same GPU (issue: speed on every device); then bf16 in
+# channels-last (model.memory_format), both sides: cuDNN's tensor-core
+# convolutions take NHWC without transposing.
+precision_rows() {
+  for precision in bf16 fp16; do
+    bench --size 576 --batch 4 --precision $precision --warmup 5 --steps 20 \
+      --rounds 2 --skip "labrun ssgrl direct"
+  done
+  bench --size 576 --batch 4 --precision bf16 --memory-format channels_last \
+    --warmup 5 --steps 20 --rounds 2 --skip "labrun ssgrl direct"
+}
+
 run() {
   local out=${1:-build-device/out}
   build "$out"
@@ -61,17 +77,7 @@ run() {
   bench --backbone features --warmup 5 --steps 30 --rounds 2
   bench --size 576 --batch 4 --warmup 5 --steps 20 --rounds 2 \
     --skip "labrun ssgrl direct"
-  # train.precision at the paper's size: SSGRL within 1.15x of fc in bf16,
-  # labrun against PyTorch's own mixed precision (autocast; GradScaler for
-  # fp16) on the same GPU (issue: speed on every device).
-  for precision in bf16 fp16; do
-    bench --size 576 --batch 4 --precision $precision --warmup 5 --steps 20 \
-      --rounds 2 --skip "labrun ssgrl direct"
-  done
-  # The same in channels-last (model.memory_format), both sides: cuDNN's
-  # tensor-core convolutions take NHWC without transposing.
-  bench --size 576 --batch 4 --precision bf16 --memory-format channels_last \
-    --warmup 5 --steps 20 --rounds 2 --skip "labrun ssgrl direct"
+  precision_rows
   for head in fc ssgrl; do
     stage "profile: $head"
     build-device/bin/bench_ssgrl --plugins build-device/plugins \
@@ -88,5 +94,13 @@ case "${1:-}" in
   fetch) device_fetch ;;
   build) shift; build "$@" ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 fetch | build [OUT] | run [OUT]" >&2; exit 2 ;;
+  precision)
+    out=${2:-build-device/out}
+    build "$out"
+    precision_rows
+    ;;
+  *)
+    echo "usage: $0 fetch | build [OUT] | run [OUT] | precision [OUT]" >&2
+    exit 2
+    ;;
 esac
