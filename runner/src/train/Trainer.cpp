@@ -266,8 +266,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     for (auto& stage : stages_) stage->beforeEpoch(*this);
     const auto start = std::chrono::steady_clock::now();
     std::int64_t group_size = 0, in_group = 0, group_images = 0;
-    // The group's summed loss stays on the device until its update is
-    // queued (float64, so the sum is that of the values read).
+    // The group's summed loss stays on the device (float64, so the sum is
+    // that of the values read) until its host copy is queued.
     torch::Tensor group_loss;
     data::Batch batch;
     optimizer_->zero_grad();
@@ -295,16 +295,19 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
           loss_->forward(logits, batch.targets.to(options_.device),
                          batch.mask.to(options_.device));
       const torch::Tensor part = loss / static_cast<double>(group_size);
-      if (options_.collective && in_group + 1 == group_size) {
+      const torch::Tensor value = loss.detach().to(torch::kDouble);
+      group_loss = group_loss.defined() ? group_loss + value : value;
+      const bool group_done = in_group + 1 == group_size;
+      // Queued ahead of backward, the copy waits for this forward pass only.
+      if (group_done) loss_readback_.queue(group_loss);
+      if (options_.collective && group_done) {
         options_.collective->prepareBackward(parameters);
       }
       (scaler_ ? scaler_->scale(part) : part).backward();
-      const torch::Tensor value = loss.detach().to(torch::kDouble);
-      group_loss = group_loss.defined() ? group_loss + value : value;
       ++state_.batches_done;
       ++in_group;
       group_images += batch.images.size(0) * world;
-      if (in_group < group_size) continue;
+      if (!group_done) continue;
 
       if (options_.collective) {
         options_.collective->averageGradients(parameters);
@@ -312,9 +315,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       // Loss scaling must know now whether the step is finite (its check
       // of the gradients waits for the device anyway). Otherwise the loss
       // is read once the update is queued: on a GPU the host then waits
-      // for the last forward pass only, with the step's backward and
-      // update still queued, instead of once per micro-batch.
-      double loss_sum = scaler_ ? group_loss.item<double>() : 0;
+      // for the group's last forward pass only, while the device works
+      // through the step's backward pass and update.
+      double loss_sum = scaler_ ? loss_readback_.read() : 0;
       const bool update =
           !scaler_ ||
           unscaleGradients(parameters, std::isfinite(loss_sum), epoch);
@@ -328,7 +331,7 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
       optimizer_->zero_grad();
       ++state_.step;
       if (!scaler_) {
-        loss_sum = group_loss.item<double>();
+        loss_sum = loss_readback_.read();
         // The update is made, but no stage has seen it: the run stops
         // before a checkpoint could keep it.
         if (!std::isfinite(loss_sum)) {

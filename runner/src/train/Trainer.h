@@ -23,6 +23,7 @@
 #include "train/LrSchedule.h"
 #include "train/Model.h"
 #include "train/Precision.h"
+#include "train/ScalarReadback.h"
 #include "train/TrainStage.h"
 
 namespace labrun::dist {
@@ -187,6 +188,7 @@ class Trainer : private TrainLoop {
   std::int64_t steps_per_epoch_ = 0;
   std::int64_t accumulate_ = 1;
   std::optional<LossScaler> scaler_;  // with options_.loss_scaling
+  ScalarReadback loss_readback_;      // the step's summed loss
   data::BatchSource* val_ = nullptr;  // during fit
   std::vector<std::unique_ptr<TrainStage>> stages_;  // in calling order
   std::optional<FitEnd> stop_;
