@@ -9,7 +9,9 @@
 // step, before any update (equal for impl fast and direct: Adam soon
 // amplifies their rounding differences); peak RSS is the process's
 // high-water mark, so run one configuration per process. On --device cuda
-// each step ends with a device synchronisation, and "cuda_peak_mib" /
+// each step ends with a device synchronisation (--loss-read sync; with wait
+// or readback a step is timed from its start to its loss read, which in a
+// steady stream of steps is their period), and "cuda_peak_mib" /
 // "cuda_reserved_mib" give the CUDA caching allocator's peak of allocated
 // and of reserved memory over the whole run (parameters included).
 //   bench_ssgrl --plugins DIR [--head fc|ssgrl] [--impl fast|direct]
@@ -19,6 +21,7 @@
 //               [--device cpu|cuda] [--adam fused|libtorch] [--trace FILE]
 //               [--precision fp32|tf32|bf16|fp16]
 //               [--memory-format contiguous|channels_last]
+//               [--loss-read sync|wait|readback]
 // --backbone features skips the backbone: the head trains on a fixed
 // [batch, 2048, size/32, size/32] tensor that requires grad (head cost only).
 // --trace FILE runs one more step under LibTorch's profiler (after the timed
@@ -42,6 +45,7 @@
 #include "train/LossScaler.h"
 #include "train/Model.h"
 #include "train/Precision.h"
+#include "train/ScalarReadback.h"
 #include "util/DeviceMemory.h"
 #include "util/HostMemory.h"
 #include "util/ProcessMemory.h"
@@ -87,7 +91,8 @@ int main(int argc, char** argv) {
       {"--impl", "fast"},       {"--compat", "paper"},
       {"--backbone", "resnet"}, {"--trace", ""},
       {"--device", "cpu"},      {"--adam", "fused"},
-      {"--precision", "fp32"},  {"--memory-format", "contiguous"}};
+      {"--precision", "fp32"},  {"--memory-format", "contiguous"},
+      {"--loss-read", "sync"}};
   std::map<std::string, std::int64_t> numbers = {
       {"--depth", 101},  {"--extra-pool", 0}, {"--size", 448}, {"--batch", 2},
       {"--classes", 80}, {"--threads", 2},    {"--warmup", 1}, {"--steps", 3}};
@@ -200,25 +205,44 @@ int main(int argc, char** argv) {
   // would keep the graph's nodes, and what custom functions keep in them.
   double step_loss = 0;
   double optimizer_s = 0;  // of the last step
+  // --loss-read sync: the loss read after backward and the update timed
+  // between device synchronisations. wait: the loss read once the update
+  // is queued, which waits for the whole step (the trainer before
+  // ScalarReadback); readback: as the trainer reads it now, waiting for the
+  // forward pass only. Loss scaling reads it before the update in all three.
+  const std::string loss_read = text["--loss-read"];
+  if (loss_read != "sync" && loss_read != "wait" && loss_read != "readback") {
+    std::cerr << "bench_ssgrl: --loss-read: sync, wait or readback\n";
+    return 2;
+  }
+  const bool timed_update = loss_read == "sync";
+  labrun::train::ScalarReadback readback;
   const auto train_step = [&] {
     optimizer->zero_grad();
     const torch::Tensor value = loss->forward(
         labrun::train::trainingLogits(model, inputs, precision, device),
         targets, mask);
+    if (loss_read == "readback") readback.queue(value.detach());
+    const auto read_loss = [&] {
+      step_loss =
+          loss_read == "readback" ? readback.read() : value.item<double>();
+    };
     (scaler ? scaler->scale(value) : value).backward();
-    step_loss = value.item<double>();
+    if (timed_update || scaler) read_loss();
     bool update = true;
     if (scaler) {
       update = scaler->unscale(model->parameters());
       scaler->update(update);
     }
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    const bool sync = timed_update && device.is_cuda();
+    if (sync) torch::cuda::synchronize(device.index());
     const auto start = std::chrono::steady_clock::now();
     if (update) optimizer->step();
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    if (sync) torch::cuda::synchronize(device.index());
     optimizer_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
+    if (!timed_update && !scaler) read_loss();
   };
   std::vector<double> step_s, step_cpu_s, losses, optimizer_step_s;
   double first_loss = 0;

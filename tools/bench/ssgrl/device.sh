@@ -2,14 +2,14 @@
 # The SSGRL benchmark on a GPU machine that has a CUDA PyTorch (with its
 # LibTorch) but none of labrun's Debian packages: builds labrun's model-only
 # configuration (-DLABRUN_MODEL_ONLY=ON: plugins, plugin host, bench_ssgrl,
-# test_optim) against that LibTorch, runs the optimizer tests on cuda, then
+# test_optim) against that LibTorch, runs test_optim on cuda, then
 # tools/bench/ssgrl/bench_ssgrl.py on cuda.
 #
 #   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
 #   tools/bench/ssgrl/device.sh build [OUT]  # there: unpack, build
 #   tools/bench/ssgrl/device.sh run [OUT]    # there: build, test, benchmark
-#   tools/bench/ssgrl/device.sh precision [OUT]  # there: build, the
-#                                            # train.precision rows alone
+#   tools/bench/ssgrl/device.sh precision [OUT]  # there: build, the tests,
+#                                  # the train.precision and loss-read rows
 #
 # `fetch` downloads the .deb files of the libraries labrun needs besides
 # LibTorch into .devdeps (tools/bench/device_env.sh); `build` unpacks them
@@ -58,13 +58,44 @@ precision_rows() {
     --warmup 5 --steps 20 --rounds 2 --skip "labrun ssgrl direct"
 }
 
+# The step's loss read (issue 17, item 2): the trainer reads it once the
+# update is queued; `wait` (its way before ScalarReadback) waits there for
+# the whole step, `readback` (now) for the forward pass only. bench_ssgrl
+# takes the step as the trainer does, fc and ssgrl in bf16 at 576/batch 4,
+# one process per configuration, rounds interleaved; the median step of
+# each run goes to loss_read.md.
+loss_read_rows() {
+  local file=$out/loss_read.md
+  stage "loss read: wait | readback" | tee "$file"
+  echo "| round | head | loss read | ms/step (median of 30) |" >>"$file"
+  echo "| --- | --- | --- | --- |" >>"$file"
+  for round in 1 2; do
+    for head in fc ssgrl; do
+      for read in wait readback; do
+        build-device/bin/bench_ssgrl --plugins build-device/plugins \
+          --device cuda --threads 1 --head $head --size 576 --batch 4 \
+          --precision bf16 --loss-read $read --warmup 5 --steps 30 |
+          python3 -c 'import json, statistics, sys
+r = json.loads(sys.stdin.readlines()[-1])
+print("| %s | %s | %s | %.2f |" % (*sys.argv[1:],
+      1e3 * statistics.median(r["step_s"])))' $round $head $read |
+          tee -a "$file" || echo "FAILED: loss read $head $read"
+      done
+    done
+  done
+}
+
+# The optimizer and loss-readback tests, on cuda too.
+test_optim() {
+  stage "test_optim (FusedAdam, ScalarReadback on cuda)"
+  build-device/bin/test_optim 2>&1 | tail -25 ||
+    echo "FAILED: test_optim"
+}
+
 run() {
   local out=${1:-build-device/out}
   build "$out"
-
-  stage "test_optim (FusedAdam on cuda)"
-  build-device/bin/test_optim 2>&1 | tail -25 ||
-    echo "FAILED: test_optim"
+  test_optim
 
   # The issue's setting first (with labrun's Adam, then LibTorch's), the
   # head alone, the paper's training batch, then one profiled step of each
@@ -78,6 +109,7 @@ run() {
   bench --size 576 --batch 4 --warmup 5 --steps 20 --rounds 2 \
     --skip "labrun ssgrl direct"
   precision_rows
+  loss_read_rows
   for head in fc ssgrl; do
     stage "profile: $head"
     build-device/bin/bench_ssgrl --plugins build-device/plugins \
@@ -97,7 +129,9 @@ case "${1:-}" in
   precision)
     out=${2:-build-device/out}
     build "$out"
+    test_optim
     precision_rows
+    loss_read_rows
     ;;
   *)
     echo "usage: $0 fetch | build [OUT] | run [OUT] | precision [OUT]" >&2
