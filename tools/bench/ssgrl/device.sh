@@ -14,10 +14,14 @@
 # `fetch` downloads the .deb files of the libraries labrun needs besides
 # LibTorch into .devdeps (tools/bench/device_env.sh); `build` unpacks them
 # under /tmp, so the GPU machine needs no package manager or network. Logs
-# and the result tables go to OUT (default build-device/out).
+# and the result tables go to OUT (default BUILD_DIR/out). BUILD_DIR
+# (build-device) may name a build that tools/bench/runner/device.sh made
+# (build-runner): a configured build is not configured again, only brought
+# up to date.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 source tools/bench/device_env.sh
+build_dir=${BUILD_DIR:-build-device}
 
 # bench ARGS...: one bench_ssgrl.py comparison on cuda, its table appended
 # to $out/bench.md (out: the caller's output folder).
@@ -25,19 +29,21 @@ bench() {
   local file=$out/bench.md
   stage "bench_ssgrl.py $*" | tee -a "$file"
   python3 tools/bench/ssgrl/bench_ssgrl.py --device cuda \
-    --bench build-device/bin/bench_ssgrl --plugins build-device/plugins "$@" \
+    --bench "$build_dir"/bin/bench_ssgrl --plugins "$build_dir"/plugins "$@" \
     2>&1 | tee -a "$file" || echo "FAILED: $*"
 }
 
-# Unpacks the packages, configures and builds into build-device.
+# Unpacks the packages, configures (model-only) and builds into build_dir.
 build() {
-  local out=${1:-build-device/out}
+  local out=${1:-$build_dir/out}
   mkdir -p "$out"
   device_unpack
-  stage "configure"
-  device_configure build-device "$out/configure.log" -DLABRUN_MODEL_ONLY=ON
+  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+    stage "configure"
+    device_configure "$build_dir" "$out/configure.log" -DLABRUN_MODEL_ONLY=ON
+  fi
   stage "build"
-  ninja -C build-device -k 0 bench_ssgrl test_optim labrun_backbone_resnet \
+  ninja -C "$build_dir" -k 0 bench_ssgrl test_optim labrun_backbone_resnet \
     labrun_head_fc labrun_head_ssgrl labrun_loss_bce \
     >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" |
       head -40; exit 1; }
@@ -72,7 +78,7 @@ loss_read_rows() {
   for round in 1 2; do
     for head in fc ssgrl; do
       for read in wait readback; do
-        build-device/bin/bench_ssgrl --plugins build-device/plugins \
+        "$build_dir"/bin/bench_ssgrl --plugins "$build_dir"/plugins \
           --device cuda --threads 1 --head $head --size 576 --batch 4 \
           --precision bf16 --loss-read $read --warmup 5 --steps 30 |
           python3 -c 'import json, statistics, sys
@@ -88,12 +94,12 @@ print("| %s | %s | %s | %.2f |" % (*sys.argv[1:],
 # The optimizer and loss-readback tests, on cuda too.
 test_optim() {
   stage "test_optim (FusedAdam, ScalarReadback on cuda)"
-  build-device/bin/test_optim 2>&1 | tail -25 ||
+  "$build_dir"/bin/test_optim 2>&1 | tail -25 ||
     echo "FAILED: test_optim"
 }
 
 run() {
-  local out=${1:-build-device/out}
+  local out=${1:-$build_dir/out}
   build "$out"
   test_optim
 
@@ -112,7 +118,7 @@ run() {
   loss_read_rows
   for head in fc ssgrl; do
     stage "profile: $head"
-    build-device/bin/bench_ssgrl --plugins build-device/plugins \
+    "$build_dir"/bin/bench_ssgrl --plugins "$build_dir"/plugins \
       --device cuda --head $head --warmup 3 --steps 1 \
       --trace "$out/trace_$head.json" >/dev/null &&
       python3 tools/bench/ssgrl/trace_summary.py "$out/trace_$head.json" \
@@ -127,7 +133,7 @@ case "${1:-}" in
   build) shift; build "$@" ;;
   run) shift; run "$@" ;;
   precision)
-    out=${2:-build-device/out}
+    out=${2:-$build_dir/out}
     build "$out"
     test_optim
     precision_rows
