@@ -1,5 +1,6 @@
 // `labrun plugins`: the plugins found and their parameters.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>

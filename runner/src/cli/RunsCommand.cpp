@@ -1,5 +1,6 @@
 // `labrun runs`: rows of the run_summary view, filtered and sorted.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sqlite3.h>
 
 #include <CLI/CLI.hpp>

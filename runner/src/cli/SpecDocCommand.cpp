@@ -1,6 +1,7 @@
 // `labrun spec-doc`: the spec reference (docs/SPEC.md) from the core schema
 // and the declared parameters of the plugins found.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <fstream>

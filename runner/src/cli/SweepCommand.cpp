@@ -2,6 +2,7 @@
 // overrides, each a `labrun run` child process tagged with the sweep id.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -1,6 +1,7 @@
 #include "cli/SweepGrid.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <optional>
 

@@ -1,6 +1,7 @@
 #include "data/CocoAnnotations.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdint>

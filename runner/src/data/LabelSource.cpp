@@ -1,6 +1,7 @@
 #include "data/LabelSource.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <ctime>
