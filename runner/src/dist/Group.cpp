@@ -108,13 +108,33 @@ using CollectiveBackend = c10d::Backend;
 using CollectiveBackend = c10d::ProcessGroup;
 #endif
 
+namespace {
+
+c10::intrusive_ptr<CollectiveBackend> glooGroup(
+    const c10::intrusive_ptr<c10d::Store>& store, const WorldInfo& world,
+    const GroupOptions& options) {
+  auto gloo_options = c10d::ProcessGroupGloo::Options::create();
+  gloo_options->timeout = options.timeout;
+  gloo_options->devices.push_back(glooDevice(world));
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(
+      store, world.rank, world.world_size, gloo_options);
+}
+
+}  // namespace
+
 struct Group::Impl {
   WorldInfo world;
   GroupOptions options;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<CollectiveBackend> group;
-  // Where the group's own small tensors live: NCCL takes CUDA tensors only.
+  // Where the group's own tensors live: NCCL takes CUDA tensors only.
   torch::Device device = torch::kCPU;
+  // sum's host values (every step: the ranks' loss and stop flag) when the
+  // group is NCCL: Gloo beside it, as PyTorch users add one with
+  // new_group(backend="gloo"). An NCCL all-reduce is queued behind the
+  // step's device work, so reading its result would wait for all of it.
+  // Null when `group` is Gloo.
+  c10::intrusive_ptr<CollectiveBackend> host_group;
 
   // The gradient buckets (indices into the trainer's parameters), planned
   // from the first step's gradients, and the parameters they cover.
@@ -242,15 +262,14 @@ Group::Group(const WorldInfo& world, const GroupOptions& options)
       impl_->device = torch::Device(torch::kCUDA, world.local_rank);
       impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
           prefixed, world.rank, world.world_size, nccl_options);
+      impl_->host_group = glooGroup(
+          c10::make_intrusive<c10d::PrefixStore>("c10d/host", impl_->store),
+          world, options);
 #else
       throw std::logic_error("nccl: checked by chooseBackend");
 #endif
     } else {
-      auto gloo_options = c10d::ProcessGroupGloo::Options::create();
-      gloo_options->timeout = options.timeout;
-      gloo_options->devices.push_back(glooDevice(world));
-      impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-          prefixed, world.rank, world.world_size, gloo_options);
+      impl_->group = glooGroup(prefixed, world, options);
     }
   } catch (const std::logic_error&) {
     throw;
@@ -390,11 +409,12 @@ GradientSyncStats Group::lastGradientSync() const {
 }
 
 torch::Tensor Group::sum(const torch::Tensor& values) {
-  std::vector<at::Tensor> one = {values.to(impl_->device,
-                                           /*non_blocking=*/false,
-                                           /*copy=*/true)};
+  const bool on_host = static_cast<bool>(impl_->host_group);
+  std::vector<at::Tensor> one = {
+      values.to(on_host ? torch::Device(torch::kCPU) : impl_->device,
+                /*non_blocking=*/false, /*copy=*/true)};
   try {
-    impl_->group->allreduce(one)->wait();
+    (on_host ? impl_->host_group : impl_->group)->allreduce(one)->wait();
   } catch (const std::exception& error) {
     lost(error);
   }
