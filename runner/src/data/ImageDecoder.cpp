@@ -18,6 +18,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "data/JpegErrorJump.h"
 #include "util/IoFault.h"
 
 namespace labrun::data {
@@ -75,14 +76,9 @@ bool pngEnds(const std::vector<unsigned char>& bytes) {
 }
 
 struct JpegErrors {
-  jpeg_error_mgr manager;  // first, so libjpeg's pointer to it is ours
-  std::jmp_buf jump;
+  JpegErrorJump exit;  // first, so libjpeg's pointer to it is ours
   char missing_data[JMSG_LENGTH_MAX] = "";  // the first such warning
 };
-
-void onJpegError(j_common_ptr info) {
-  std::longjmp(reinterpret_cast<JpegErrors*>(info->err)->jump, 1);
-}
 
 // Warnings that mean missing data (libjpeg then fills in gray) make the
 // image unusable; the others, and trace messages, are dropped.
@@ -106,10 +102,9 @@ JpegResult decodeJpeg(const std::vector<unsigned char>& bytes,
                       DecodedImage& image, char* message) {
   jpeg_decompress_struct info;
   JpegErrors errors;
-  info.err = jpeg_std_error(&errors.manager);
-  errors.manager.error_exit = onJpegError;
-  errors.manager.emit_message = onJpegMessage;
-  if (setjmp(errors.jump)) {
+  errors.exit.install(info);
+  errors.exit.manager.emit_message = onJpegMessage;
+  if (setjmp(errors.exit.jump)) {
     (*info.err->format_message)(reinterpret_cast<j_common_ptr>(&info), message);
     jpeg_destroy_decompress(&info);
     return JpegResult::kUnusable;

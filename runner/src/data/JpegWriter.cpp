@@ -9,19 +9,9 @@
 // libjpeg's headers need <cstdio> (above) first.
 #include <jpeglib.h>
 
+#include "data/JpegErrorJump.h"
+
 namespace labrun::data {
-namespace {
-
-struct JpegErrors {
-  jpeg_error_mgr manager;  // first, so libjpeg's pointer to it is ours
-  std::jmp_buf jump;
-};
-
-void onJpegError(j_common_ptr info) {
-  std::longjmp(reinterpret_cast<JpegErrors*>(info->err)->jump, 1);
-}
-
-}  // namespace
 
 std::vector<unsigned char> encodeJpeg(const cv::Mat& image, int quality) {
   if (image.depth() != CV_8U ||
@@ -33,11 +23,10 @@ std::vector<unsigned char> encodeJpeg(const cv::Mat& image, int quality) {
   // destructible (the output buffer is libjpeg's, freed below), so a
   // longjmp from libjpeg skips no destructor.
   jpeg_compress_struct info;
-  JpegErrors errors;
+  JpegErrorJump errors;
   unsigned char* buffer = nullptr;
   unsigned long size = 0;  // NOLINT(runtime/int): libjpeg's type
-  info.err = jpeg_std_error(&errors.manager);
-  errors.manager.error_exit = onJpegError;
+  errors.install(info);
   if (setjmp(errors.jump)) {
     char message[JMSG_LENGTH_MAX];
     (*info.err->format_message)(reinterpret_cast<j_common_ptr>(&info), message);
