@@ -250,7 +250,10 @@ int runSweep(const GlobalOptions& global, const SweepArgs& args) {
     const plugins::PluginHost host = loadPlugins(global);
     for (std::size_t i = 0; i < points.size(); ++i) {
       try {
-        train::resolveSpec(args.spec, points[i].overrides, host.schemaLookup());
+        train::checkWatchedKeys(
+            train::resolveSpec(args.spec, points[i].overrides,
+                               host.schemaLookup()),
+            host);
       } catch (const spec::SpecError& error) {
         throw spec::SpecError(
             fmt::format("sweep run {} of {} ({}): {}", i + 1, points.size(),

@@ -124,7 +124,15 @@ int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
                 train::ResolvedSpec spec, const plugins::PluginHost& host,
                 const ProgressArgs& progress) {
   return dist::playRole(
-      request, [&] { train::bindOptions(spec.tree, host); },
+      request,
+      [&] {
+        // The workers would each report what is found here, once.
+        if (request.run.empty()) {
+          train::checkWatchedKeys(spec, host);
+        } else {
+          train::bindOptions(spec.tree, host);
+        }
+      },
       [&] {
         return std::make_unique<ExperimentRole>(
             global, request, std::move(spec), host, progress);

@@ -92,10 +92,16 @@ TensorDataset makeSyntheticDataset(const SyntheticOptions& options) {
   dataset.images = (images - 0.5f) / 0.25f;
   dataset.targets = targets;
   dataset.mask = torch::ones_like(targets);
-  for (std::int64_t k = 0; k < classes; ++k) {
-    dataset.class_names.push_back("shape" + std::to_string(k));
-  }
+  dataset.class_names = syntheticClassNames(options);
   return dataset;
+}
+
+std::vector<std::string> syntheticClassNames(const SyntheticOptions& options) {
+  std::vector<std::string> names;
+  for (std::int64_t k = 0; k < options.num_classes; ++k) {
+    names.push_back("shape" + std::to_string(k));
+  }
+  return names;
 }
 
 }  // namespace labrun::data

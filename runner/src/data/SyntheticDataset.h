@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "data/Dataset.h"
 
@@ -19,5 +21,7 @@ struct SyntheticOptions {
 // are drawn through "scenes" (class pairs that usually appear together), so
 // label co-occurrence carries information, as in real multi-label data.
 TensorDataset makeSyntheticDataset(const SyntheticOptions& options);
+// Its class names, "shape0", "shape1", ..., without making the images.
+std::vector<std::string> syntheticClassNames(const SyntheticOptions& options);
 
 }  // namespace labrun::data

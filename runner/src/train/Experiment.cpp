@@ -190,7 +190,81 @@ std::string findCheckpoint(const store::RunStore& store, const std::string& run,
   return *path;
 }
 
+// The splits' labels. An error is a spec error: found before anything is
+// recorded, the spec points at bad data.
+std::pair<data::LabelSet, data::LabelSet> loadSplitLabels(
+    const data::LabelSourceOptions& labels, const spec::Node& tree,
+    const std::string& spec_dir) {
+  data::LabelSet train, val;
+  try {
+    train = data::loadLabels(labels, "train", spec_dir);
+    val = data::loadLabels(labels, "val", spec_dir);
+  } catch (const spec::SpecError&) {
+    throw;
+  } catch (const std::runtime_error& bad_data) {
+    throw spec::SpecError(bad_data.what());
+  }
+  if (train.class_names != val.class_names) {
+    throw spec::SpecError(fmt::format(
+        "{}: the train and val annotations give different classes ({} vs "
+        "{}); set data.classes",
+        tree.at("data").origin().describe(), train.class_names.size(),
+        val.class_names.size()));
+  }
+  return {std::move(train), std::move(val)};
+}
+
+std::vector<NamedMetric> makeMetrics(const ExperimentOptions& options,
+                                     const plugins::PluginHost& host,
+                                     const ModelContext& context) {
+  std::vector<NamedMetric> metrics;
+  for (const PluginUse& metric : options.metrics) {
+    const std::string& name = metric.plugin->name();
+    metrics.push_back(
+        {name, host.makeMetric(name, metric.params, context), metric.label});
+  }
+  return metrics;
+}
+
+// Throws spec::SpecError, naming where the spec wrote it and the keys there
+// are, for a watched key that none of `metrics` records.
+void checkWatched(const ExperimentOptions& options,
+                  const std::vector<NamedMetric>& metrics) {
+  const auto known = validationKeys(metrics, options.trainer.ema_decay > 0);
+  if (!known) return;
+  for (const WatchedKey& watched : options.watched) {
+    const std::string& value = watched.value.value;
+    if (std::find(known->begin(), known->end(), value) != known->end()) {
+      continue;
+    }
+    const std::string suggestion = spec::nearest(value, *known);
+    throw spec::SpecError(fmt::format(
+        "{}: {}: unknown validation key '{}'; known: {}{}",
+        watched.value.origin, watched.key, value, fmt::join(*known, ", "),
+        suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
+  }
+}
+
+std::string specDir(const ResolvedSpec& spec) {
+  return fs::path(spec.path).parent_path().string();
+}
+
 }  // namespace
+
+void checkWatchedKeys(const ResolvedSpec& spec,
+                      const plugins::PluginHost& host) {
+  const ExperimentOptions options = bindOptions(spec.tree, host);
+  if (options.watched.empty()) return;
+  ModelContext context;
+  context.spec_dir = specDir(spec);
+  context.class_names =
+      options.labels
+          ? loadSplitLabels(*options.labels, spec.tree, context.spec_dir)
+                .first.class_names
+          : data::syntheticClassNames(options.synthetic_train);
+  context.num_classes = static_cast<std::int64_t>(context.class_names.size());
+  checkWatched(options, makeMetrics(options, host, context));
+}
 
 struct Experiment::Parts {
   ExperimentOptions options;
@@ -218,27 +292,12 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   torch::manual_seed(options.seed);
 
   ModelContext context;
-  context.spec_dir = fs::path(spec_.path).parent_path().string();
+  context.spec_dir = specDir(spec_);
   context.load_state_dict = io::loadStateDict;
   context.load_npy = io::readNpy;
   if (options.labels) {
-    data::LabelSet train, val;
-    try {
-      train = data::loadLabels(*options.labels, "train", context.spec_dir);
-      val = data::loadLabels(*options.labels, "val", context.spec_dir);
-    } catch (const spec::SpecError&) {
-      throw;
-    } catch (const std::runtime_error& bad_data) {
-      // Found before anything is recorded: the spec points at bad data.
-      throw spec::SpecError(bad_data.what());
-    }
-    if (train.class_names != val.class_names) {
-      throw spec::SpecError(fmt::format(
-          "{}: the train and val annotations give different classes ({} vs "
-          "{}); set data.classes",
-          tree.at("data").origin().describe(), train.class_names.size(),
-          val.class_names.size()));
-    }
+    auto [train, val] =
+        loadSplitLabels(*options.labels, tree, context.spec_dir);
     context.class_names = train.class_names;
     // Ignored labels (mask 0) do not count as co-occurrences.
     context.train_targets = train.targets * train.mask;
@@ -273,11 +332,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   parts.loss =
       host.makeLoss(options.loss.plugin->name(), options.loss.params, context);
   parts.loss->to(parts.device);
-  for (const PluginUse& metric : options.metrics) {
-    const std::string& name = metric.plugin->name();
-    parts.metrics.push_back(
-        {name, host.makeMetric(name, metric.params, context), metric.label});
-  }
+  parts.metrics = makeMetrics(options, host, context);
   if (options.init_from) {
     // Weights only: a new run with its own optimizer and schedule.
     const auto& source = options.init_from->source;
@@ -305,21 +360,7 @@ Experiment::~Experiment() = default;
 const ExperimentOptions& Experiment::options() const { return parts_->options; }
 
 void Experiment::checkWatchedKeys() const {
-  const Parts& parts = *parts_;
-  const auto known =
-      validationKeys(parts.metrics, parts.options.trainer.ema_decay > 0);
-  if (!known) return;
-  for (const WatchedKey& watched : parts.options.watched) {
-    const std::string& value = watched.value.value;
-    if (std::find(known->begin(), known->end(), value) != known->end()) {
-      continue;
-    }
-    const std::string suggestion = spec::nearest(value, *known);
-    throw spec::SpecError(fmt::format(
-        "{}: {}: unknown validation key '{}'; known: {}{}",
-        watched.value.origin, watched.key, value, fmt::join(*known, ", "),
-        suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?"));
-  }
+  checkWatched(parts_->options, parts_->metrics);
 }
 
 void Experiment::joinGroup(dist::Collective& collective) {

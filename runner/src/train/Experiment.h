@@ -62,6 +62,18 @@ struct EvalOutcome {
   std::int64_t evaluation = 0;
 };
 
+// For a new run's spec, before anything is recorded: throws
+// spec::SpecError, naming where the spec wrote it and the keys there are,
+// when a watched key (ExperimentOptions::watched) is none of the metrics'
+// validation keys (validationKeys in train/Trainer.h). No check when a
+// metric names its values only at run time. Not for a resumed run: its spec
+// was accepted when the run was recorded. Makes the metrics with the
+// labels' class names, but neither data nor model, so that `labrun sweep`
+// checks every combination and a launcher its spec before any process
+// starts.
+void checkWatchedKeys(const ResolvedSpec& spec,
+                      const plugins::PluginHost& host);
+
 class Experiment {
  public:
   // Builds data, plugins, model and optimizer. Throws spec::SpecError or
@@ -73,12 +85,8 @@ class Experiment {
 
   // The spec's options as bound once (train/ExperimentOptions.h).
   const ExperimentOptions& options() const;
-  // For a new run, before it is recorded: throws spec::SpecError, naming
-  // where the spec wrote it and the keys there are, when a watched key
-  // (ExperimentOptions::watched) is none of the metrics' validation keys
-  // (validationKeys in train/Trainer.h). No check when a metric names its
-  // values only at run time. Not for a resumed run: its spec was accepted
-  // when the run was recorded.
+  // For a new run, before it is recorded: checkWatchedKeys (below) with
+  // this experiment's metrics.
   void checkWatchedKeys() const;
 
   // Makes this process one rank of a data-parallel run (a collective call):

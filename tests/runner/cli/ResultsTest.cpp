@@ -841,6 +841,19 @@ TEST_F(SweepTest, SpecErrorInAnyCombinationRunsNothing) {
   EXPECT_FALSE(fs::exists(db()));  // not even a store was created
   EXPECT_EQ(labrun(dir_, db(), "sweep " + kSmoke + " optim.lr=0.1,,0.2").code,
             2);
+  // A watched key no metric records is found here too, not by each run.
+  const Result typo = labrun(
+      dir_, db(), "sweep " + kSmoke + " checkpoint.best_by=val/mAP,val/mAp");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_EQ(count(typo.err, "\n"), 1u) << typo.err;
+  EXPECT_NE(typo.err.find("sweep run 2 of 2 (checkpoint.best_by=val/mAp): "
+                          "override 'checkpoint.best_by=val/mAp': "
+                          "checkpoint.best_by: unknown validation key "
+                          "'val/mAp'"),
+            std::string::npos)
+      << typo.err;
+  EXPECT_TRUE(typo.out.empty()) << typo.out;
+  EXPECT_FALSE(fs::exists(db()));
 }
 
 TEST_F(SweepTest, FailedRunsMakeTheSweepExitOne) {

@@ -338,6 +338,18 @@ TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
       << err("master");
   EXPECT_EQ(labrun("run " + kSpec + " --nproc 2 --master nowhere", "port"), 2);
   EXPECT_NE(err("port").find("expected HOST:PORT"), std::string::npos);
+  // A watched key no metric records: said once, by the launcher, before
+  // any worker starts.
+  EXPECT_EQ(
+      labrun("run " + kSpec + " checkpoint.best_by=val/mAp --nproc 2", "typo"),
+      2);
+  const std::string typo = err("typo");
+  const std::string message =
+      "checkpoint.best_by: unknown validation key 'val/mAp'";
+  ASSERT_NE(typo.find(message), std::string::npos) << typo;
+  EXPECT_EQ(typo.find(message, typo.find(message) + 1), std::string::npos)
+      << typo;
+  EXPECT_EQ(typo.find("rank"), std::string::npos) << typo;
   EXPECT_FALSE(fs::exists(dir_ / "runs.db"));
 }
 
