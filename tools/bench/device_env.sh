@@ -90,3 +90,29 @@ print(next((d for p in nvidia.__path__ for d, _, f in os.walk(p)
     "$@" >"$log" 2>&1 || { tail -40 "$log"; return 1; }
   grep -E "CUDA|Torch|cuDNN|NCCL|Warning" "$log" | head -12 || true
 }
+
+# device_build BUILD_DIR OUT CMAKE_ARG TARGETS...: unpacks the packages,
+# configures BUILD_DIR with CMAKE_ARG unless it is configured already (so
+# that one script's build serves the other), then builds TARGETS, as many
+# as build (-k 0); the logs go to OUT. Fails naming the errors.
+device_build() {
+  local build_dir=$1 out=$2 option=$3
+  shift 3
+  mkdir -p "$out"
+  device_unpack
+  if [ ! -f "$build_dir/build.ninja" ]; then
+    stage "configure"
+    device_configure "$build_dir" "$out/configure.log" "$option"
+  fi
+  stage "build"
+  ninja -C "$build_dir" -k 0 "$@" >"$out/build.log" 2>&1 ||
+    { grep -E "error|Error" "$out/build.log" | head -40; return 1; }
+  stage "built"
+}
+
+# device_test_optim BUILD_DIR: the suite every device build has (FusedAdam
+# and the loss readback, on cuda too).
+device_test_optim() {
+  stage "test_optim (FusedAdam, ScalarReadback on cuda)"
+  "$1"/bin/test_optim 2>&1 | tail -25 || echo "FAILED: test_optim"
+}

@@ -24,27 +24,19 @@ source tools/bench/device_env.sh
 build_dir=${BUILD_DIR:-build-runner}
 
 build() {
-  local out=${1:-$build_dir/out}
-  mkdir -p "$out"
-  device_unpack
-  stage "configure"
-  device_configure "$build_dir" "$out/configure.log" \
-    -DLABRUN_WITH_IMGCODECS=OFF
-  stage "build"
   # What the runs load: the front end, the torch side and the specs'
   # plugins; and test_optim (the one suite without imgcodecs) and
   # bench_ssgrl, so that `BUILD_DIR=build-runner tools/bench/ssgrl/device.sh
   # precision` needs no build of its own.
-  ninja -C "$build_dir" -k 0 labrun labrun-torch labrun_backbone_resnet \
+  device_build "$build_dir" "${1:-$build_dir/out}" \
+    -DLABRUN_WITH_IMGCODECS=OFF labrun labrun-torch labrun_backbone_resnet \
     labrun_head_fc labrun_head_ssgrl labrun_loss_bce labrun_metric_map \
-    labrun_metric_prf test_optim bench_ssgrl >"$out/build.log" 2>&1 ||
-    { grep -E "error|Error" "$out/build.log" | head -40; return 1; }
+    labrun_metric_prf test_optim bench_ssgrl
   # Every library found: a missing one is named here, not mid-run.
   if ldd "$build_dir"/bin/labrun* "$build_dir"/plugins/*.so |
     grep "not found" | sort -u; then
     return 1
   fi
-  stage "built"
 }
 
 # row NAME SPEC OVERRIDES...: one `labrun run`, its figures appended to
@@ -90,8 +82,7 @@ run() {
   local out=${1:-$build_dir/out}
   DEVICE=${DEVICE:-cuda} SIZE=${SIZE:-576}
   build "$out"
-  stage "test_optim (FusedAdam, ScalarReadback on cuda)"
-  "$build_dir"/bin/test_optim 2>&1 | tail -8 || echo "FAILED: test_optim"
+  device_test_optim "$build_dir"
   labrun=$PWD/$build_dir/bin/labrun
   work=$(mktemp -d)
   # The recipes' transforms at 576; at another SIZE the same in proportion.

@@ -35,19 +35,9 @@ bench() {
 
 # Unpacks the packages, configures (model-only) and builds into build_dir.
 build() {
-  local out=${1:-$build_dir/out}
-  mkdir -p "$out"
-  device_unpack
-  if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-    stage "configure"
-    device_configure "$build_dir" "$out/configure.log" -DLABRUN_MODEL_ONLY=ON
-  fi
-  stage "build"
-  ninja -C "$build_dir" -k 0 bench_ssgrl test_optim labrun_backbone_resnet \
-    labrun_head_fc labrun_head_ssgrl labrun_loss_bce \
-    >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" |
-      head -40; exit 1; }
-  stage "built"
+  device_build "$build_dir" "${1:-$build_dir/out}" -DLABRUN_MODEL_ONLY=ON \
+    bench_ssgrl test_optim labrun_backbone_resnet labrun_head_fc \
+    labrun_head_ssgrl labrun_loss_bce
 }
 
 # train.precision at the paper's size: SSGRL within 1.15x of fc in bf16,
@@ -91,17 +81,10 @@ print("| %s | %s | %s | %.2f |" % (*sys.argv[1:],
   done
 }
 
-# The optimizer and loss-readback tests, on cuda too.
-test_optim() {
-  stage "test_optim (FusedAdam, ScalarReadback on cuda)"
-  "$build_dir"/bin/test_optim 2>&1 | tail -25 ||
-    echo "FAILED: test_optim"
-}
-
 run() {
   local out=${1:-$build_dir/out}
   build "$out"
-  test_optim
+  device_test_optim "$build_dir"
 
   # The setting first (with labrun's Adam, then LibTorch's), the
   # head alone, the paper's training batch, then one profiled step of each
@@ -135,7 +118,7 @@ case "${1:-}" in
   precision)
     out=${2:-$build_dir/out}
     build "$out"
-    test_optim
+    device_test_optim "$build_dir"
     precision_rows
     loss_read_rows
     ;;
