@@ -110,9 +110,10 @@ device_build() {
   stage "built"
 }
 
-# device_test_optim BUILD_DIR: the suite every device build has (FusedAdam
-# and the loss readback, on cuda too).
-device_test_optim() {
-  stage "test_optim (FusedAdam, ScalarReadback on cuda)"
-  "$1"/bin/test_optim 2>&1 | tail -25 || echo "FAILED: test_optim"
+# device_test_suite BUILD_DIR: test_device, the suite every device build
+# has (FusedAdam, the loss readback, the metrics' batches on the device and,
+# beyond the model-only build, pinned batches; on cuda too).
+device_test_suite() {
+  stage "test_device (its cases on cpu and cuda)"
+  "$1"/bin/test_device 2>&1 | tail -25 || echo "FAILED: test_device"
 }

@@ -1,5 +1,7 @@
 // A base for metrics computed over a whole split at once (mAP, F1...): it
-// keeps every batch's scores, targets and mask on the CPU until compute().
+// keeps every batch's scores, targets and mask where they come from (the
+// model's device) until compute(), which reads them on the CPU. A copy to
+// the CPU in update() would make the host wait for the device every batch.
 #pragma once
 
 #include <torch/torch.h>
@@ -20,17 +22,17 @@ class AccumulatingMetric : public Metric {
 
   void update(const torch::Tensor& scores, const torch::Tensor& targets,
               const torch::Tensor& mask) override {
-    scores_.push_back(scores.detach().to(torch::kCPU, torch::kFloat));
-    targets_.push_back(targets.detach().to(torch::kCPU, torch::kFloat));
-    masks_.push_back(mask.detach().to(torch::kCPU, torch::kFloat));
+    scores_.push_back(scores.detach().to(torch::kFloat));
+    targets_.push_back(targets.detach().to(torch::kFloat));
+    masks_.push_back(mask.detach().to(torch::kFloat));
   }
 
  protected:
   bool empty() const { return scores_.empty(); }
-  // All batches so far, [N, K] float32, contiguous.
-  torch::Tensor allScores() const { return torch::cat(scores_).contiguous(); }
-  torch::Tensor allTargets() const { return torch::cat(targets_).contiguous(); }
-  torch::Tensor allMasks() const { return torch::cat(masks_).contiguous(); }
+  // All batches so far, [N, K] float32 on the CPU, contiguous.
+  torch::Tensor allScores() const { return onCpu(scores_); }
+  torch::Tensor allTargets() const { return onCpu(targets_); }
+  torch::Tensor allMasks() const { return onCpu(masks_); }
   // The same as [K, N], one contiguous row per class, copied once (for
   // metrics that go class by class, such as AP).
   torch::Tensor allScoresByClass() const { return byClass(scores_); }
@@ -38,7 +40,15 @@ class AccumulatingMetric : public Metric {
   torch::Tensor allMasksByClass() const { return byClass(masks_); }
 
  private:
+  static torch::Tensor onCpu(const std::vector<torch::Tensor>& batches) {
+    return torch::cat(batches).to(torch::kCPU).contiguous();
+  }
+
   static torch::Tensor byClass(const std::vector<torch::Tensor>& batches) {
+    // Off the CPU, transposed there and copied back once.
+    if (!batches.front().is_cpu()) {
+      return torch::cat(batches).t().contiguous().to(torch::kCPU);
+    }
     std::int64_t rows = 0;
     for (const torch::Tensor& batch : batches) rows += batch.size(0);
     torch::Tensor out =

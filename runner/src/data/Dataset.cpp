@@ -1,8 +1,21 @@
 #include "data/Dataset.h"
 
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 namespace labrun::data {
+
+bool pinBatches() { return torch::cuda::is_available(); }
+
+torch::Tensor selectRows(const torch::Tensor& table, const torch::Tensor& index,
+                         bool pinned) {
+  if (!pinned) return table.index_select(/*dim=*/0, index);
+  std::vector<std::int64_t> sizes = table.sizes().vec();
+  sizes[0] = index.size(0);
+  torch::Tensor rows =
+      torch::empty(sizes, table.options().pinned_memory(/*pinned=*/true));
+  return torch::index_select_out(rows, table, /*dim=*/0, index);
+}
 
 BatchIterator::BatchIterator(const TensorDataset& dataset,
                              std::int64_t batch_size, bool shuffle,
@@ -36,9 +49,9 @@ bool BatchIterator::next(Batch& batch) {
   const std::int64_t end = std::min(position_ + batch_size_, shardSize());
   const torch::Tensor index = order_.slice(0, position_, end);
   position_ = end;
-  batch.images = dataset_.images.index_select(0, index);
-  batch.targets = dataset_.targets.index_select(0, index);
-  batch.mask = dataset_.mask.index_select(0, index);
+  batch.images = selectRows(dataset_.images, index, pinned_);
+  batch.targets = selectRows(dataset_.targets, index, pinned_);
+  batch.mask = selectRows(dataset_.mask, index, pinned_);
   batch.samples = index;
   return true;
 }

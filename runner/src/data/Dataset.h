@@ -18,6 +18,16 @@ struct Batch {
   torch::Tensor samples;  // [B] int64, the set's index of each row's sample
 };
 
+// Whether batch sources put their batches in page-locked memory: when CUDA
+// is present, so that a non-blocking copy to the GPU neither stages through
+// a driver buffer nor waits for the device.
+bool pinBatches();
+
+// Rows `index` ([B] int64) of `table` ([N, ...]), in page-locked memory when
+// `pinned`.
+torch::Tensor selectRows(const torch::Tensor& table, const torch::Tensor& index,
+                         bool pinned);
+
 struct TensorDataset {
   torch::Tensor images;   // [N, 3, H, W] float32
   torch::Tensor targets;  // [N, K] float32
@@ -76,6 +86,7 @@ class BatchIterator : public BatchSource {
   std::int64_t batch_size_;
   bool shuffle_;
   std::uint64_t seed_;
+  bool pinned_ = pinBatches();
   torch::Tensor order_;  // this process's samples of the epoch
   std::int64_t position_ = 0;
 };

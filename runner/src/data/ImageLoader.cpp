@@ -1,7 +1,6 @@
 #include "data/ImageLoader.h"
 
 #include <fmt/format.h>
-#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -68,7 +67,7 @@ ImageLoader::ImageLoader(LabelSet labels, TransformPipeline transforms,
       transforms_(std::move(transforms)),
       options_(options),
       max_bad_(options.max_bad_images.allowed(size())),
-      pin_memory_(torch::cuda::is_available()) {
+      pin_memory_(pinBatches()) {
   const std::int64_t n = size();
   const auto shaped = [n](const torch::Tensor& t) {
     return t.defined() && t.dim() == 2 && t.size(0) == n;
@@ -303,12 +302,12 @@ bool ImageLoader::next(Batch& batch) {
   if (!options_.replace_bad) {
     const torch::Tensor usable = used.ge(0).nonzero().squeeze(1);
     if (usable.size(0) < used.size(0)) {
-      batch.images = batch.images.index_select(0, usable);
+      batch.images = selectRows(batch.images, usable, pin_memory_);
       used = used.index_select(0, usable);
     }
   }
-  batch.targets = labels_.targets.index_select(0, used);
-  batch.mask = labels_.mask.index_select(0, used);
+  batch.targets = selectRows(labels_.targets, used, pin_memory_);
+  batch.mask = selectRows(labels_.mask, used, pin_memory_);
   batch.samples = used;
   return true;
 }

@@ -38,15 +38,17 @@ Predictions predictImages(Model& model, torch::Device device,
   while (loader.next(batch)) {
     done = std::min(n, done + batch_size);
     if (batch.images.size(0) > 0) {
+      // Left on the device until the end: a copy back here would make the
+      // host wait for every batch's forward pass.
       logits.push_back(
           model->forward(batch.images.to(device, /*non_blocking=*/true))
-              .to(torch::kCPU, torch::kFloat));
+              .to(torch::kFloat));
       samples.push_back(batch.samples);
     }
     if (progress) progress(done, n);
   }
-  predictions.logits =
-      logits.empty() ? torch::empty({0, classes}) : torch::cat(logits);
+  predictions.logits = logits.empty() ? torch::empty({0, classes})
+                                      : torch::cat(logits).to(torch::kCPU);
   for (const torch::Tensor& used : samples) {
     for (std::int64_t i = 0; i < used.size(0); ++i) {
       predictions.images.push_back(images[used[i].item<std::int64_t>()]);

@@ -41,6 +41,19 @@ torch::Tensor scalarTensor(double value) {
   return torch::tensor(value, torch::kDouble);
 }
 
+struct DeviceBatch {
+  torch::Tensor images, targets, mask;
+};
+
+// Copies that do not wait: batch sources pin their batches when CUDA is
+// present, and a blocking copy to the GPU synchronises the stream (the host
+// would wait for all the work queued before it, every micro-batch).
+DeviceBatch onDevice(const data::Batch& batch, torch::Device device) {
+  return {batch.images.to(device, /*non_blocking=*/true),
+          batch.targets.to(device, /*non_blocking=*/true),
+          batch.mask.to(device, /*non_blocking=*/true)};
+}
+
 }  // namespace
 
 void writeFileAtomically(const std::string& path,
@@ -124,53 +137,59 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   // per-rank values); a pass that collects scores keeps the same rows.
   const bool gather = collective != nullptr && max_batches < 0;
   const auto classes = static_cast<std::int64_t>(batches.classNames().size());
-  std::vector<torch::Tensor> rows;
+  std::vector<torch::Tensor> rows;  // [B, 3K] each, on the device
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   for (const auto& named : metrics) named.metric->reset();
   batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
   EvalResult result;
-  double loss_sum = 0;
+  // Nothing in the pass waits for the device: the loss is summed where it
+  // is computed, the rows stay there, and so do what metrics accumulate
+  // (AccumulatingMetric), until the pass ends.
+  torch::Tensor loss_total =
+      torch::zeros({}, torch::TensorOptions(torch::kDouble).device(device));
+  std::vector<torch::Tensor> samples;  // [B] int64 each, on the CPU
   std::int64_t count = 0;
   data::Batch batch;
   while ((max_batches < 0 || count < max_batches) && batches.next(batch)) {
-    const torch::Tensor logits =
-        model->forward(batch.images.to(device, /*non_blocking=*/true));
-    const torch::Tensor targets = batch.targets.to(device);
-    const torch::Tensor mask = batch.mask.to(device);
-    loss_sum += loss.forward(logits, targets, mask).item<double>();
+    const DeviceBatch on = onDevice(batch, device);
+    const torch::Tensor logits = model->forward(on.images);
+    loss_total += loss.forward(logits, on.targets, on.mask).to(torch::kDouble);
     ++count;
     if (gather || collect_scores) {
-      // Sample indices as float32 are exact below 2^24 images.
       rows.push_back(
-          torch::cat({logits.to(torch::kCPU, torch::kFloat), batch.targets,
-                      batch.mask, batch.samples.to(torch::kFloat).unsqueeze(1)},
-                     1));
+          torch::cat({logits.to(torch::kFloat), on.targets, on.mask}, 1));
+      samples.push_back(batch.samples);
     }
     if (gather) continue;
     // Metrics rank logits, as the released SSGRL and ML-GCN evaluations do:
     // float32 probabilities tie at 1 above a logit of about 16.6.
     for (const auto& named : metrics) {
-      named.metric->update(logits, targets, mask);
+      named.metric->update(logits, on.targets, on.mask);
     }
   }
-  torch::Tensor table;  // [N, 3K + 1]
+  double loss_sum = loss_total.item<double>();
+  torch::Tensor table;  // [N, 3K + 1] on the CPU
+  if (gather || collect_scores) {
+    // Sample indices as float32 are exact below 2^24 images.
+    table =
+        rows.empty()
+            ? torch::empty({0, 3 * classes + 1})
+            : torch::cat({torch::cat(rows).to(torch::kCPU),
+                          torch::cat(samples).to(torch::kFloat).unsqueeze(1)},
+                         1);
+  }
   if (gather) {
     const torch::Tensor totals = collective->sum(
         torch::tensor({loss_sum, static_cast<double>(count)}, torch::kDouble));
     loss_sum = totals[0].item<double>();
     count = static_cast<std::int64_t>(totals[1].item<double>());
-    const torch::Tensor local =
-        rows.empty() ? torch::empty({0, 3 * classes + 1}) : torch::cat(rows);
-    table = collective->gatherShards(local, batches.size());
+    table = collective->gatherShards(table, batches.size());
     const auto parts = table.to(device).split(classes, 1);
     for (const auto& named : metrics) {
       named.metric->update(parts[0], parts[1], parts[2]);
     }
-  } else if (collect_scores) {
-    table =
-        rows.empty() ? torch::empty({0, 3 * classes + 1}) : torch::cat(rows);
   }
   result.loss = loss_sum / std::max<std::int64_t>(count, 1);
   // Each key is recorded once: a second metric reporting it is an error,
@@ -284,16 +303,10 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         group_size =
             std::min(accumulate_, micro_per_epoch - state_.batches_done);
       }
-      // The loader pins its batches when CUDA is present, so the copy runs
-      // while the host queues the forward pass.
-      const torch::Tensor logits =
-          trainingLogits(model_,
-                         batch.images.to(options_.device,
-                                         /*non_blocking=*/true),
-                         options_.precision, options_.device);
-      const torch::Tensor loss =
-          loss_->forward(logits, batch.targets.to(options_.device),
-                         batch.mask.to(options_.device));
+      const DeviceBatch on = onDevice(batch, options_.device);
+      const torch::Tensor logits = trainingLogits(
+          model_, on.images, options_.precision, options_.device);
+      const torch::Tensor loss = loss_->forward(logits, on.targets, on.mask);
       const torch::Tensor part = loss / static_cast<double>(group_size);
       const torch::Tensor value = loss.detach().to(torch::kDouble);
       group_loss = group_loss.defined() ? group_loss + value : value;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fixtures/OnEachDevice.h"
 #include "train/FusedAdam.h"
 
 namespace labrun::train {
@@ -97,15 +98,8 @@ State& weightState(torch::optim::Optimizer& optimizer) {
   throw std::runtime_error("no state for the weight");
 }
 
-class FusedAdamTest : public ::testing::TestWithParam<std::string> {
+class FusedAdamTest : public fixtures::OnEachDevice {
  protected:
-  void SetUp() override {
-    if (GetParam() == "cuda" && !torch::cuda::is_available()) {
-      GTEST_SKIP() << "this LibTorch has no CUDA device";
-    }
-  }
-  torch::Device device() const { return torch::Device(GetParam()); }
-
   template <typename Mine, typename Theirs, typename Options, typename State>
   void expectSameSteps(Options options, torch::Dtype dtype, int steps) {
     AdamCase mine_case(dtype, device());
@@ -258,8 +252,7 @@ TEST(FusedAdam, TakesLibTorchsStepForParametersOnTwoDevices) {
   expectSameParams(mine_case.params, theirs_params);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, FusedAdamTest,
-                         ::testing::Values("cpu", "cuda"));
+INSTANTIATE_TEST_SUITE_P(Devices, FusedAdamTest, fixtures::kDevices);
 
 }  // namespace
 }  // namespace labrun::train

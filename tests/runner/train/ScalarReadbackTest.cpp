@@ -1,7 +1,7 @@
 // The trainer's loss readback (train/ScalarReadback.h) on the CPU and,
 // where this LibTorch has a GPU, on CUDA, where the value must be the one
 // queued even when later work changes its tensor. In the model-only build
-// too, so the GPU machine's run of test_optim checks the CUDA path.
+// too, so the GPU machine's run of test_device checks the CUDA path.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -9,20 +9,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "fixtures/OnEachDevice.h"
 #include "train/ScalarReadback.h"
 
 namespace labrun::train {
 namespace {
 
-class ScalarReadbackTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "cuda" && !torch::cuda::is_available()) {
-      GTEST_SKIP() << "this LibTorch has no CUDA device";
-    }
-  }
-  torch::Device device() const { return torch::Device(GetParam()); }
-};
+class ScalarReadbackTest : public fixtures::OnEachDevice {};
 
 TEST_P(ScalarReadbackTest, ReadsTheValueAsQueuedOncePerQueue) {
   ScalarReadback readback;
@@ -78,8 +71,7 @@ TEST_P(ScalarReadbackTest, RefusesMoreThanOneElementAndAnEmptyRead) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, ScalarReadbackTest,
-                         ::testing::Values("cpu", "cuda"));
+INSTANTIATE_TEST_SUITE_P(Devices, ScalarReadbackTest, fixtures::kDevices);
 
 }  // namespace
 }  // namespace labrun::train

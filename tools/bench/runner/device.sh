@@ -25,13 +25,13 @@ build_dir=${BUILD_DIR:-build-runner}
 
 build() {
   # What the runs load: the front end, the torch side and the specs'
-  # plugins; and test_optim (the one suite without imgcodecs) and
+  # plugins; and test_device (the one suite without imgcodecs) and
   # bench_ssgrl, so that `BUILD_DIR=build-runner tools/bench/ssgrl/device.sh
   # precision` needs no build of its own.
   device_build "$build_dir" "${1:-$build_dir/out}" \
     -DLABRUN_WITH_IMGCODECS=OFF labrun labrun-torch labrun_backbone_resnet \
     labrun_head_fc labrun_head_ssgrl labrun_loss_bce labrun_metric_map \
-    labrun_metric_prf test_optim bench_ssgrl
+    labrun_metric_prf test_device bench_ssgrl
   # Every library found: a missing one is named here, not mid-run.
   if ldd "$build_dir"/bin/labrun* "$build_dir"/plugins/*.so |
     grep "not found" | sort -u; then
@@ -82,7 +82,7 @@ run() {
   local out=${1:-$build_dir/out}
   DEVICE=${DEVICE:-cuda} SIZE=${SIZE:-576}
   build "$out"
-  device_test_optim "$build_dir"
+  device_test_suite "$build_dir"
   labrun=$PWD/$build_dir/bin/labrun
   work=$(mktemp -d)
   # The recipes' transforms at 576; at another SIZE the same in proportion.

@@ -2,7 +2,7 @@
 # The SSGRL benchmark on a GPU machine that has a CUDA PyTorch (with its
 # LibTorch) but none of labrun's Debian packages: builds labrun's model-only
 # configuration (-DLABRUN_MODEL_ONLY=ON: plugins, plugin host, bench_ssgrl,
-# test_optim) against that LibTorch, runs test_optim on cuda, then
+# test_device) against that LibTorch, runs test_device on cuda, then
 # tools/bench/ssgrl/bench_ssgrl.py on cuda.
 #
 #   tools/bench/ssgrl/device.sh fetch        # here: Debian packages -> .devdeps
@@ -36,7 +36,7 @@ bench() {
 # Unpacks the packages, configures (model-only) and builds into build_dir.
 build() {
   device_build "$build_dir" "${1:-$build_dir/out}" -DLABRUN_MODEL_ONLY=ON \
-    bench_ssgrl test_optim labrun_backbone_resnet labrun_head_fc \
+    bench_ssgrl test_device labrun_backbone_resnet labrun_head_fc \
     labrun_head_ssgrl labrun_loss_bce
 }
 
@@ -84,7 +84,7 @@ print("| %s | %s | %s | %.2f |" % (*sys.argv[1:],
 run() {
   local out=${1:-$build_dir/out}
   build "$out"
-  device_test_optim "$build_dir"
+  device_test_suite "$build_dir"
 
   # The setting first (with labrun's Adam, then LibTorch's), the
   # head alone, the paper's training batch, then one profiled step of each
@@ -118,7 +118,7 @@ case "${1:-}" in
   precision)
     out=${2:-$build_dir/out}
     build "$out"
-    device_test_optim "$build_dir"
+    device_test_suite "$build_dir"
     precision_rows
     loss_read_rows
     ;;
