@@ -31,7 +31,9 @@ class Metric {
   // scores: [B, K] float32 logits, the model's raw outputs (higher = more
   // confident; apply a sigmoid for probabilities: ranking logits keeps
   // apart what float32 probabilities tie at 1); targets: [B, K] in {0, 1};
-  // mask: [B, K], 0 = ignored label.
+  // mask: [B, K], 0 = ignored label. All three on the model's device: a
+  // copy to the CPU here would make the host wait for the device every
+  // batch (AccumulatingMetric keeps them there until compute()).
   virtual void update(const torch::Tensor& scores,
                       const torch::Tensor& targets,
                       const torch::Tensor& mask) = 0;
