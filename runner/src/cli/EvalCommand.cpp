@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <filesystem>
 #include <iostream>
 
 #include "cli/Training.h"
@@ -12,8 +11,6 @@
 
 namespace labrun::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct EvalArgs {
   std::string target;                  // a run reference, or a spec file
@@ -27,13 +24,16 @@ struct EvalArgs {
 
 int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   const plugins::PluginHost host = loadPlugins(global);
-  const bool spec_target = fs::is_regular_file(args.target);
-  // A spec is scored as it builds its model, a run by its best checkpoint.
-  const std::string checkpoint = !args.checkpoint.empty() ? args.checkpoint
-                                 : spec_target            ? "init"
-                                                          : "best";
+  // A spec is scored as it builds its model, a run by its best checkpoint;
+  // everything that can be wrong with either fails before a run record
+  // exists, as for `labrun run`.
+  CommandTarget resolved =
+      resolveTarget(global,
+                    {/*command=*/"eval", args.target, /*runs_only=*/false,
+                     args.overrides, args.checkpoint},
+                    host);
   train::EvalRequest request;
-  request.checkpoint = checkpoint;
+  request.checkpoint = resolved.checkpoint;
   request.scores_path = args.scores;
   const auto with = [&args](const char* what) {
     return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=
@@ -42,25 +42,14 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   request.scores_truth = with("truth");
   request.scores_logits = with("logits");
   request.thresholds = args.thresholds;
-  if (checkpoint == "init") {
-    if (!spec_target) {
-      throw spec::SpecError(fmt::format(
-          "eval {}: --checkpoint init evaluates a spec's initial weights: "
-          "expected a spec file, found a run reference (a run is evaluated "
-          "from best, last or a checkpoint file)",
-          args.target));
-    }
+  if (resolved.checkpoint == "init") {
     if (args.thresholds == "stored") {
       throw spec::SpecError(fmt::format(
           "eval {}: --thresholds stored applies a run's thresholds to one of "
           "its checkpoints; initial weights have none (use f1)",
           args.target));
     }
-    // Everything that can be wrong with the spec fails before a run record
-    // exists, as for `labrun run`.
-    train::Experiment experiment(
-        train::resolveSpec(args.target, args.overrides, host.schemaLookup()),
-        host, global.db);
+    train::Experiment experiment(std::move(resolved.spec), host, global.db);
     auto store = store::RunStore::open(global.db);
     const train::EvalOutcome outcome = experiment.evaluateInitial(
         *store, runControls(global, ProgressArgs{}), request, std::cout);
@@ -72,10 +61,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
         outcome.evaluation, outcome.run.uuid, global.db);
     return kOk;
   }
-  auto store = store::RunStore::open(global.db);
   // A spec (e.g. other validation data) applies to a recorded checkpoint.
-  CommandTarget resolved = resolveTarget(*store, args.target, spec_target,
-                                         args.overrides, checkpoint, host);
   if (!resolved.run) {
     throw spec::SpecError(fmt::format(
         "eval {}: --checkpoint must be init or a checkpoint file recorded "
@@ -84,6 +70,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   }
   const std::string uuid = *resolved.run;
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
+  auto store = store::RunStore::open(global.db);
   const std::int64_t id = experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id, uuid,
                            global.db);

@@ -120,26 +120,15 @@ std::string defaultOutput(std::string name) {
 }
 
 int exportRun(const GlobalOptions& global, const ExportArgs& args) {
+  const plugins::PluginHost host = loadPlugins(global);
+  CommandTarget target =
+      resolveTarget(global,
+                    {/*command=*/"export", args.run, /*runs_only=*/true,
+                     /*overrides=*/{}, args.checkpoint},
+                    host);
   const auto store = openExistingStore(global);
-  const std::string uuid = store->resolveRun(args.run);
+  const std::string uuid = *target.run;
   const auto header = store->runHeader(uuid);
-  if (args.checkpoint == "best" || args.checkpoint == "last") {
-    const auto pick = args.checkpoint == "best"
-                          ? store::RunStore::CheckpointPick::kBest
-                          : store::RunStore::CheckpointPick::kNewest;
-    if (!store->checkpointPath(uuid, pick)) {
-      throw spec::SpecError(fmt::format(
-          "export {}: run {} ({}) has no {} checkpoint to export (it ran with "
-          "checkpoint.enabled: false, ended before its first checkpoint, or "
-          "only evaluated); give one with --checkpoint FILE",
-          args.run, header.name, uuid, args.checkpoint));
-    }
-  } else if (!fs::is_regular_file(args.checkpoint)) {
-    throw spec::SpecError(fmt::format(
-        "export {}: --checkpoint {}: no such file (expected best, last or a "
-        "checkpoint file)",
-        args.run, args.checkpoint));
-  }
   const std::string output =
       args.output.empty() ? defaultOutput(header.name) : args.output;
   const fs::path json_path = fs::path(output).replace_extension(".json");
@@ -155,13 +144,10 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
                                       output, folder.string()));
   }
 
-  const plugins::PluginHost host = loadPlugins(global);
-  CommandTarget target = resolveTarget(*store, uuid, /*spec_target=*/false,
-                                       /*overrides=*/{}, args.checkpoint, host);
   const spec::Node tree = target.spec.tree;  // the plugins' parameters
   train::Experiment experiment(std::move(target.spec), host, global.db);
   const std::string checkpoint =
-      experiment.loadCheckpoint(*store, uuid, args.checkpoint);
+      experiment.loadCheckpoint(*store, uuid, target.checkpoint);
   const train::ModelImpl& model = experiment.model();
 
   c10::Dict<std::string, at::Tensor> state;
@@ -186,7 +172,7 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
       {"run", {{"uuid", uuid}, {"name", header.name}}},
       {"spec_hash", store->runSpec(uuid).hash},
       {"checkpoint",
-       {{"which", args.checkpoint},
+       {{"which", target.checkpoint},
         {"path", checkpoint},
         {"sha256", util::sha256File(checkpoint)}}},
       {"model",

@@ -197,27 +197,14 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
         ".bmp, .tif, .tiff or .webp file and the lists are empty)");
   }
   const plugins::PluginHost host = loadPlugins(global);
-  const bool spec_target = fs::is_regular_file(args.target);
-  const std::string checkpoint = !args.checkpoint.empty() ? args.checkpoint
-                                 : spec_target            ? "init"
-                                                          : "best";
-  auto store = store::RunStore::open(global.db);
-  if (spec_target) {
-    if (checkpoint == "best" || checkpoint == "last") {
-      throw spec::SpecError(fmt::format(
-          "predict {}: --checkpoint {} names a run's checkpoint; a spec takes "
-          "init (default) or a checkpoint file",
-          args.target, checkpoint));
-    }
-  } else if (checkpoint == "init") {
-    throw spec::SpecError(fmt::format(
-        "predict {}: --checkpoint init scores a spec's initial weights: "
-        "expected a spec file, found a run reference",
-        args.target));
-  }
   // The run whose thresholds apply, if any.
-  CommandTarget resolved = resolveTarget(*store, args.target, spec_target,
-                                         /*overrides=*/{}, checkpoint, host);
+  CommandTarget resolved =
+      resolveTarget(global,
+                    {/*command=*/"predict", args.target, /*runs_only=*/false,
+                     /*overrides=*/{}, args.checkpoint},
+                    host);
+  const std::string& checkpoint = resolved.checkpoint;
+  auto store = store::RunStore::open(global.db);
   const std::optional<std::string>& uuid = resolved.run;
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/StoreAccess.h"
+#include "spec/SpecError.h"
+
 namespace labrun::cli {
 
 plugins::PluginHost loadPlugins(const GlobalOptions& global) {
@@ -56,20 +59,58 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
                                   host.schemaLookup());
 }
 
-CommandTarget resolveTarget(const store::RunStore& store,
-                            const std::string& target, bool spec_target,
-                            const std::vector<std::string>& overrides,
-                            const std::string& checkpoint,
+CommandTarget resolveTarget(const GlobalOptions& global,
+                            const TargetRequest& request,
                             const plugins::PluginHost& host) {
-  if (!spec_target) {
-    std::string uuid = store.resolveRun(target);
-    return {storedSpec(store, uuid, host), std::move(uuid)};
+  CommandTarget resolved;
+  resolved.spec_file =
+      !request.runs_only && std::filesystem::is_regular_file(request.target);
+  const std::string& checkpoint = resolved.checkpoint =
+      !request.checkpoint.empty() ? request.checkpoint
+      : resolved.spec_file        ? "init"
+                                  : "best";
+  const std::string prefix = fmt::format(
+      "{} {}: --checkpoint {}", request.command, request.target, checkpoint);
+  const bool stored = checkpoint == "best" || checkpoint == "last";
+  const char* const choices =
+      resolved.spec_file ? "a spec file takes init or a checkpoint file"
+                         : "a run takes best, last or a checkpoint file";
+  if (resolved.spec_file ? stored : checkpoint == "init") {
+    throw spec::SpecError(fmt::format(
+        "{}: {} (init: a spec's initial weights; best, last: a run's)", prefix,
+        choices));
   }
-  return {train::resolveSpec(target, overrides, host.schemaLookup()),
-          checkpoint == "init"
-              ? std::nullopt
-              : store.checkpointOwner(
-                    std::filesystem::absolute(checkpoint).string())};
+  if (!stored && checkpoint != "init" &&
+      !std::filesystem::is_regular_file(checkpoint)) {
+    throw spec::SpecError(
+        fmt::format("{}: no such file ({})", prefix, choices));
+  }
+  if (resolved.spec_file) {
+    resolved.spec = train::resolveSpec(request.target, request.overrides,
+                                       host.schemaLookup());
+    // Reading only: a spec's initial weights need no store, and nothing
+    // is created before the spec has proved sound.
+    if (checkpoint != "init" && std::filesystem::exists(global.db)) {
+      resolved.run = openExistingStore(global)->checkpointOwner(
+          std::filesystem::absolute(checkpoint).string());
+    }
+    return resolved;
+  }
+  const auto store = openExistingStore(global);
+  const std::string uuid = store->resolveRun(request.target);
+  if (stored && !store->checkpointPath(
+                    uuid, checkpoint == "best"
+                              ? store::RunStore::CheckpointPick::kBest
+                              : store::RunStore::CheckpointPick::kNewest)) {
+    throw spec::SpecError(fmt::format(
+        "{}: run {} ({}) has no {} checkpoint (it ran with "
+        "checkpoint.enabled: false, ended before its first checkpoint, or "
+        "only evaluated); give one with --checkpoint FILE",
+        prefix, store->runHeader(uuid).name, uuid, checkpoint));
+  }
+  resolved.spec = storedSpec(*store, uuid, host);
+  resolved.run = uuid;
+  return resolved;
 }
 
 namespace {

@@ -30,17 +30,29 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
                                const std::string& uuid,
                                const plugins::PluginHost& host);
 
-// What `eval` and `predict` apply to a checkpoint: a spec file (with
-// `overrides`), whose run is the one that recorded `checkpoint` (nothing for
-// "init" or a file no run recorded), or a run reference with its stored spec.
+// What `eval`, `predict` and `export` apply to a checkpoint.
+struct TargetRequest {
+  std::string command;     // names the errors: "eval", "predict", "export"
+  std::string target;      // a spec file or a run reference
+  bool runs_only = false;  // a run reference, even if a file
+  std::vector<std::string> overrides;  // a spec file's
+  std::string checkpoint;  // "" = init for a spec file, best for a run
+};
 struct CommandTarget {
   train::ResolvedSpec spec;
+  // A run reference's uuid, or the run that recorded a spec file's
+  // checkpoint file (none for init or a file no run recorded).
   std::optional<std::string> run;
+  std::string checkpoint;  // init, best, last or a file
+  bool spec_file = false;
 };
-CommandTarget resolveTarget(const store::RunStore& store,
-                            const std::string& target, bool spec_target,
-                            const std::vector<std::string>& overrides,
-                            const std::string& checkpoint,
+// A spec file (with its overrides) or a run reference with its stored
+// spec, read from the store at global.db (never created here). The
+// checkpoint is checked first, as a usage error (spec::SpecError) naming
+// the command: a spec file takes init or a checkpoint file, a run best,
+// last or a checkpoint file, and the one named must exist.
+CommandTarget resolveTarget(const GlobalOptions& global,
+                            const TargetRequest& request,
                             const plugins::PluginHost& host);
 
 // Trains `spec` in this process's role (dist/Roles.h): a new run, or

@@ -598,7 +598,7 @@ Node loadSpecFile(const std::string& path) {
 }
 
 void applyOverride(Node& root, const std::string& override_text,
-                   const DeclaredKey& declared) {
+                   bool schema_validated) {
   Origin origin;
   origin.note = "override '" + override_text + "'";
   const Override parsed = parseOverride(override_text, origin.note);
@@ -616,7 +616,7 @@ void applyOverride(Node& root, const std::string& override_text,
   }
   const std::string assignment = parsed.key + "=" + parsed.value;
   if (parsed.op == Override::Op::kSet && existing == nullptr &&
-      !(declared && declared(root, parsed.key))) {
+      !schema_validated) {
     fail("key '" + parsed.key + "' is not in the spec; use '+" + assignment +
          "' to add it");
   }
@@ -636,9 +636,9 @@ void applyOverride(Node& root, const std::string& override_text,
 }
 
 void applyOverrides(Node& root, const std::vector<std::string>& overrides,
-                    const DeclaredKey& declared) {
+                    bool schema_validated) {
   for (const std::string& text : overrides) {
-    applyOverride(root, text, declared);
+    applyOverride(root, text, schema_validated);
   }
 }
 

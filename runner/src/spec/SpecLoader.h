@@ -2,7 +2,6 @@
 // overrides and resolves interpolations.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,15 +35,17 @@ Node loadSpecFile(const std::string& path);
 // Errors name the override text, e.g. "override 'a.b=1': key 'a.b' is not in
 // the spec; use '+a.b=1' to add it".
 //
-// `declared` (optional) tells whether a key absent from the tree is declared
-// by a schema (with a default); `a.b=v` may then set it, as Hydra allows for
-// keys of a structured config.
-using DeclaredKey =
-    std::function<bool(const Node& root, const std::string& dotted)>;
+// `schema_validated`: the caller validates the tree against a schema
+// afterwards, so `a.b=v` may set a key absent from the tree too. One the
+// schema declares takes the value over its default, as Hydra allows for
+// keys of a structured config; any other is rejected by the validation,
+// which names the nearest declared key, e.g. "override 'optim.lrr=1':
+// optim.lrr: unknown key; did you mean 'optim.lr'?" (rather than a hint to
+// add with '+' a key that no schema accepts).
 void applyOverride(Node& root, const std::string& override_text,
-                   const DeclaredKey& declared = {});
+                   bool schema_validated = false);
 void applyOverrides(Node& root, const std::vector<std::string>& overrides,
-                    const DeclaredKey& declared = {});
+                    bool schema_validated = false);
 
 // Replaces ${a.b} (another key of the same tree; a scalar that is exactly one
 // interpolation takes the referenced node whole, keeping its type) and

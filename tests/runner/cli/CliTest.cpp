@@ -505,9 +505,23 @@ TEST_F(CliTest, MissingPluginListsKnownOnes) {
                   "unknown head plugin 'fcc'; known: csra, fc, mlgcn");
 }
 
+// `a.b=v` sets a key the schema declares even when the spec lacks it; a
+// misspelt one gets the schema's own error, with the nearest known key,
+// the core's and a plugin's alike.
 TEST_F(CliTest, BadOverridesAreRejected) {
   expectSpecError("run " + kSmoke + " optim.lr", "override 'optim.lr'");
-  expectSpecError("run " + kSmoke + " optim.nope=1", "override 'optim.nope=1'");
+  expectSpecError("run " + kSmoke + " optim.lrr=1",
+                  "labrun: error: override 'optim.lrr=1': optim.lrr: unknown "
+                  "key; did you mean 'optim.lr'?\n");
+  expectSpecError("run " + kSmoke + " model.head.time_steps=2",
+                  "labrun: error: override 'model.head.time_steps=2': "
+                  "model.head.time_steps: unknown parameter of head plugin "
+                  "'fc'; known: pool, dropout, weights, weights_prefix\n");
+  const Result declared =
+      labrun("run " + kSmoke + " train.precision=bf16 --dry-run");
+  ASSERT_EQ(declared.code, 0) << declared.err;
+  EXPECT_NE(declared.out.find("  precision: bf16\n"), std::string::npos)
+      << declared.out;
 }
 
 // A run's peak RSS is its own, not that of the process that started it
@@ -862,7 +876,32 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
   EXPECT_NE(npy.find("'shape': (128, 8)"), std::string::npos);
   EXPECT_EQ(npy.size() % 64, (128 * 8 * 4) % 64);
-  EXPECT_EQ(labrun("eval smoke --checkpoint nowhere.pt").code, 1);
+  // A checkpoint that is not there is a usage error (2), worded alike by
+  // the commands that take one, and nothing is recorded.
+  for (const std::string command :
+       {std::string("eval smoke"), std::string("export smoke"),
+        "predict smoke " + kSmoke}) {
+    const Result missing = labrun(command + " --checkpoint nowhere.pt");
+    EXPECT_EQ(missing.code, 2) << command;
+    EXPECT_NE(missing.err.find(" smoke: --checkpoint nowhere.pt: no such file "
+                               "(a run takes best, last or a checkpoint file)"),
+              std::string::npos)
+        << missing.err;
+  }
+  const Result init = labrun("predict smoke " + kSmoke + " --checkpoint init");
+  EXPECT_EQ(init.code, 2);
+  EXPECT_NE(init.err.find("predict smoke: --checkpoint init: a run takes best, "
+                          "last or a checkpoint file (init: a spec's initial "
+                          "weights; best, last: a run's)"),
+            std::string::npos)
+      << init.err;
+  const Result last = labrun("eval " + kSmoke + " --checkpoint last");
+  EXPECT_EQ(last.code, 2);
+  EXPECT_NE(last.err.find(": --checkpoint last: a spec file takes init or a "
+                          "checkpoint file"),
+            std::string::npos)
+      << last.err;
+  EXPECT_EQ(*store->query("SELECT count(*) FROM evaluations").rows[0][0], "1");
 }
 
 TEST_F(CliTest, TwoInstancesOfAMetricAreBothRecorded) {
@@ -1502,11 +1541,24 @@ train: {epochs: 1, log_every: 0}
   const Result unknown = labrun("export nosuchrun");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("nosuchrun"), std::string::npos) << unknown.err;
-  const Result bare = labrun("export fc_import -o x.pt");
-  EXPECT_EQ(bare.code, 2);
-  EXPECT_NE(bare.err.find("run fc_import ("), std::string::npos) << bare.err;
-  EXPECT_NE(bare.err.find("has no best checkpoint"), std::string::npos)
-      << bare.err;
+  // A run without checkpoints (an evaluation-only one): the same words
+  // from each command that needs one.
+  for (const auto& [command, rest] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"export", " -o x.pt"}, {"eval", ""}, {"predict", " " + kSmoke}}) {
+    const Result bare = labrun(command + " fc_import" + rest);
+    EXPECT_EQ(bare.code, 2) << command;
+    EXPECT_NE(bare.err.find(command +
+                            " fc_import: --checkpoint best: run fc_import ("),
+              std::string::npos)
+        << bare.err;
+    EXPECT_NE(bare.err.find(") has no best checkpoint (it ran with "
+                            "checkpoint.enabled: false, ended before its first "
+                            "checkpoint, or only evaluated); give one with "
+                            "--checkpoint FILE"),
+              std::string::npos)
+        << bare.err;
+  }
   const Result nowhere = labrun("export fc -o nowhere/fc.pt");
   EXPECT_EQ(nowhere.code, 2);
   EXPECT_NE(nowhere.err.find("nowhere/fc.pt: no such folder"),

@@ -407,6 +407,9 @@ TEST_F(Overrides, SetChangesAnExistingKey) {
   EXPECT_EQ(overrideError("optim.lrr=0.5"),
             "override 'optim.lrr=0.5': key 'optim.lrr' is not in the spec; "
             "use '+optim.lrr=0.5' to add it");
+  // Left to a schema's validation, which knows the declared keys.
+  applyOverride(root_, "optim.lrr=0.5", /*schema_validated=*/true);
+  EXPECT_EQ(where(root_.at("optim.lrr")), "override 'optim.lrr=0.5'");
 }
 
 TEST_F(Overrides, AddCreatesANewKeyAndItsParents) {
