@@ -69,8 +69,8 @@ int PrepareCommand::prepareLabels() const {
   for (const std::string split : {"train", "val"}) {
     if (!args_.split.empty() && args_.split != split) continue;
     data::LabelLoadReport report;
-    const data::LabelTable labels =
-        data::loadLabelTable(source, split, spec_dir, &report);
+    const data::LabelTable labels = train::labelsOrSpecError(
+        [&] { return data::loadLabelTable(source, split, spec_dir, &report); });
     const std::string took = fmt::format("{:.3f} s ({:.3f} s cpu)",
                                          report.seconds, report.cpu_seconds);
     const std::string how =

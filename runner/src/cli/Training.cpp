@@ -65,10 +65,10 @@ CommandTarget resolveTarget(const GlobalOptions& global,
   CommandTarget resolved;
   resolved.spec_file =
       !request.runs_only && std::filesystem::is_regular_file(request.target);
-  const std::string& checkpoint = resolved.checkpoint =
-      !request.checkpoint.empty() ? request.checkpoint
-      : resolved.spec_file        ? "init"
-                                  : "best";
+  resolved.checkpoint = !request.checkpoint.empty() ? request.checkpoint
+                        : resolved.spec_file        ? "init"
+                                                    : "best";
+  const std::string& checkpoint = resolved.checkpoint;
   const std::string prefix = fmt::format(
       "{} {}: --checkpoint {}", request.command, request.target, checkpoint);
   const bool stored = checkpoint == "best" || checkpoint == "last";

@@ -25,6 +25,7 @@
 #include "store/Heartbeat.h"
 #include "train/ClassThresholds.h"
 #include "train/ExperimentOptions.h"
+#include "train/LabelSourceBinding.h"
 #include "train/Optimizers.h"
 #include "train/ScoresFile.h"
 #include "train/Trainer.h"
@@ -190,20 +191,17 @@ std::string findCheckpoint(const store::RunStore& store, const std::string& run,
   return *path;
 }
 
-// The splits' labels. An error is a spec error: found before anything is
-// recorded, the spec points at bad data.
+// The splits' labels; bad data is a spec error (labelsOrSpecError), as
+// is a class list that differs between them.
 std::pair<data::LabelSet, data::LabelSet> loadSplitLabels(
     const data::LabelSourceOptions& labels, const spec::Node& tree,
     const std::string& spec_dir) {
-  data::LabelSet train, val;
-  try {
-    train = data::loadLabels(labels, "train", spec_dir);
-    val = data::loadLabels(labels, "val", spec_dir);
-  } catch (const spec::SpecError&) {
-    throw;
-  } catch (const std::runtime_error& bad_data) {
-    throw spec::SpecError(bad_data.what());
-  }
+  const auto load = [&](const char* split) {
+    return labelsOrSpecError(
+        [&] { return data::loadLabels(labels, split, spec_dir); });
+  };
+  data::LabelSet train = load("train");
+  data::LabelSet val = load("val");
   if (train.class_names != val.class_names) {
     throw spec::SpecError(fmt::format(
         "{}: the train and val annotations give different classes ({} vs "

@@ -853,6 +853,13 @@ TEST_F(SourceTest, PrepareCommand) {
             "labrun: error: override 'data.train.images=nowhere': "
             "data.train.images: folder " +
                 (dir_ / "coco/nowhere").string() + " does not exist\n");
+  // Bad annotations are a spec error too, as for `labrun run`.
+  const fs::path broken = dir_ / "coco/annotations/broken.json";
+  writeFile(broken, "{\"images\": [");
+  EXPECT_EQ(labrun("data.train.annotations=annotations/broken.json", out), 2)
+      << out;
+  EXPECT_THAT(out, HasSubstr("labrun: error: " + broken.string() +
+                             ": malformed or truncated JSON"));
 }
 
 // The labels need no plugin: `labrun prepare` resolves the spec without
