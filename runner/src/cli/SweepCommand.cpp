@@ -255,9 +255,10 @@ int runSweep(const GlobalOptions& global, const SweepArgs& args) {
                                host.schemaLookup()),
             host);
       } catch (const spec::SpecError& error) {
+        const std::string swept = joined(points[i].swept);
         throw spec::SpecError(
-            fmt::format("sweep run {} of {} ({}): {}", i + 1, points.size(),
-                        joined(points[i].swept), error.what()));
+            fmt::format("sweep run {} of {}{}: {}", i + 1, points.size(),
+                        swept.empty() ? "" : " (" + swept + ")", error.what()));
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "spec/SpecError.h"
@@ -96,10 +97,16 @@ std::vector<SweepPoint> expandSweep(const std::vector<std::string>& overrides) {
       continue;
     }
     const std::string key = text.substr(0, equals + 1);
-    for (const std::string& value : values) {
-      if (value.find_first_not_of(" \t") == std::string::npos) {
+    for (std::size_t v = 0; v < values.size(); ++v) {
+      if (values[v].find_first_not_of(" \t") == std::string::npos) {
         throw spec::SpecError("override '" + text +
                               "': empty value in the sweep list");
+      }
+      // Runs are deterministic: the same value twice is the same run twice.
+      if (std::find(values.begin(), values.begin() + v, values[v]) !=
+          values.begin() + v) {
+        throw spec::SpecError("override '" + text + "': '" + values[v] +
+                              "' is listed twice in the sweep list");
       }
     }
     const std::string path = text.substr(0, equals);  // e.g. ++model.head

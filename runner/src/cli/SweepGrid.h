@@ -24,7 +24,7 @@ std::vector<std::string> splitTopLevel(const std::string& text);
 // One point per combination, the last swept override varying fastest. An
 // override without a top-level comma (or a deletion, `~a.b`) is kept as is
 // in every point. Throws spec::SpecError naming an override with an empty
-// list element ("a=1,,2").
+// list element ("a=1,,2") or one listed twice ("seed=0,0").
 std::vector<SweepPoint> expandSweep(const std::vector<std::string>& overrides);
 
 }  // namespace labrun::cli

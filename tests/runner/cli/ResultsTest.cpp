@@ -23,7 +23,7 @@
 #include "cli/ReportHtml.h"
 #include "cli/RunComparison.h"
 #include "cli/SweepGrid.h"
-#include "spec/SpecError.h"
+#include "fixtures/ErrorOf.h"
 #include "store/RunStore.h"
 
 namespace {
@@ -210,14 +210,19 @@ TEST(SweepGrid, LabelsNameWhatVariesShortly) {
   EXPECT_EQ(labrun::cli::expandSweep({"x=[1, 2],3"})[0].label, "x=[1, 2]");
 }
 
-TEST(SweepGrid, EmptyListElementIsASpecError) {
-  try {
-    labrun::cli::expandSweep({"optim.lr=0.1,,0.2"});
-    FAIL() << "no error";
-  } catch (const labrun::spec::SpecError& error) {
-    EXPECT_STREQ(error.what(),
-                 "override 'optim.lr=0.1,,0.2': empty value in the sweep list");
-  }
+TEST(SweepGrid, EmptyOrRepeatedListElementIsASpecError) {
+  const auto error = [](const std::string& override_text) {
+    return labrun::fixtures::errorOf([&] {
+      labrun::cli::expandSweep({"seed=1,2", override_text});
+    });
+  };
+  EXPECT_EQ(error("optim.lr=0.1,,0.2"),
+            "override 'optim.lr=0.1,,0.2': empty value in the sweep list");
+  EXPECT_EQ(error("optim.lr=0.1,0.2,0.1"),
+            "override 'optim.lr=0.1,0.2,0.1': '0.1' is listed twice in the "
+            "sweep list");
+  // Equal as YAML, not as text: each is its own run, named apart.
+  EXPECT_EQ(error("optim.lr=0.1,0.10"), "");
 }
 
 TEST(ReportHtml, LineChartDrawsOnePolylinePerSeriesWithItsPoints) {
@@ -841,6 +846,14 @@ TEST_F(SweepTest, SpecErrorInAnyCombinationRunsNothing) {
   EXPECT_FALSE(fs::exists(db()));  // not even a store was created
   EXPECT_EQ(labrun(dir_, db(), "sweep " + kSmoke + " optim.lr=0.1,,0.2").code,
             2);
+  // A grid of one run without swept values names no values.
+  const Result single = labrun(dir_, db(), "sweep " + kSmoke + " optim.lr=");
+  EXPECT_EQ(single.code, 2);
+  EXPECT_EQ(single.err.rfind("labrun: error: sweep run 1 of 1: override "
+                             "'optim.lr=': optim.lr: expected number",
+                             0),
+            0u)
+      << single.err;
   // A watched key no metric records is found here too, not by each run.
   const Result typo = labrun(
       dir_, db(), "sweep " + kSmoke + " checkpoint.best_by=val/mAP,val/mAp");
