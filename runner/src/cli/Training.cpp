@@ -63,19 +63,19 @@ CommandTarget resolveTarget(const GlobalOptions& global,
                             const TargetRequest& request,
                             const plugins::PluginHost& host) {
   CommandTarget resolved;
-  resolved.spec_file =
+  const bool spec_file =
       !request.runs_only && std::filesystem::is_regular_file(request.target);
   resolved.checkpoint = !request.checkpoint.empty() ? request.checkpoint
-                        : resolved.spec_file        ? "init"
+                        : spec_file                 ? "init"
                                                     : "best";
   const std::string& checkpoint = resolved.checkpoint;
   const std::string prefix = fmt::format(
       "{} {}: --checkpoint {}", request.command, request.target, checkpoint);
   const bool stored = checkpoint == "best" || checkpoint == "last";
   const char* const choices =
-      resolved.spec_file ? "a spec file takes init or a checkpoint file"
-                         : "a run takes best, last or a checkpoint file";
-  if (resolved.spec_file ? stored : checkpoint == "init") {
+      spec_file ? "a spec file takes init or a checkpoint file"
+                : "a run takes best, last or a checkpoint file";
+  if (spec_file ? stored : checkpoint == "init") {
     throw spec::SpecError(fmt::format(
         "{}: {} (init: a spec's initial weights; best, last: a run's)", prefix,
         choices));
@@ -85,7 +85,7 @@ CommandTarget resolveTarget(const GlobalOptions& global,
     throw spec::SpecError(
         fmt::format("{}: no such file ({})", prefix, choices));
   }
-  if (resolved.spec_file) {
+  if (spec_file) {
     resolved.spec = train::resolveSpec(request.target, request.overrides,
                                        host.schemaLookup());
     // Reading only: a spec's initial weights need no store, and nothing

@@ -44,7 +44,6 @@ struct CommandTarget {
   // checkpoint file (none for init or a file no run recorded).
   std::optional<std::string> run;
   std::string checkpoint;  // init, best, last or a file
-  bool spec_file = false;
 };
 // A spec file (with its overrides) or a run reference with its stored
 // spec, read from the store at global.db (never created here). The
