@@ -10,8 +10,8 @@
 #   - the peak resident memory of the run's process (train/peak_rss_mib at
 #     its last epoch), averaged over the runs.
 #   tools/heads_table.sh [--build DIR] SWEEP
-# SWEEP is the id the sweep printed; the store is $LABRUN_DB or
-# runs/labrun.db.
+# SWEEP is the id the sweep printed (varying the head and the seed only);
+# the store is $LABRUN_DB or runs/labrun.db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,20 @@ if (($# != 1)) || ! [[ $1 =~ ^[A-Za-z0-9_-]+$ ]]; then
   exit 2
 fi
 sweep=$1
+labrun=$build/bin/labrun
+
+# Rows are by head name: a sweep that varies anything else as well (a
+# head's options, the learning rate) would average different models into
+# one row. Refused instead; CSV rows end in CRLF.
+shared=$("$labrun" sql --csv "
+  SELECT count(*) - count(DISTINCT head || '/' || seed) FROM run_summary
+  WHERE sweep = '$sweep' AND status = 'FINISHED'" | tr -d '\r' | tail -n 1)
+if [ "$shared" != 0 ]; then
+  echo "heads_table: sweep $sweep varies more than the head and the seed" \
+    "($shared of its finished runs repeat a head and seed): the table has" \
+    "one row per head name; see labrun compare --sweep $sweep" >&2
+  exit 2
+fi
 
 # sqrt is one of SQLite's math functions (3.35+, built in by Debian's
 # libsqlite3 that labrun links). Seeds join with '/' so the CSV needs no
@@ -61,8 +75,7 @@ SELECT map.head, map.n, map.mean, map.sd, map.seeds, step.ms,
 FROM map LEFT JOIN step USING (head) LEFT JOIN rss USING (head)
 ORDER BY map.grid"
 
-# CSV rows end in CRLF.
-"$build/bin/labrun" sql --csv "$query" | tr -d '\r' | awk -F, '
+"$labrun" sql --csv "$query" | tr -d '\r' | awk -F, '
   NR == 1 {
     print "| head | runs | best val/mAP, mean ± sd | by seed | ms / step | vs fc | peak RSS (MiB) |"
     print "| --- | --- | --- | --- | --- | --- | --- |"

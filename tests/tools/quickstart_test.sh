@@ -58,6 +58,15 @@ want="${want}quickstart[head=ssgrl]:FINISHED "
 [ "$heads" = "$want" ] || fail "ablation: expected $want, found: $heads"
 grep -q "quickstart\[head=ssgrl(decoupling=false)\]" "$work/ablation.html" ||
   fail "the ablation report lacks the run without decoupling"
+# Its three ssgrl runs differ in options, not name: the heads table, one
+# row per head name, refuses the sweep rather than average them.
+ablation=$(sed -n 's/^sweep \([^:]*\): 4 run(s).*/\1/p' "$work/ablation.txt")
+if "$source_dir/tools/heads_table.sh" --build "$build" "$ablation" \
+  >"$work/mixed.txt" 2>&1; then
+  fail "heads_table.sh took a sweep that varies the head's options"
+fi
+grep -q "^heads_table: sweep $ablation varies more than the head and the seed (2 of" \
+  "$work/mixed.txt" || fail "heads_table.sh: $(cat "$work/mixed.txt")"
 
 # Every head under the same conditions, two seeds each, and the table, which
 # must equal the one Python recomputes from the store's raw rows.
