@@ -96,6 +96,13 @@ CommandTarget resolveTarget(const GlobalOptions& global,
     }
     return resolved;
   }
+  if (!request.overrides.empty()) {
+    throw spec::SpecError(fmt::format(
+        "{} {}: overrides go with a spec file, not a run reference, which "
+        "keeps its recorded spec (`labrun {} SPEC OVERRIDES --checkpoint "
+        "FILE` applies them to one of the run's checkpoints)",
+        request.command, request.target, request.command));
+  }
   const auto store = openExistingStore(global);
   const std::string uuid = store->resolveRun(request.target);
   if (stored && !store->checkpointPath(

@@ -895,6 +895,12 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
                           "weights; best, last: a run's)"),
             std::string::npos)
       << init.err;
+  const Result ignored = labrun("eval smoke data.batch_size=7");
+  EXPECT_EQ(ignored.code, 2);
+  EXPECT_NE(ignored.err.find("eval smoke: overrides go with a spec file, not "
+                             "a run reference"),
+            std::string::npos)
+      << ignored.err;
   const Result last = labrun("eval " + kSmoke + " --checkpoint last");
   EXPECT_EQ(last.code, 2);
   EXPECT_NE(last.err.find(": --checkpoint last: a spec file takes init or a "
