@@ -137,7 +137,9 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   // per-rank values); a pass that collects scores keeps the same rows.
   const bool gather = collective != nullptr && max_batches < 0;
   const auto classes = static_cast<std::int64_t>(batches.classNames().size());
-  std::vector<torch::Tensor> rows;  // [B, 3K] each, on the device
+  // Each row's logits stay on the device ([B, K] a batch); the rest, the
+  // batch's targets, mask and sample ([B, 2K + 1]), is on the CPU already.
+  std::vector<torch::Tensor> logit_rows, host_rows;
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -145,11 +147,10 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   batches.startEpoch(/*epoch=*/1, /*skip_batches=*/0);
   EvalResult result;
   // Nothing in the pass waits for the device: the loss is summed where it
-  // is computed, the rows stay there, and so do what metrics accumulate
+  // is computed, the logits stay there, and so do what metrics accumulate
   // (AccumulatingMetric), until the pass ends.
   torch::Tensor loss_total =
       torch::zeros({}, torch::TensorOptions(torch::kDouble).device(device));
-  std::vector<torch::Tensor> samples;  // [B] int64 each, on the CPU
   std::int64_t count = 0;
   data::Batch batch;
   while ((max_batches < 0 || count < max_batches) && batches.next(batch)) {
@@ -158,9 +159,12 @@ EvalResult evaluateModel(Model& model, Loss& loss,
     loss_total += loss.forward(logits, on.targets, on.mask).to(torch::kDouble);
     ++count;
     if (gather || collect_scores) {
-      rows.push_back(
-          torch::cat({logits.to(torch::kFloat), on.targets, on.mask}, 1));
-      samples.push_back(batch.samples);
+      logit_rows.push_back(logits.to(torch::kFloat));
+      // Sample indices as float32 are exact below 2^24 images.
+      host_rows.push_back(
+          torch::cat({batch.targets, batch.mask,
+                      batch.samples.to(torch::kFloat).unsqueeze(1)},
+                     1));
     }
     if (gather) continue;
     // Metrics rank logits, as the released SSGRL and ML-GCN evaluations do:
@@ -172,13 +176,11 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   double loss_sum = loss_total.item<double>();
   torch::Tensor table;  // [N, 3K + 1] on the CPU
   if (gather || collect_scores) {
-    // Sample indices as float32 are exact below 2^24 images.
-    table =
-        rows.empty()
-            ? torch::empty({0, 3 * classes + 1})
-            : torch::cat({torch::cat(rows).to(torch::kCPU),
-                          torch::cat(samples).to(torch::kFloat).unsqueeze(1)},
-                         1);
+    table = logit_rows.empty()
+                ? torch::empty({0, 3 * classes + 1})
+                : torch::cat({torch::cat(logit_rows).to(torch::kCPU),
+                              torch::cat(host_rows)},
+                             1);
   }
   if (gather) {
     const torch::Tensor totals = collective->sum(
