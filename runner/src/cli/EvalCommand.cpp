@@ -33,7 +33,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
                      args.overrides, args.checkpoint},
                     host);
   train::EvalRequest request;
-  request.checkpoint = resolved.checkpoint;
+  request.checkpoint = resolved.checkpoint_file;
   request.scores_path = args.scores;
   const auto with = [&args](const char* what) {
     return std::find(args.scores_with.begin(), args.scores_with.end(), what) !=

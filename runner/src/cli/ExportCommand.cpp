@@ -146,8 +146,8 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
 
   const spec::Node tree = target.spec.tree;  // the plugins' parameters
   train::Experiment experiment(std::move(target.spec), host, global.db);
-  const std::string checkpoint =
-      experiment.loadCheckpoint(*store, uuid, target.checkpoint);
+  const std::string& checkpoint = target.checkpoint_file;
+  experiment.loadCheckpoint(checkpoint);
   const train::ModelImpl& model = experiment.model();
 
   c10::Dict<std::string, at::Tensor> state;

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/StoreAccess.h"
 #include "cli/TablePrinter.h"
 #include "cli/Training.h"
 #include "spec/SpecError.h"
@@ -203,17 +204,16 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
                     {/*command=*/"predict", args.target, /*runs_only=*/false,
                      /*overrides=*/{}, args.checkpoint},
                     host);
-  const std::string& checkpoint = resolved.checkpoint;
-  auto store = store::RunStore::open(global.db);
-  const std::optional<std::string>& uuid = resolved.run;
+  const std::string checkpoint = resolved.checkpoint_file;
+  const std::optional<std::string> uuid = resolved.run;
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();
   std::string used = fmt::format("threshold {}", args.threshold);
   std::vector<double> cut(classes.size(),
                           std::log(args.threshold / (1 - args.threshold)));
   if (!args.threshold_given && uuid) {
-    if (const auto stored =
-            train::runThresholds(*store, *uuid, classes.size())) {
+    if (const auto stored = train::runThresholds(*openExistingStore(global),
+                                                 *uuid, classes.size())) {
       for (std::size_t k = 0; k < cut.size(); ++k) {
         cut[k] = stored->logits[k].value_or(cut[k]);
       }
@@ -223,9 +223,7 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
           stored->evaluation, args.threshold);
     }
   }
-  if (checkpoint != "init") {
-    experiment.loadCheckpoint(*store, uuid.value_or(""), checkpoint);
-  }
+  if (!checkpoint.empty()) experiment.loadCheckpoint(checkpoint);
 
   const bool bar = !args.quiet && ::isatty(STDERR_FILENO) != 0;
   const train::Predictions predictions =

@@ -80,10 +80,12 @@ CommandTarget resolveTarget(const GlobalOptions& global,
         "{}: {} (init: a spec's initial weights; best, last: a run's)", prefix,
         choices));
   }
-  if (!stored && checkpoint != "init" &&
-      !std::filesystem::is_regular_file(checkpoint)) {
-    throw spec::SpecError(
-        fmt::format("{}: no such file ({})", prefix, choices));
+  if (!stored && checkpoint != "init") {
+    if (!std::filesystem::is_regular_file(checkpoint)) {
+      throw spec::SpecError(
+          fmt::format("{}: no such file ({})", prefix, choices));
+    }
+    resolved.checkpoint_file = checkpoint;
   }
   if (spec_file) {
     resolved.spec = train::resolveSpec(request.target, request.overrides,
@@ -105,15 +107,27 @@ CommandTarget resolveTarget(const GlobalOptions& global,
   }
   const auto store = openExistingStore(global);
   const std::string uuid = store->resolveRun(request.target);
-  if (stored && !store->checkpointPath(
-                    uuid, checkpoint == "best"
-                              ? store::RunStore::CheckpointPick::kBest
-                              : store::RunStore::CheckpointPick::kNewest)) {
+  const std::optional<std::string> recorded =
+      stored ? store->checkpointPath(
+                   uuid, checkpoint == "best"
+                             ? store::RunStore::CheckpointPick::kBest
+                             : store::RunStore::CheckpointPick::kNewest)
+             : std::nullopt;
+  if (stored && !recorded) {
     throw spec::SpecError(fmt::format(
         "{}: run {} ({}) has no {} checkpoint (it ran with "
         "checkpoint.enabled: false, ended before its first checkpoint, or "
         "only evaluated); give one with --checkpoint FILE",
         prefix, store->runHeader(uuid).name, uuid, checkpoint));
+  }
+  if (recorded) {
+    if (!std::filesystem::is_regular_file(*recorded)) {
+      throw spec::SpecError(fmt::format(
+          "{}: run {} recorded {} but it is no longer there (moved or "
+          "deleted); give one with --checkpoint FILE",
+          prefix, uuid, *recorded));
+    }
+    resolved.checkpoint_file = *recorded;
   }
   resolved.spec = storedSpec(*store, uuid, host);
   resolved.run = uuid;

@@ -43,13 +43,16 @@ struct CommandTarget {
   // A run reference's uuid, or the run that recorded a spec file's
   // checkpoint file (none for init or a file no run recorded).
   std::optional<std::string> run;
-  std::string checkpoint;  // init, best, last or a file
+  std::string checkpoint;       // as asked: init, best, last or a file
+  std::string checkpoint_file;  // the file to load; "" for init
 };
 // A spec file (with its overrides) or a run reference with its stored
 // spec, read from the store at global.db (never created here). The
 // checkpoint is checked first, as a usage error (spec::SpecError) naming
 // the command: a spec file takes init or a checkpoint file, a run best,
 // last or a checkpoint file, and the one named must exist.
+// A run's best and last are looked up here, so that the commands load a
+// file and need no store for it.
 CommandTarget resolveTarget(const GlobalOptions& global,
                             const TargetRequest& request,
                             const plugins::PluginHost& host);

@@ -174,23 +174,6 @@ std::optional<StoredCheckpoint> newestIntactCheckpoint(
   return std::nullopt;
 }
 
-std::string findCheckpoint(const store::RunStore& store, const std::string& run,
-                           const std::string& which) {
-  if (which != "best" && which != "last") {
-    if (!fs::exists(which)) {
-      throw std::runtime_error("checkpoint " + which + ": no such file");
-    }
-    return which;
-  }
-  auto path = store.checkpointPath(
-      run, which == "best" ? store::RunStore::CheckpointPick::kBest
-                           : store::RunStore::CheckpointPick::kNewest);
-  if (!path) {
-    throw std::runtime_error("run " + run + " has no " + which + " checkpoint");
-  }
-  return *path;
-}
-
 // The splits' labels; bad data is a spec error (labelsOrSpecError), as
 // is a class list that differs between them.
 std::pair<data::LabelSet, data::LabelSet> loadSplitLabels(
@@ -552,15 +535,11 @@ void Experiment::finishRun(store::RunStore& store,
   store.finishRun(outcome.uuid, outcome.status, outcome.error);
 }
 
-std::string Experiment::loadCheckpoint(const store::RunStore& store,
-                                       const std::string& uuid,
-                                       const std::string& which) {
-  const std::string path = findCheckpoint(store, uuid, which);
+void Experiment::loadCheckpoint(const std::string& path) {
   torch::serialize::InputArchive archive, model;
   archive.load_from(path);
   archive.read("model", model);
   parts_->model->load(model);
-  return path;
 }
 
 const std::vector<std::string>& Experiment::classNames() const {
@@ -580,9 +559,9 @@ std::int64_t Experiment::evaluate(store::RunStore& store,
                                   const std::string& uuid,
                                   const EvalRequest& request,
                                   std::ostream& log) {
-  const std::string path = loadCheckpoint(store, uuid, request.checkpoint);
-  return recordEvaluation(store, uuid, path, util::sha256File(path), request,
-                          log);
+  loadCheckpoint(request.checkpoint);
+  return recordEvaluation(store, uuid, request.checkpoint,
+                          util::sha256File(request.checkpoint), request, log);
 }
 
 EvalOutcome Experiment::evaluateInitial(store::RunStore& store,

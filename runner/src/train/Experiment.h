@@ -44,10 +44,10 @@ struct RunOutcome {
 };
 
 struct EvalRequest {
-  std::string checkpoint = "best";  // best | last | a file path
-  std::string scores_path;          // "" or a .npy / .csv file to write
-  bool scores_truth = false;        // add the ground truth to that file
-  bool scores_logits = false;       // and the logits
+  std::string checkpoint;      // a checkpoint file of the run
+  std::string scores_path;     // "" or a .npy / .csv file to write
+  bool scores_truth = false;   // add the ground truth to that file
+  bool scores_logits = false;  // and the logits
   // Per-class thresholds (train/ClassThresholds.h), recorded with the
   // evaluation with CP..OF1 at them ("CF1@thresholds"): "" none, "f1"
   // chosen on this evaluation's scores, "stored" those of the run's newest
@@ -106,10 +106,9 @@ class Experiment {
   // checkpoint, or from the start when it has none.
   RunOutcome resume(store::RunStore& store, const std::string& uuid,
                     const RunControls& controls, std::ostream& log);
-  // Loads into the model checkpoint `which` of run `uuid` (best or last) or
-  // the checkpoint file `which`; returns its path.
-  std::string loadCheckpoint(const store::RunStore& store,
-                             const std::string& uuid, const std::string& which);
+  // Loads the model's weights from a checkpoint file (the commands look up
+  // a run's best or last in the store first).
+  void loadCheckpoint(const std::string& path);
   // The classes of the model's outputs, in order.
   const std::vector<std::string>& classNames() const;
   // The model (backbone + head) as it is, e.g. for `labrun export`.

@@ -1401,6 +1401,31 @@ train: {epochs: 2, log_every: 0}
   EXPECT_NE(lines.err.find("at threshold 0.9"), std::string::npos);
   EXPECT_EQ(labrun("predict colours empty").code, 2);
   EXPECT_EQ(labrun("predict colours nowhere").code, 2);
+
+  // A spec with a checkpoint file and no store: the same scores, and no
+  // store created (reading commands never create one).
+  const std::string best = *store
+                                ->query(
+                                    "SELECT path FROM checkpoints WHERE "
+                                    "best = 1")
+                                .rows.at(0)[0];
+  const Result storeless =
+      shell("'" + std::string(LABRUN_BINARY) +
+            "' --db none.db predict colours.yaml inbox/a.png --threshold 0.9 "
+            "--format jsonl --top-k 1 --checkpoint '" +
+            best + "'");
+  ASSERT_EQ(storeless.code, 0) << storeless.err;
+  EXPECT_EQ(storeless.out, lines.out);
+  EXPECT_FALSE(fs::exists(dir_ / "none.db"));
+  // The run's best checkpoint moved away: said before the model is built.
+  fs::rename(best, best + ".moved");
+  const Result moved = labrun("predict colours inbox/a.png");
+  EXPECT_EQ(moved.code, 2);
+  EXPECT_NE(moved.err.find("predict colours: --checkpoint best: run " +
+                           store->resolveRun("colours") + " recorded " + best +
+                           " but it is no longer there"),
+            std::string::npos)
+      << moved.err;
 }
 
 // The acceptance case of issue #15 item 3: `labrun export` of an fc and an
