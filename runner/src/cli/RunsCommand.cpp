@@ -1,7 +1,6 @@
 // `labrun runs`: rows of the run_summary view, filtered and sorted.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sqlite3.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -15,9 +14,7 @@ namespace {
 
 struct RunsArgs {
   int limit = 20;
-  std::string where;   // the user's SQL condition on run_summary's columns
-  std::string status;  // only runs with this status
-  std::string name;    // only runs whose name matches this GLOB
+  RunFilter filter;
   std::string sort = "-started_at";  // a run_summary column; '-': descending
   TableFormat format = TableFormat::kText;
 };
@@ -36,31 +33,8 @@ int listRuns(const GlobalOptions& global, const RunsArgs& args) {
         "(a leading '-' sorts descending)",
         args.sort, fmt::join(columns, ", ")));
   }
-  std::vector<std::string> conditions, params;
-  if (!args.where.empty()) {
-    // The user's own SQL on a read-only connection. A ';' that SQLite's
-    // tokenizer takes for a statement end (not inside a string or comment)
-    // is refused up front; on lines of its own, a trailing "--" comment
-    // cannot swallow the rest of the query.
-    for (auto at = args.where.find(';'); at != std::string::npos;
-         at = args.where.find(';', at + 1)) {
-      if (sqlite3_complete(args.where.substr(0, at + 1).c_str())) {
-        throw store::StoreError(fmt::format(
-            "--where '{}': expected one SQL condition, found ';' ending a "
-            "statement (only one SQL statement is allowed)",
-            args.where));
-      }
-    }
-    conditions.push_back("(\n" + args.where + "\n)");
-  }
-  if (!args.status.empty()) {
-    params.push_back(args.status);
-    conditions.push_back(fmt::format("s.status = ?{}", params.size()));
-  }
-  if (!args.name.empty()) {
-    params.push_back(args.name);
-    conditions.push_back(fmt::format("s.name GLOB ?{}", params.size()));
-  }
+  std::vector<std::string> params;
+  const std::vector<std::string> conditions = args.filter.conditions(params);
   params.push_back(std::to_string(args.limit));
   const std::string sql = fmt::format(
       "SELECT substr(s.uuid, 1, 8) AS run, s.name, s.kind, s.status, "
@@ -73,14 +47,7 @@ int listRuns(const GlobalOptions& global, const RunsArgs& args) {
       "LIMIT ?{}",
       conditions.empty() ? "" : "WHERE ", fmt::join(conditions, " AND "),
       column, descending ? "DESC" : "ASC", params.size());
-  store::RunStore::Table table;
-  try {
-    table = store->query(sql, params);
-  } catch (const store::StoreError& error) {
-    if (args.where.empty()) throw;
-    throw store::StoreError(
-        fmt::format("--where '{}': {}", args.where, error.what()));
-  }
+  const store::RunStore::Table table = args.filter.query(*store, sql, params);
   printTable(toTextTable(table), args.format, std::cout);
   return kOk;
 }
@@ -91,15 +58,7 @@ class RunsCommand : public Command {
     auto* runs = app.add_subcommand("runs", "Table of past runs, newest first");
     runs->add_option("--limit,-n", args_.limit, "Rows to show")
         ->capture_default_str();
-    runs->add_option("--where", args_.where,
-                     "SQL condition on the columns of the run_summary view, "
-                     "e.g. \"lr < 1e-3 AND best_map > 50\"");
-    runs->add_option("--status", args_.status, "Only runs with this status")
-        ->transform(CLI::IsMember(
-            {"RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED"},
-            CLI::ignore_case));
-    runs->add_option("--name", args_.name,
-                     "Only runs whose name matches this GLOB (e.g. 'smoke*')");
+    args_.filter.add(runs);
     runs->add_option("--sort", args_.sort,
                      "Sort by this run_summary column; a leading '-' sorts "
                      "descending")

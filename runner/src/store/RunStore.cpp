@@ -444,6 +444,33 @@ void RunStore::removeCheckpoint(const std::string& run,
   });
 }
 
+std::vector<std::string> RunStore::deleteRuns(
+    const std::vector<std::string>& runs) {
+  flush();
+  sqlite3* db = impl_->db;
+  std::vector<std::string> paths;
+  inTransaction(db, [&] {
+    for (const std::string& run : runs) {
+      Stmt current(db, "SELECT status, heartbeat_at FROM runs WHERE uuid = ?1");
+      current.bindText(1, run);
+      if (!current.step()) fail(db, "no run '" + run + "'");
+      const double age = nowSeconds() - current.columnReal(1);
+      if (current.columnText(0) == "RUNNING" && age < kStaleHeartbeatS) {
+        fail(db, "run '" + run + "' is still running (heartbeat " +
+                     std::to_string(static_cast<long>(age)) + " s ago)");
+      }
+      Stmt files(db, "SELECT path FROM checkpoints WHERE run = ?1");
+      files.bindText(1, run);
+      while (files.step()) paths.push_back(files.columnText(0));
+      // The foreign keys cascade to every table that refers to the run.
+      Stmt st(db, "DELETE FROM runs WHERE uuid = ?1");
+      st.bindText(1, run);
+      st.run();
+    }
+  });
+  return paths;
+}
+
 void RunStore::setBadImages(const std::string& run, std::int64_t count) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {

@@ -97,6 +97,11 @@ struct PluginRow {
 // SQLITE_OPEN_READONLY and never migrates (refuses an outdated schema).
 class RunStore {
  public:
+  // Seconds without a heartbeat after which a RUNNING run counts as crashed
+  // (the heartbeat thread beats every 10 s; the run_summary view uses 60
+  // too).
+  static constexpr double kStaleHeartbeatS = 60;
+
   static std::unique_ptr<RunStore> open(const std::string& path,
                                         bool read_only = false);
   ~RunStore();
@@ -135,6 +140,11 @@ class RunStore {
                                          std::int64_t step,
                                          std::int64_t completed_epochs);
   void removeCheckpoint(const std::string& run, const std::string& path);
+  // Deletes the runs and everything recorded for them, in one transaction;
+  // a run still running (RUNNING with a fresh heartbeat) is refused and
+  // then none is deleted. Returns their checkpoint rows' paths, so that the
+  // caller can delete the files.
+  std::vector<std::string> deleteRuns(const std::vector<std::string>& runs);
   void setBadImages(const std::string& run, std::int64_t count);
 
   // An evaluation of a checkpoint (`labrun eval`); returns its id.

@@ -54,10 +54,6 @@ std::vector<store::ClassMetricRow> classMetricRows(
   return rows;
 }
 
-// Seconds without a heartbeat after which a RUNNING run counts as crashed
-// (the heartbeat thread beats every 10 s; the run_summary view uses 60 too).
-constexpr double kStaleHeartbeatS = 60;
-
 // Records into the run store, keeping the time it takes.
 class StoreRecorder : public RunRecorder {
  public:
@@ -452,7 +448,8 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
   const bool gone =
       owner.host && *owner.host == util::hostName() && owner.pid &&
       ::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH;
-  store.reopenRun(uuid, gone ? 0.0 : kStaleHeartbeatS, ::getpid());
+  store.reopenRun(uuid, gone ? 0.0 : store::RunStore::kStaleHeartbeatS,
+                 ::getpid());
   const auto checkpoint = newestIntactCheckpoint(store, uuid, log);
   std::string from;
   if (checkpoint) {

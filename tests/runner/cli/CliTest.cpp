@@ -595,6 +595,107 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   EXPECT_EQ(runCount(), 1);
 }
 
+// `labrun delete`: lists the runs it picks unless --yes; with it, the runs
+// go from the store with their checkpoint files and folders, and the
+// others stay whole. A live run is refused, and then nothing goes.
+TEST_F(CliTest, DeleteListsThenRemovesRunsAndTheirCheckpointFiles) {
+  for (const char* name : {"a", "b", "c"}) {
+    const Result run = labrun("run " + kSmoke + kFast + " -q name=" + name);
+    ASSERT_EQ(run.code, 0) << run.err;
+  }
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto files = [&](const std::string& name) {
+    std::vector<std::string> paths;
+    for (const auto& row : store
+                               ->query("SELECT c.path FROM checkpoints AS c "
+                                       "JOIN runs AS r ON r.uuid = c.run "
+                                       "WHERE r.name = ?1",
+                                       {name})
+                               .rows) {
+      paths.push_back(*row[0]);
+    }
+    return paths;
+  };
+  const std::vector<std::string> a_files = files("a"), b_files = files("b"),
+                                 c_files = files("c");
+  ASSERT_EQ(a_files.size(), 2u);
+  const auto all_exist = [](const std::vector<std::string>& paths) {
+    return std::all_of(paths.begin(), paths.end(),
+                       [](const std::string& p) { return fs::exists(p); });
+  };
+  ASSERT_TRUE(all_exist(a_files) && all_exist(b_files));
+
+  const Result unnamed = labrun("delete");
+  EXPECT_EQ(unnamed.code, 2);
+  EXPECT_NE(unnamed.err.find("delete: name the runs to delete (RUN..., "
+                             "--status, --name or --where)"),
+            std::string::npos)
+      << unnamed.err;
+  EXPECT_EQ(labrun("delete nosuch").code, 2);
+  const Result none = labrun("delete --status FAILED");
+  EXPECT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.out, "no run matches; nothing deleted\n");
+  // Without --yes: a list, nothing deleted.
+  const Result listed = labrun("delete a");
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find(" a "), std::string::npos) << listed.out;
+  EXPECT_EQ(listed.out.find(" b "), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("would delete 1 run and 2 checkpoint files ("),
+            std::string::npos)
+      << listed.out;
+  EXPECT_EQ(runCount(), 3);
+  EXPECT_TRUE(all_exist(a_files));
+
+  // A run still running (fresh heartbeat) is refused with the others.
+  labrun::store::RunInfo info;
+  info.name = "live";
+  const std::string live = labrun::store::RunStore::open(db())->createRun(info);
+  const Result busy = labrun("delete --name '*' --yes");
+  EXPECT_EQ(busy.code, 2);
+  EXPECT_NE(busy.err.find("delete: run live (" + live +
+                          ") is still running: stop it first"),
+            std::string::npos)
+      << busy.err;
+  EXPECT_EQ(runCount(), 4);
+  EXPECT_TRUE(all_exist(a_files) && all_exist(b_files));
+
+  const Result deleted = labrun("delete a --yes");
+  ASSERT_EQ(deleted.code, 0) << deleted.err;
+  EXPECT_NE(deleted.out.find("deleted 1 run and 2 checkpoint files ("),
+            std::string::npos)
+      << deleted.out;
+  EXPECT_EQ(runCount(), 3);
+  EXPECT_EQ(*store
+                 ->query("SELECT count(*) FROM metrics AS m LEFT JOIN runs "
+                         "AS r ON r.uuid = m.run WHERE r.uuid IS NULL")
+                 .rows[0][0],
+            "0");
+  for (const auto& path : a_files) EXPECT_FALSE(fs::exists(path)) << path;
+  EXPECT_FALSE(fs::exists(fs::path(a_files[0]).parent_path()));
+  EXPECT_TRUE(all_exist(b_files));
+  EXPECT_EQ(labrun("show b").code, 0);
+  // --keep-files: the records go, the files stay.
+  const Result records = labrun("delete b -y --keep-files");
+  ASSERT_EQ(records.code, 0) << records.err;
+  EXPECT_NE(records.out.find("; the files stay"), std::string::npos)
+      << records.out;
+  EXPECT_EQ(runCount(), 2);
+  EXPECT_TRUE(all_exist(b_files));
+  // A file that cannot be removed (here a folder that is not empty) is
+  // named, with exit 1; the records are gone, and so is every other file.
+  fs::remove(c_files[0]);
+  fs::create_directories(fs::path(c_files[0]) / "inside");
+  const Result stuck = labrun("delete c -y");
+  EXPECT_EQ(stuck.code, 1);
+  EXPECT_NE(stuck.err.find("the runs are deleted, but 1 checkpoint file "
+                           "could not be removed:\n  " +
+                           c_files[0] + " ("),
+            std::string::npos)
+      << stuck.err;
+  EXPECT_EQ(runCount(), 1);
+  EXPECT_FALSE(fs::exists(c_files[1]));
+}
+
 TEST_F(CliTest, ReadCommandsWithoutStoreAreUsageErrors) {
   const Result result = labrun("runs");
   EXPECT_EQ(result.code, 2);

@@ -912,5 +912,76 @@ TEST_F(StoreTest, EvaluationsAreLinkedToTheirRun) {
       "1");
 }
 
+// `labrun delete`: one transaction takes a run's rows from every table
+// that refers to it, directly or through its evaluations; a live run is
+// refused and then nothing goes.
+TEST_F(StoreTest, DeleteRunsTakesEverythingRecordedAndRefusesALiveRun) {
+  auto store = RunStore::open(path_);
+  const auto record = [&](const std::string& name) {
+    const std::string run = store->createRun(makeInfo(name));
+    store->addParams(run, {{"optim.lr", "float", "0.01"}});
+    store->addPlugins(run, {{"fc", "head", "1", "/p/fc.so", "ab"}});
+    store->logMetric(run, metric("val/mAP", 10, 1, 0.5));
+    store->addClassMetrics(run, {{1, "AP", 0, "cat", 50.0, 3}});
+    store->addCheckpoint(run, {10, 1, "/c/" + name + ".pt", 10, "ab", 0.5,
+                               /*best=*/true});
+    RunStore::Evaluation eval;
+    eval.checkpoint = "/c/" + name + ".pt";
+    eval.split = "val";
+    eval.metrics = {{"mAP", 50.0}};
+    eval.class_metrics = {{0, "AP", 0, "cat", 50.0, 3}};
+    store->addEvaluation(run, eval);
+    store->finishRun(run, "FINISHED", "");
+    return run;
+  };
+  const std::string gone = record("gone");
+  const std::string kept = record("kept");
+  const std::string live = store->createRun(makeInfo("live"));
+  // Every table with a run column, and those below evaluations.
+  const std::vector<std::string> by_run =
+      lines(*store,
+            "SELECT m.name FROM sqlite_master AS m, pragma_table_info(m.name) "
+            "AS c WHERE m.type = 'table' AND c.name = 'run' ORDER BY m.name");
+  // checkpoints, class_metrics, evaluations, metrics, params, run_plugins
+  ASSERT_EQ(by_run.size(), 6u);
+  const auto rows_of = [&](const std::string& run) {
+    std::string counts;
+    for (const std::string& table : by_run) {
+      counts +=
+          scalar(*store, "SELECT count(*) FROM " + table + " WHERE run = ?1",
+                 {run}) +
+          " ";
+    }
+    return counts;
+  };
+  const std::string recorded = rows_of(kept);
+  EXPECT_EQ(rows_of(gone), recorded);
+  EXPECT_EQ(recorded.find('0'), std::string::npos) << recorded;
+
+  EXPECT_TRUE(Contains(errorOf([&] {
+                         store->deleteRuns({gone, live});
+                       }),
+                       "run '" + live + "' is still running (heartbeat "));
+  EXPECT_EQ(rows_of(gone), recorded);
+  EXPECT_EQ(scalar(*store, "SELECT count(*) FROM runs"), "3");
+
+  EXPECT_EQ(store->deleteRuns({gone}), std::vector<std::string>{"/c/gone.pt"});
+  std::string none;
+  for (std::size_t t = 0; t < by_run.size(); ++t) none += "0 ";
+  EXPECT_EQ(rows_of(gone), none);
+  EXPECT_EQ(rows_of(kept), recorded);
+  for (const char* table : {"evaluation_metrics", "evaluation_class_metrics",
+                            "evaluation_thresholds"}) {
+    EXPECT_EQ(scalar(*store, std::string("SELECT count(*) FROM ") + table +
+                                 " WHERE evaluation NOT IN (SELECT id FROM "
+                                 "evaluations)"),
+              "0")
+        << table;
+  }
+  EXPECT_EQ(scalar(*store, "SELECT count(*) FROM evaluation_metrics"), "1");
+  EXPECT_TRUE(Contains(errorOf([&] { store->deleteRuns({gone}); }),
+                       "no run '" + gone + "'"));
+}
+
 }  // namespace
 }  // namespace labrun::store
