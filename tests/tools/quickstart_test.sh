@@ -22,7 +22,7 @@ fail() {
 tiny() {
   "$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
     --data "$work/mosaic" --images 64,32 "$@" train.epochs=1 \
-    data.batch_size=16 threads=1 -q \
+    data.batch_size=16 threads=1 "output_dir=$work/checkpoints" -q \
     'data.transforms.train=[resize 32x32, normalize]' \
     'data.transforms.val=[resize 32x32, normalize]'
 }
@@ -47,6 +47,22 @@ grep -q "per-class AP" "$work/out.txt" || fail "no per-class AP printed"
 grep -q "<svg" "$work/quickstart.html" || fail "the report has no curves"
 grep -q "quickstart\[head=ssgrl\]" "$work/quickstart.html" ||
   fail "the report lacks the ssgrl run"
+
+# After training (README): thresholds, then labels for the validation
+# images, and the model for Python.
+ssgrl_run='quickstart[head=ssgrl]'
+"$build/bin/labrun" eval "$ssgrl_run" --thresholds f1 >"$work/eval.txt" 2>&1 ||
+  { cat "$work/eval.txt"; fail "eval of the quickstart's ssgrl run failed"; }
+"$build/bin/labrun" predict "$ssgrl_run" "$work/mosaic/val2014" --format csv \
+  -o "$work/predicted.csv" -q 2>"$work/predict.txt" ||
+  { cat "$work/predict.txt"; fail "predict with the quickstart's ssgrl run failed"; }
+grep -q "^predicted 32 images, skipped 0 unusable, at per-class thresholds" \
+  "$work/predict.txt" || fail "predict: $(cat "$work/predict.txt")"
+[ "$(wc -l <"$work/predicted.csv")" -eq 33 ] ||
+  fail "predict: expected a header and 32 rows in $work/predicted.csv"
+"$build/bin/labrun" export "$ssgrl_run" -o "$work/ssgrl.pt" >"$work/export.txt" 2>&1 ||
+  { cat "$work/export.txt"; fail "export of the quickstart's ssgrl run failed"; }
+[ -s "$work/ssgrl.pt" ] && [ -s "$work/ssgrl.json" ] || fail "export wrote nothing"
 
 # The paper's ablation: four heads, one sweep.
 tiny --ablation --report "$work/ablation.html" >"$work/ablation.txt" 2>&1 ||

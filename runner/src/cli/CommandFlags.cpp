@@ -1,6 +1,7 @@
 #include "cli/CommandFlags.h"
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "dist/Launcher.h"
 
@@ -38,6 +39,17 @@ void addLaunchFlags(CLI::App* command, dist::LaunchOptions& launch,
   command->add_option("--master", launch.master,
                       "HOST:PORT of node 0's rendezvous (default: "
                       "127.0.0.1 and a free port)");
+}
+
+CLI::Validator inExistingFolder() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        if (path == "-") return "";
+        const auto folder = std::filesystem::absolute(path).parent_path();
+        if (std::filesystem::is_directory(folder)) return "";
+        return path + ": no such folder " + folder.string();
+      },
+      "FILE", "in an existing folder");
 }
 
 void FormatFlags::add(CLI::App* command) {

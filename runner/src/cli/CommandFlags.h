@@ -9,6 +9,7 @@
 
 namespace CLI {
 class App;
+class Validator;
 }
 namespace labrun::dist {
 struct LaunchOptions;
@@ -36,6 +37,11 @@ void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
 // run's recorded world size.
 void addLaunchFlags(CLI::App* command, dist::LaunchOptions& launch,
                     bool with_nproc);
+
+// For an option naming a file to write ('-': standard output): its folder
+// must exist, which is checked with the command line (a usage error before
+// any work, not a failure after it).
+CLI::Validator inExistingFolder();
 
 // --csv or --json (default: an aligned text table).
 struct FormatFlags {

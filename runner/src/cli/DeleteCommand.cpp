@@ -79,7 +79,8 @@ int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
         "delete: name the runs to delete (RUN..., --status, --name or "
         "--where); none is picked by default");
   }
-  store::RunStore::Table picked = selectRuns(*openExistingStore(global), args);
+  const auto store = openExistingStore(global, /*read_only=*/false);
+  store::RunStore::Table picked = selectRuns(*store, args);
   if (picked.rows.empty()) {
     std::cout << "no run matches; nothing deleted\n";
     return kOk;
@@ -111,7 +112,6 @@ int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
                              what);
     return kOk;
   }
-  const auto store = store::RunStore::open(global.db);
   const std::vector<std::string> paths = store->deleteRuns(uuids);
   if (args.keep_files) {
     std::cout << fmt::format("deleted {} from {}; the files stay\n", what,

@@ -98,6 +98,7 @@ class EvalCommand : public Command {
         "--scores", args_.scores,
         "Write per-image scores to FILE (CSV, or X.npy with X.rows.csv "
         "naming each row's image)");
+    scores->check(inExistingFolder());
     eval->add_option("--scores-with", args_.scores_with,
                      "Also write truth (ground truth) and/or logits to the "
                      "scores file (comma-separated)")

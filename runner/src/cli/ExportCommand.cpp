@@ -138,11 +138,6 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
         "another name, e.g. model.pt",
         output, json_path.string()));
   }
-  const fs::path folder = fs::absolute(output).parent_path();
-  if (!fs::is_directory(folder)) {
-    throw spec::SpecError(fmt::format("export: -o {}: no such folder {}",
-                                      output, folder.string()));
-  }
 
   const spec::Node tree = target.spec.tree;  // the plugins' parameters
   train::Experiment experiment(std::move(target.spec), host, global.db);
@@ -207,10 +202,11 @@ class ExportCommand : public Command {
         ->add_option("--checkpoint", args_.checkpoint,
                      "best (default), last or a checkpoint file")
         ->default_val("best");
-    command->add_option(
-        "-o,--output", args_.output,
-        "The state dict's file (default <run name>.pt); the JSON goes beside "
-        "it with the extension .json");
+    command
+        ->add_option("-o,--output", args_.output,
+                     "The state dict's file (default <run name>.pt); the JSON "
+                     "goes beside it with the extension .json")
+        ->check(inExistingFolder());
     command->footer(kExitCodes);
     return command;
   }

@@ -289,8 +289,10 @@ class PredictCommand : public Command {
     predict
         ->add_option("--format", args_.format, "table (default), csv or jsonl")
         ->check(CLI::IsMember({"table", "csv", "jsonl"}));
-    predict->add_option("-o,--output", args_.output,
-                        "Write the results to FILE (default: stdout)");
+    predict
+        ->add_option("-o,--output", args_.output,
+                     "Write the results to FILE (default: stdout)")
+        ->check(inExistingFolder());
     predict->add_flag("--quiet,-q", args_.quiet,
                       "No progress bar (skipped files and the summary still "
                       "print)");

@@ -227,7 +227,8 @@ class ReportCommand : public Command {
         "differing hyperparameters, provenance");
     addRunsOrSweep(report, args_.runs, args_.sweep);
     report->add_option("--output,-o", args_.output, "HTML file to write")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(inExistingFolder());
     report->footer(kExitCodes);
     return report;
   }

@@ -2,6 +2,7 @@
 // checkpoint (a data-parallel run with its recorded world size).
 #include <CLI/CLI.hpp>
 
+#include "cli/StoreAccess.h"
 #include "cli/Training.h"
 
 namespace labrun::cli {
@@ -10,8 +11,8 @@ namespace {
 int resumeRun(const GlobalOptions& global, const std::string& run_ref,
               const ProgressArgs& progress, const dist::LaunchOptions& launch) {
   const plugins::PluginHost host = loadPlugins(global);
-  auto store = store::RunStore::open(global.db);
-  const std::string uuid = store->resolveRun(run_ref);
+  auto store = openExistingStore(global, /*read_only=*/false);
+  const std::string uuid = store->resolveRun(run_ref, /*prefer_trained=*/true);
   dist::RoleRequest request;
   request.launch = launch;
   request.recorded_world_size = store->worldSize(uuid);

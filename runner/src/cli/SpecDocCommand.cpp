@@ -58,7 +58,8 @@ class SpecDocCommand : public Command {
     spec_doc
         ->add_option("--output,-o", output_,
                      "File to write ('-': standard output)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(inExistingFolder());
     spec_doc->footer(kExitCodes);
     return spec_doc;
   }

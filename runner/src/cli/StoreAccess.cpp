@@ -8,16 +8,16 @@
 
 namespace labrun::cli {
 
-// Past runs are only read: a missing store is a usage error, never created.
-std::unique_ptr<store::RunStore> openExistingStore(
-    const GlobalOptions& global) {
+// A missing store is a usage error, never created.
+std::unique_ptr<store::RunStore> openExistingStore(const GlobalOptions& global,
+                                                   bool read_only) {
   if (!std::filesystem::exists(global.db)) {
     throw store::StoreError(fmt::format(
         "no run store at {} (run an experiment first, or pass --db / set "
         "LABRUN_DB)",
         global.db));
   }
-  return store::RunStore::open(global.db, /*read_only=*/true);
+  return store::RunStore::open(global.db, read_only);
 }
 
 void RunFilter::add(CLI::App* command) {

@@ -15,9 +15,11 @@ class App;
 
 namespace labrun::cli {
 
-// The store, read-only; StoreError when the file does not exist (reading
-// commands never create one).
-std::unique_ptr<store::RunStore> openExistingStore(const GlobalOptions& global);
+// The store, read-only unless `read_only` is false (which migrates an older
+// schema); StoreError when the file does not exist: commands that work on
+// past runs never create one.
+std::unique_ptr<store::RunStore> openExistingStore(const GlobalOptions& global,
+                                                   bool read_only = true);
 
 // --where, --status and --name: runs picked by their run_summary row
 // (`runs` lists them, `delete` removes them).

@@ -106,7 +106,8 @@ CommandTarget resolveTarget(const GlobalOptions& global,
         request.command, request.target, request.command));
   }
   const auto store = openExistingStore(global);
-  const std::string uuid = store->resolveRun(request.target);
+  const std::string uuid =
+      store->resolveRun(request.target, /*prefer_trained=*/true);
   const std::optional<std::string> recorded =
       stored ? store->checkpointPath(
                    uuid, checkpoint == "best"
@@ -128,6 +129,16 @@ CommandTarget resolveTarget(const GlobalOptions& global,
           prefix, uuid, *recorded));
     }
     resolved.checkpoint_file = *recorded;
+  } else if (const auto owner = store->checkpointOwner(
+                 std::filesystem::absolute(checkpoint).string());
+             owner && *owner != uuid) {
+    // The run's spec with another run's weights would be recorded, or
+    // exported, as this run's.
+    throw spec::SpecError(fmt::format(
+        "{}: that file is a checkpoint of run {} ({}), not of run {} ({}); "
+        "name that run, or a spec file",
+        prefix, store->runHeader(*owner).name, *owner,
+        store->runHeader(uuid).name, uuid));
   }
   resolved.spec = storedSpec(*store, uuid, host);
   resolved.run = uuid;

@@ -560,7 +560,8 @@ void RunStore::finishRun(const std::string& run, const std::string& status,
   });
 }
 
-std::string RunStore::resolveRun(const std::string& ref) const {
+std::string RunStore::resolveRun(const std::string& ref,
+                                 bool prefer_trained) const {
   sqlite3* db = impl_->db;
   if (ref.empty()) fail(db, "empty run reference");
   // Order: full uuid, then name (an explicit label wins over a prefix that
@@ -573,8 +574,9 @@ std::string RunStore::resolveRun(const std::string& ref) const {
   {
     Stmt st(db,
             "SELECT uuid FROM runs WHERE name = ?1 "
-            "ORDER BY started_at DESC, rowid DESC LIMIT 1");
-    st.bindText(1, ref);
+            "ORDER BY kind = 'train' AND ?2 DESC, started_at DESC, rowid DESC "
+            "LIMIT 1");
+    st.bindText(1, ref).bindInt(2, prefer_trained ? 1 : 0);
     if (st.step()) return st.columnText(0);
   }
   if (ref.size() < kMinPrefix) {

@@ -176,8 +176,12 @@ class RunStore {
 
   // Resolves a run reference: a full uuid, a unique uuid prefix (>= 4 chars),
   // or a run name (the most recent run of that name). StoreError if none or
-  // ambiguous (listing candidates).
-  std::string resolveRun(const std::string& ref) const;
+  // ambiguous (listing candidates). `prefer_trained`: a name stands for its
+  // most recent training run if it has one, passing over evaluation-only
+  // runs (kind 'eval'), which have no checkpoints to evaluate, resume or
+  // start from.
+  std::string resolveRun(const std::string& ref,
+                         bool prefer_trained = false) const;
 
   // ---- Typed reads (RunReads.cpp): every question the runner asks of the
   // store. `run` is a full uuid (resolveRun); a run that is not there is a

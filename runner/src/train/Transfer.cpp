@@ -54,7 +54,7 @@ std::string initCheckpointPath(const std::string& ref,
   const auto store = store::RunStore::open(db_path, /*read_only=*/true);
   std::string uuid;
   try {
-    uuid = store->resolveRun(ref);
+    uuid = store->resolveRun(ref, /*prefer_trained=*/true);
   } catch (const store::StoreError& not_found) {
     throw std::runtime_error(
         fmt::format("'{}' is neither a checkpoint file nor a run: {}", ref,

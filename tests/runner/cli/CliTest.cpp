@@ -1228,10 +1228,21 @@ metrics: [{name: map, ap: sklearn}]
 TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
   expectSpecError("eval " + kSmoke + " model.head.name=nohead", "nohead");
   EXPECT_EQ(labrun("eval smoke --checkpoint init").code, 2);
-  const Result failed =
+  // A file in a folder that does not exist: a usage error, before anything.
+  const Result nowhere =
       labrun("eval " + kSmoke + kFast + " --scores nowhere/scores.npy");
+  EXPECT_EQ(nowhere.code, 2);
+  EXPECT_NE(nowhere.err.find("nowhere/scores.npy: no such folder"),
+            std::string::npos)
+      << nowhere.err;
+  EXPECT_EQ(runCount(), 0);
+  // A file that cannot be written (a folder has its name): found when the
+  // scores are written, after the evaluation.
+  fs::create_directory(dir_ / "taken.npy");
+  const Result failed =
+      labrun("eval " + kSmoke + kFast + " --scores taken.npy");
   EXPECT_EQ(failed.code, 1);
-  EXPECT_NE(failed.err.find("nowhere/scores"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("taken.npy"), std::string::npos) << failed.err;
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
   const auto row = store->query(
       "SELECT kind, status, (SELECT count(*) FROM evaluations) "
@@ -1698,6 +1709,18 @@ train: {epochs: 1, log_every: 0}
       << nowhere.err;
   EXPECT_EQ(labrun("export fc -o fc.json").code, 2);
   EXPECT_EQ(labrun("export fc --checkpoint nowhere.pt").code, 2);
+  // Another run's checkpoint would be exported as this run's model.
+  const auto runs = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const std::string ssgrl_best =
+      *runs->checkpointPath(runs->resolveRun("ssgrl"),
+                            labrun::store::RunStore::CheckpointPick::kBest);
+  const Result foreign =
+      labrun("export fc -o x.pt --checkpoint '" + ssgrl_best + "'");
+  EXPECT_EQ(foreign.code, 2);
+  EXPECT_NE(foreign.err.find("export fc: --checkpoint " + ssgrl_best +
+                             ": that file is a checkpoint of run ssgrl ("),
+            std::string::npos)
+      << foreign.err;
   EXPECT_FALSE(fs::exists(dir_ / "x.pt"));
   EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }

@@ -667,6 +667,17 @@ TEST_F(StoreTest, ResolveRunByUuidPrefixAndName) {
   EXPECT_EQ(store->resolveRun("bbbb"), b);
   EXPECT_EQ(store->resolveRun("sweep"), b);
   EXPECT_EQ(store->resolveRun("other"), a2);
+  // An evaluation-only run of a name: the newest run of that name, unless a
+  // training run is preferred (what has checkpoints); the only run of its
+  // name either way.
+  RunInfo scored = makeInfo("sweep");
+  scored.kind = "eval";
+  const std::string e = store->createRun(scored);
+  EXPECT_EQ(store->resolveRun("sweep"), e);
+  EXPECT_EQ(store->resolveRun("sweep", /*prefer_trained=*/true), b);
+  scored.name = "released";
+  const std::string r = store->createRun(scored);
+  EXPECT_EQ(store->resolveRun("released", /*prefer_trained=*/true), r);
 
   const std::string ambiguous = errorOf([&] { store->resolveRun("aaaa"); });
   EXPECT_TRUE(Contains(ambiguous, "'aaaa' is ambiguous"));
@@ -682,7 +693,7 @@ TEST_F(StoreTest, ResolveRunByUuidPrefixAndName) {
   const std::string tricky = "x'; DROP TABLE runs; --";
   const std::string t = store->createRun(makeInfo(tricky));
   EXPECT_EQ(store->resolveRun(tricky), t);
-  EXPECT_EQ(scalar(*store, "SELECT COUNT(*) FROM runs"), "4");
+  EXPECT_EQ(scalar(*store, "SELECT COUNT(*) FROM runs"), "6");
 }
 
 TEST_F(StoreTest, FinishRunRecordsStatusOnce) {
