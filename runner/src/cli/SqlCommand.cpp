@@ -15,6 +15,9 @@ class SqlCommand : public Command {
         "sql",
         "Run a read-only SQL query on the run store (see docs/STORE.md)");
     sql->add_option("query", query_, "One SQL statement")->required();
+    sql->add_option("params", params_,
+                    "Values bound to ?1, ?2, ... (as text: compare numbers "
+                    "through CAST(?1 AS REAL))");
     format_.add(sql);
     sql->footer(kExitCodes);
     return sql;
@@ -22,12 +25,14 @@ class SqlCommand : public Command {
 
   int run(const GlobalOptions& global) override {
     const auto store = openExistingStore(global);
-    printTable(toTextTable(store->query(query_)), format_.format(), std::cout);
+    printTable(toTextTable(store->query(query_, params_)), format_.format(),
+               std::cout);
     return kOk;
   }
 
  private:
   std::string query_;
+  std::vector<std::string> params_;
   FormatFlags format_;
 };
 

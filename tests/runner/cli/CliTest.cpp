@@ -589,6 +589,17 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
       << json.out;
   const Result csv = labrun("sql \"SELECT name, status FROM runs\" --csv");
   EXPECT_EQ(csv.out, "name,status\r\nsmoke,FINISHED\r\n");
+  // Values after the query bind ?1, ?2, ... as text.
+  const std::string bound =
+      "sql \"SELECT name FROM run_summary WHERE lr < CAST(?1 AS REAL) AND "
+      "name GLOB ?2\" --csv ";
+  EXPECT_EQ(labrun(bound + "0.005 'smo*'").out, "name\r\nsmoke\r\n");
+  EXPECT_EQ(labrun(bound + "0.001 'smo*'").out, "name\r\n");
+  const Result unbound = labrun(bound + "0.005");
+  EXPECT_EQ(unbound.code, 2);
+  EXPECT_NE(unbound.err.find("query takes 2 parameter(s), 1 given"),
+            std::string::npos)
+      << unbound.err;
 
   const Result write = labrun("sql \"DELETE FROM runs\"");
   EXPECT_EQ(write.code, 2);
