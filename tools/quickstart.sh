@@ -21,8 +21,10 @@
 #                      2000,500)
 #   --report FILE      HTML report to write (default runs/quickstart.html,
 #                      runs/ablation.html or runs/heads.html)
-# OVERRIDES go to every run (e.g. seed=0,1,2 sweeps the seed too). The run
-# store is $LABRUN_DB or runs/labrun.db.
+# OVERRIDES go to every run (e.g. seed=0,1,2 sweeps the seed too); they and
+# any other argument (labrun sweep's options: --parallel N, -q) are handed to
+# `labrun sweep` in order, the options above taken out wherever they stand.
+# The run store is $LABRUN_DB or runs/labrun.db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,7 @@ build=build
 data=data/fashion-mosaic
 images=2000,500
 report=
+sweep_args=()
 while (($#)); do
   case $1 in
     --ablation) mode=ablation ;;
@@ -41,8 +44,8 @@ while (($#)); do
     --data) data=$2; shift ;;
     --images) images=$2; shift ;;
     --report) report=$2; shift ;;
-    --help | -h) sed -n '2,25p' "$0"; exit 0 ;;
-    *) break ;;
+    --help | -h) sed -n '2,27p' "$0"; exit 0 ;;
+    *) sweep_args+=("$1") ;;
   esac
   shift
 done
@@ -80,7 +83,7 @@ trap 'rm -f "$log"' EXIT
 # The sweep prints a line per run, then `labrun compare` of its runs.
 status=0
 "$labrun" sweep experiments/quickstart.yaml "$heads" \
-  "data.root=$(realpath "$data")" "$@" | tee "$log" || status=$?
+  "data.root=$(realpath "$data")" "${sweep_args[@]}" | tee "$log" || status=$?
 sweep=$(sed -n '1s/^sweep \([^:]*\):.*/\1/p' "$log")
 [ -n "$sweep" ] || exit $((status ? status : 1))
 mkdir -p "$(dirname "$report")"

@@ -18,13 +18,14 @@ fail() {
   exit 1
 }
 
-# tools/quickstart.sh at the tiny size; "$@": options, then overrides.
+# tools/quickstart.sh at the tiny size; "$@": options and overrides, after
+# other overrides and sweep's -q (the script's options go anywhere).
 tiny() {
   "$source_dir/tools/quickstart.sh" --no-setup --build "$build" \
-    --data "$work/mosaic" --images 64,32 "$@" train.epochs=1 \
+    --data "$work/mosaic" train.epochs=1 \
     data.batch_size=16 threads=1 "output_dir=$work/checkpoints" -q \
     'data.transforms.train=[resize 32x32, normalize]' \
-    'data.transforms.val=[resize 32x32, normalize]'
+    'data.transforms.val=[resize 32x32, normalize]' --images 64,32 "$@"
 }
 
 tiny --report "$work/quickstart.html" >"$work/out.txt" 2>&1 ||
