@@ -33,7 +33,8 @@ int runApp(int argc, char** argv) {
                  "Run store file (default: $LABRUN_DB or runs/labrun.db)");
   app.add_option("--plugin-path", global.plugin_path,
                  "Folder searched for plugins first (repeatable; then "
-                 "$LABRUN_PLUGIN_PATH, then next to the executable)");
+                 "$LABRUN_PLUGIN_PATH, then next to the executable)")
+      ->check(CLI::ExistingDirectory);
 
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const auto& entry : CommandRegistry::entries()) {

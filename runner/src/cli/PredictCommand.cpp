@@ -191,6 +191,11 @@ void print(const std::vector<Row>& rows, const PredictArgs& args,
 }
 
 int predict(const GlobalOptions& global, const PredictArgs& args) {
+  if (args.inputs.empty() && args.lists.empty()) {
+    throw spec::SpecError(
+        "predict: no images given: name image files, folders of images or "
+        "--list FILE after the run or spec");
+  }
   const std::vector<std::string> images = collectImages(args);
   if (images.empty()) {
     throw spec::SpecError(

@@ -44,7 +44,11 @@ CLI::App* PrepareCommand::add(CLI::App& app) {
   mosaic_cmd_->add_option("--val", mosaic_.val_images, "Val images (0: 500)");
   mosaic_cmd_->add_option("--size", mosaic_.canvas_size,
                           "Canvas side in pixels, 64..1024 (0: 96)");
-  mosaic_cmd_->add_option("--seed", mosaic_.seed)->capture_default_str();
+  mosaic_cmd_
+      ->add_option("--seed", mosaic_.seed,
+                   "Random seed: the same options and seed make the same "
+                   "set")
+      ->capture_default_str();
   mosaic_cmd_->footer(kExitCodes);
   return prepare;
 }

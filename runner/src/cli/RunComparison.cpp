@@ -105,10 +105,10 @@ void addClassAp(const store::RunStore& store, Comparison& out) {
 std::vector<std::string> selectRuns(const store::RunStore& store,
                                     const std::vector<std::string>& refs,
                                     const std::string& sweep) {
-  if (refs.empty() == sweep.empty()) {
+  // Both at once is refused with the command line (addRunsOrSweep).
+  if (refs.empty() && sweep.empty()) {
     throw store::StoreError(
-        "name the runs to compare (uuid, uuid prefix or name) or pass "
-        "--sweep ID, not both");
+        "name the runs (uuid, uuid prefix or name) or pass --sweep ID");
   }
   std::vector<std::string> uuids;
   for (const std::string& ref : refs) uuids.push_back(store.resolveRun(ref));

@@ -351,8 +351,8 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         // before a checkpoint could keep it.
         if (!std::isfinite(loss_sum)) {
           throw std::runtime_error(fmt::format(
-              "loss is {} at step {} (epoch {}); the last good checkpoint "
-              "is kept",
+              "loss is {} at step {} (epoch {}); the run stops before a "
+              "checkpoint holds this update",
               loss_sum, state_.step, epoch));
         }
       }
@@ -466,7 +466,7 @@ bool Trainer::unscaleGradients(const std::vector<torch::Tensor>& parameters,
     throw std::runtime_error(fmt::format(
         "loss scale fell below 1 at step {} (epoch {}): the gradients are "
         "not finite even unscaled, so the run diverges (not an fp16 "
-        "overflow); the last good checkpoint is kept",
+        "overflow); the run stops before a checkpoint holds this step",
         state_.step + 1, epoch));
   }
   return finite;

@@ -1524,6 +1524,12 @@ train: {epochs: 2, log_every: 0}
   EXPECT_NE(lines.err.find("at threshold 0.9"), std::string::npos);
   EXPECT_EQ(labrun("predict colours empty").code, 2);
   EXPECT_EQ(labrun("predict colours nowhere").code, 2);
+  const Result no_images = labrun("predict colours");
+  EXPECT_EQ(no_images.code, 2);
+  EXPECT_NE(no_images.err.find("predict: no images given: name image files, "
+                               "folders of images or --list FILE"),
+            std::string::npos)
+      << no_images.err;
 
   // A spec with a checkpoint file and no store: the same scores, and no
   // store created (reading commands never create one).

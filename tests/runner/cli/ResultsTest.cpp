@@ -656,7 +656,10 @@ TEST_F(ResultsCliTest, CompareSweepPrintsEveryRunSideBySide) {
 
   const Result nothing = run("compare");
   EXPECT_EQ(nothing.code, 2);
-  EXPECT_NE(nothing.err.find("name the runs to compare"), std::string::npos);
+  EXPECT_NE(nothing.err.find("name the runs (uuid, uuid prefix or name) or "
+                             "pass --sweep ID"),
+            std::string::npos)
+      << nothing.err;
   const Result unknown = run("compare --sweep nosuch");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("no runs in sweep 'nosuch'"), std::string::npos);
