@@ -406,8 +406,20 @@ std::string Experiment::recordRun(store::RunStore& store,
   info.kind = kind;
 
   const std::string uuid = store.createRun(info);
+  // The parameters as used and typed, so that SQL compares them: a number
+  // or boolean from the environment (${env:LR,0.01}) is its value, as no
+  // secret is; any other value from it stays ${env:...}, as in spec_yaml.
+  std::map<std::string, spec::FlatParam> typed_values;
+  for (auto& flat : spec::flatten(spec_.tree)) {
+    if (flat.type == "int" || flat.type == "float" || flat.type == "bool") {
+      typed_values.emplace(flat.key, std::move(flat));
+    }
+  }
   std::vector<store::ParamRow> params;
-  for (const auto& flat : spec::flatten(spec_.recorded)) {
+  for (const auto& recorded : spec::flatten(spec_.recorded)) {
+    const auto typed = typed_values.find(recorded.key);
+    const spec::FlatParam& flat =
+        typed != typed_values.end() ? typed->second : recorded;
     params.push_back({flat.key, flat.type, flat.value});
   }
   store.addParams(uuid, params);
@@ -449,7 +461,7 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
       owner.host && *owner.host == util::hostName() && owner.pid &&
       ::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH;
   store.reopenRun(uuid, gone ? 0.0 : store::RunStore::kStaleHeartbeatS,
-                 ::getpid());
+                  ::getpid());
   const auto checkpoint = newestIntactCheckpoint(store, uuid, log);
   std::string from;
   if (checkpoint) {

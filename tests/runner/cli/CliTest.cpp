@@ -1939,19 +1939,36 @@ TEST_F(CliTest, FourParallelWritersLoseNothing) {
 
 // A secret passed through the environment reaches the run, never the store.
 TEST_F(CliTest, EnvironmentSecretsAreNotStored) {
-  const std::string spec =
-      writeSpec("secret.yaml", "extends: " + kSmoke +
-                                   "\nname: run-${env:LABRUN_TEST_SECRET}-"
-                                   "${env:OMP_NUM_THREADS,1}\n");
+  const std::string spec = writeSpec(
+      "secret.yaml", "extends: " + kSmoke +
+                         "\nname: run-${env:LABRUN_TEST_SECRET}-"
+                         "${env:OMP_NUM_THREADS,1}\n"
+                         "optim:\n  lr: ${env:LABRUN_TEST_LR,0.003}\n");
   ::setenv("LABRUN_TEST_SECRET", "hunter2-token", 1);
+  ::setenv("LABRUN_TEST_LR", "0.02", 1);
   const Result run = labrun("run " + spec + kFast + " train.epochs=1 -q");
   ::unsetenv("LABRUN_TEST_SECRET");
+  ::unsetenv("LABRUN_TEST_LR");
   ASSERT_EQ(run.code, 0) << run.err;
   const std::string bytes = slurp(db()) + slurp(db() + "-wal");
   EXPECT_EQ(bytes.find("hunter2"), std::string::npos);
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
   EXPECT_EQ(*store->query("SELECT name FROM runs").rows.at(0)[0],
             "run-${env:LABRUN_TEST_SECRET}-${env:OMP_NUM_THREADS,1}");
+  // A number from the environment is a parameter as used, typed: SQL
+  // compares it as a number. The spec keeps where it came from.
+  EXPECT_EQ(*store
+                 ->query("SELECT type || '|' || value || '|' || typeof(value) "
+                         "FROM params WHERE key = 'optim.lr'")
+                 .rows.at(0)[0],
+            "float|0.02|real");
+  EXPECT_EQ(*store->query("SELECT count(*) FROM run_summary WHERE lr > 0.01")
+                 .rows.at(0)[0],
+            "1");
+  EXPECT_NE(store->query("SELECT spec_yaml FROM runs")
+                .rows.at(0)[0]
+                ->find("lr: ${env:LABRUN_TEST_LR,0.003}"),
+            std::string::npos);
 }
 
 }  // namespace
