@@ -1,5 +1,6 @@
 #include "data/SyntheticDataset.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <array>
@@ -11,6 +12,10 @@ namespace labrun::data {
 namespace {
 
 constexpr std::int64_t kMaxClasses = 16;
+// The images are normalised as (x - kMean) / kStd, x in [0, 1] around a
+// grey background of kMean.
+constexpr float kMean = 0.5f;
+constexpr float kStd = 0.25f;
 
 // Colour of class k: distinct hues spread around the wheel.
 std::array<float, 3> classColour(std::int64_t k, std::int64_t classes) {
@@ -69,7 +74,7 @@ TensorDataset makeSyntheticDataset(const SyntheticOptions& options) {
     for (std::int64_t c = 0; c < 3; ++c)
       for (std::int64_t y = 0; y < side; ++y)
         for (std::int64_t x = 0; x < side; ++x)
-          pixels[n][c][y][x] = 0.5f + noise(rng);
+          pixels[n][c][y][x] = kMean + noise(rng);
     // A scene usually brings its two classes; others appear rarely.
     const std::int64_t scene = pick_scene(rng);
     for (std::int64_t k = 0; k < classes; ++k) {
@@ -89,11 +94,16 @@ TensorDataset makeSyntheticDataset(const SyntheticOptions& options) {
     }
   }
   TensorDataset dataset;
-  dataset.images = (images - 0.5f) / 0.25f;
+  dataset.images = (images - kMean) / kStd;
   dataset.targets = targets;
   dataset.mask = torch::ones_like(targets);
   dataset.class_names = syntheticClassNames(options);
   return dataset;
+}
+
+std::vector<std::string> syntheticImageSteps(const SyntheticOptions& options) {
+  return {fmt::format("resize {0}x{0}", options.image_size),
+          fmt::format("normalize {0} {0} {0} {1} {1} {1}", kMean, kStd)};
 }
 
 std::vector<std::string> syntheticClassNames(const SyntheticOptions& options) {

@@ -23,5 +23,9 @@ struct SyntheticOptions {
 TensorDataset makeSyntheticDataset(const SyntheticOptions& options);
 // Its class names, "shape0", "shape1", ..., without making the images.
 std::vector<std::string> syntheticClassNames(const SyntheticOptions& options);
+// The transform steps (data/Transforms.h) that give an image file the form
+// of the generated images: image_size square, RGB in [0, 1] normalised as
+// they are. `labrun predict` and `labrun export` use them for such a run.
+std::vector<std::string> syntheticImageSteps(const SyntheticOptions& options);
 
 }  // namespace labrun::data

@@ -276,14 +276,23 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   options.deterministic = tree.at("deterministic").asBool();
   options.output_dir = tree.at("output_dir").asString();
 
-  if (data::hasAnnotations(tree.at("data.format").asString())) {
-    options.labels = bindLabelSource(tree);
-  }
-  // Also for the generated set: `labrun predict` reads image files.
   options.train_images = bindImageSplit(tree, /*train=*/true);
   options.val_images = bindImageSplit(tree, /*train=*/false);
   options.synthetic_train = syntheticOptions(tree, /*train=*/true);
   options.synthetic_val = syntheticOptions(tree, /*train=*/false);
+  if (data::hasAnnotations(tree.at("data.format").asString())) {
+    options.labels = bindLabelSource(tree);
+  } else {
+    // The generated set has no files: `labrun predict` and `export` give
+    // image files the generated images' form, not data.transforms.val's.
+    const spec::Node& synthetic = tree.at("data.synthetic");
+    std::vector<spec::Located<std::string>> steps;
+    for (std::string& step : data::syntheticImageSteps(options.synthetic_val)) {
+      steps.push_back({std::move(step), synthetic.origin().describe()});
+    }
+    options.val_images.transforms = data::TransformPipeline::parse(
+        steps, "data.synthetic", synthetic.origin().describe());
+  }
   options.batch_size = tree.at("data.batch_size").asInt();
 
   options.backbone =

@@ -988,6 +988,15 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
   EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
   EXPECT_NE(npy.find("'shape': (128, 8)"), std::string::npos);
   EXPECT_EQ(npy.size() % 64, (128 * 8 * 4) % 64);
+  // The generated set has no files: an image file takes the form of its
+  // images (32x32, normalised as they are), not data.transforms.val's.
+  ASSERT_EQ(labrun("export smoke -o smoke.pt").code, 0);
+  const auto input =
+      nlohmann::json::parse(slurp((dir_ / "smoke.json").string()))["input"];
+  EXPECT_EQ(input.dump(),
+            R"({"height":32,"normalize":{"mean":[0.5,0.5,0.5],"std":[0.25,)"
+            R"(0.25,0.25]},"steps":["resize 32x32","normalize 0.5 0.5 0.5 )"
+            R"(0.25 0.25 0.25"],"width":32})");
   // A checkpoint that is not there is a usage error (2), worded alike by
   // the commands that take one, and nothing is recorded.
   for (const std::string command :
