@@ -22,6 +22,10 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
   train::ResolvedSpec spec =
       train::resolveSpec(args.spec, args.overrides, host.schemaLookup());
   if (args.dry_run) {
+    // Every check that needs no data: the options bind as the run's would
+    // (transforms, metric instances, device). The watched keys need the
+    // labels' class names and wait for the run.
+    train::bindOptions(spec.tree, host);
     std::cout << spec.yaml;
     return kOk;
   }

@@ -1291,6 +1291,13 @@ TEST_F(CliTest, MetricInstancesThatWouldShareKeysAreASpecError) {
                                  "\nmetrics:\n  - {name: prf, label: a}\n"
                                  "  - {name: prf, threshold: 0.7, label: a}\n");
   EXPECT_EQ(labrun("run '" + same + "'").code, 2);
+  // --dry-run finds it too: it needs no data.
+  const Result dry = labrun("run '" + same + "' --dry-run");
+  EXPECT_EQ(dry.code, 2);
+  EXPECT_NE(dry.err.find("metrics.1: records the same keys as metrics.0"),
+            std::string::npos)
+      << dry.err;
+  EXPECT_EQ(dry.out, "");
   const std::string odd = writeSpec(
       "odd.yaml",
       "extends: " + kSmoke + "\nmetrics:\n  - {name: map, label: 'a b/c'}\n");
