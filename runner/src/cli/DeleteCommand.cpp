@@ -104,22 +104,25 @@ int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
   picked.columns.erase(picked.columns.begin());
   picked.types.erase(picked.types.begin());
   printTable(toTextTable(std::move(picked)), TableFormat::kText, std::cout);
-  const std::string what = fmt::format(
-      "{} run{} and {} checkpoint file{} ({:.1f} MiB)", uuids.size(),
-      uuids.size() == 1 ? "" : "s", files, files == 1 ? "" : "s", mib);
+  const std::string runs =
+      fmt::format("{} run{}", uuids.size(), uuids.size() == 1 ? "" : "s");
+  const std::string checkpoints = fmt::format(
+      "{} checkpoint file{} ({:.1f} MiB)", files, files == 1 ? "" : "s", mib);
   if (!args.yes) {
-    std::cout << fmt::format("would delete {}; nothing deleted: add --yes\n",
-                             what);
+    std::cout << fmt::format(
+        "would delete {} and {}{}; nothing deleted: add --yes\n", runs,
+        checkpoints, args.keep_files ? " (--keep-files: the files stay)" : "");
     return kOk;
   }
   const std::vector<std::string> paths = store->deleteRuns(uuids);
   if (args.keep_files) {
-    std::cout << fmt::format("deleted {} from {}; the files stay\n", what,
-                             global.db);
+    std::cout << fmt::format("deleted {} from {}; their {} stay\n", runs,
+                             global.db, checkpoints);
     return kOk;
   }
   const std::vector<std::string> kept = removeFiles(*store, paths);
-  std::cout << fmt::format("deleted {} from {}\n", what, global.db);
+  std::cout << fmt::format("deleted {} and {} from {}\n", runs, checkpoints,
+                           global.db);
   if (kept.empty()) return kOk;
   std::cerr << fmt::format(
       "labrun: error: the runs are deleted, but {} checkpoint file{} could "

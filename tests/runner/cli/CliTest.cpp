@@ -688,7 +688,7 @@ TEST_F(CliTest, DeleteListsThenRemovesRunsAndTheirCheckpointFiles) {
   // --keep-files: the records go, the files stay.
   const Result records = labrun("delete b -y --keep-files");
   ASSERT_EQ(records.code, 0) << records.err;
-  EXPECT_NE(records.out.find("; the files stay"), std::string::npos)
+  EXPECT_NE(records.out.find("; their 2 checkpoint files ("), std::string::npos)
       << records.out;
   EXPECT_EQ(runCount(), 2);
   EXPECT_TRUE(all_exist(b_files));
