@@ -204,8 +204,10 @@ class ExportCommand : public Command {
         ->default_val("best");
     command
         ->add_option("-o,--output", args_.output,
-                     "The state dict's file (default <run name>.pt); the JSON "
-                     "goes beside it with the extension .json")
+                     "The state dict's file (default <run name>.pt, with "
+                     "characters other than letters, digits, '.', '-' and "
+                     "'_' as '_'); the JSON goes beside it with the "
+                     "extension .json")
         ->check(inExistingFolder());
     command->footer(kExitCodes);
     return command;
