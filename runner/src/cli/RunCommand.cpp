@@ -23,9 +23,12 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
       train::resolveSpec(args.spec, args.overrides, host.schemaLookup());
   if (args.dry_run) {
     // Every check that needs no data: the options bind as the run's would
-    // (transforms, metric instances, device). The watched keys need the
-    // labels' class names and wait for the run.
-    train::bindOptions(spec.tree, host);
+    // (transforms, metric instances, device), and the watched keys are
+    // checked where the class names need no annotation file (the
+    // generated set); else they wait for the run.
+    if (!train::bindOptions(spec.tree, host).labels) {
+      train::checkWatchedKeys(spec, host);
+    }
     std::cout << spec.yaml;
     return kOk;
   }

@@ -1298,6 +1298,15 @@ TEST_F(CliTest, MetricInstancesThatWouldShareKeysAreASpecError) {
             std::string::npos)
       << dry.err;
   EXPECT_EQ(dry.out, "");
+  // So do the watched keys of the generated set (its class names need no
+  // annotation file).
+  const Result watched =
+      labrun("run " + kSmoke + " checkpoint.best_by=val/nope --dry-run");
+  EXPECT_EQ(watched.code, 2);
+  EXPECT_NE(watched.err.find("checkpoint.best_by: unknown validation key "
+                             "'val/nope'"),
+            std::string::npos)
+      << watched.err;
   const std::string odd = writeSpec(
       "odd.yaml",
       "extends: " + kSmoke + "\nmetrics:\n  - {name: map, label: 'a b/c'}\n");
