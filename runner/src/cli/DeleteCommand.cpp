@@ -79,8 +79,10 @@ int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
         "delete: name the runs to delete (RUN..., --status, --name or "
         "--where); none is picked by default");
   }
+  // Writable first, which migrates an older schema; the user's --where
+  // then runs on a read-only connection, as for `labrun runs`.
   const auto store = openExistingStore(global, /*read_only=*/false);
-  store::RunStore::Table picked = selectRuns(*store, args);
+  store::RunStore::Table picked = selectRuns(*openExistingStore(global), args);
   if (picked.rows.empty()) {
     std::cout << "no run matches; nothing deleted\n";
     return kOk;
