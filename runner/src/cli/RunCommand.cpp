@@ -1,5 +1,8 @@
 // `labrun run`: trains the experiment a spec describes (in this process, or
 // as the launcher of a data-parallel run).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -24,10 +27,18 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
   if (args.dry_run) {
     // Every check that needs no data: the options bind as the run's would
     // (transforms, metric instances, device), and the watched keys are
-    // checked where the class names need no annotation file (the
-    // generated set); else they wait for the run.
-    if (!train::bindOptions(spec.tree, host).labels) {
-      train::checkWatchedKeys(spec, host);
+    // checked where the class names need no annotation file; else they
+    // wait for the run, which says so.
+    const train::ExperimentOptions options =
+        train::bindOptions(spec.tree, host);
+    if (!train::checkWatchedKeysWithoutData(spec, options, host)) {
+      std::vector<std::string> keys;
+      for (const auto& watched : options.watched) keys.push_back(watched.key);
+      std::cerr << fmt::format(
+          "labrun: not checked yet: {} (the run checks them once it has "
+          "read the class names from the annotations; data.classes would "
+          "let --dry-run check them)\n",
+          fmt::join(keys, ", "));
     }
     std::cout << spec.yaml;
     return kOk;

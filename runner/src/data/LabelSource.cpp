@@ -191,10 +191,25 @@ Source listSource(const SplitSpec& split, ClassList classes, bool drop) {
           [options] { return readListAnnotations(options); }};
 }
 
+// The data.classes list; empty when not written (the format's order).
+ClassList classFile(const SplitSpec& paths, const LabelSourceOptions& options) {
+  if (options.classes.value.empty()) return {};
+  return ClassList::read(paths.file(options.classes, "data.classes").string());
+}
+
 }  // namespace
 
 bool hasAnnotations(const std::string& format) {
   return format == "coco" || format == "voc" || format == "list";
+}
+
+std::optional<ClassList> declaredClasses(const LabelSourceOptions& options,
+                                         const std::string& spec_dir) {
+  if (!options.classes.value.empty()) {
+    return classFile(SplitSpec(options, "train", spec_dir), options);
+  }
+  if (options.format.value == "voc") return vocClasses();
+  return std::nullopt;
 }
 
 LabelTable loadLabelTable(const LabelSourceOptions& options,
@@ -213,11 +228,7 @@ LabelTable loadLabelTable(const LabelSourceOptions& options,
                           format));
   }
   const SplitSpec paths(options, split, spec_dir);
-  ClassList classes;
-  if (!options.classes.value.empty()) {
-    classes =
-        ClassList::read(paths.file(options.classes, "data.classes").string());
-  }
+  const ClassList classes = classFile(paths, options);
   const bool drop = options.drop_unannotated;
 
   const std::string class_key =

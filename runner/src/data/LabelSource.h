@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "data/ClassList.h"
 #include "data/LabelTable.h"
 #include "spec/Located.h"
 
@@ -45,6 +46,13 @@ struct LabelSourceOptions {
   std::string cache_dir;
   Split train, val;
 };
+
+// The class names in label-vector order where they are known without
+// reading annotations: the data.classes file, or VOC's own 20 classes;
+// nullopt where the annotations give the order (coco, list). Throws as
+// loadLabelTable does for a missing root or class file, or a bad list.
+std::optional<ClassList> declaredClasses(const LabelSourceOptions& options,
+                                         const std::string& spec_dir);
 
 // Labels of `split` ("train" or "val"). Relative paths resolve against
 // `root`, and a relative `root` against `spec_dir` (the spec file's

@@ -15,6 +15,7 @@
 
 #include "data/ImageLoader.h"
 #include "data/LabelSet.h"
+#include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
 #include "dist/Collective.h"
 #include "dist/Group.h"
@@ -226,21 +227,47 @@ std::string specDir(const ResolvedSpec& spec) {
   return fs::path(spec.path).parent_path().string();
 }
 
+// checkWatched with the metrics a run of these classes makes.
+void checkWatchedFor(const ExperimentOptions& options,
+                     const plugins::PluginHost& host, std::string spec_dir,
+                     std::vector<std::string> class_names) {
+  ModelContext context;
+  context.spec_dir = std::move(spec_dir);
+  context.num_classes = static_cast<std::int64_t>(class_names.size());
+  context.class_names = std::move(class_names);
+  checkWatched(options, makeMetrics(options, host, context));
+}
+
 }  // namespace
 
 void checkWatchedKeys(const ResolvedSpec& spec,
                       const plugins::PluginHost& host) {
   const ExperimentOptions options = bindOptions(spec.tree, host);
   if (options.watched.empty()) return;
-  ModelContext context;
-  context.spec_dir = specDir(spec);
-  context.class_names =
+  const std::string dir = specDir(spec);
+  checkWatchedFor(
+      options, host, dir,
       options.labels
-          ? loadSplitLabels(*options.labels, spec.tree, context.spec_dir)
-                .first.class_names
-          : data::syntheticClassNames(options.synthetic_train);
-  context.num_classes = static_cast<std::int64_t>(context.class_names.size());
-  checkWatched(options, makeMetrics(options, host, context));
+          ? loadSplitLabels(*options.labels, spec.tree, dir).first.class_names
+          : data::syntheticClassNames(options.synthetic_train));
+}
+
+bool checkWatchedKeysWithoutData(const ResolvedSpec& spec,
+                                 const ExperimentOptions& options,
+                                 const plugins::PluginHost& host) {
+  if (options.watched.empty()) return true;
+  const std::string dir = specDir(spec);
+  std::vector<std::string> class_names;
+  if (!options.labels) {
+    class_names = data::syntheticClassNames(options.synthetic_train);
+  } else if (const auto declared = labelsOrSpecError(
+                 [&] { return data::declaredClasses(*options.labels, dir); })) {
+    class_names = declared->names();
+  } else {
+    return false;
+  }
+  checkWatchedFor(options, host, dir, std::move(class_names));
+  return true;
 }
 
 struct Experiment::Parts {

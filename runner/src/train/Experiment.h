@@ -73,6 +73,13 @@ struct EvalOutcome {
 // starts.
 void checkWatchedKeys(const ResolvedSpec& spec,
                       const plugins::PluginHost& host);
+// For `labrun run --dry-run`: the same check, with `options` as bound from
+// `spec`, where the class names are known without reading annotations (the
+// generated set, a data.classes file, VOC's own list). Returns false, having
+// checked nothing, where only the annotations give them.
+bool checkWatchedKeysWithoutData(const ResolvedSpec& spec,
+                                 const ExperimentOptions& options,
+                                 const plugins::PluginHost& host);
 
 class Experiment {
  public:
