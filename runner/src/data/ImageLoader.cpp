@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "data/ImageDecoder.h"
+#include "util/UsableCores.h"
 
 namespace labrun::data {
 
@@ -90,9 +91,7 @@ ImageLoader::ImageLoader(LabelSet labels, TransformPipeline transforms,
   // oversubscribe the cores.
   cv::setNumThreads(0);
   const int workers =
-      options_.workers > 0
-          ? options_.workers
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+      options_.workers > 0 ? options_.workers : util::usableCores();
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
 }
 
