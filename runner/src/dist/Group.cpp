@@ -295,8 +295,10 @@ void Group::lost(const std::exception& error) const {
   const std::string cause = firstLine(error.what());
   const int rank = impl_->world.rank;
   try {
-    // The launcher polls its workers; give its note a moment to arrive.
-    for (int i = 0; i < 50; ++i) {
+    // The launcher polls its workers; give its note time to arrive, on a
+    // loaded machine too: up to 20 s, inside the grace after which the
+    // launcher kills the workers that are left (LaunchOptions::grace, 30 s).
+    for (int i = 0; i < 200; ++i) {
       if (impl_->store->check({failedKey()})) {
         throw std::runtime_error(
             fmt::format("rank {}: lost {}; stopping ({})", rank,
