@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <map>
 #include <optional>
-#include <thread>
 
 #include "data/ImageLoader.h"
 #include "data/LabelSet.h"
@@ -33,6 +32,7 @@
 #include "train/Transfer.h"
 #include "util/Sha256.h"
 #include "util/SysInfo.h"
+#include "util/UsableCores.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
@@ -161,12 +161,19 @@ std::optional<StoredCheckpoint> newestIntactCheckpoint(
     const store::RunStore& store, const std::string& run, std::ostream& log) {
   for (const store::CheckpointRow& row : store.checkpoints(run)) {
     std::error_code error;
-    if (fs::exists(row.path, error) &&
-        util::sha256File(row.path) == row.sha256) {
-      return StoredCheckpoint{row.path, row.step};
+    std::string why = "is missing";
+    if (fs::exists(row.path, error)) {
+      try {
+        if (util::sha256File(row.path) == row.sha256) {
+          return StoredCheckpoint{row.path, row.step};
+        }
+        why = "is damaged (its sha256 is not the one recorded)";
+      } catch (const std::runtime_error& unreadable) {
+        why = std::string("cannot be read (") + unreadable.what() + ")";
+      }
     }
-    log << "labrun: warning: checkpoint " << row.path
-        << " is missing or damaged; trying an older one\n";
+    log << "labrun: warning: checkpoint " << row.path << " " << why
+        << "; trying an older one\n";
   }
   return std::nullopt;
 }
@@ -290,9 +297,8 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   parts.options = bindOptions(tree, host);
   const ExperimentOptions& options = parts.options;
   parts.device = options.device;
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   torch::set_num_threads(options.threads > 0 ? options.threads
-                                             : std::max(1, cores));
+                                             : util::usableCores());
   torch::manual_seed(options.seed);
 
   ModelContext context;
@@ -383,8 +389,8 @@ void Experiment::joinGroup(dist::Collective& collective) {
   parts.train_batches->setSampler(sampler);
   parts.val_batches->setSampler(sampler);
   if (parts.options.threads == 0) {
-    const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    torch::set_num_threads(std::max(1, cores / collective.localWorldSize()));
+    torch::set_num_threads(
+        std::max(1, util::usableCores() / collective.localWorldSize()));
   }
   // Same initial weights everywhere (init_from, random init alike).
   std::vector<torch::Tensor> state = parts.model->parameters();

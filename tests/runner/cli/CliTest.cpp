@@ -14,8 +14,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
-#include <thread>
 
 #include "spec/Node.h"
 #include "spec/SpecLoader.h"
@@ -78,55 +78,24 @@ class CliTest : public ::testing::Test {
 
   std::string db() const { return (dir_ / "runs.db").string(); }
 
-  // Starts `labrun ARGS` in the background (output to files); returns its pid.
-  pid_t start(const std::string& args) const {
-    const std::string command = "cd '" + dir_.string() + "' && exec '" +
-                                LABRUN_BINARY + "' --db '" + db() + "' " +
-                                args + " >'" + (dir_ / "bg.out").string() +
-                                "' 2>'" + (dir_ / "bg.err").string() + "'";
-    const pid_t pid = fork();
-    if (pid == 0) {
-      execl("/bin/sh", "sh", "-c", command.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    return pid;
+  // Runs `labrun ARGS` with the kill shim (KillAtIo.cpp) sending it
+  // `signal` ("INT" or "KILL") once its checkpoint of `step` is in place:
+  // the same point on any machine, however fast or loaded.
+  Result labrunSignalled(const std::string& signal, int step,
+                         const std::string& args) const {
+    char checkpoint[32];
+    std::snprintf(checkpoint, sizeof(checkpoint), "step-%08d.pt", step);
+    return shell(std::string("LD_PRELOAD='") + LABRUN_KILL_SHIM +
+                 "' LABRUN_SIGNAL_AFTER_RENAME='" + signal + ":" + checkpoint +
+                 "' '" + LABRUN_BINARY + "' --db '" + db() + "' " + args);
   }
 
-  // Waits (up to 60 s) until `sql` on the store returns at least `count`.
-  void waitForCount(const std::string& sql, std::int64_t count) const {
-    for (int i = 0; i < 600; ++i) {
-      try {
-        if (fs::exists(db())) {
-          auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
-          if (std::stoll(*store->query(sql).rows[0][0]) >= count) return;
-        }
-      } catch (const labrun::store::StoreError&) {
-        // Created but not yet migrated: try again.
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "timed out waiting for " << sql;
-  }
-
-  static int exitStatus(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  // Starts `labrun <command>` and kills it (SIGKILL) once the run named
-  // `name` has recorded `losses` train/loss rows.
-  void killAfterLosses(const std::string& command, const std::string& name,
-                       int losses) const {
-    const pid_t pid = start(command);
-    waitForCount(
-        "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
-        "r.name = '" +
-            name + "' AND m.key = 'train/loss'",
-        losses);
-    kill(pid, SIGKILL);
-    exitStatus(pid);
+  // Runs `labrun ARGS` and has it killed (SIGKILL) once its checkpoint of
+  // `step` is in place: the file is written, its row not yet, so the newest
+  // recorded checkpoint is the one before and the file is left unrecorded.
+  void killAfterCheckpoint(const std::string& args, int step) const {
+    const Result killed = labrunSignalled("KILL", step, args);
+    ASSERT_EQ(killed.code, 128 + SIGKILL) << killed.out << killed.err;
   }
 
   // The named run's rows of `key` as "step=value" lines, in step order.
@@ -721,16 +690,11 @@ const std::string kResumable =
 
 TEST_F(CliTest, SigintStopsCleanlyAndResumeReproducesTheRun) {
   ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
-  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
-  waitForCount(
-      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
-      "WHERE r.name = 'cut'",
-      1);
-  kill(pid, SIGINT);
-  EXPECT_EQ(exitStatus(pid), 1);
-  EXPECT_NE(
-      slurp((dir_ / "bg.err").string()).find("KILLED: stopped by signal 2"),
-      std::string::npos);
+  const Result cut =
+      labrunSignalled("INT", 4, "run " + kSmoke + kResumable + " name=cut -q");
+  EXPECT_EQ(cut.code, 1);
+  EXPECT_NE(cut.err.find("KILLED: stopped by signal 2"), std::string::npos)
+      << cut.err;
   {
     auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
     EXPECT_EQ(
@@ -747,7 +711,7 @@ TEST_F(CliTest, SigintStopsCleanlyAndResumeReproducesTheRun) {
 
 TEST_F(CliTest, KilledProcessShowsAsCrashedAndResumes) {
   ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
-  killAfterLosses("run " + kSmoke + kResumable + " name=cut -q", "cut", 6);
+  killAfterCheckpoint("run " + kSmoke + kResumable + " name=cut -q", 8);
   {
     // Another host's run with a fresh heartbeat looks alive: refused.
     labrun::store::RunStore::open(db())->query(
@@ -777,9 +741,10 @@ TEST_F(CliTest, Bf16RunFollowsFp32AndResumesExactlyAfterAKill) {
   const std::string bf16 = kResumable + " train.precision=bf16";
   ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=fp32 -q").code, 0);
   ASSERT_EQ(labrun("run " + kSmoke + bf16 + " name=whole -q").code, 0);
-  killAfterLosses("run " + kSmoke + bf16 + " name=cut -q", "cut", 6);
+  killAfterCheckpoint("run " + kSmoke + bf16 + " name=cut -q", 8);
   const Result resumed = labrun("resume cut -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("(step 4)"), std::string::npos) << resumed.out;
   expectSameMetrics("cut", "whole");
 
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
@@ -821,16 +786,134 @@ TEST_F(CliTest, Bf16RunFollowsFp32AndResumesExactlyAfterAKill) {
 }
 
 TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {
-  const pid_t pid = start("run " + kSmoke + kResumable + " name=cut -q");
-  waitForCount(
-      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
-      "WHERE r.name = 'cut'",
-      1);
-  kill(pid, SIGKILL);
-  exitStatus(pid);
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  killAfterCheckpoint("run " + kSmoke + kResumable + " name=cut -q", 8);
   // The heartbeat is fresh, but the recorded process is gone.
   const Result resumed = labrun("resume cut -q");
-  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expectSameMetrics("cut", "whole");
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  EXPECT_EQ(*store
+                 ->query("SELECT status || ' ' || resumes FROM runs WHERE "
+                         "name = 'cut'")
+                 .rows.at(0)
+                 .at(0),
+            "FINISHED 1");
+}
+
+struct CheckpointRow {
+  std::int64_t step = 0;
+  std::string path;
+  bool best = false;
+};
+
+// The checkpoint rows of run `name`, newest first.
+std::vector<CheckpointRow> checkpointRows(const std::string& db,
+                                          const std::string& name) {
+  auto store = labrun::store::RunStore::open(db, /*read_only=*/true);
+  std::vector<CheckpointRow> rows;
+  for (const auto& row :
+       store
+           ->query("SELECT c.step, c.path, c.best FROM checkpoints c JOIN "
+                   "runs r ON r.uuid = c.run WHERE r.name = ?1 ORDER BY "
+                   "c.step DESC",
+                   {name})
+           .rows) {
+    rows.push_back({std::stoll(*row.at(0)), *row.at(1), *row.at(2) == "1"});
+  }
+  return rows;
+}
+
+// checkpoint.keep_last: the newest N and the best stay, as rows and as
+// files; the others are gone from both.
+TEST_F(CliTest, KeepLastLeavesTheNewestAndTheBestCheckpoints) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable +
+                   " checkpoint.keep_last=2 name=kept -q")
+                .code,
+            0);
+  const auto rows = checkpointRows(db(), "kept");
+  ASSERT_GE(rows.size(), 2u);
+  ASSERT_LE(rows.size(), 3u);
+  // 2 epochs x 12 steps, one every 4 steps: the newest are steps 24, 20;
+  // a third row can only be the best.
+  EXPECT_EQ(rows[0].step, 24);
+  EXPECT_EQ(rows[1].step, 20);
+  if (rows.size() == 3) EXPECT_TRUE(rows[2].best);
+  std::set<std::string> recorded, files;
+  bool best = false;
+  for (const CheckpointRow& row : rows) {
+    recorded.insert(row.path);
+    best |= row.best;
+  }
+  EXPECT_TRUE(best);
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(rows[0].path).parent_path())) {
+    files.insert(entry.path().string());
+  }
+  EXPECT_EQ(files, recorded);
+}
+
+// Resume takes the newest checkpoint that is intact: a damaged one (a byte
+// flipped) and one that cannot be read are named and passed over, and the
+// run still ends as the uninterrupted one did.
+TEST_F(CliTest, ResumePassesOverDamagedAndUnreadableCheckpoints) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  killAfterCheckpoint("run " + kSmoke + kResumable + " name=cut -q", 16);
+  const auto rows = checkpointRows(db(), "cut");
+  ASSERT_EQ(rows.size(), 3u);  // steps 12, 8 and 4
+  const std::string damaged = rows[0].path, unreadable = rows[1].path;
+  {
+    std::fstream file(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(100);
+    const char byte = static_cast<char>(file.get());
+    file.seekp(100);
+    file.put(static_cast<char>(byte ^ 0x5a));
+  }
+  // A folder where the file was: it exists, but reading it fails (root
+  // reads a chmod 000 file, so that would prove nothing under root).
+  fs::remove(unreadable);
+  fs::create_directory(unreadable);
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
+  const std::string said = resumed.out + resumed.err;
+  EXPECT_NE(said.find("checkpoint " + damaged +
+                      " is damaged (its sha256 is not the one recorded); "
+                      "trying an older one"),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find("checkpoint " + unreadable + " cannot be read ("),
+            std::string::npos)
+      << said;
+  EXPECT_NE(said.find(rows[2].path + " (step 4)"), std::string::npos) << said;
+  expectSameMetrics("cut", "whole");
+}
+
+// A loss that turns non-finite fails the run (exit 1, FAILED, the step
+// named), and every checkpoint recorded before is intact and older than
+// that step.
+TEST_F(CliTest, NonFiniteLossFailsTheRunAndKeepsIntactCheckpoints) {
+  const Result failed =
+      labrun("run " + kSmoke + kFast +
+             " optim.lr=1e30 checkpoint.every_steps=1 name=boom -q");
+  EXPECT_EQ(failed.code, 1) << failed.out << failed.err;
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const auto run = store->query("SELECT status, error FROM runs");
+  ASSERT_EQ(run.rows.size(), 1u);
+  EXPECT_EQ(*run.rows[0][0], "FAILED");
+  const std::string& error = *run.rows[0][1];
+  const std::size_t at = error.find(" at step ");
+  ASSERT_NE(at, std::string::npos) << error;
+  EXPECT_EQ(error.rfind("loss is ", 0), 0u) << error;
+  const std::int64_t bad_step = std::stoll(error.substr(at + 9));
+  EXPECT_NE(failed.err.find(error), std::string::npos) << failed.err;
+  const auto rows =
+      store->query("SELECT c.step, c.path, c.sha256 FROM checkpoints c");
+  ASSERT_FALSE(rows.rows.empty()) << "lr 1e30 failed before step 2";
+  for (const auto& row : rows.rows) {
+    EXPECT_LT(std::stoll(*row[0]), bad_step);
+    const Result sum = shell("sha256sum '" + *row[1] + "'");
+    EXPECT_EQ(sum.out.substr(0, 64), *row[2]) << *row[1];
+  }
 }
 
 // Early stopping (train.early_stop): min_delta 100 makes every evaluation
@@ -849,14 +932,11 @@ TEST_F(CliTest, EarlyStopEndsTheRunAndResumesToTheSameEpoch) {
                            "by more than 100 for 2 evaluations"),
             std::string::npos)
       << whole.out;
-  const pid_t pid = start("run " + kSmoke + early + " name=cut -q");
-  waitForCount(
-      "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run WHERE "
-      "r.name = 'cut' AND m.key = 'val/mAP'",
-      2);
-  kill(pid, SIGINT);
-  // Stopped in epoch 3, after one evaluation without gain.
-  ASSERT_EQ(exitStatus(pid), 1);
+  // Stopped once epoch 2's checkpoint (step 48) is in place, after one
+  // evaluation without gain.
+  ASSERT_EQ(
+      labrunSignalled("INT", 48, "run " + kSmoke + early + " name=cut -q").code,
+      1);
   const Result resumed = labrun("resume cut -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out << resumed.err;
   EXPECT_NE(resumed.out.find("epoch 3: stopped early"), std::string::npos)

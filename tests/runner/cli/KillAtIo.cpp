@@ -4,8 +4,12 @@
 // commits, its WAL and heartbeat writes and the checkpoint writes alike)
 // and, at the call numbered LABRUN_KILL_AT_IO, names the call on stderr
 // and SIGKILLs the process before the call runs. LABRUN_IO_TRACE_FILE lists
-// the calls of a whole run, for the test to choose from. Nothing of this is
-// in the shipped binary.
+// the calls of a whole run, for the test to choose from.
+// LABRUN_SIGNAL_AFTER_RENAME="INT:NAME" or "KILL:NAME" sends SIGINT or
+// SIGKILL to the process once it has renamed a file to a path ending in NAME
+// (e.g. "step-00000004.pt": the checkpoint of step 4 is in place), so that
+// a test stops a run at an exact point, however fast or loaded the machine.
+// Nothing of this is in the shipped binary.
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -64,6 +68,20 @@ void count(const char* call, const std::string& path) {
   if (++g_calls == killAt()) killNow(call, path);
 }
 
+// LABRUN_SIGNAL_AFTER_RENAME's signal, once `to` ends in its name.
+void signalAfterRename(const std::string& to) {
+  static const char* const request = std::getenv("LABRUN_SIGNAL_AFTER_RENAME");
+  if (request == nullptr) return;
+  const std::string text = request;
+  const std::size_t colon = text.find(':');
+  const std::string name = text.substr(colon + 1);
+  if (colon == std::string::npos || to.size() < name.size() ||
+      to.compare(to.size() - name.size(), name.size(), name) != 0) {
+    return;
+  }
+  ::kill(::getpid(), text.compare(0, colon, "KILL") == 0 ? SIGKILL : SIGINT);
+}
+
 template <class F>
 F next(const char* name) {
   return reinterpret_cast<F>(::dlsym(RTLD_NEXT, name));
@@ -114,7 +132,9 @@ int ftruncate(int fd, off_t size) { return ftruncate64(fd, size); }
 int rename(const char* from, const char* to) {
   static const auto real = next<int (*)(const char*, const char*)>("rename");
   count("rename", from);
-  return real(from, to);
+  const int result = real(from, to);
+  signalAfterRename(to);
+  return result;
 }
 
 }  // extern "C"

@@ -24,6 +24,7 @@
 #include "cli/RunComparison.h"
 #include "cli/SweepGrid.h"
 #include "fixtures/ErrorOf.h"
+#include "fixtures/TestTempDir.h"
 #include "store/RunStore.h"
 
 namespace {
@@ -308,8 +309,7 @@ TEST(ReportHtml, PageIsSelfContainedAndEscapesEveryText) {
 class ComparisonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "labrun_results_comparison";
-    fs::remove_all(dir_);
+    dir_ = labrun::fixtures::testTempDir();
     store_ = RunStore::open((dir_ / "runs.db").string());
     a_ = addRun("a", {{"optim.lr", "float", "0.1"}, {"seed", "int", "0"}});
     b_ = addRun("b", {{"optim.lr", "float", "0.2"},
@@ -338,6 +338,11 @@ class ComparisonTest : public ::testing::Test {
     const std::string uuid = store_->createRun(info);
     store_->addParams(uuid, params);
     return uuid;
+  }
+
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
   }
 
   void metric(const std::string& run, const std::string& key,
@@ -747,7 +752,8 @@ TEST_F(ResultsCliTest, ReportDrawsCurvesAndBarsInChromium) {
          "does)";
   const std::string flags =
       "timeout 180 " + std::string(chromium) +
-      " --headless --no-sandbox --disable-gpu --disable-background-networking"
+      " --headless --no-sandbox --disable-gpu --disable-dev-shm-usage"
+      " --disable-background-networking"
       " --disable-component-update --disable-sync --no-first-run"
       " --user-data-dir='" +
       (dir_ / "profile").string() + "'";

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "fixtures/TestTempDir.h"
 #include "io/Npy.h"
 
 namespace labrun::io {
@@ -79,9 +80,12 @@ TEST(Npy, ReadsTheSharedCocoFiles) {
 
 class NpyErrorTest : public ::testing::Test {
  protected:
+  void SetUp() override { dir_ = fixtures::testTempDir(); }
+  void TearDown() override { fs::remove_all(dir_); }
+
   // Writes `bytes` to a file and returns the reader's error message.
   std::string errorFor(const std::string& bytes) {
-    const std::string path = ::testing::TempDir() + "/bad.npy";
+    const std::string path = (dir_ / "bad.npy").string();
     std::ofstream(path, std::ios::binary) << bytes;
     try {
       readNpy(path);
@@ -99,6 +103,8 @@ class NpyErrorTest : public ::testing::Test {
     bytes += static_cast<char>(dict.size() >> 8);
     return bytes + dict + std::string(data_bytes, '\0');
   }
+
+  fs::path dir_;
 };
 
 TEST_F(NpyErrorTest, MissingFileNamesIt) {

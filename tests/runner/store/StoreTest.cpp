@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "store/Heartbeat.h"
 #include "store/Migrations.h"
 #include "store/RunStore.h"
 
@@ -881,6 +883,31 @@ TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
   store->finishRun(run, "FINISHED", "");
   EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60, 42); }),
                        "already FINISHED"));
+}
+
+// What keeps a long run from looking crashed: the heartbeat's own thread
+// refreshes a stale heartbeat_at (waiting up to 60 s for a beat due every
+// second, so a loaded machine cannot fail it), and stops with the object.
+TEST_F(StoreTest, HeartbeatKeepsARunAliveUntilItStops) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("long"));
+  RawDb raw(path_);
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  ASSERT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
+  {
+    const Heartbeat beating(path_, run, std::chrono::seconds(1));
+    for (int i = 0; i < 600 && scalar(*store,
+                                      "SELECT status FROM "
+                                      "run_summary") != "RUNNING";
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
+  }
+  // Joined: no beat follows, so a run whose process stopped goes stale.
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
 }
 
 TEST_F(StoreTest, TruncateAfterForgetsWhatFollowsTheCheckpoint) {

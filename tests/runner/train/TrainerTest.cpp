@@ -331,33 +331,79 @@ TEST_F(TrainerTest, LoaderWaitIsItsShareOfTheEpoch) {
   EXPECT_EQ(recorder.values.count("train/peak_device_mib"), 0u);
 }
 
-// Accumulating 2 micro-batches of 2 equals one batch of 4 (no BatchNorm,
-// whose statistics depend on the batch).
+// Accumulating N micro-batches of 2 equals one batch of 2N (no BatchNorm,
+// whose statistics depend on the batch), the epoch's short last group
+// included: 30 samples make groups of 4, 4, 4 and 3 micro-batches, which
+// must be averaged over 3.
 TEST_F(TrainerTest, AccumulationEqualsLargerBatch) {
-  train_ = data::TensorDataset{train_.images.slice(0, 0, 32),
-                               train_.targets.slice(0, 0, 32),
-                               train_.mask.slice(0, 0, 32), train_.class_names};
-  Setup big;
-  big.batch_norm = false;
-  big.batch_size = 4;
-  // SGD: unlike Adam, its step scales with the gradient, so a wrongly
-  // scaled accumulated gradient shows.
-  big.optimizer.name = "sgd";
-  big.optimizer.lr = 0.5;
-  Setup small = big;
-  small.batch_size = 2;
-  small.adjust = [](TrainerOptions& options) { options.accumulate = 2; };
-  Model a{nullptr}, b{nullptr};
-  const auto big_run = train(big, &a);
-  const auto small_run = train(small, &b);
-  ASSERT_EQ(big_run.values.at("train/loss").size(), 8u);
-  ASSERT_EQ(small_run.values.at("train/loss").size(), 8u);
-  const auto pa = a->parameters();
-  const auto pb = b->parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (std::size_t i = 0; i < pa.size(); ++i) {
-    EXPECT_LE((pa[i] - pb[i]).abs().max().item<double>(), 1e-5) << i;
+  const data::TensorDataset all = train_;
+  for (const auto [samples, accumulate] :
+       {std::pair<std::int64_t, std::int64_t>{32, 2}, {30, 4}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << samples << " samples, accumulate " << accumulate);
+    train_ = data::TensorDataset{
+        all.images.slice(0, 0, samples), all.targets.slice(0, 0, samples),
+        all.mask.slice(0, 0, samples), all.class_names};
+    Setup big;
+    big.epochs = 3;
+    big.batch_norm = false;
+    big.batch_size = 2 * accumulate;
+    // SGD: unlike Adam, its step scales with the gradient, so a wrongly
+    // scaled accumulated gradient shows.
+    big.optimizer.name = "sgd";
+    big.optimizer.lr = 0.5;
+    Setup small = big;
+    small.batch_size = 2;
+    small.adjust = [accumulate = accumulate](TrainerOptions& options) {
+      options.accumulate = accumulate;
+    };
+    Model a{nullptr}, b{nullptr};
+    const auto big_run = train(big, &a);
+    const auto small_run = train(small, &b);
+    const auto& big_loss = big_run.values.at("train/epoch_loss");
+    const auto& small_loss = small_run.values.at("train/epoch_loss");
+    ASSERT_EQ(big_loss.size(), 3u);
+    ASSERT_EQ(small_loss.size(), 3u);
+    for (std::size_t epoch = 0; epoch < 3; ++epoch) {
+      EXPECT_NEAR(small_loss[epoch], big_loss[epoch], 1e-5) << epoch;
+    }
+    const auto pa = a->parameters();
+    const auto pb = b->parameters();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_LE((pa[i] - pb[i]).abs().max().item<double>(), 1e-5) << i;
+    }
   }
+}
+
+// optim.clip_grad_norm bounds the global gradient norm: with plain SGD at
+// lr 1 the first update moves the weights by exactly the bound.
+TEST_F(TrainerTest, ClipGradNormBoundsTheUpdate) {
+  train_ = data::TensorDataset{train_.images.slice(0, 0, 8),
+                               train_.targets.slice(0, 0, 8),
+                               train_.mask.slice(0, 0, 8), train_.class_names};
+  Setup clipped;
+  clipped.batch_size = 8;  // one step
+  clipped.batch_norm = false;
+  clipped.optimizer.name = "sgd";
+  clipped.optimizer.lr = 1.0;
+  clipped.optimizer.momentum = 0;
+  clipped.adjust = [](TrainerOptions& options) {
+    options.clip_grad_norm = 1e-3;
+  };
+  Setup untrained = clipped;
+  untrained.epochs = 0;
+  Model before{nullptr}, after{nullptr};
+  train(untrained, &before);
+  train(clipped, &after);
+  double squares = 0;
+  const auto initial = before->parameters();
+  const auto moved = after->parameters();
+  ASSERT_EQ(initial.size(), moved.size());
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    squares += (moved[i] - initial[i]).pow(2).sum().item<double>();
+  }
+  EXPECT_NEAR(std::sqrt(squares), 1e-3, 1e-6);
 }
 
 TEST_F(TrainerTest, FrozenParametersDoNotChange) {
