@@ -98,7 +98,7 @@ done
 [ "$heads" = "$want" ] || fail "heads: expected $want, found: $heads"
 sweep=$(sed -n 's/^sweep \([^:]*\): 10 run(s).*/\1/p' "$work/heads.txt")
 grep '^| ' "$work/heads.txt" >"$work/table.txt"
-python3 "$source_dir/tests/tools/heads_table_reference.py" "$LABRUN_DB" \
+/usr/bin/python3 "$source_dir/tests/tools/heads_table_reference.py" "$LABRUN_DB" \
   "$sweep" >"$work/reference.txt"
 diff "$work/reference.txt" "$work/table.txt" ||
   fail "the heads table differs from the reference (above)"

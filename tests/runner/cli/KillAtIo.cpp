@@ -5,10 +5,11 @@
 // and, at the call numbered LABRUN_KILL_AT_IO, names the call on stderr
 // and SIGKILLs the process before the call runs. LABRUN_IO_TRACE_FILE lists
 // the calls of a whole run, for the test to choose from.
-// LABRUN_SIGNAL_AFTER_RENAME="INT:NAME" or "KILL:NAME" sends SIGINT or
-// SIGKILL to the process once it has renamed a file to a path ending in NAME
-// (e.g. "step-00000004.pt": the checkpoint of step 4 is in place), so that
-// a test stops a run at an exact point, however fast or loaded the machine.
+// LABRUN_SIGNAL_AFTER_RENAME="SIGNALS:NAME" sends SIGNALS (INT, TERM or
+// KILL, several joined by '+', e.g. "INT+INT") to the process once it has
+// renamed a file to a path ending in NAME (e.g. "step-00000004.pt": the
+// checkpoint of step 4 is in place), so that a test stops a run at an exact
+// point, however fast or loaded the machine.
 // Nothing of this is in the shipped binary.
 #include <dlfcn.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdio>
@@ -79,7 +81,14 @@ void signalAfterRename(const std::string& to) {
       to.compare(to.size() - name.size(), name.size(), name) != 0) {
     return;
   }
-  ::kill(::getpid(), text.compare(0, colon, "KILL") == 0 ? SIGKILL : SIGINT);
+  for (std::size_t at = 0; at < colon;) {
+    const std::size_t end = std::min(text.find('+', at), colon);
+    const std::string signal = text.substr(at, end - at);
+    ::kill(::getpid(), signal == "KILL"   ? SIGKILL
+                       : signal == "TERM" ? SIGTERM
+                                          : SIGINT);
+    at = end + 1;
+  }
 }
 
 template <class F>

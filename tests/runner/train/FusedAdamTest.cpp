@@ -118,7 +118,39 @@ class FusedAdamTest : public fixtures::OnEachDevice {
     theirs_archive.save_to(theirs_bytes);
     EXPECT_EQ(mine_bytes.str().size(), theirs_bytes.str().size());
     EXPECT_EQ(mine.state().size(), 2u);  // no gradient, no state
-    EXPECT_EQ(weightState<State>(mine).step(), steps);
+    const State& mine_state = weightState<State>(mine);
+    const State& theirs_state = weightState<State>(theirs);
+    EXPECT_EQ(mine_state.step(), steps);
+    expectSameParams({mine_state.exp_avg(), mine_state.exp_avg_sq()},
+                     {theirs_state.exp_avg(), theirs_state.exp_avg_sq()});
+  }
+
+  // `Second` loads a checkpoint of `First` after 3 steps and takes steps 3
+  // to 6 as `First` itself does: checkpoints go both ways.
+  template <typename First, typename Second>
+  void expectContinuesFromCheckpoint() {
+    const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
+    AdamCase first_case(torch::kFloat, device());
+    auto second_params = first_case.clones();
+    First first(AdamCase::groups(first_case.params, options), options);
+    for (int step = 0; step < 3; ++step) {
+      AdamCase::setGradients(first_case.params, step);
+      first.step();
+    }
+    torch::serialize::OutputArchive archive;
+    first.save(archive);
+    std::stringstream bytes;
+    archive.save_to(bytes);
+    for (std::size_t i = 0; i < second_params.size(); ++i) {
+      torch::NoGradGuard no_grad;
+      second_params[i].copy_(first_case.params[i]);
+    }
+    Second second(AdamCase::groups(second_params, options), options);
+    torch::serialize::InputArchive loaded;
+    loaded.load_from(bytes, device());
+    second.load(loaded);
+    stepBoth(second, second_params, first, first_case.params, 3, 6);
+    expectSameParams(second_params, first_case.params);
   }
 
   // The Adam and AdamW comparisons, (options, dtype, steps).
@@ -213,29 +245,11 @@ TEST_P(FusedAdamTest, EqualsLibTorchAdamOnChannelsLastWeights) {
 }
 
 TEST_P(FusedAdamTest, ContinuesFromACheckpointOfLibTorchsAdam) {
-  const auto options = torch::optim::AdamOptions(0.003).weight_decay(0.05);
-  AdamCase theirs_case(torch::kFloat, device());
-  auto mine_params = theirs_case.clones();
-  torch::optim::Adam theirs(AdamCase::groups(theirs_case.params, options),
-                            options);
-  for (int step = 0; step < 3; ++step) {
-    AdamCase::setGradients(theirs_case.params, step);
-    theirs.step();
-  }
-  torch::serialize::OutputArchive archive;
-  theirs.save(archive);
-  std::stringstream bytes;
-  archive.save_to(bytes);
-  for (std::size_t i = 0; i < mine_params.size(); ++i) {
-    torch::NoGradGuard no_grad;
-    mine_params[i].copy_(theirs_case.params[i]);
-  }
-  FusedAdam mine(AdamCase::groups(mine_params, options), options);
-  torch::serialize::InputArchive loaded;
-  loaded.load_from(bytes, device());
-  mine.load(loaded);
-  stepBoth(mine, mine_params, theirs, theirs_case.params, 3, 6);
-  expectSameParams(mine_params, theirs_case.params);
+  expectContinuesFromCheckpoint<torch::optim::Adam, FusedAdam>();
+}
+
+TEST_P(FusedAdamTest, LibTorchsAdamContinuesFromACheckpointOfFusedAdam) {
+  expectContinuesFromCheckpoint<FusedAdam, torch::optim::Adam>();
 }
 
 TEST(FusedAdam, TakesLibTorchsStepForParametersOnTwoDevices) {
