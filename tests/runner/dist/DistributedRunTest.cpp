@@ -244,7 +244,8 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed)
           .count();
-  EXPECT_LT(seconds, 60);
+  // Not a timed assertion (the same verdict on any machine): a group that
+  // hung would meet the test's ctest TIMEOUT instead.
   std::cout << "the group ended " << seconds << " s after the kill\n";
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_NE(WEXITSTATUS(status), 0);
