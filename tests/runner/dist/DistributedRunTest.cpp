@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -298,18 +299,33 @@ TEST_F(DistributedRunTest, SigintStopsEveryRankAtTheSameStep) {
   EXPECT_EQ(err("cut").find("lost rank"), std::string::npos) << err("cut");
 }
 
-// A free TCP port on loopback (free when asked; another process could take
-// it before the test does, which is unlikely enough here).
-int freePort() {
+// Whether `port` on loopback can be bound now.
+bool portIsFree(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool free =
+      bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   close(fd);
-  return ntohs(address.sin_port);
+  return free;
+}
+
+// A free TCP port below the kernel's ephemeral range. Every other test (and
+// single-node launcher) binds port 0, which the kernel serves from that
+// range only, so none of them can take this port between the check and
+// node 0's bind, as they could take one that port 0 handed out.
+int freePort() {
+  int ephemeral_low = 32768;
+  std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> ephemeral_low;
+  const int low = 10000, high = std::max(low + 1, ephemeral_low);
+  for (int i = 0; i < high - low; ++i) {
+    const int port = low + (static_cast<int>(getpid()) + i) % (high - low);
+    if (portIsFree(port)) return port;
+  }
+  ADD_FAILURE() << "no free port in [" << low << ", " << high << ")";
+  return 0;
 }
 
 TEST_F(DistributedRunTest, TwoNodesMeetAtTheMaster) {
