@@ -1200,6 +1200,41 @@ struct TwoPart : torch::nn::Module {
   torch::nn::Linear head;
 };
 
+// Buffers follow the model (a BatchNorm's running statistics are copied,
+// not averaged), and the averages survive a checkpoint into a fresh model.
+TEST(Ema, CopiesBuffersAndComesBackFromACheckpoint) {
+  torch::manual_seed(2);
+  TwoPart model(/*classes=*/2);
+  auto& batch_norm = *model.backbone[1]->as<torch::nn::BatchNorm1d>();
+  Ema ema(model, /*decay=*/0.5);
+  const torch::Tensor initial_head = model.head->weight.detach().clone();
+  {
+    torch::NoGradGuard no_grad;
+    model.head->weight.add_(2.0);
+    batch_norm.running_mean.fill_(3.0);
+  }
+  ema.update();
+  torch::serialize::OutputArchive out;
+  ema.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  ema.swap();
+  EXPECT_TRUE(torch::allclose(model.head->weight, initial_head + 1.0));
+  EXPECT_TRUE(torch::equal(batch_norm.running_mean, torch::full({3}, 3.0)));
+
+  torch::manual_seed(3);  // other initial weights
+  TwoPart fresh(/*classes=*/2);
+  Ema restored(fresh, /*decay=*/0.5);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  restored.load(in);
+  restored.swap();
+  EXPECT_TRUE(torch::equal(fresh.head->weight, model.head->weight));
+  EXPECT_TRUE(torch::equal(
+      fresh.backbone[1]->as<torch::nn::BatchNorm1d>()->running_mean,
+      batch_norm.running_mean));
+}
+
 TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
   const std::string path = ::testing::TempDir() + "/transfer.pt";
   torch::manual_seed(1);
