@@ -1738,13 +1738,13 @@ train: {epochs: 2, log_every: 0}
       << moved.err;
 }
 
-// The acceptance case of issue #15 item 3: `labrun export` of an fc and an
-// ssgrl run (ResNet-18 on released_ssgrl.py's evaluation images) loads with
-// torch.load into torchvision's ResNet + fc and into the transcription of
-// the released SSGRL model (tests/fixtures/check_export.py), which compute
-// labrun's logits within 1e-5; imported back through `weights:`, so does
-// labrun. The JSON holds what using the model takes; `show` lists stored
-// thresholds.
+// The acceptance case of issue #15 item 3: `labrun export` of two fc runs
+// (average and max pooling) and an ssgrl run (ResNet-18 on released_ssgrl.py's
+// evaluation images) loads with torch.load into torchvision's ResNet + fc and
+// into the transcription of the released SSGRL model
+// (tests/fixtures/check_export.py), which compute labrun's logits within 1e-5;
+// imported back through `weights:`, so does labrun. The JSON holds what using
+// the model takes; `show` lists stored thresholds.
 TEST_F(CliTest, ExportLoadsInPythonAndBackThroughWeights) {
   const fs::path fixture = dir_ / "released";
   ASSERT_EQ(writeReleasedEvalSet(fixture.string()), 0);
@@ -1754,16 +1754,18 @@ metrics: [{name: map}]
 train: {epochs: 1, log_every: 0}
 )";
   struct Case {
-    std::string name, layout, backbone, head, imported_backbone;
+    std::string name, head_name, layout, backbone, head, imported_backbone;
   };
   const std::string ssgrl_head =
       "{name: ssgrl, compat: released, embeddings: words.npy, adjacency: "
       "adjacency.npy, attention_dim: 16, output_dim: 12, time_steps: 3";
   const std::vector<Case> cases = {
-      {"fc", "torchvision", "{name: resnet, depth: 18", "{name: fc",
+      {"fc", "fc", "torchvision", "{name: resnet, depth: 18", "{name: fc",
        "{name: resnet, depth: 18, weights: fc.pt}"},
-      {"ssgrl", "ssgrl-released", "{name: resnet, depth: 18, extra_pool: 2",
-       ssgrl_head,
+      {"fc_max", "fc", "torchvision", "{name: resnet, depth: 18",
+       "{name: fc, pool: max", "{name: resnet, depth: 18, weights: fc_max.pt}"},
+      {"ssgrl", "ssgrl", "ssgrl-released",
+       "{name: resnet, depth: 18, extra_pool: 2", ssgrl_head,
        "{name: resnet, depth: 18, extra_pool: 2, weights: ssgrl.pt, "
        "weights_prefix: resnet_101.}"}};
   auto store = [this] {
@@ -1816,7 +1818,7 @@ train: {epochs: 1, log_every: 0}
         (std::vector<double>{0.229, 0.224, 0.225}));
     EXPECT_EQ(facts.at("model").at("backbone").at("name"), "resnet");
     EXPECT_EQ(facts.at("model").at("backbone").at("params").at("depth"), 18);
-    EXPECT_EQ(facts.at("model").at("head").at("name"), c.name);
+    EXPECT_EQ(facts.at("model").at("head").at("name"), c.head_name);
     const auto run = store()->query(
         "SELECT r.uuid, r.spec_hash, c.sha256 FROM runs r JOIN checkpoints c "
         "ON c.run = r.uuid AND c.best = 1 WHERE r.name = ?1",
