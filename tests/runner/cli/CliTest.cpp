@@ -70,8 +70,12 @@ class CliTest : public ::testing::Test {
 
   // Runs `labrun ARGS` inside the test's folder with its own store.
   Result labrun(const std::string& args) const {
-    return shell("'" + std::string(LABRUN_BINARY) + "' --db '" + db() + "' " +
-                 args);
+    return shell(labrunCommand(args));
+  }
+
+  // The shell command of `labrun ARGS` on the test's store.
+  std::string labrunCommand(const std::string& args) const {
+    return "'" + std::string(LABRUN_BINARY) + "' --db '" + db() + "' " + args;
   }
 
   // Runs the shell command `command` inside the test's folder.
@@ -91,15 +95,16 @@ class CliTest : public ::testing::Test {
   std::string db() const { return (dir_ / "runs.db").string(); }
 
   // Runs `labrun ARGS` with the kill shim (KillAtIo.cpp) sending it
-  // `signal` ("INT" or "KILL") once its checkpoint of `step` is in place:
-  // the same point on any machine, however fast or loaded.
-  Result labrunSignalled(const std::string& signal, int step,
+  // `signals` ("INT", "TERM", "KILL", or several: "INT+INT") once its
+  // checkpoint of `step` is in place: the same point on any machine,
+  // however fast or loaded.
+  Result labrunSignalled(const std::string& signals, int step,
                          const std::string& args) const {
     char checkpoint[32];
     std::snprintf(checkpoint, sizeof(checkpoint), "step-%08d.pt", step);
     return shell(std::string("LD_PRELOAD='") + LABRUN_KILL_SHIM +
-                 "' LABRUN_SIGNAL_AFTER_RENAME='" + signal + ":" + checkpoint +
-                 "' '" + LABRUN_BINARY + "' --db '" + db() + "' " + args);
+                 "' LABRUN_SIGNAL_AFTER_RENAME='" + signals + ":" + checkpoint +
+                 "' " + labrunCommand(args));
   }
 
   // Runs `labrun ARGS` and has it killed (SIGKILL) once its checkpoint of
