@@ -68,15 +68,21 @@ pid_t startWorker(const std::vector<std::string>& args,
                   const WorldInfo& world) {
   // Everything is built before fork: the child only calls async-signal-safe
   // functions.
+  // The worker's place replaces any variable of the same name (a stale
+  // place in some other group); everything else is passed on as it is,
+  // since the worker reads the spec again and its ${env:NAME} values must
+  // be the launcher's.
   std::vector<std::string> env = world.environment();
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (std::strncmp(*entry, "LABRUN_", 7) == 0 &&
-        std::strncmp(*entry, "LABRUN_DB=", 10) != 0 &&
-        std::strncmp(*entry, "LABRUN_PLUGIN_PATH=", 19) != 0 &&
-        std::strncmp(*entry, "LABRUN_SWEEP_ID=", 16) != 0) {
-      continue;  // a stale place in some other group
+  const std::size_t place_count = env.size();
+  const auto isPlace = [&](const char* entry) {
+    for (std::size_t i = 0; i < place_count; ++i) {
+      const std::size_t name_end = env[i].find('=') + 1;
+      if (std::strncmp(entry, env[i].c_str(), name_end) == 0) return true;
     }
-    env.emplace_back(*entry);
+    return false;
+  };
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (!isPlace(*entry)) env.emplace_back(*entry);
   }
   std::vector<char*> argv, envp;
   for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));

@@ -5,11 +5,13 @@
 // and, at the call numbered LABRUN_KILL_AT_IO, names the call on stderr
 // and SIGKILLs the process before the call runs. LABRUN_IO_TRACE_FILE lists
 // the calls of a whole run, for the test to choose from.
-// LABRUN_SIGNAL_AFTER_RENAME="SIGNALS:NAME" sends SIGNALS (INT, TERM or
-// KILL, several joined by '+', e.g. "INT+INT") to the process once it has
-// renamed a file to a path ending in NAME (e.g. "step-00000004.pt": the
+// LABRUN_SIGNAL_AFTER_RENAME="SIGNALS:NAME" sends SIGNALS (INT, TERM, KILL
+// or STOP, several joined by '+', e.g. "INT+INT") to the process once it
+// has renamed a file to a path ending in NAME (e.g. "step-00000004.pt": the
 // checkpoint of step 4 is in place), so that a test stops a run at an exact
-// point, however fast or loaded the machine.
+// point, however fast or loaded the machine. STOP freezes the process there
+// until the test sends SIGCONT: a data-parallel group then waits for it in
+// its next collective, and the test acts on the other ranks meanwhile.
 // Nothing of this is in the shipped binary.
 #include <dlfcn.h>
 #include <signal.h>
@@ -86,6 +88,7 @@ void signalAfterRename(const std::string& to) {
     const std::string signal = text.substr(at, end - at);
     ::kill(::getpid(), signal == "KILL"   ? SIGKILL
                        : signal == "TERM" ? SIGTERM
+                       : signal == "STOP" ? SIGSTOP
                                           : SIGINT);
     at = end + 1;
   }

@@ -43,9 +43,13 @@ class DistributedRunTest : public ::testing::Test {
     fs::create_directories(dir_);
   }
 
-  std::string command(const std::string& args, const std::string& log) const {
-    return "cd '" + dir_.string() + "' && exec '" + LABRUN_BINARY +
-           "' --db runs.db " + args + " >'" + log + ".out' 2>'" + log + ".err'";
+  // The shell line of `labrun ARGS` in the test's folder, with
+  // `environment` ("NAME=VALUE ..." or empty) set for it.
+  std::string command(const std::string& args, const std::string& log,
+                      const std::string& environment = "") const {
+    return "cd '" + dir_.string() + "' && " + environment + "exec '" +
+           LABRUN_BINARY + "' --db runs.db " + args + " >'" + log +
+           ".out' 2>'" + log + ".err'";
   }
 
   // Runs `labrun ARGS` to its end; returns its exit code. Output goes to
@@ -55,14 +59,59 @@ class DistributedRunTest : public ::testing::Test {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  pid_t start(const std::string& args, const std::string& log) const {
-    const std::string line = command(args, log);
+  // Starts `labrun ARGS` in the background (command()); returns its pid.
+  pid_t start(const std::string& args, const std::string& log,
+              const std::string& environment = "") const {
+    const std::string line = command(args, log, environment);
     const pid_t pid = fork();
     if (pid == 0) {
       execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     return pid;
+  }
+
+  // Starts `labrun ARGS` with the kill shim (KillAtIo.cpp) freezing rank 0
+  // (SIGSTOP) once its checkpoint of `step` is in place, and returns the
+  // launcher's pid when rank 0 is frozen there. The other rank then waits
+  // in its next collective, so the test acts on the group at the same point
+  // on any machine, however fast or loaded; it resumes rank 0 with SIGCONT.
+  pid_t startFrozenAt(int step, const std::string& args,
+                      const std::string& log) const {
+    char checkpoint[32];
+    std::snprintf(checkpoint, sizeof(checkpoint), "step-%08d.pt", step);
+    const pid_t launcher =
+        start(args, log,
+              std::string("LD_PRELOAD='") + LABRUN_KILL_SHIM +
+                  "' LABRUN_SIGNAL_AFTER_RENAME='STOP:" + checkpoint + "' ");
+    // Waits on states that last until the test acts, not on a race.
+    for (;;) {
+      int status = 0;
+      if (waitpid(launcher, &status, WNOHANG) == launcher) {
+        ADD_FAILURE() << "the run ended before rank 0 froze at step " << step
+                      << ":\n"
+                      << err(log);
+        return -1;
+      }
+      const pid_t rank0 = workerPid(log, 0);
+      if (rank0 > 0 && isFrozen(rank0)) return launcher;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  // Whether `pid` is stopped by a signal (state 'T' in /proc/PID/stat).
+  static bool isFrozen(pid_t pid) {
+    const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    const std::size_t paren = stat.rfind(')');
+    return paren != std::string::npos && paren + 2 < stat.size() &&
+           stat[paren + 2] == 'T';
+  }
+
+  // Waits for the launcher to end; returns its wait status.
+  static int waitFor(pid_t launcher) {
+    int status = 0;
+    waitpid(launcher, &status, 0);
+    return status;
   }
 
   std::string err(const std::string& log) const {
@@ -85,31 +134,15 @@ class DistributedRunTest : public ::testing::Test {
     return rows.empty() ? "" : rows[0][0];
   }
 
-  // Waits (up to 60 s) until `sql` counts at least one row.
-  void waitFor(const std::string& sql) const {
-    for (int i = 0; i < 1200; ++i) {
-      try {
-        if (fs::exists(dir_ / "runs.db") && std::stoll(one(sql)) > 0) return;
-      } catch (const labrun::store::StoreError&) {
-        // Not yet created or migrated.
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "timed out waiting for " << sql;
-  }
-
-  // Starts a 2-process run "cut" far longer than any test waits, and returns
-  // the launcher's pid once the run has stored a metric.
-  pid_t startLongGroupRun() const {
-    const pid_t launcher =
-        start("run " + kSpec +
-                  " data.synthetic.train_size=2048 train.epochs=20 "
-                  "data.batch_size=4 name=cut --nproc 2",
-              "cut");
-    waitFor(
-        "SELECT count(*) FROM metrics m JOIN runs r ON r.uuid = m.run "
-        "WHERE r.name = 'cut'");
-    return launcher;
+  // Starts a 2-process run "cut" far longer than any test needs, frozen as
+  // startFrozenAt() says at its first checkpoint (step 20).
+  pid_t startLongGroupRunFrozen() const {
+    return startFrozenAt(/*step=*/20,
+                         "run " + kSpec +
+                             " data.synthetic.train_size=2048 train.epochs=20 "
+                             "data.batch_size=4 checkpoint.every_steps=20 "
+                             "name=cut --nproc 2",
+                         "cut");
   }
 
   // The pid the launcher reported for `rank`.
@@ -204,8 +237,11 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
     control =
         std::max(control, (value - small.at(name)).abs().max().item<double>());
   }
-  EXPECT_LE(worst, 1e-5);
+  // Summed in another order, the gradients differ in their last bits, and
+  // Adam's normalisation can amplify that where a gradient is near zero;
+  // the bound is relative to how far the batch size alone moves them.
   EXPECT_GT(control, 1e-3);
+  EXPECT_LE(worst, 1e-3 * control);
   std::cout << "max |w1 - w2| = " << worst << " (control " << control << ")\n";
 
   // The validation mAP over the whole set (gathered from both ranks) equals
@@ -224,6 +260,24 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
             "8");
 }
 
+TEST_F(DistributedRunTest, WorkersReadTheSpecWithTheLaunchersEnvironment) {
+  // Each worker loads the spec again: a ${env:NAME} must read what the
+  // launcher was given, whatever the name (LABRUN_* included).
+  std::ofstream(dir_ / "env.yaml")
+      << "extends: " LABRUN_SOURCE_DIR
+         "/experiments/smoke.yaml\n"
+         "optim:\n  lr: ${env:LABRUN_TEST_LR,0.003}\n";
+  ::setenv("LABRUN_TEST_LR", "0.02", 1);
+  const int code = labrun(
+      "run env.yaml model.backbone.batch_norm=false threads=1 "
+      "data.synthetic.train_size=16 data.synthetic.val_size=8 "
+      "train.epochs=1 -q --nproc 2",
+      "env");
+  ::unsetenv("LABRUN_TEST_LR");
+  ASSERT_EQ(code, 0) << err("env");
+  EXPECT_EQ(one("SELECT value FROM params WHERE key = 'optim.lr'"), "0.02");
+}
+
 TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
   const std::string args =
       "run " + kSpec +
@@ -232,16 +286,16 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
       "--nproc 2";
   ASSERT_EQ(labrun(args + " name=whole", "whole"), 0) << err("whole");
 
-  const pid_t launcher = start(args + " name=cut", "cut");
-  waitFor(
-      "SELECT count(*) FROM checkpoints c JOIN runs r ON r.uuid = c.run "
-      "WHERE r.name = 'cut'");
+  // Rank 0 froze once its checkpoint of step 20 was in place; rank 1 is
+  // killed while it waits for rank 0 in the next collective.
+  const pid_t launcher = startFrozenAt(/*step=*/20, args + " name=cut", "cut");
+  ASSERT_GT(launcher, 0);
   const pid_t victim = workerPid("cut", 1);
   ASSERT_GT(victim, 0) << err("cut");
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   const auto killed = std::chrono::steady_clock::now();
-  int status = 0;
-  waitpid(launcher, &status, 0);
+  ASSERT_EQ(kill(workerPid("cut", 0), SIGCONT), 0);
+  const int status = waitFor(launcher);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed)
           .count();
@@ -261,6 +315,9 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
 
   ASSERT_EQ(labrun("resume cut -q", "resume"), 0) << err("resume");
   EXPECT_NE(err("resume").find("rank 1 of 2 started"), std::string::npos);
+  // Rank 0 recorded the checkpoint it froze at before it met the loss.
+  EXPECT_NE(slurp(dir_ / "resume.out").find("(step 20)"), std::string::npos)
+      << slurp(dir_ / "resume.out");
   EXPECT_EQ(one("SELECT status || ' ' || resumes FROM runs WHERE name = "
                 "'cut'"),
             "FINISHED 1");
@@ -270,11 +327,10 @@ TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
 }
 
 TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
-  const pid_t launcher = startLongGroupRun();
+  const pid_t launcher = startLongGroupRunFrozen();
+  ASSERT_GT(launcher, 0);
   ASSERT_EQ(kill(workerPid("cut", 0), SIGKILL), 0);
-  int status = 0;
-  waitpid(launcher, &status, 0);
-  EXPECT_NE(status, 0);
+  EXPECT_NE(waitFor(launcher), 0);
   EXPECT_NE(err("cut").find("rank 1: lost rank 0"), std::string::npos)
       << err("cut");
   EXPECT_EQ(one("SELECT status FROM runs WHERE name = 'cut'"), "FAILED");
@@ -284,10 +340,14 @@ TEST_F(DistributedRunTest, LostRankZeroIsNamedAndMarkedByTheLauncher) {
 }
 
 TEST_F(DistributedRunTest, SigintStopsEveryRankAtTheSameStep) {
-  const pid_t launcher = startLongGroupRun();
+  // Ctrl-C reaches the launcher while rank 0 is frozen at step 20 and
+  // rank 1 waits for it: the launcher passes it on, and rank 0 sees it
+  // when it wakes.
+  const pid_t launcher = startLongGroupRunFrozen();
+  ASSERT_GT(launcher, 0);
   ASSERT_EQ(kill(launcher, SIGINT), 0);
-  int status = 0;
-  waitpid(launcher, &status, 0);
+  ASSERT_EQ(kill(workerPid("cut", 0), SIGCONT), 0);
+  const int status = waitFor(launcher);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   // Both ranks agreed on the step: rank 0 checkpointed it and stopped
@@ -337,9 +397,7 @@ TEST_F(DistributedRunTest, TwoNodesMeetAtTheMaster) {
       std::to_string(freePort()) + " --node-rank ";
   const pid_t node1 = start(args + "1", "node1");
   ASSERT_EQ(labrun(args + "0", "node0"), 0) << err("node0");
-  int status = 0;
-  waitpid(node1, &status, 0);
-  EXPECT_EQ(status, 0) << err("node1");
+  EXPECT_EQ(waitFor(node1), 0) << err("node1");
   EXPECT_NE(err("node1").find("rank 1 of 2 started"), std::string::npos);
   EXPECT_EQ(one("SELECT status || ' ' || world_size FROM runs"), "FINISHED 2");
 }
