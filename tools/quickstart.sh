@@ -50,7 +50,7 @@ while (($#)); do
   shift
 done
 
-((setup)) && tools/setup.sh "$build"
+((setup)) && tools/setup.sh --app "$build"
 labrun=$build/bin/labrun
 
 "$labrun" prepare fashion-mosaic --out "$data" \

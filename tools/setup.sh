@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages labrun needs (only when some are missing)
 # and builds it (Release) into build/. Safe to run again at any time.
-#   tools/setup.sh [BUILD_DIR]
+#   tools/setup.sh [--app] [BUILD_DIR]
+#   --app  only the labrun command and its plugins (target labrun_app, what
+#          the quickstart needs): neither the test binaries nor the
+#          test-only packages, about half the first build
 set -euo pipefail
 cd "$(dirname "$0")/.."
+app_only=0
+if [ "${1:-}" = --app ]; then
+  app_only=1
+  shift
+fi
 build_dir=${1:-build}
 
 packages=(
@@ -20,11 +28,14 @@ packages=(
   # OpenBLAS that is the reference BLAS, ~25x slower on Linear layers. The
   # OpenMP build shares LibTorch's thread count.
   libopenblas0-openmp
+  libgloo-dev  # headers for LibTorch's c10d ProcessGroupGloo (distributed)
+)
+test_packages=(
   python3-sklearn  # regenerates tests/data/metric/sklearn_fixtures.json
   chromium  # test_results renders `labrun report` pages headless
-  libgloo-dev  # headers for LibTorch's c10d ProcessGroupGloo (distributed)
   clang-14 libclang-rt-14-dev llvm-14  # libFuzzer targets and sanitizer build
 )
+((app_only)) || packages+=("${test_packages[@]}")
 
 missing=()
 for package in "${packages[@]}"; do
@@ -41,4 +52,6 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$build_dir" --parallel "$(nproc)"
+targets=()
+((app_only)) && targets=(--target labrun_app)
+cmake --build "$build_dir" --parallel "$(nproc)" "${targets[@]}"
