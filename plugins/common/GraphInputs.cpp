@@ -171,6 +171,10 @@ torch::Tensor loadEmbeddings(const std::string& source, std::int64_t random_dim,
         ", expected [" + std::to_string(classes) +
         ", E]: one row per class (num_classes), in label order");
   }
+  if (!torch::isfinite(table).all().item<bool>()) {
+    throw std::invalid_argument("embeddings: '" + path +
+                                "' holds non-finite values");
+  }
   return table.to(torch::kFloat);
 }
 

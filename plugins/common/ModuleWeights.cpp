@@ -103,7 +103,7 @@ void loadModuleWeights(torch::nn::Module& module, const StateDict& state,
   for (const auto& item : module.named_buffers()) {
     own[item.key()] = item.value();
   }
-  std::vector<std::string> missing, unexpected, mis_shaped;
+  std::vector<std::string> missing, unexpected, mis_shaped, mis_typed;
   bool any_own = false;
   for (const auto& [key, tensor] : state) {
     if (rules.ignored && rules.ignored(key)) continue;
@@ -117,6 +117,13 @@ void loadModuleWeights(torch::nn::Module& module, const StateDict& state,
       mis_shaped.push_back(c10::str(key, " ", tensor.sizes(), " in the file, ",
                                     it->second.sizes(), " in the model"));
     }
+    // Integers copied into float weights would truncate them unnoticed;
+    // another float precision is converted, as PyTorch does.
+    if (it->second.is_floating_point() && !tensor.is_floating_point()) {
+      mis_typed.push_back(c10::str(key, " ", tensor.scalar_type(),
+                                   " in the file, ", it->second.scalar_type(),
+                                   " in the model"));
+    }
   }
   for (const auto& entry : own) {
     if (state.count(entry.first) == 0 &&
@@ -124,12 +131,14 @@ void loadModuleWeights(torch::nn::Module& module, const StateDict& state,
       missing.push_back(entry.first);
     }
   }
-  if (!missing.empty() || !unexpected.empty() || !mis_shaped.empty()) {
+  if (!missing.empty() || !unexpected.empty() || !mis_shaped.empty() ||
+      !mis_typed.empty()) {
     std::string problems;
     for (const auto& [what, keys] :
          {std::pair{"missing keys", &missing},
           std::pair{"unexpected keys", &unexpected},
-          std::pair{"mis-shaped keys", &mis_shaped}}) {
+          std::pair{"mis-shaped keys", &mis_shaped},
+          std::pair{"mis-typed keys", &mis_typed}}) {
       if (keys->empty()) continue;
       problems += (problems.empty() ? "" : "; ") + listKeys(what, *keys);
     }

@@ -65,6 +65,9 @@ int runApp(int argc, char** argv) {
   } catch (const plugins::PluginError& error) {
     std::cerr << "labrun: error: " << error.what() << "\n";
     return kUsageError;
+  } catch (const store::StoreBusyError& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kRunFailed;
   } catch (const store::StoreError& error) {
     std::cerr << "labrun: error: " << error.what() << "\n";
     return kUsageError;

@@ -83,7 +83,9 @@ int PrepareCommand::prepareLabels() const {
         : report.cache_hit
             ? fmt::format("read from the cache in {}: {}", took,
                           report.cache_file)
-            : fmt::format("parsed in {}, cached: {}", took, report.cache_file);
+        : report.cache_stored
+            ? fmt::format("parsed in {}, cached: {}", took, report.cache_file)
+            : fmt::format("parsed in {}, not cached (see the warning)", took);
     std::cout << fmt::format(
         "{}: {} images, {} classes, {} positive and {} ignored labels from "
         "{}; {}\n",

@@ -9,7 +9,8 @@ namespace labrun::cli {
 namespace {
 
 int resumeRun(const GlobalOptions& global, const std::string& run_ref,
-              const ProgressArgs& progress, const dist::LaunchOptions& launch) {
+              const ProgressArgs& progress, const dist::LaunchOptions& launch,
+              bool restart) {
   const plugins::PluginHost host = loadPlugins(global);
   auto store = openExistingStore(global, /*read_only=*/false);
   const std::string uuid = store->resolveRun(run_ref, /*prefer_trained=*/true);
@@ -20,7 +21,10 @@ int resumeRun(const GlobalOptions& global, const std::string& run_ref,
   request.db_path = global.db;
   train::ResolvedSpec spec = storedSpec(*store, uuid, host);
   store.reset();  // the leading process opens it again
-  return trainInRole(global, request, std::move(spec), host, progress);
+  train::RunControls controls = runControls(global, progress);
+  controls.restart = restart;
+  return trainInRole(global, request, std::move(spec), host,
+                     std::move(controls));
 }
 
 class ResumeCommand : public Command {
@@ -31,6 +35,10 @@ class ResumeCommand : public Command {
         "Continue a stopped, failed or crashed run from its last checkpoint");
     resume->add_option("run", run_ref_, "Run uuid, unique uuid prefix or name")
         ->required();
+    resume->add_flag("--restart", restart_,
+                     "Start the run over when none of its recorded "
+                     "checkpoints is intact, dropping what it recorded "
+                     "(without it, such a resume is refused)");
     addProgressFlags(resume, progress_);
     addLaunchFlags(resume, launch_, /*with_nproc=*/false);
     resume->footer(kExitCodes);
@@ -38,11 +46,12 @@ class ResumeCommand : public Command {
   }
 
   int run(const GlobalOptions& global) override {
-    return resumeRun(global, run_ref_, progress_, launch_);
+    return resumeRun(global, run_ref_, progress_, launch_, restart_);
   }
 
  private:
   std::string run_ref_;
+  bool restart_ = false;
   ProgressArgs progress_;
   dist::LaunchOptions launch_;
 };

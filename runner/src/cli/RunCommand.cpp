@@ -48,7 +48,8 @@ int runSpec(const GlobalOptions& global, const RunArgs& args) {
   request.db_path = global.db;
   // Everything that can be wrong with the spec fails before a run record
   // exists (in the launcher too, before any worker starts).
-  return trainInRole(global, request, std::move(spec), host, args.progress);
+  return trainInRole(global, request, std::move(spec), host,
+                     runControls(global, args.progress));
 }
 
 class RunCommand : public Command {

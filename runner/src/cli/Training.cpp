@@ -9,6 +9,7 @@
 
 #include "cli/StoreAccess.h"
 #include "spec/SpecError.h"
+#include "util/Sha256.h"
 
 namespace labrun::cli {
 
@@ -128,6 +129,15 @@ CommandTarget resolveTarget(const GlobalOptions& global,
           "deleted); give one with --checkpoint FILE",
           prefix, uuid, *recorded));
     }
+    // Results of a damaged model must not be recorded as the run's.
+    for (const store::CheckpointRow& row : store->checkpoints(uuid)) {
+      if (row.path == *recorded && util::sha256File(row.path) != row.sha256) {
+        throw spec::SpecError(fmt::format(
+            "{}: run {} recorded {} but it is damaged (its sha256 is not the "
+            "one recorded); give another with --checkpoint FILE",
+            prefix, uuid, *recorded));
+      }
+    }
     resolved.checkpoint_file = *recorded;
   } else if (const auto owner = store->checkpointOwner(
                  std::filesystem::absolute(checkpoint).string());
@@ -152,10 +162,10 @@ class ExperimentRole : public dist::Participant {
  public:
   ExperimentRole(const GlobalOptions& global, const dist::RoleRequest& request,
                  train::ResolvedSpec spec, const plugins::PluginHost& host,
-                 const ProgressArgs& progress)
+                 train::RunControls controls)
       : db_(global.db),
         resume_(request.run),
-        controls_(runControls(global, progress)),
+        controls_(std::move(controls)),
         experiment_(std::move(spec), host, global.db) {
     if (resume_.empty()) experiment_.checkWatchedKeys();
   }
@@ -195,7 +205,7 @@ class ExperimentRole : public dist::Participant {
 
 int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
                 train::ResolvedSpec spec, const plugins::PluginHost& host,
-                const ProgressArgs& progress) {
+                train::RunControls controls) {
   return dist::playRole(
       request,
       [&] {
@@ -208,7 +218,7 @@ int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
       },
       [&] {
         return std::make_unique<ExperimentRole>(
-            global, request, std::move(spec), host, progress);
+            global, request, std::move(spec), host, std::move(controls));
       },
       std::cerr);
 }

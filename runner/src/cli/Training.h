@@ -60,9 +60,10 @@ CommandTarget resolveTarget(const GlobalOptions& global,
 // Trains `spec` in this process's role (dist/Roles.h): a new run, or
 // `request.run` resumed when it is set. The launcher only checks the spec
 // (binds it, so a bad one fails before any worker starts); a worker or a
-// single process builds the experiment and leads or follows.
+// single process builds the experiment and leads or follows, under
+// `controls` (runControls() and what the command adds).
 int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
                 train::ResolvedSpec spec, const plugins::PluginHost& host,
-                const ProgressArgs& progress);
+                train::RunControls controls);
 
 }  // namespace labrun::cli

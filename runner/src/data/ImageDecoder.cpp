@@ -116,14 +116,16 @@ JpegResult decodeJpeg(const std::vector<unsigned char>& bytes,
     jpeg_destroy_decompress(&info);
     return JpegResult::kNotHandled;
   }
-  image.size = cv::Size(static_cast<int>(info.image_width),
-                        static_cast<int>(info.image_height));
-  if (static_cast<double>(image.size.area()) > kMaxPixels) {
-    std::snprintf(message, JMSG_LENGTH_MAX, "image too large (%dx%d)",
-                  image.size.width, image.size.height);
+  // In double: cv::Size::area() is an int, which a forged 60000x60000
+  // header overflows past the cap.
+  if (static_cast<double>(info.image_width) * info.image_height > kMaxPixels) {
+    std::snprintf(message, JMSG_LENGTH_MAX, "image too large (%ux%u)",
+                  info.image_width, info.image_height);
     jpeg_destroy_decompress(&info);
     return JpegResult::kUnusable;
   }
+  image.size = cv::Size(static_cast<int>(info.image_width),
+                        static_cast<int>(info.image_height));
   const cv::Rect want =
       region_for(image.size) & cv::Rect(cv::Point(), image.size);
   info.out_color_space = JCS_EXT_BGR;

@@ -223,6 +223,9 @@ Contents decode(const std::string& bytes) {
 }
 
 std::optional<std::string> readFile(const std::string& path) {
+  // A folder opens too, and then claims a size of 2^63 - 1.
+  std::error_code error;
+  if (!fs::is_regular_file(path, error)) return std::nullopt;
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
   std::string bytes(static_cast<std::size_t>(in.tellg()), '\0');
@@ -284,7 +287,9 @@ LabelCache::Result LabelCache::loadOrBuild(
     try {
       Contents cached = decode(*bytes);
       if (cached.key == key_ && cached.sources == sources_) {
-        if (cached.stamps == stamps) return {std::move(cached.table), true};
+        if (cached.stamps == stamps) {
+          return {std::move(cached.table), /*hit=*/true, /*stored=*/true};
+        }
         bool same_sizes = true;
         for (std::size_t i = 0; i < stamps.size(); ++i) {
           same_sizes = same_sizes && stamps[i].size == cached.stamps[i].size;
@@ -297,7 +302,7 @@ LabelCache::Result LabelCache::loadOrBuild(
             warnings << "labrun: warning: label cache: " << error.what()
                      << "\n";
           }
-          return {std::move(cached.table), true};
+          return {std::move(cached.table), /*hit=*/true, /*stored=*/true};
         }
       }
     } catch (const Corrupt& corrupt) {
@@ -320,14 +325,15 @@ LabelCache::Result LabelCache::loadOrBuild(
         "labrun: warning: label sources changed while being read; not "
         "caching {}\n",
         file_);
-    return {std::move(fresh.table), false};
+    return {std::move(fresh.table), /*hit=*/false, /*stored=*/false};
   }
   try {
     writeAtomically(file_, encode(fresh));
   } catch (const std::runtime_error& error) {
     warnings << "labrun: warning: label cache: " << error.what() << "\n";
+    return {std::move(fresh.table), /*hit=*/false, /*stored=*/false};
   }
-  return {std::move(fresh.table), false};
+  return {std::move(fresh.table), /*hit=*/false, /*stored=*/true};
 }
 
 std::string LabelCache::location(const std::string& anchor,

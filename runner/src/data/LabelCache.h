@@ -30,7 +30,8 @@ class LabelCache {
 
   struct Result {
     LabelTable table;
-    bool hit = false;  // read from the cache rather than built
+    bool hit = false;     // read from the cache rather than built
+    bool stored = false;  // the cache file holds the table (hit or written)
   };
 
   // The cached table when the cache is valid; otherwise `build()`'s, which is

@@ -252,6 +252,7 @@ LabelTable loadLabelTable(const LabelSourceOptions& options,
             .loadOrBuild(source.read);
     table = std::move(cached.table);
     done.cache_hit = cached.hit;
+    done.cache_stored = cached.stored;
   } else {
     table = source.read();
   }

@@ -18,6 +18,7 @@ struct LabelLoadReport {
   std::string annotations;  // the annotation file (voc: the image-set list)
   std::string cache_file;   // "" with data.cache: false
   bool cache_hit = false;
+  bool cache_stored = false;  // the cache file holds these labels now
   double seconds = 0;         // the whole load, cache included
   double cpu_seconds = 0;     // its process CPU time (robust on a busy host)
   std::size_t positives = 0;  // labels with target 1

@@ -1,6 +1,7 @@
 #include "plugins/PluginHost.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace labrun::plugins {
 namespace fs = std::filesystem;
@@ -66,6 +68,45 @@ void requireTrustedFile(const std::string& file) {
     throw PluginError(fmt::format(
         "plugin file {}: refused: owned by uid {}, not by you (uid {}) or root",
         file, info.st_uid, ::geteuid()));
+  }
+}
+
+// A library cut short (an interrupted copy or install) makes the dynamic
+// loader fault (SIGBUS) on its pages past the end of the file, killing
+// the process without a word: refuse a 64-bit ELF file whose headers or
+// loadable segments reach past its end. Other files are left to dlopen,
+// which names what is wrong with them. The section headers, last in the
+// file, count too: any cut is then caught.
+void requireCompleteElf(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  Elf64_Ehdr header{};
+  if (!in.read(reinterpret_cast<char*>(&header), sizeof header) ||
+      std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 ||
+      header.e_ident[EI_CLASS] != ELFCLASS64) {
+    return;
+  }
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::uint64_t>(in.tellg());
+  const std::uint64_t program_headers_end =
+      header.e_phoff + std::uint64_t{header.e_phnum} * header.e_phentsize;
+  std::uint64_t needed = std::max(
+      program_headers_end,
+      header.e_shoff + std::uint64_t{header.e_shnum} * header.e_shentsize);
+  if (program_headers_end <= size && header.e_phentsize == sizeof(Elf64_Phdr)) {
+    in.seekg(static_cast<std::streamoff>(header.e_phoff));
+    for (int i = 0; i < header.e_phnum; ++i) {
+      Elf64_Phdr segment{};
+      if (!in.read(reinterpret_cast<char*>(&segment), sizeof segment)) break;
+      if (segment.p_type == PT_LOAD) {
+        needed = std::max(needed, segment.p_offset + segment.p_filesz);
+      }
+    }
+  }
+  if (needed > size) {
+    throw PluginError(fmt::format(
+        "plugin file {}: refused: it is cut short ({} bytes, its ELF headers "
+        "need {}): an interrupted copy or install?",
+        file, size, needed));
   }
 }
 
@@ -131,6 +172,7 @@ void PluginHost::loadDirectories(const std::vector<std::string>& dirs) {
 const LoadedPlugin& PluginHost::loadFile(const std::string& path) {
   const std::string file = fs::weakly_canonical(path).string();
   requireTrustedFile(file);
+  requireCompleteElf(file);
   auto library = std::make_shared<boost::dll::shared_library>();
   boost::dll::fs::error_code error;
   library->load(file,

@@ -61,6 +61,12 @@ Range Range::parse(const std::string& text) {
 
 bool Range::contains(double value) const {
   if (std::isnan(value)) return false;
+  if (std::isinf(value)) {
+    // A side without a bound stops short of infinity (">= 0" is [0, inf));
+    // only a closed bound written as inf admits it.
+    const auto& side = value > 0 ? high_ : low_;
+    return side && std::isinf(*side) && !(value > 0 ? high_open_ : low_open_);
+  }
   if (low_ && (low_open_ ? value <= *low_ : value < *low_)) return false;
   if (high_ && (high_open_ ? value >= *high_ : value > *high_)) return false;
   return true;

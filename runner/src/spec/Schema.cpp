@@ -90,17 +90,18 @@ std::vector<std::pair<const Node*, double>> numbersOf(const Node& node,
 void checkValue(const Node& node, ParamType type, const std::string& choices,
                 const std::string& range, const std::string& key) {
   toParamValue(node, type, key);
-  if (!range.empty()) {
-    const Range declared = Range::parse(range);
-    const auto numbers = numbersOf(node, type);
-    for (std::size_t i = 0; i < numbers.size(); ++i) {
-      const auto& [item, value] = numbers[i];
-      if (declared.contains(value)) continue;
-      const bool listed =
-          type == ParamType::kIntList || type == ParamType::kFloatList;
-      fail(*item, listed ? joinPath(key, std::to_string(i)) : key,
-           "expected " + declared.expected(type) + ", found " + item->text());
-    }
+  // Without a declared range a number must still be finite (.inf, .nan).
+  const Range declared = Range::parse(range.empty() ? "(-inf, inf)" : range);
+  const auto numbers = numbersOf(node, type);
+  for (std::size_t i = 0; i < numbers.size(); ++i) {
+    const auto& [item, value] = numbers[i];
+    if (declared.contains(value)) continue;
+    const bool listed =
+        type == ParamType::kIntList || type == ParamType::kFloatList;
+    fail(*item, listed ? joinPath(key, std::to_string(i)) : key,
+         "expected " +
+             (range.empty() ? "a finite number" : declared.expected(type)) +
+             ", found " + item->text());
   }
   if ((type != ParamType::kString && type != ParamType::kInt) ||
       choices.empty()) {

@@ -17,6 +17,13 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The store stayed locked by another process past the busy timeout: a
+// failure of the moment, not of the command line (exit 1, not 2).
+class StoreBusyError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // Current schema version (PRAGMA user_version after migrations).
 constexpr int kSchemaVersion = 8;
 

@@ -22,6 +22,14 @@ namespace labrun::store::detail {
 
 // Same, followed by SQLite's own text for the last error on `db`.
 [[noreturn]] inline void failSqlite(sqlite3* db, const std::string& what) {
+  const int code = sqlite3_errcode(db) & 0xFF;
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    const char* file = sqlite3_db_filename(db, "main");
+    throw StoreBusyError("run store '" + std::string(file ? file : "") +
+                         "': " + what + ": " + sqlite3_errmsg(db) +
+                         " (another process held the store's lock for "
+                         "longer than the busy timeout)");
+  }
   fail(db, what + ": " + sqlite3_errmsg(db));
 }
 

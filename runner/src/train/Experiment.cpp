@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <optional>
 
@@ -158,7 +159,8 @@ struct StoredCheckpoint {
 };
 
 std::optional<StoredCheckpoint> newestIntactCheckpoint(
-    const store::RunStore& store, const std::string& run, std::ostream& log) {
+    const store::RunStore& store, const std::string& run,
+    std::ostream& warnings) {
   for (const store::CheckpointRow& row : store.checkpoints(run)) {
     std::error_code error;
     std::string why = "is missing";
@@ -172,8 +174,8 @@ std::optional<StoredCheckpoint> newestIntactCheckpoint(
         why = std::string("cannot be read (") + unreadable.what() + ")";
       }
     }
-    log << "labrun: warning: checkpoint " << row.path << " " << why
-        << "; trying an older one\n";
+    warnings << "labrun: warning: checkpoint " << row.path << " " << why
+             << "; trying an older one\n";
   }
   return std::nullopt;
 }
@@ -405,8 +407,24 @@ RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
+  if (parts_->options.trainer.save_checkpoints) requireWritableOutputDir();
   const std::string uuid = recordRun(store, controls, "train", log);
   return train(&store, uuid, /*resume_from=*/"", controls, log);
+}
+
+void Experiment::requireWritableOutputDir() const {
+  const fs::path dir = fs::absolute(parts_->options.output_dir);
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (!error && ::access(dir.c_str(), W_OK) != 0) {
+    error = std::error_code(errno, std::generic_category());
+  }
+  if (error) {
+    throw spec::SpecError(fmt::format(
+        "{}: output_dir: cannot write checkpoints into {}: {}",
+        spec_.tree.at("output_dir").origin().describe(), dir.string(),
+        error.message()));
+  }
 }
 
 std::string Experiment::recordRun(store::RunStore& store,
@@ -493,9 +511,21 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
   const bool gone =
       owner.host && *owner.host == util::hostName() && owner.pid &&
       ::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH;
+  // Checked before the run is claimed, so that a refusal changes nothing;
+  // the files passed over are warnings (stderr).
+  const auto checkpoint = newestIntactCheckpoint(store, uuid, std::cerr);
+  const std::size_t recorded = store.checkpoints(uuid).size();
+  if (!checkpoint && recorded > 0 && !controls.restart) {
+    // A moved folder or an unmounted disk must not erase the run.
+    throw spec::SpecError(fmt::format(
+        "run {} ({}) recorded {} checkpoint(s) and none is intact (see the "
+        "warnings above); resuming would start it over and drop its recorded "
+        "metrics and checkpoints. Put the files back, or start over with: "
+        "labrun resume {} --restart",
+        store.runHeader(uuid).name, uuid, recorded, uuid));
+  }
   store.reopenRun(uuid, gone ? 0.0 : store::RunStore::kStaleHeartbeatS,
                   ::getpid());
-  const auto checkpoint = newestIntactCheckpoint(store, uuid, log);
   std::string from;
   if (checkpoint) {
     torch::serialize::InputArchive archive;
@@ -578,10 +608,16 @@ void Experiment::finishRun(store::RunStore& store,
 }
 
 void Experiment::loadCheckpoint(const std::string& path) {
-  torch::serialize::InputArchive archive, model;
-  archive.load_from(path);
-  archive.read("model", model);
-  parts_->model->load(model);
+  try {
+    torch::serialize::InputArchive archive, model;
+    archive.load_from(path);
+    archive.read("model", model);
+    parts_->model->load(model);
+  } catch (const c10::Error& error) {
+    throw spec::SpecError(
+        fmt::format("{} is not a labrun checkpoint of this model: {}", path,
+                    error.what_without_backtrace()));
+  }
 }
 
 const std::vector<std::string>& Experiment::classNames() const {

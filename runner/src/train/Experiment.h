@@ -31,6 +31,9 @@ struct RunControls {
   bool quiet = false;
   bool terminal = false;        // stdout is a terminal: draw a progress bar
   std::int64_t log_every = -1;  // -1: the spec's train.log_every
+  // resume: start over when none of the run's recorded checkpoints is
+  // intact (otherwise refused: it would drop what the run recorded).
+  bool restart = false;
 };
 
 struct RunOutcome {
@@ -114,7 +117,8 @@ class Experiment {
   RunOutcome resume(store::RunStore& store, const std::string& uuid,
                     const RunControls& controls, std::ostream& log);
   // Loads the model's weights from a checkpoint file (the commands look up
-  // a run's best or last in the store first).
+  // a run's best or last in the store first); a file that is not one of
+  // this model is a spec::SpecError naming it.
   void loadCheckpoint(const std::string& path);
   // The classes of the model's outputs, in order.
   const std::vector<std::string>& classNames() const;
@@ -137,6 +141,9 @@ class Experiment {
 
  private:
   struct Parts;
+  // output_dir exists (created if need be) and can take checkpoint files;
+  // a spec::SpecError naming the key otherwise, before any run is recorded.
+  void requireWritableOutputDir() const;
   // Records a new run (spec, parameters, plugins, provenance) of `kind`.
   std::string recordRun(store::RunStore& store, const RunControls& controls,
                         const std::string& kind, std::ostream& log);

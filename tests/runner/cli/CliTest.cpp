@@ -702,6 +702,15 @@ TEST_F(CliTest, ReadCommandsWithoutStoreAreUsageErrors) {
 // Resumable training: a run stopped by SIGINT (checkpoint, KILLED) or killed
 // with -9 (stale heartbeat) continues with `labrun resume` and reproduces
 // the uninterrupted run's losses step for step.
+// Damages `path` in place (a byte of the middle inverted); twice restores it.
+void flipByte(const std::string& path) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekg(100);
+  const char byte = static_cast<char>(file.get());
+  file.seekp(100);
+  file.put(static_cast<char>(byte ^ 0x5a));
+}
+
 const std::string kResumable =
     kFast + " train.log_every=1 checkpoint.every_steps=4";
 
@@ -927,13 +936,7 @@ TEST_F(CliTest, ResumePassesOverDamagedAndUnreadableCheckpoints) {
   const auto rows = checkpointRows(db(), "cut");
   ASSERT_EQ(rows.size(), 3u);  // steps 12, 8 and 4
   const std::string damaged = rows[0].path, unreadable = rows[1].path;
-  {
-    std::fstream file(damaged, std::ios::in | std::ios::out | std::ios::binary);
-    file.seekg(100);
-    const char byte = static_cast<char>(file.get());
-    file.seekp(100);
-    file.put(static_cast<char>(byte ^ 0x5a));
-  }
+  flipByte(damaged);
   // A folder where the file was: it exists, but reading it fails (root
   // reads a chmod 000 file, so that would prove nothing under root).
   fs::remove(unreadable);
@@ -950,6 +953,64 @@ TEST_F(CliTest, ResumePassesOverDamagedAndUnreadableCheckpoints) {
             std::string::npos)
       << said;
   EXPECT_NE(said.find(rows[2].path + " (step 4)"), std::string::npos) << said;
+  expectSameMetrics("cut", "whole");
+}
+
+// An output_dir that cannot take checkpoints fails before the run is
+// recorded, naming the key, not at the first checkpoint after an epoch.
+TEST_F(CliTest, UnwritableOutputDirIsASpecErrorBeforeTraining) {
+  { std::ofstream(dir_ / "taken") << "a file, not a folder\n"; }
+  const Result refused =
+      labrun("run " + kSmoke + kFast + " output_dir=taken/checkpoints -q");
+  EXPECT_EQ(refused.code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("output_dir: cannot write checkpoints into " +
+                             (dir_ / "taken/checkpoints").string() + ": "),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("override 'output_dir=taken/checkpoints': "),
+            std::string::npos)
+      << refused.err;
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  EXPECT_EQ(*store->query("SELECT count(*) FROM runs").rows.at(0)[0], "0");
+}
+
+// When every recorded checkpoint is gone (a moved folder, an unmounted
+// disk), resume refuses (exit 2) and changes nothing; --restart starts
+// the run over.
+TEST_F(CliTest, ResumeWithNoIntactCheckpointIsRefusedUnlessRestart) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  killAfterCheckpoint("run " + kSmoke + kResumable + " name=cut -q", 16);
+  const auto rows = checkpointRows(db(), "cut");
+  ASSERT_EQ(rows.size(), 3u);
+  const fs::path folder = fs::path(rows[0].path).parent_path();
+  fs::rename(folder, dir_ / "moved");
+  const auto recorded = [&] {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    return *store
+                ->query(
+                    "SELECT r.status || ' ' || r.resumes || ' ' || (SELECT "
+                    "count(*) FROM metrics WHERE run = r.uuid) || ' ' || "
+                    "(SELECT count(*) FROM checkpoints WHERE run = r.uuid) "
+                    "FROM runs r WHERE name = 'cut'")
+                .rows.at(0)[0];
+  };
+  const std::string before = recorded();
+  const Result refused = labrun("resume cut -q");
+  EXPECT_EQ(refused.code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("recorded 3 checkpoint(s) and none is intact"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("--restart"), std::string::npos);
+  EXPECT_NE(refused.err.find("checkpoint " + rows[0].path + " is missing"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_EQ(recorded(), before);
+
+  const Result restarted = labrun("resume cut --restart -q");
+  ASSERT_EQ(restarted.code, 0) << restarted.out << restarted.err;
+  EXPECT_NE(restarted.out.find("has no intact checkpoint; starting over"),
+            std::string::npos)
+      << restarted.out;
   expectSameMetrics("cut", "whole");
 }
 
@@ -1173,6 +1234,34 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
                           "checkpoint file"),
             std::string::npos)
       << last.err;
+  // A file that is not a checkpoint of this model, and a recorded one that
+  // is damaged: named, without LibTorch's backtrace, and nothing recorded.
+  { std::ofstream(dir_ / "garbage.pt") << std::string(4096, 'x'); }
+  for (const std::string command :
+       {std::string("eval smoke"), std::string("export smoke"),
+        "predict smoke " + kSmoke}) {
+    const Result garbage = labrun(command + " --checkpoint garbage.pt");
+    EXPECT_EQ(garbage.code, 2) << command;
+    EXPECT_NE(garbage.err.find("garbage.pt is not a labrun checkpoint of this "
+                               "model: "),
+              std::string::npos)
+        << garbage.err;
+    EXPECT_EQ(garbage.err.find("Exception raised from"), std::string::npos)
+        << garbage.err;
+  }
+  const std::string best = *store
+                                ->query("SELECT path FROM checkpoints WHERE "
+                                        "best ORDER BY step DESC LIMIT 1")
+                                .rows.at(0)[0];
+  flipByte(best);
+  const Result damaged = labrun("eval smoke");
+  flipByte(best);  // back as it was
+  EXPECT_EQ(damaged.code, 2);
+  EXPECT_NE(damaged.err.find("recorded " + best +
+                             " but it is damaged (its sha256 is not the one "
+                             "recorded)"),
+            std::string::npos)
+      << damaged.err;
   EXPECT_EQ(*store->query("SELECT count(*) FROM evaluations").rows[0][0], "1");
 }
 

@@ -617,6 +617,21 @@ TEST_F(CacheTest, CorruptCacheIsRebuilt) {
     EXPECT_EQ(slurp(file_), good) << why;
   }
   EXPECT_TRUE(load().hit);
+  EXPECT_TRUE(load().stored);
+}
+
+TEST_F(CacheTest, FolderInTheCachesPlaceIsAWarningNotAFailure) {
+  fs::create_directory(file_);
+  const LabelCache::Result built = load();
+  EXPECT_FALSE(built.hit);
+  EXPECT_FALSE(built.stored);
+  EXPECT_EQ(builds_, 1);
+  EXPECT_GT(built.table.numImages(), 0u);
+  EXPECT_EQ(warnings_.str().rfind("labrun: warning: label cache: cannot write " +
+                                      file_ + ": ",
+                                  0),
+            0u)
+      << warnings_.str();
 }
 
 TEST_F(FormatsTest, CacheLocation) {

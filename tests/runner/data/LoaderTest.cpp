@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -477,6 +478,9 @@ TEST(ImageDecoder, DecodesOnlyTheRegionAskedAndExactly) {
       0.0);
 }
 
+// A baseline JPEG's start-of-frame marker (SOF0).
+const std::vector<uchar> kSof0 = {0xFF, 0xC0};
+
 TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
   const std::string dir = tempDir("bad");
   const std::vector<uchar> jpeg = encode(".jpg", noiseImage(64, 80, 1));
@@ -498,6 +502,20 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
   fs::create_directories(dir + "/folder.jpg");
   writeBytes(dir + "/truncated.png",
              std::vector<uchar>(png.begin(), png.end() - 20));
+  // Headers that claim a huge image: refused before any pixel memory,
+  // also where width x height overflows an int (60000 x 60000).
+  const auto sof = std::search(jpeg.begin(), jpeg.end(), kSof0.begin(),
+                               kSof0.end()) -
+                   jpeg.begin();
+  ASSERT_LT(sof, static_cast<std::ptrdiff_t>(jpeg.size()));
+  for (const int side : {20000, 60000}) {
+    std::vector<uchar> forged = jpeg;
+    for (const int at : {5, 7}) {  // height, then width, big-endian
+      forged[sof + at] = static_cast<uchar>(side >> 8);
+      forged[sof + at + 1] = static_cast<uchar>(side & 0xFF);
+    }
+    writeBytes(dir + "/huge" + std::to_string(side) + ".jpg", forged);
+  }
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"missing.jpg", "cannot open: No such file or directory"},
@@ -510,6 +528,8 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
       {"garbage.jpg", "not a decodable image"},
       {"bad_header.jpg", "corrupt JPEG: "},
       {"truncated.png", "truncated PNG (no IEND chunk)"},
+      {"huge20000.jpg", "corrupt JPEG: image too large (20000x20000)"},
+      {"huge60000.jpg", "corrupt JPEG: image too large (60000x60000)"},
   };
   for (const auto& [name, reason] : cases) {
     SCOPED_TRACE(name);

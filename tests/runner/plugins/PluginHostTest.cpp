@@ -113,6 +113,29 @@ TEST(PluginHost, RefusesFileThatIsNotALibrary) {
   EXPECT_NE(message.find("invalid ELF header"), std::string::npos) << message;
 }
 
+TEST(PluginHost, RefusesLibraryCutShortInsteadOfCrashing) {
+  // dlopen of a cut ELF file faults (SIGBUS) before it can return an error.
+  const std::string whole = variantFile("ok");
+  const auto size = std::filesystem::file_size(whole);
+  for (const std::uintmax_t cut : {std::uintmax_t{1000}, size / 2, size - 1}) {
+    SCOPED_TRACE(cut);
+    const std::string path = std::filesystem::weakly_canonical(
+                                 ::testing::TempDir() + "/liblabrun_cut.so")
+                                 .string();
+    std::filesystem::copy_file(
+        whole, path, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(path, cut);
+    PluginHost host;
+    const std::string message = errorOf([&] { host.loadFile(path); });
+    EXPECT_EQ(message.rfind("plugin file " + path + ": refused: it is cut "
+                            "short (" + std::to_string(cut) + " bytes, its "
+                            "ELF headers need ",
+                            0),
+              0u)
+        << message;
+  }
+}
+
 TEST(PluginHost, RefusesWorldWritableFile) {
   const std::string path = std::filesystem::weakly_canonical(
                                ::testing::TempDir() + "/liblabrun_open.so")

@@ -1,6 +1,7 @@
 // Spec loading, overrides, interpolation, validation and emission.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -706,6 +707,8 @@ TEST(Validate, DeclaredRangesAreEnforced) {
           {"workers", T::kIntOrAuto, "auto", "", "", ">= 1"},
           {"sizes", T::kIntList, "[1]", "", "", "> 0"},
           {"depth", T::kInt, "18", "", "18|34"},
+          {"lr", T::kFloat, "0.1", "", "", ">= 0"},
+          {"scale", T::kFloat, "1.0", "", ""},
       },
       /*slots=*/{{"model.head", PluginKind::kHead, false, "h", ""}},
   };
@@ -739,6 +742,18 @@ TEST(Validate, DeclaredRangesAreEnforced) {
   EXPECT_EQ(error("model: {head: {name: h, hidden: 17}}\n"),
             "smoke.yaml:1:33: model.head.hidden: expected an integer <= 16, "
             "found 17");
+  // Infinity is no number of a one-sided range (">= 0" is [0, inf)), nor
+  // of a float without a range; a closed bound written as inf admits it.
+  EXPECT_EQ(error("lr: .inf\n"),
+            "smoke.yaml:1:5: lr: expected a number >= 0, found .inf");
+  EXPECT_EQ(error("scale: -.inf\n"),
+            "smoke.yaml:1:8: scale: expected a finite number, found -.inf");
+  EXPECT_EQ(error("scale: .nan\n"),
+            "smoke.yaml:1:8: scale: expected a finite number, found .nan");
+  EXPECT_EQ(error("scale: -3.5\n"), "no error");
+  EXPECT_TRUE(Range::parse("[0, inf]").contains(INFINITY));
+  EXPECT_FALSE(Range::parse("[0, inf)").contains(INFINITY));
+  EXPECT_FALSE(Range::parse("<= 0").contains(-INFINITY));
   EXPECT_THROW(Range::parse("[0, 1"), std::invalid_argument);
   EXPECT_THROW(Range::parse("[2, 1]"), std::invalid_argument);
   EXPECT_TRUE(Range::parse("(0, inf)").contains(1e30));

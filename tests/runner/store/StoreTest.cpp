@@ -865,6 +865,31 @@ TEST_F(StoreTest, ConcurrentWritersFromTwoProcesses) {
   EXPECT_EQ(store->schemaVersion(), kSchemaVersion);
 }
 
+// A lock held past the busy timeout (10 s) is a StoreBusyError: the
+// command exits 1 (a failure of the moment), not 2 (a usage error).
+TEST_F(StoreTest, LockHeldPastTheBusyTimeoutIsABusyError) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("a"));
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  std::string message;
+  try {
+    store->finishRun(run, "FINISHED", "");
+  } catch (const StoreBusyError& busy) {
+    message = busy.what();
+  }
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE(Contains(message, "database is locked (another process held "
+                                "the store's lock for longer than the busy "
+                                "timeout)"))
+      << message;
+  store->finishRun(run, "FINISHED", "");  // free again
+  EXPECT_EQ(scalar(*store, "SELECT status FROM runs"), "FINISHED");
+}
+
 TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
   auto store = RunStore::open(path_);
   const std::string run = store->createRun(makeInfo("killed"));

@@ -1286,6 +1286,19 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
   }
   EXPECT_TRUE(torch::equal(fresh.backbone[0]->as<torch::nn::Linear>()->weight,
                            backbone_before));
+  // Integer weights would be truncated into the float ones: refused.
+  StateDict integers = state;
+  integers.at("head.bias") = integers.at("head.bias").to(torch::kInt);
+  TwoPart same(/*classes=*/5);
+  try {
+    loadModules(same, integers, {"head"}, path);
+    ADD_FAILURE() << "integer weights";
+  } catch (const std::runtime_error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "weights '" + path +
+                  "' do not fit this model: mis-typed keys (1): head.bias "
+                  "Int in the file, Float in the model");
+  }
   EXPECT_THROW(checkpointModelState(::testing::TempDir() + "/none.pt"),
                std::runtime_error);
 }

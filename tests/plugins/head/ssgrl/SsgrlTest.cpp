@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -484,6 +485,37 @@ TEST_F(SsgrlPluginTest, WrongSizesAreRefusedNamingFileAndExpectation) {
   EXPECT_NE(
       errorOf({}, ctx).find("adjacency: 'labels' needs the training labels"),
       std::string::npos);
+}
+
+// A little-endian float32 .npy (format 1.0) of `rows` x `cols` values.
+void writeFloatNpy(const std::string& path, int rows, int cols,
+                   const std::vector<float>& values) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(rows) + ", " + std::to_string(cols) +
+                       "), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ').push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out << "\x93NUMPY\x01" << '\0' << static_cast<char>(header.size() & 0xFF)
+      << static_cast<char>(header.size() >> 8) << header;
+  out.write(reinterpret_cast<const char*>(values.data()),
+            static_cast<std::streamsize>(values.size() * sizeof(float)));
+}
+
+TEST_F(SsgrlPluginTest, NonFiniteEmbeddingsAreRefusedNamingTheFile) {
+  ModelContext ctx = context(/*classes=*/2, /*channels=*/2);
+  ctx.train_targets = torch::ones({2, 2});
+  const std::string path = ::testing::TempDir() + "/nan_words.npy";
+  writeFloatNpy(path, 2, 2, {1.f, 2.f, NAN, 4.f});
+  EXPECT_NE(errorOf({{"embeddings", path}}, ctx)
+                .find("embeddings: '" + path + "' holds non-finite values"),
+            std::string::npos);
+  writeFloatNpy(path, 2, 2, {1.f, 2.f, 3.f, 4.f});  // the same file, finite
+  auto head = make({{"embeddings", path},
+                    {"attention_dim", std::int64_t{2}},
+                    {"output_dim", std::int64_t{2}}},
+                   ctx);
+  expectClose(buffer(*head, "word_features"),
+              torch::tensor({{1.f, 2.f}, {3.f, 4.f}}), 0, "embeddings");
 }
 
 TEST_F(SsgrlPluginTest, GloveTextAveragesMultiWordNamesAndListsMissingWords) {
