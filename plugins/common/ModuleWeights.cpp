@@ -134,11 +134,10 @@ void loadModuleWeights(torch::nn::Module& module, const StateDict& state,
   if (!missing.empty() || !unexpected.empty() || !mis_shaped.empty() ||
       !mis_typed.empty()) {
     std::string problems;
-    for (const auto& [what, keys] :
-         {std::pair{"missing keys", &missing},
-          std::pair{"unexpected keys", &unexpected},
-          std::pair{"mis-shaped keys", &mis_shaped},
-          std::pair{"mis-typed keys", &mis_typed}}) {
+    for (const auto& [what, keys] : {std::pair{"missing keys", &missing},
+                                     std::pair{"unexpected keys", &unexpected},
+                                     std::pair{"mis-shaped keys", &mis_shaped},
+                                     std::pair{"mis-typed keys", &mis_typed}}) {
       if (keys->empty()) continue;
       problems += (problems.empty() ? "" : "; ") + listKeys(what, *keys);
     }

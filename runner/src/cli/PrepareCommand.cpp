@@ -80,9 +80,8 @@ int PrepareCommand::prepareLabels() const {
     const std::string how =
         report.cache_file.empty()
             ? fmt::format("parsed in {} (cache off)", took)
-        : report.cache_hit
-            ? fmt::format("read from the cache in {}: {}", took,
-                          report.cache_file)
+        : report.cache_hit ? fmt::format("read from the cache in {}: {}", took,
+                                         report.cache_file)
         : report.cache_stored
             ? fmt::format("parsed in {}, cached: {}", took, report.cache_file)
             : fmt::format("parsed in {}, not cached (see the warning)", took);

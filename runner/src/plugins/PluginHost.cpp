@@ -2,23 +2,22 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/dll/import.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
-#include <fmt/format.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include "spec/Schema.h"
 #include "spec/SpecLoader.h"
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 
 namespace labrun::plugins {
 namespace fs = std::filesystem;
@@ -132,7 +131,8 @@ std::vector<std::string> PluginHost::searchPath(
       if (pos == rest.size()) break;
     }
   }
-  const fs::path exe_dir = boost::dll::program_location().parent_path().string();
+  const fs::path exe_dir =
+      boost::dll::program_location().parent_path().string();
   dirs.push_back((exe_dir / "plugins").string());
   dirs.push_back((exe_dir.parent_path() / "plugins").string());
   // An installed labrun: <prefix>/bin/labrun, <prefix>/lib/labrun/plugins.
@@ -175,25 +175,25 @@ const LoadedPlugin& PluginHost::loadFile(const std::string& path) {
   requireCompleteElf(file);
   auto library = std::make_shared<boost::dll::shared_library>();
   boost::dll::fs::error_code error;
-  library->load(file,
-                boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
-                error);
+  library->load(
+      file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local,
+      error);
   if (error) {
-    throw PluginError(
-        fmt::format("plugin file {}: cannot load: {}", file, loaderReason(file)));
+    throw PluginError(fmt::format("plugin file {}: cannot load: {}", file,
+                                  loaderReason(file)));
   }
   if (!library->has(LABRUN_PLUGIN_ENTRY_SYMBOL)) {
-    throw PluginError(fmt::format(
-        "plugin file {}: missing entry point '{}' (define it with "
-        "LABRUN_PLUGIN(descriptor))",
-        file, LABRUN_PLUGIN_ENTRY_SYMBOL));
+    throw PluginError(
+        fmt::format("plugin file {}: missing entry point '{}' (define it with "
+                    "LABRUN_PLUGIN(descriptor))",
+                    file, LABRUN_PLUGIN_ENTRY_SYMBOL));
   }
   auto entry =
-      boost::dll::import<EntryPoint>(*library, LABRUN_PLUGIN_ENTRY_SYMBOL);
+      boost::dll::import <EntryPoint>(*library, LABRUN_PLUGIN_ENTRY_SYMBOL);
   const PluginDescriptor* descriptor = entry();
   if (descriptor == nullptr) {
-    throw PluginError(
-        fmt::format("plugin file {}: entry point returned no descriptor", file));
+    throw PluginError(fmt::format(
+        "plugin file {}: entry point returned no descriptor", file));
   }
   // Only api_version is read before the check: the rest may differ in layout.
   if (descriptor->api_version != kPluginApiVersion) {
@@ -217,10 +217,12 @@ const LoadedPlugin& PluginHost::loadFile(const std::string& path) {
         file));
   }
   for (const auto& other : plugins_) {
-    if (other->kind() == descriptor->kind && other->name() == descriptor->name) {
-      throw DuplicatePluginError(fmt::format(
-          "duplicate {} plugin '{}': defined in {} and in {}",
-          pluginKindName(descriptor->kind), descriptor->name, other->file, file));
+    if (other->kind() == descriptor->kind &&
+        other->name() == descriptor->name) {
+      throw DuplicatePluginError(
+          fmt::format("duplicate {} plugin '{}': defined in {} and in {}",
+                      pluginKindName(descriptor->kind), descriptor->name,
+                      other->file, file));
     }
   }
   auto loaded = std::make_unique<LoadedPlugin>();
@@ -253,13 +255,15 @@ Params PluginHost::defaultParams(
   for (const ParamSpec& param : find(kind, name).params()) {
     if (values.count(param.name) > 0) continue;
     if (param.default_yaml == nullptr) {
-      throw PluginError(fmt::format("{} plugin '{}': parameter '{}' is required",
-                                    pluginKindName(kind), name, param.name));
+      throw PluginError(
+          fmt::format("{} plugin '{}': parameter '{}' is required",
+                      pluginKindName(kind), name, param.name));
     }
     spec::Origin origin;
     origin.note = fmt::format("default of {}.{}", name, param.name);
-    values[param.name] = spec::toParamValue(
-        spec::parseYamlText(param.default_yaml, origin), param.type, param.name);
+    values[param.name] =
+        spec::toParamValue(spec::parseYamlText(param.default_yaml, origin),
+                           param.type, param.name);
   }
   return Params(std::move(values));
 }
