@@ -210,6 +210,7 @@ int trainInRole(const GlobalOptions& global, const dist::RoleRequest& request,
       request,
       [&] {
         // The workers would each report what is found here, once.
+        train::checkDeviceForWorkers(spec.tree);
         if (request.run.empty()) {
           train::checkWatchedKeys(spec, host);
         } else {

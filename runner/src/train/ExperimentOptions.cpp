@@ -45,6 +45,22 @@ torch::Device parseDevice(const spec::Node& node) {
   }
 }
 
+}  // namespace
+
+void checkDeviceForWorkers(const spec::Node& tree) {
+  const spec::Node& node = tree.at("device");
+  const std::string text = node.asString();
+  if (text.rfind("cuda:", 0) == 0) {
+    throw spec::SpecError(fmt::format(
+        "{}: device: '{}': each worker of a data-parallel run takes the GPU "
+        "of its local rank (cuda:0, cuda:1, ... on each machine); write "
+        "device: cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES",
+        node.origin().describe(), text));
+  }
+}
+
+namespace {
+
 data::SyntheticOptions syntheticOptions(const spec::Node& tree, bool train) {
   data::SyntheticOptions options;
   options.num_classes = tree.at("data.synthetic.num_classes").asInt();

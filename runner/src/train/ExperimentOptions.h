@@ -86,8 +86,12 @@ struct ExperimentOptions {
 ExperimentOptions bindOptions(const spec::Node& tree,
                               const plugins::PluginHost& host);
 
-// The part of bindOptions that `labrun predict` uses alone: a split's
-// images (the label source is train/LabelSourceBinding.h's).
+// A split's images (the label source is train/LabelSourceBinding.h's).
 ImageSplit bindImageSplit(const spec::Node& tree, bool train);
+
+// For a launcher about to start data-parallel workers: each worker takes
+// the GPU of its local rank, as the process group does, so a spec naming
+// one GPU (`device: cuda:N`) is a spec::SpecError naming the key.
+void checkDeviceForWorkers(const spec::Node& tree);
 
 }  // namespace labrun::train

@@ -408,6 +408,14 @@ TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
       2);
   EXPECT_NE(err("nccl").find("built without NCCL"), std::string::npos)
       << err("nccl");
+  // One GPU for every worker: refused before any starts, GPU or not here.
+  EXPECT_EQ(labrun("run " + kSpec + " device=cuda:1 --nproc 2", "gpu"), 2);
+  EXPECT_NE(err("gpu").find("device: 'cuda:1': each worker of a data-parallel "
+                            "run takes the GPU of its local rank"),
+            std::string::npos)
+      << err("gpu");
+  EXPECT_EQ(err("gpu").find("started as pid"), std::string::npos)
+      << err("gpu");
   EXPECT_EQ(labrun("run " + kSpec + " --nnodes 2", "master"), 2);
   EXPECT_NE(err("master").find("needs --master HOST:PORT"), std::string::npos)
       << err("master");
