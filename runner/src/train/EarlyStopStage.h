@@ -15,7 +15,7 @@ namespace labrun::train {
 struct EarlyStopOptions {
   std::string metric = "val/mAP";  // a recorded validation key
   bool maximize = true;            // mode: max (true) or min
-  std::int64_t patience = 1;       // evaluations without improvement
+  std::int64_t patience = 3;       // evaluations without improvement
   double min_delta = 0.0;          // smallest change that improves
   std::string origin;              // where the spec set metric, for errors
 };

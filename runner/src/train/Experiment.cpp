@@ -18,7 +18,7 @@
 #include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
 #include "dist/Collective.h"
-#include "dist/Group.h"
+#include "dist/DistributedSampler.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
 #include "spec/Schema.h"

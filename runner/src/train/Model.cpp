@@ -66,7 +66,7 @@ std::vector<std::pair<std::string, torch::Tensor>> ModelImpl::exportedState()
                                "'");
     }
     // A copy of its own (a view would save its whole storage), laid out
-    // as PyTorch's modules are by default whatever memoryFormat() is.
+    // as PyTorch's modules are by default whatever the model's format is.
     out.emplace_back(
         name,
         tensor.detach().to(torch::kCPU).clone(torch::MemoryFormat::Contiguous));

@@ -18,8 +18,8 @@ namespace labrun::train {
 class ModelImpl : public torch::nn::Module {
  public:
   ModelImpl(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head);
-  // images [B, 3, H, W] -> logits [B, K]; the images are laid out in
-  // memoryFormat() first.
+  // images [B, 3, H, W] -> logits [B, K]; the images are laid out in the
+  // setMemoryFormat() format first.
   torch::Tensor forward(torch::Tensor images);
 
   // Lays out every 4-d parameter and buffer (convolution weights) in
@@ -28,7 +28,6 @@ class ModelImpl : public torch::nn::Module {
   // strides; call it before the optimizer makes its state. Contiguous or
   // ChannelsLast.
   void setMemoryFormat(c10::MemoryFormat format);
-  c10::MemoryFormat memoryFormat() const { return memory_format_; }
 
   // The head's names for Python code (`labrun export`, labrun/Head.h).
   ExportLayout exportLayout() const { return head_->exportLayout(); }

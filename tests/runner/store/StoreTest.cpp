@@ -870,18 +870,15 @@ TEST_F(StoreTest, ConcurrentWritersFromTwoProcesses) {
 TEST_F(StoreTest, LockHeldPastTheBusyTimeoutIsABusyError) {
   auto store = RunStore::open(path_);
   const std::string run = store->createRun(makeInfo("a"));
-  sqlite3* other = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &other), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  RawDb other(path_);
+  other.exec("BEGIN EXCLUSIVE");
   std::string message;
   try {
     store->finishRun(run, "FINISHED", "");
   } catch (const StoreBusyError& busy) {
     message = busy.what();
   }
-  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
-  sqlite3_close(other);
+  other.exec("ROLLBACK");
   EXPECT_TRUE(Contains(message, "database is locked (another process held "
                                 "the store's lock for longer than the busy "
                                 "timeout)"))
@@ -891,22 +888,30 @@ TEST_F(StoreTest, LockHeldPastTheBusyTimeoutIsABusyError) {
 }
 
 TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
+  constexpr double kStale = RunStore::kStaleHeartbeatS;
   auto store = RunStore::open(path_);
   const std::string run = store->createRun(makeInfo("killed"));
   // Fresh heartbeat: still running, so resuming it is refused.
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60, 42); }),
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
                        "is still running on testhost"));
-  // As if the process died with -9 two minutes ago.
+  // The view (SQL, a literal) and resume (C++) draw the line at the same
+  // age: 10 s short of it, both say running.
   RawDb raw(path_);
-  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - " +
+           std::to_string(kStale - 10));
+  EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
+                       "is still running on testhost"));
+  // 10 s past it, as if the process died with -9: both say it is gone.
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 20");
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
-  store->reopenRun(run, 60, 42);
+  store->reopenRun(run, kStale, 42);
   EXPECT_EQ(scalar(*store, "SELECT status, resumes FROM run_summary"),
             "RUNNING|1");
   EXPECT_EQ(scalar(*store, "SELECT pid FROM runs"), "42");
   store->finishRun(run, "FINISHED", "");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, 60, 42); }),
+  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
                        "already FINISHED"));
 }
 
