@@ -19,11 +19,17 @@ std::string joinArgs(int argc, char** argv) {
   return line;
 }
 
+// Every command's --help ends with the exit codes (CLI11 does not pass a
+// footer on to subcommands).
+void addExitCodes(CLI::App& app) {
+  app.footer(kExitCodes);
+  for (CLI::App* sub : app.get_subcommands({})) addExitCodes(*sub);
+}
+
 }  // namespace
 
 int runApp(int argc, char** argv) {
   CLI::App app{"labrun: multi-label image recognition experiments", "labrun"};
-  app.footer(kExitCodes);
   app.require_subcommand(1);
   app.fallthrough();
 
@@ -42,6 +48,7 @@ int runApp(int argc, char** argv) {
     CLI::App* sub = command->add(app);
     commands.emplace_back(sub, std::move(command));
   }
+  addExitCodes(app);
 
   try {
     app.parse(argc, argv);

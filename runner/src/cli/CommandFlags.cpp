@@ -29,16 +29,27 @@ void addLaunchFlags(CLI::App* command, dist::LaunchOptions& launch,
     command
         ->add_option("--nproc", launch.nproc,
                      "Worker processes on this machine (data-parallel)")
-        ->check(CLI::PositiveNumber);
+        ->check(atLeast(1));
   }
   command->add_option("--nnodes", launch.nnodes, "Machines taking part")
-      ->check(CLI::PositiveNumber);
+      ->check(atLeast(1));
   command->add_option("--node-rank", launch.node_rank,
                       "This machine's index, 0..nnodes-1 (0 hosts the "
                       "rendezvous)");
   command->add_option("--master", launch.master,
                       "HOST:PORT of node 0's rendezvous (default: "
                       "127.0.0.1 and a free port)");
+}
+
+CLI::Validator atLeast(std::int64_t low) {
+  const std::string bound = ">= " + std::to_string(low);
+  return CLI::Validator(
+      [low, bound](std::string& text) -> std::string {
+        std::int64_t value = 0;
+        if (CLI::detail::lexical_cast(text, value) && value >= low) return "";
+        return "expected an integer " + bound + ", found " + text;
+      },
+      "INT " + bound);
 }
 
 CLI::Validator inExistingFolder() {

@@ -33,6 +33,11 @@ void addProgressFlags(CLI::App* command, ProgressArgs& progress);
 void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,
                     std::string& sweep);
 
+// An integer option's lower bound, said as "expected an integer >= LOW,
+// found TEXT" (CLI11's PositiveNumber prints its upper bound, 1.8e308, in
+// 300 digits).
+CLI::Validator atLeast(std::int64_t low);
+
 // Data-parallel runs (docs/DISTRIBUTED.md); resume derives nproc from the
 // run's recorded world size.
 void addLaunchFlags(CLI::App* command, dist::LaunchOptions& launch,

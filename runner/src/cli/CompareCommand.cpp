@@ -158,7 +158,6 @@ class CompareCommand : public Command {
         "per-class AP with deltas against the first run");
     addRunsOrSweep(compare, runs_, sweep_);
     compare->add_flag("--csv", csv_, "Print one CSV table");
-    compare->footer(kExitCodes);
     return compare;
   }
 

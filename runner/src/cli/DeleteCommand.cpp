@@ -149,7 +149,6 @@ class DeleteCommand : public Command {
     command->add_flag("--keep-files", args_.keep_files,
                       "Delete the runs' records only; leave their "
                       "checkpoint files");
-    command->footer(kExitCodes);
     return command;
   }
 

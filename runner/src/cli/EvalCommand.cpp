@@ -112,7 +112,6 @@ class EvalCommand : public Command {
             "chooses each class's F1-maximising one on this split, stored "
             "applies those of the run's newest evaluation that has them")
         ->check(CLI::IsMember({"f1", "stored"}));
-    eval->footer(kExitCodes);
     return eval;
   }
 

@@ -209,7 +209,6 @@ class ExportCommand : public Command {
                      "'_' as '_'); the JSON goes beside it with the "
                      "extension .json")
         ->check(inExistingFolder());
-    command->footer(kExitCodes);
     return command;
   }
 

@@ -44,7 +44,6 @@ class PluginsCommand : public Command {
     auto* plugins = app.add_subcommand(
         "plugins", "List the plugins found and their parameters");
     plugins->add_option("name", name_, "Show only this plugin");
-    plugins->footer(kExitCodes);
     return plugins;
   }
 

@@ -290,7 +290,7 @@ class PredictCommand : public Command {
         ->add_option("--top-k", args_.top_k,
                      "Labels listed with their scores per image "
                      "(default 3)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(atLeast(0));
     predict
         ->add_option("--format", args_.format, "table (default), csv or jsonl")
         ->check(CLI::IsMember({"table", "csv", "jsonl"}));
@@ -301,7 +301,6 @@ class PredictCommand : public Command {
     predict->add_flag("--quiet,-q", args_.quiet,
                       "No progress bar (skipped files and the summary still "
                       "print)");
-    predict->footer(kExitCodes);
     threshold_ = threshold;
     return predict;
   }

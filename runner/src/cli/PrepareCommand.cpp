@@ -27,7 +27,6 @@ CLI::App* PrepareCommand::add(CLI::App& app) {
   prepare->add_option("overrides", args_.overrides, "Overrides, as for run");
   prepare->add_option("--split", args_.split, "Only this split")
       ->check(CLI::IsMember({"train", "val"}));
-  prepare->footer(kExitCodes);
 
   mosaic_cmd_ = prepare->add_subcommand(
       "fashion-mosaic",
@@ -49,7 +48,6 @@ CLI::App* PrepareCommand::add(CLI::App& app) {
                    "Random seed: the same options and seed make the same "
                    "set")
       ->capture_default_str();
-  mosaic_cmd_->footer(kExitCodes);
   return prepare;
 }
 

@@ -229,7 +229,6 @@ class ReportCommand : public Command {
     report->add_option("--output,-o", args_.output, "HTML file to write")
         ->capture_default_str()
         ->check(inExistingFolder());
-    report->footer(kExitCodes);
     return report;
   }
 

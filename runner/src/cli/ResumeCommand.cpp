@@ -41,7 +41,6 @@ class ResumeCommand : public Command {
                      "(without it, such a resume is refused)");
     addProgressFlags(resume, progress_);
     addLaunchFlags(resume, launch_, /*with_nproc=*/false);
-    resume->footer(kExitCodes);
     return resume;
   }
 

@@ -67,7 +67,6 @@ class RunCommand : public Command {
                   "Print the fully resolved spec and exit");
     addProgressFlags(run, args_.progress);
     addLaunchFlags(run, args_.launch, /*with_nproc=*/true);
-    run->footer(kExitCodes);
     return run;
   }
 

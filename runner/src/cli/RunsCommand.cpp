@@ -64,7 +64,6 @@ class RunsCommand : public Command {
                      "descending")
         ->capture_default_str();
     format_.add(runs);
-    runs->footer(kExitCodes);
     return runs;
   }
 

@@ -67,7 +67,6 @@ class ShowCommand : public Command {
     show->add_option("run", run_ref_,
                      "Run uuid, unique uuid prefix or run name")
         ->required();
-    show->footer(kExitCodes);
     return show;
   }
 

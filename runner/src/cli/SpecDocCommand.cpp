@@ -60,7 +60,6 @@ class SpecDocCommand : public Command {
                      "File to write ('-': standard output)")
         ->capture_default_str()
         ->check(inExistingFolder());
-    spec_doc->footer(kExitCodes);
     return spec_doc;
   }
 

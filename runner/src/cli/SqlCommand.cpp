@@ -19,7 +19,6 @@ class SqlCommand : public Command {
                     "Values bound to ?1, ?2, ... (as text: compare numbers "
                     "through CAST(?1 AS REAL))");
     format_.add(sql);
-    sql->footer(kExitCodes);
     return sql;
   }
 

@@ -299,10 +299,9 @@ class SweepCommand : public Command {
     sweep
         ->add_option("--parallel,-j", args_.parallel,
                      "Runs at a time (they share the run store)")
-        ->check(CLI::PositiveNumber)
+        ->check(atLeast(1))
         ->capture_default_str();
     addProgressFlags(sweep, args_.progress);
-    sweep->footer(kExitCodes);
     return sweep;
   }
 

@@ -62,8 +62,9 @@ class PluginHost {
   spec::PluginSchemaLookup schemaLookup() const;
 
   // Parameters of a plugin as the spec would give them: every declared
-  // default, with `overrides` on top (for tests, benchmarks and tools that
-  // build plugins without a spec). A required parameter missing from
+  // default, with `overrides` on top (for code that builds plugins without
+  // a spec: tests, benchmarks, per-class thresholds). A required parameter
+  // missing from
   // `overrides` is a PluginError.
   Params defaultParams(PluginKind kind, const std::string& name,
                        const std::map<std::string, ParamValue>& overrides =

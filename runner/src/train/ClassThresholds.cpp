@@ -76,11 +76,13 @@ MetricResult prfAtThresholds(
   ModelContext context;
   context.class_names = class_names;
   context.num_classes = static_cast<std::int64_t>(class_names.size());
-  const auto prf = host.makeMetric("prf",
-                                   Params({{"threshold", 0.5},
-                                           {"top_k", std::int64_t{0}},
-                                           {"top_k_threshold", true}}),
-                                   context);
+  // prf as declared, at probability 0.5 (logit 0) and without top-k: the
+  // scores shifted by each class's cut are above 0 where they pass it.
+  const auto prf = host.makeMetric(
+      "prf",
+      host.defaultParams(PluginKind::kMetric, "prf",
+                         {{"threshold", 0.5}, {"top_k", std::int64_t{0}}}),
+      context);
   prf->update(scores - torch::tensor(cut).unsqueeze(0),
               targets.to(torch::kCPU, torch::kFloat),
               mask.to(torch::kCPU, torch::kFloat));
