@@ -35,8 +35,19 @@ Origin originAt(const Origin& source, const YAML::Mark& mark) {
   return origin;
 }
 
-Node convert(const YAML::Node& yaml, const Origin& origin,
-             const Origin& source);
+// What converting one YAML text needs besides the node: where it came from,
+// the text itself, and how many values it has made so far.
+struct Conversion {
+  const Origin& source;
+  const std::string& text;
+  std::size_t values = 0;
+};
+
+// A spec has hundreds of values; YAML aliases nested in aliases ("billion
+// laughs") could make billions out of a few lines.
+constexpr std::size_t kMaxValues = 100'000;
+
+Node convert(const YAML::Node& yaml, const Origin& origin, Conversion& from);
 
 // Where the documents of a YAML text start (yaml-cpp events, no nodes).
 class DocumentStarts : public YAML::EventHandler {
@@ -86,28 +97,62 @@ void requireOneDocument(const std::string& text, const Origin& origin) {
 // yaml-cpp marks an empty value at the next token, so null values take the
 // position of their key (or list) instead.
 Node convertChild(const YAML::Node& yaml, const Origin& fallback,
-                  const Origin& source) {
-  return convert(yaml, yaml.IsNull() ? fallback : originAt(source, yaml.Mark()),
-                 source);
+                  Conversion& from) {
+  return convert(
+      yaml, yaml.IsNull() ? fallback : originAt(from.source, yaml.Mark()),
+      from);
 }
 
-Node convert(const YAML::Node& yaml, const Origin& origin,
-             const Origin& source) {
+// yaml-cpp 0.7 takes a quoted scalar that is never closed to run to the end
+// of the text, swallowing the keys after it without a word.
+void requireClosedQuote(const YAML::Mark& mark, const Conversion& from) {
+  if (mark.pos < 0) return;
+  const auto open = static_cast<std::size_t>(mark.pos);
+  const std::string& text = from.text;
+  if (open >= text.size() || (text[open] != '"' && text[open] != '\'')) {
+    return;
+  }
+  const char quote = text[open];
+  for (std::size_t at = open + 1; at < text.size(); ++at) {
+    if (quote == '"' && text[at] == '\\') {
+      ++at;  // an escaped character
+    } else if (text[at] == quote) {
+      if (quote == '\'' && at + 1 < text.size() && text[at + 1] == '\'') {
+        ++at;  // '' is a quote inside single quotes
+      } else {
+        return;
+      }
+    }
+  }
+  throw SpecError(originAt(from.source, mark).describe() +
+                  ": invalid YAML: the quoted string opened here is never "
+                  "closed");
+}
+
+Node convert(const YAML::Node& yaml, const Origin& origin, Conversion& from) {
+  if (++from.values > kMaxValues) {
+    throw SpecError(from.source.describe() + ": more than " +
+                    std::to_string(kMaxValues) +
+                    " values once YAML aliases are expanded");
+  }
   switch (yaml.Type()) {
-    case YAML::NodeType::Scalar:
+    case YAML::NodeType::Scalar: {
       // yaml-cpp tags plain scalars "?" and quoted ones "!".
-      return Node::scalar(yaml.Scalar(), yaml.Tag() != "?", origin);
+      const bool quoted = yaml.Tag() != "?";
+      if (quoted) requireClosedQuote(yaml.Mark(), from);
+      return Node::scalar(yaml.Scalar(), quoted, origin);
+    }
     case YAML::NodeType::Sequence: {
       Node list = Node::list(origin);
       for (const YAML::Node& item : yaml) {
-        list.push(convertChild(item, origin, source));
+        list.push(convertChild(item, origin, from));
       }
       return list;
     }
     case YAML::NodeType::Map: {
       Node map = Node::map(origin);
       for (const auto& entry : yaml) {
-        const Origin key_origin = originAt(source, entry.first.Mark());
+        const Origin key_origin = originAt(from.source, entry.first.Mark());
         if (!entry.first.IsScalar()) {
           throw SpecError(key_origin.describe() + ": map keys must be scalars");
         }
@@ -116,7 +161,8 @@ Node convert(const YAML::Node& yaml, const Origin& origin,
           throw SpecError(key_origin.describe() + ": duplicate key '" + key +
                           "'");
         }
-        map.set(key, convertChild(entry.second, key_origin, source))
+        if (entry.first.Tag() != "?") requireClosedQuote(entry.first.Mark(), from);
+        map.set(key, convertChild(entry.second, key_origin, from))
             .setKeyOrigin(key_origin);
       }
       return map;
@@ -567,7 +613,8 @@ Node parseYamlText(const std::string& text, const Origin& origin) {
     requireOneDocument(text, origin);
     const YAML::Node document = YAML::Load(text);
     if (!document.IsDefined()) return Node::null(origin);
-    return convert(document, originAt(origin, document.Mark()), origin);
+    Conversion from{origin, text};
+    return convert(document, originAt(origin, document.Mark()), from);
   } catch (const YAML::Exception& error) {
     throw SpecError(originAt(origin, error.mark).describe() +
                     ": invalid YAML: " + error.msg);

@@ -262,6 +262,40 @@ TEST(Parse, ErrorsNameTheSource) {
             kData + "absent.yaml: no such file");
 }
 
+TEST(Parse, UnclosedQuotesAreErrorsNotSwallowedKeys) {
+  // yaml-cpp alone reads name as "abc train: epochs: 7" and drops train.
+  EXPECT_EQ(errorOf([] { parse("name: \"abc\ntrain:\n  epochs: 7\n"); }),
+            "smoke.yaml:1:7: invalid YAML: the quoted string opened here is "
+            "never closed");
+  EXPECT_EQ(errorOf([] { parse("a: 1\n'b: 2\n"); }),
+            "smoke.yaml:2:1: invalid YAML: the quoted string opened here is "
+            "never closed");
+  // Escaped quotes, a doubled single quote and a string over two lines are
+  // closed.
+  const Node root =
+      parse("a: \"say \\\"hi\\\"\"\nb: 'it''s'\nc: \"two\n  lines\"\n");
+  EXPECT_EQ(root.at("a").text(), "say \"hi\"");
+  EXPECT_EQ(root.at("b").text(), "it's");
+  EXPECT_EQ(root.at("c").text(), "two lines");
+}
+
+TEST(Parse, AliasesThatExpandPastAHundredThousandValuesAreRefused) {
+  // Nine levels of ten aliases: 10^9 values from 10 lines.
+  std::string text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 10; ++level) {
+    const std::string below = "*l" + std::to_string(level - 1);
+    text += "l" + std::to_string(level) + ": &l" + std::to_string(level) +
+            " [" + below;
+    for (int i = 1; i < 10; ++i) text += ", " + below;
+    text += "]\n";
+  }
+  EXPECT_EQ(errorOf([&] { parse(text); }),
+            "smoke.yaml: more than 100000 values once YAML aliases are "
+            "expanded");
+  // A few aliases are fine.
+  EXPECT_EQ(parse("a: &v [1, 2]\nb: *v\n").at("b.1").text(), "2");
+}
+
 TEST(Parse, ReadsFiles) {
   const Node root = parseYamlFile(kData + "extra.yaml");
   EXPECT_EQ(where(root.at("train.epochs")), kData + "extra.yaml:4:11");
