@@ -56,6 +56,9 @@ CLI::Validator inExistingFolder() {
   return CLI::Validator(
       [](std::string& path) -> std::string {
         if (path == "-") return "";
+        if (std::filesystem::is_directory(path)) {
+          return path + ": a folder, expected a file name";
+        }
         const auto folder = std::filesystem::absolute(path).parent_path();
         if (std::filesystem::is_directory(folder)) return "";
         return path + ": no such folder " + folder.string();

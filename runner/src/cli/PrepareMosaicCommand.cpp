@@ -22,7 +22,7 @@ class PrepareMosaicCommand final : public PrepareCommand {
           made.train_count, made.train_images, made.val_count, made.val_images,
           made.train_json, made.val_json);
       return kOk;
-    } catch (const std::invalid_argument& error) {  // sizes out of range
+    } catch (const std::invalid_argument& error) {  // sizes, --source
       std::cerr << "labrun: error: " << error.what() << "\n";
       return kUsageError;
     }

@@ -149,10 +149,11 @@ std::string fileError(const fs::path& path, const std::string& what) {
 
 IdxArray readSourceFile(const fs::path& path, int rank) {
   if (!fs::exists(path)) {
-    throw std::runtime_error(fileError(
+    // A usage error (exit 2), like the sizes out of range.
+    throw std::invalid_argument(fileError(
         path,
         "missing (expected Fashion-MNIST's gzip'd IDX file: install "
-        "the Debian package dataset-fashion-mnist or point source_dir "
+        "the Debian package dataset-fashion-mnist or point --source "
         "at a copy)"));
   }
   return readIdxFile(path.string(), rank);

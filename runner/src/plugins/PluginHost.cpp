@@ -68,6 +68,16 @@ void requireTrustedFile(const std::string& file) {
         "plugin file {}: refused: owned by uid {}, not by you (uid {}) or root",
         file, info.st_uid, ::geteuid()));
   }
+  // Anyone may replace a file in a world-writable folder, unless the folder
+  // is sticky (as /tmp is): then only its owner may.
+  const std::string folder = fs::path(file).parent_path().string();
+  struct stat parent {};
+  if (::stat(folder.c_str(), &parent) == 0 && (parent.st_mode & S_IWOTH) != 0 &&
+      (parent.st_mode & S_ISVTX) == 0) {
+    throw PluginError(fmt::format(
+        "plugin file {}: refused: its folder is world-writable (chmod o-w {})",
+        file, folder));
+  }
 }
 
 // A library cut short (an interrupted copy or install) makes the dynamic

@@ -468,6 +468,20 @@ static_assert(std::size(kMigrations) == kSchemaVersion,
                std::to_string(kSchemaVersion) + "); use a newer labrun");
 }
 
+// A file at version 0 is new or empty, unless it holds tables of its own:
+// then it is some other program's database, not a store to migrate.
+void requireNoForeignTables(sqlite3* db) {
+  Stmt st(db,
+          "SELECT group_concat(name, ', ') FROM sqlite_master WHERE type = "
+          "'table'");
+  if (st.step() && st.columnText(0) != "") {
+    fail(db,
+         "not a labrun run store: it has no labrun schema but tables of "
+         "its own (" +
+             st.columnText(0) + ")");
+  }
+}
+
 }  // namespace
 
 int userVersion(sqlite3* db) {
@@ -485,6 +499,7 @@ void migrate(sqlite3* db, int target) {
     version = userVersion(db);
     if (version > kSchemaVersion) failNewer(db, version);
     if (version >= target) break;
+    if (version == 0) requireNoForeignTables(db);
     exec(db, kMigrations[version],
          "applying migration " + std::to_string(version + 1));
     tx.commit();
@@ -495,11 +510,18 @@ void migrate(sqlite3* db, int target) {
 void requireCurrent(sqlite3* db) {
   const int version = userVersion(db);
   if (version > kSchemaVersion) failNewer(db, version);
+  if (version == 0) {
+    requireNoForeignTables(db);
+    fail(db,
+         "an empty file, not a labrun run store yet (`labrun run` makes "
+         "one)");
+  }
   if (version < kSchemaVersion) {
     fail(db, "schema version " + std::to_string(version) +
                  " is older than this labrun's (" +
                  std::to_string(kSchemaVersion) +
-                 "); open it once without read-only to migrate it");
+                 "); a command that writes to it (labrun run, resume, eval "
+                 "or delete) migrates it");
   }
 }
 

@@ -2001,6 +2001,12 @@ train: {epochs: 1, log_every: 0}
   EXPECT_NE(nowhere.err.find("nowhere/fc.pt: no such folder"),
             std::string::npos)
       << nowhere.err;
+  fs::create_directories(dir_ / "a_folder");
+  const Result folder = labrun("export fc -o a_folder");
+  EXPECT_EQ(folder.code, 2);
+  EXPECT_NE(folder.err.find("a_folder: a folder, expected a file name"),
+            std::string::npos)
+      << folder.err;
   EXPECT_EQ(labrun("export fc -o fc.json").code, 2);
   EXPECT_EQ(labrun("export fc --checkpoint nowhere.pt").code, 2);
   // Another run's checkpoint would be exported as this run's model.

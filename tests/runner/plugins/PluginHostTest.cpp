@@ -1,5 +1,3 @@
-#include "plugins/PluginHost.h"
-
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,6 +7,8 @@
 #include <fstream>
 #include <functional>
 #include <string>
+
+#include "plugins/PluginHost.h"
 
 namespace labrun::plugins {
 namespace {
@@ -71,18 +71,20 @@ TEST(PluginHost, DefaultParamsFillDeclaredDefaultsUnderOverrides) {
   host.loadFile(variantFile("ok"));
   EXPECT_DOUBLE_EQ(
       host.defaultParams(PluginKind::kLoss, "testloss").getFloat("scale"), 2.0);
-  EXPECT_DOUBLE_EQ(host.defaultParams(PluginKind::kLoss, "testloss",
-                                      {{"scale", 5.0}})
-                       .getFloat("scale"),
-                   5.0);
-  EXPECT_NE(errorOf([&] { host.defaultParams(PluginKind::kLoss, "nope"); })
-                .find("unknown loss plugin 'nope'"),
+  EXPECT_DOUBLE_EQ(
+      host.defaultParams(PluginKind::kLoss, "testloss", {{"scale", 5.0}})
+          .getFloat("scale"),
+      5.0);
+  EXPECT_NE(errorOf([&] {
+              host.defaultParams(PluginKind::kLoss, "nope");
+            }).find("unknown loss plugin 'nope'"),
             std::string::npos);
 }
 
 TEST(PluginHost, RefusesApiVersionMismatchNamingBothVersions) {
   PluginHost host;
-  const std::string message = errorOf([&] { host.loadFile(variantFile("mismatch")); });
+  const std::string message =
+      errorOf([&] { host.loadFile(variantFile("mismatch")); });
   const std::string expected =
       "built for plugin API version " + std::to_string(kPluginApiVersion + 1) +
       ", but this labrun uses version " + std::to_string(kPluginApiVersion);
@@ -92,7 +94,8 @@ TEST(PluginHost, RefusesApiVersionMismatchNamingBothVersions) {
 
 TEST(PluginHost, RefusesLibraryWithoutEntryPoint) {
   PluginHost host;
-  const std::string message = errorOf([&] { host.loadFile(variantFile("nosymbol")); });
+  const std::string message =
+      errorOf([&] { host.loadFile(variantFile("nosymbol")); });
   EXPECT_NE(message.find("missing entry point 'labrun_plugin_descriptor'"),
             std::string::npos)
       << message;
@@ -100,9 +103,9 @@ TEST(PluginHost, RefusesLibraryWithoutEntryPoint) {
 }
 
 TEST(PluginHost, RefusesFileThatIsNotALibrary) {
-  const std::string path =
-      std::filesystem::weakly_canonical(::testing::TempDir() + "/liblabrun_fake.so")
-          .string();
+  const std::string path = std::filesystem::weakly_canonical(
+                               ::testing::TempDir() + "/liblabrun_fake.so")
+                               .string();
   { std::ofstream(path) << std::string(4096, 'x'); }  // not an ELF file
   PluginHost host;
   const std::string message = errorOf([&] { host.loadFile(path); });
@@ -127,9 +130,12 @@ TEST(PluginHost, RefusesLibraryCutShortInsteadOfCrashing) {
     std::filesystem::resize_file(path, cut);
     PluginHost host;
     const std::string message = errorOf([&] { host.loadFile(path); });
-    EXPECT_EQ(message.rfind("plugin file " + path + ": refused: it is cut "
-                            "short (" + std::to_string(cut) + " bytes, its "
-                            "ELF headers need ",
+    EXPECT_EQ(message.rfind("plugin file " + path +
+                                ": refused: it is cut "
+                                "short (" +
+                                std::to_string(cut) +
+                                " bytes, its "
+                                "ELF headers need ",
                             0),
               0u)
         << message;
@@ -146,11 +152,31 @@ TEST(PluginHost, RefusesWorldWritableFile) {
                                std::filesystem::perm_options::add);
   PluginHost host;
   EXPECT_EQ(errorOf([&] { host.loadFile(path); }),
-            "plugin file " + path + ": refused: it is world-writable (chmod o-w " +
-                path + ")");
+            "plugin file " + path +
+                ": refused: it is world-writable (chmod o-w " + path + ")");
   std::filesystem::permissions(path, std::filesystem::perms::others_write,
                                std::filesystem::perm_options::remove);
   EXPECT_EQ(host.loadFile(path).name(), "testloss");
+}
+
+TEST(PluginHost, RefusesFileInAWorldWritableFolderUnlessSticky) {
+  namespace fs = std::filesystem;
+  const fs::path folder =
+      fs::weakly_canonical(::testing::TempDir() + "/open_plugin_folder");
+  fs::create_directories(folder);
+  const std::string path = (folder / "liblabrun_open.so").string();
+  fs::copy_file(variantFile("ok"), path, fs::copy_options::overwrite_existing);
+  fs::permissions(folder, fs::perms::all);  // 0777: anyone may replace it
+  EXPECT_EQ(errorOf([&] { PluginHost().loadFile(path); }),
+            "plugin file " + path +
+                ": refused: its folder is world-writable (chmod o-w " +
+                folder.string() + ")");
+  fs::permissions(folder, fs::perms::sticky_bit, fs::perm_options::add);
+  PluginHost host;
+  EXPECT_EQ(host.loadFile(path).name(), "testloss");
+  fs::permissions(folder, fs::perms::owner_all | fs::perms::group_read |
+                              fs::perms::group_exec | fs::perms::others_read |
+                              fs::perms::others_exec);
 }
 
 TEST(PluginHost, DuplicateNameNamesBothFiles) {
@@ -158,10 +184,10 @@ TEST(PluginHost, DuplicateNameNamesBothFiles) {
   const std::string message = errorOf([&] {
     host.loadDirectories({variantDir("ok"), variantDir("duplicate")});
   });
-  EXPECT_NE(message.find("duplicate loss plugin 'testloss': defined in " +
-                         variantFile("ok") + " and in " +
-                         variantFile("duplicate")),
-            std::string::npos)
+  EXPECT_NE(
+      message.find("duplicate loss plugin 'testloss': defined in " +
+                   variantFile("ok") + " and in " + variantFile("duplicate")),
+      std::string::npos)
       << message;
 }
 
@@ -179,9 +205,11 @@ TEST(PluginHost, UnknownNameListsKnownOnes) {
   host.loadDirectories({variantDir("ok"), variantDir("throwing")});
   const std::string message =
       errorOf([&] { host.find(PluginKind::kLoss, "tesloss"); });
-  EXPECT_EQ(message, "unknown loss plugin 'tesloss'; known: testloss, throwing");
-  EXPECT_NE(errorOf([&] { host.find(PluginKind::kHead, "testloss"); })
-                .find("unknown head plugin 'testloss'; known: (none)"),
+  EXPECT_EQ(message,
+            "unknown loss plugin 'tesloss'; known: testloss, throwing");
+  EXPECT_NE(errorOf([&] {
+              host.find(PluginKind::kHead, "testloss");
+            }).find("unknown head plugin 'testloss'; known: (none)"),
             std::string::npos);
 }
 

@@ -277,8 +277,33 @@ TEST_F(StoreTest, ReadOnlyRefusesOutdatedSchemaWithoutMigrating) {
   const std::string msg = errorOf([&] { RunStore::open(path_, true); });
   EXPECT_TRUE(Contains(msg, "schema version 1 is older"));
   EXPECT_TRUE(Contains(msg, "(" + std::to_string(kSchemaVersion) + ")"));
+  EXPECT_TRUE(Contains(msg, "a command that writes to it (labrun run, "
+                            "resume, eval or delete) migrates it"));
   RawDb raw(path_);
   EXPECT_EQ(detail::userVersion(raw.db), 1);
+}
+
+// Another program's SQLite file is named as such, read-only or not, and
+// left as it was; an empty file is a store to be.
+TEST_F(StoreTest, ForeignOrEmptySqliteFilesAreNamedAndLeftAlone) {
+  fs::create_directories(dir_ / "runs");
+  {
+    RawDb raw(path_);
+    raw.exec("CREATE TABLE photos (id INTEGER); CREATE TABLE tags (t TEXT)");
+  }
+  for (const bool read_only : {true, false}) {
+    EXPECT_TRUE(Contains(errorOf([&] { RunStore::open(path_, read_only); }),
+                         "not a labrun run store: it has no labrun schema but "
+                         "tables of its own (photos, tags)"));
+  }
+  RawDb raw(path_);
+  raw.exec("SELECT count(*) FROM photos");
+  EXPECT_EQ(detail::userVersion(raw.db), 0);
+  const std::string empty = (dir_ / "runs" / "empty.db").string();
+  { RawDb created(empty); }
+  EXPECT_TRUE(Contains(errorOf([&] { RunStore::open(empty, true); }),
+                       "an empty file, not a labrun run store yet"));
+  EXPECT_EQ(scalar(*RunStore::open(empty), "SELECT count(*) FROM runs"), "0");
 }
 
 TEST_F(StoreTest, ReadOnlyOpenOfMissingFileFailsWithoutCreatingIt) {
