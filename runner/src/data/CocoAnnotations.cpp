@@ -53,14 +53,15 @@ class CocoSink : public JsonObjectStream::Sink {
 
   void parse(std::string_view key, od::value element) override {
     using Name = const od::raw_json_string&;
+    wrong_type_.clear();
     if (key == "annotations") {
       kind_ = Kind::kAnnotation;
       annotation_ = {};
       forEachField(element, [this](Name name, od::value& value) {
         if (name == "image_id") {
-          annotation_.image_id = value.get_int64();
+          readInteger(value, "image_id", annotation_.image_id);
         } else if (name == "category_id") {
-          annotation_.category_id = value.get_int64();
+          readInteger(value, "category_id", annotation_.category_id);
         }
       });
     } else if (key == "images") {
@@ -69,9 +70,9 @@ class CocoSink : public JsonObjectStream::Sink {
       image_.file_name.clear();
       forEachField(element, [this](Name name, od::value& value) {
         if (name == "id") {
-          image_.id = value.get_int64();
+          readInteger(value, "id", image_.id);
         } else if (name == "file_name") {
-          image_.file_name = std::string_view(value.get_string());
+          readString(value, "file_name", image_.file_name);
         }
       });
     } else if (key == "categories") {
@@ -79,9 +80,9 @@ class CocoSink : public JsonObjectStream::Sink {
       category_ = {};
       forEachField(element, [this](Name name, od::value& value) {
         if (name == "id") {
-          category_.id = value.get_int64();
+          readInteger(value, "id", category_.id);
         } else if (name == "name") {
-          category_.name = std::string_view(value.get_string());
+          readString(value, "name", category_.name);
         }
       });
     } else {
@@ -90,6 +91,16 @@ class CocoSink : public JsonObjectStream::Sink {
   }
 
   void commit() override {
+    if (!wrong_type_.empty()) {
+      const auto [array, index] =
+          kind_ == Kind::kImage        ? std::pair{"images", images.size()}
+          : kind_ == Kind::kAnnotation ? std::pair{"annotations",
+                                                   annotations.size()}
+                                       : std::pair{"categories",
+                                                   categories.size()};
+      throw std::runtime_error(fmt::format("{}: {}[{}].{}", path_, array,
+                                           index, wrong_type_));
+    }
     switch (kind_) {
       case Kind::kAnnotation:
         require(annotation_.image_id, "annotations", annotations.size(),
@@ -124,6 +135,39 @@ class CocoSink : public JsonObjectStream::Sink {
  private:
   enum class Kind { kImage, kAnnotation, kCategory, kOther };
 
+  // A field of the wrong type is noted for commit(), which names it: parse()
+  // may throw only simdjson's errors (an element cut by the window looks
+  // malformed and is read again).
+  void readInteger(od::value& value, const char* field, std::int64_t& out) {
+    const simdjson::error_code error = value.get_int64().get(out);
+    if (error == simdjson::INCORRECT_TYPE ||
+        error == simdjson::NUMBER_OUT_OF_RANGE) {
+      noteWrongType(value, field, "expected a 64-bit integer");
+    } else if (error) {
+      throw simdjson::simdjson_error(error);
+    }
+  }
+  void readString(od::value& value, const char* field, std::string& out) {
+    std::string_view text;
+    const simdjson::error_code error = value.get_string().get(text);
+    if (error == simdjson::INCORRECT_TYPE) {
+      noteWrongType(value, field, "expected a string");
+    } else if (error) {
+      throw simdjson::simdjson_error(error);
+    } else {
+      out = text;
+    }
+  }
+  void noteWrongType(od::value& value, const char* field,
+                     const char* expected) {
+    if (!wrong_type_.empty()) return;
+    // The token as written (On-Demand leaves the whitespace after it).
+    std::string_view token = value.raw_json_token();
+    token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+    wrong_type_ = fmt::format("{}: {}, found {}", field, expected,
+                              token.substr(0, 40));
+  }
+
   void require(std::int64_t value, const char* array, std::size_t index,
                const char* key) const {
     if (value == kMissing) missing(array, index, key);
@@ -136,6 +180,7 @@ class CocoSink : public JsonObjectStream::Sink {
   }
 
   const std::string& path_;
+  std::string wrong_type_;  // "<field>: expected ..., found ..." or ""
   Kind kind_ = Kind::kOther;
   Image image_;
   Annotation annotation_;

@@ -325,6 +325,36 @@ TEST_F(FormatsTest, CocoErrorsNameTheFile) {
               HasSubstr("other.json: not a COCO instances file: images[0] "
                         "has no 'file_name'"));
 
+  // A field of the wrong type is named with what was expected, whatever
+  // the window (an element cut by it is read again, not blamed).
+  const std::vector<std::pair<std::string, std::string>> mistyped = {
+      {R"({"images": [{"id": 1, "file_name": "a.jpg"}, {"id": "seven",
+          "file_name": "b.jpg"}], "categories": [], "annotations": []})",
+       "other.json: images[1].id: expected a 64-bit integer, found \"seven\""},
+      {R"({"images": [{"id": 1, "file_name": null}], "categories": [],
+          "annotations": []})",
+       "other.json: images[0].file_name: expected a string, found null"},
+      {R"({"images": [], "categories": [{"id": 1, "name": 3}],
+          "annotations": []})",
+       "other.json: categories[0].name: expected a string, found 3"},
+      {R"({"images": [], "categories": [], "annotations": [{"image_id":
+          1.0, "category_id": 1}]})",
+       "other.json: annotations[0].image_id: expected a 64-bit integer, "
+       "found 1.0"},
+      {R"({"images": [{"id": 1180591620717411303424, "file_name": "a"}],
+          "categories": [], "annotations": []})",
+       "other.json: images[0].id: expected a 64-bit integer, found "
+       "1180591620717411303424"},
+  };
+  for (const auto& [json, message] : mistyped) {
+    writeFile(options.annotations, json);
+    for (const std::size_t window : {std::size_t{0}, std::size_t{16}}) {
+      options.window_bytes = window;
+      EXPECT_THAT(errorOf(read), HasSubstr(message)) << "window " << window;
+    }
+  }
+  options.window_bytes = 0;
+
   options.annotations = (dir_ / "absent.json").string();
   EXPECT_THAT(errorOf(read), HasSubstr("absent.json: cannot open"));
 }
