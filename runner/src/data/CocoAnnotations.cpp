@@ -93,13 +93,12 @@ class CocoSink : public JsonObjectStream::Sink {
   void commit() override {
     if (!wrong_type_.empty()) {
       const auto [array, index] =
-          kind_ == Kind::kImage        ? std::pair{"images", images.size()}
-          : kind_ == Kind::kAnnotation ? std::pair{"annotations",
-                                                   annotations.size()}
-                                       : std::pair{"categories",
-                                                   categories.size()};
-      throw std::runtime_error(fmt::format("{}: {}[{}].{}", path_, array,
-                                           index, wrong_type_));
+          kind_ == Kind::kImage ? std::pair{"images", images.size()}
+          : kind_ == Kind::kAnnotation
+              ? std::pair{"annotations", annotations.size()}
+              : std::pair{"categories", categories.size()};
+      throw std::runtime_error(
+          fmt::format("{}: {}[{}].{}", path_, array, index, wrong_type_));
     }
     switch (kind_) {
       case Kind::kAnnotation:
@@ -164,8 +163,8 @@ class CocoSink : public JsonObjectStream::Sink {
     // The token as written (On-Demand leaves the whitespace after it).
     std::string_view token = value.raw_json_token();
     token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
-    wrong_type_ = fmt::format("{}: {}, found {}", field, expected,
-                              token.substr(0, 40));
+    wrong_type_ =
+        fmt::format("{}: {}, found {}", field, expected, token.substr(0, 40));
   }
 
   void require(std::int64_t value, const char* array, std::size_t index,
