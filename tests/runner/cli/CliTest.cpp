@@ -1490,9 +1490,9 @@ TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
             std::string::npos)
       << nowhere.err;
   EXPECT_EQ(runCount(), 0);
-  // A file that cannot be written (a folder has its name): found when the
-  // scores are written, after the evaluation.
-  fs::create_directory(dir_ / "taken.npy");
+  // A file that cannot be written (a folder has the name of its temporary
+  // file): found when the scores are written, after the evaluation.
+  fs::create_directory(dir_ / "taken.npy.tmp");
   const Result failed =
       labrun("eval " + kSmoke + kFast + " --scores taken.npy");
   EXPECT_EQ(failed.code, 1);

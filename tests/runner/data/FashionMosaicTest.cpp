@@ -438,10 +438,11 @@ TEST_F(FashionMosaicTest, MissingSourceFileIsNamed) {
   FashionMosaicOptions options = tiny("set");
   options.source_dir = (root_ / "empty").string();
   fs::create_directories(options.source_dir);
-  expectError<std::runtime_error>(
+  // A usage error (exit 2): the --source given holds no set.
+  expectError<std::invalid_argument>(
       [&] { buildFashionMosaic(options); },
       {(root_ / "empty" / "train-images-idx3-ubyte.gz").string(), "missing",
-       "dataset-fashion-mnist"});
+       "dataset-fashion-mnist", "point --source at a copy"});
   EXPECT_FALSE(fs::exists(options.out_dir));
 }
 
