@@ -19,10 +19,9 @@ class Collective {
 
   virtual int rank() const = 0;
   virtual int worldSize() const = 0;
-  // This rank among those of its machine (its GPU), and their number (to
-  // share the machine's cores).
+  // This rank among those of its machine (its GPU; its share of the cores
+  // is localShareOfCores(), dist/WorldInfo.h).
   virtual int localRank() const = 0;
-  virtual int localWorldSize() const = 0;
 
   // Copies rank 0's values of `tensors` (parameters, buffers) to every rank.
   virtual void broadcast(const std::vector<torch::Tensor>& tensors) = 0;

@@ -289,8 +289,6 @@ std::string Group::valueKey(const std::string& key) {
 int Group::rank() const { return impl_->world.rank; }
 int Group::worldSize() const { return impl_->world.world_size; }
 int Group::localRank() const { return impl_->world.local_rank; }
-int Group::localWorldSize() const { return impl_->world.local_world_size; }
-
 void Group::lost(const std::exception& error) const {
   const std::string cause = firstLine(error.what());
   const int rank = impl_->world.rank;

@@ -57,7 +57,6 @@ class Group : public Collective {
   int rank() const override;
   int worldSize() const override;
   int localRank() const override;
-  int localWorldSize() const override;
   void broadcast(const std::vector<torch::Tensor>& tensors) override;
   void prepareBackward(const std::vector<torch::Tensor>& parameters) override;
   void averageGradients(const std::vector<torch::Tensor>& parameters) override;

@@ -1,7 +1,10 @@
 #include "dist/WorldInfo.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
+
+#include "util/UsableCores.h"
 
 namespace labrun::dist {
 namespace {
@@ -52,6 +55,12 @@ std::vector<std::string> WorldInfo::environment() const {
           "LABRUN_LOCAL_WORLD_SIZE=" + std::to_string(local_world_size),
           "LABRUN_MASTER_ADDR=" + master_addr,
           "LABRUN_MASTER_PORT=" + std::to_string(master_port)};
+}
+
+int localShareOfCores() {
+  const auto world = WorldInfo::fromEnvironment();
+  return std::max(1,
+                  util::usableCores() / (world ? world->local_world_size : 1));
 }
 
 }  // namespace labrun::dist

@@ -28,4 +28,9 @@ struct WorldInfo {
   std::vector<std::string> environment() const;
 };
 
+// The cores `auto` gives this process (threads, data.workers): those it
+// may use (util::usableCores), shared among the workers of its machine
+// when it is one (LABRUN_LOCAL_WORLD_SIZE); at least 1.
+int localShareOfCores();
+
 }  // namespace labrun::dist

@@ -19,6 +19,7 @@
 #include "data/SyntheticDataset.h"
 #include "dist/Collective.h"
 #include "dist/DistributedSampler.h"
+#include "dist/WorldInfo.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
 #include "spec/Schema.h"
@@ -33,7 +34,6 @@
 #include "train/Transfer.h"
 #include "util/Sha256.h"
 #include "util/SysInfo.h"
-#include "util/UsableCores.h"
 
 namespace labrun::train {
 namespace fs = std::filesystem;
@@ -297,10 +297,16 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.options = bindOptions(tree, host);
+  // `auto`: this process's share of the cores, split among the workers of
+  // a data-parallel machine (their loaders' threads too).
+  const int cores = dist::localShareOfCores();
+  for (ImageSplit* split :
+       {&parts.options.train_images, &parts.options.val_images}) {
+    if (split->loader.workers == 0) split->loader.workers = cores;
+  }
   const ExperimentOptions& options = parts.options;
   parts.device = options.device;
-  torch::set_num_threads(options.threads > 0 ? options.threads
-                                             : util::usableCores());
+  torch::set_num_threads(options.threads > 0 ? options.threads : cores);
   torch::manual_seed(options.seed);
 
   ModelContext context;
@@ -390,10 +396,6 @@ void Experiment::joinGroup(dist::Collective& collective) {
                                          collective.worldSize());
   parts.train_batches->setSampler(sampler);
   parts.val_batches->setSampler(sampler);
-  if (parts.options.threads == 0) {
-    torch::set_num_threads(
-        std::max(1, util::usableCores() / collective.localWorldSize()));
-  }
   // Same initial weights everywhere (init_from, random init alike).
   std::vector<torch::Tensor> state = parts.model->parameters();
   for (const auto& buffer : parts.model->buffers()) state.push_back(buffer);
@@ -420,10 +422,10 @@ void Experiment::requireWritableOutputDir() const {
     error = std::error_code(errno, std::generic_category());
   }
   if (error) {
-    throw spec::SpecError(fmt::format(
-        "{}: output_dir: cannot write checkpoints into {}: {}",
-        spec_.tree.at("output_dir").origin().describe(), dir.string(),
-        error.message()));
+    throw spec::SpecError(
+        fmt::format("{}: output_dir: cannot write checkpoints into {}: {}",
+                    spec_.tree.at("output_dir").origin().describe(),
+                    dir.string(), error.message()));
   }
 }
 

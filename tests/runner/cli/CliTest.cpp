@@ -1203,8 +1203,10 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
             R"({"height":32,"normalize":{"mean":[0.5,0.5,0.5],"std":[0.25,)"
             R"(0.25,0.25]},"steps":["resize 32x32","normalize 0.5 0.5 0.5 )"
             R"(0.25 0.25 0.25"],"width":32})");
-  // A checkpoint that is not there is a usage error (2), worded alike by
-  // the commands that take one, and nothing is recorded.
+  // A checkpoint that is not there, or a file that is not a checkpoint of
+  // this model, is a usage error (2), worded alike by the commands that
+  // take one, without LibTorch's backtrace, and nothing is recorded.
+  { std::ofstream(dir_ / "garbage.pt") << std::string(4096, 'x'); }
   for (const std::string command :
        {std::string("eval smoke"), std::string("export smoke"),
         "predict smoke " + kSmoke}) {
@@ -1214,6 +1216,14 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
                                "(a run takes best, last or a checkpoint file)"),
               std::string::npos)
         << missing.err;
+    const Result garbage = labrun(command + " --checkpoint garbage.pt");
+    EXPECT_EQ(garbage.code, 2) << command;
+    EXPECT_NE(garbage.err.find("garbage.pt is not a labrun checkpoint of this "
+                               "model: "),
+              std::string::npos)
+        << garbage.err;
+    EXPECT_EQ(garbage.err.find("Exception raised from"), std::string::npos)
+        << garbage.err;
   }
   const Result init = labrun("predict smoke " + kSmoke + " --checkpoint init");
   EXPECT_EQ(init.code, 2);
@@ -1234,24 +1244,11 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
                           "checkpoint file"),
             std::string::npos)
       << last.err;
-  // A file that is not a checkpoint of this model, and a recorded one that
-  // is damaged: named, without LibTorch's backtrace, and nothing recorded.
-  { std::ofstream(dir_ / "garbage.pt") << std::string(4096, 'x'); }
-  for (const std::string command :
-       {std::string("eval smoke"), std::string("export smoke"),
-        "predict smoke " + kSmoke}) {
-    const Result garbage = labrun(command + " --checkpoint garbage.pt");
-    EXPECT_EQ(garbage.code, 2) << command;
-    EXPECT_NE(garbage.err.find("garbage.pt is not a labrun checkpoint of this "
-                               "model: "),
-              std::string::npos)
-        << garbage.err;
-    EXPECT_EQ(garbage.err.find("Exception raised from"), std::string::npos)
-        << garbage.err;
-  }
+  // A recorded checkpoint that is damaged: named, and nothing recorded.
   const std::string best = *store
-                                ->query("SELECT path FROM checkpoints WHERE "
-                                        "best ORDER BY step DESC LIMIT 1")
+                                ->query(
+                                    "SELECT path FROM checkpoints WHERE "
+                                    "best ORDER BY step DESC LIMIT 1")
                                 .rows.at(0)[0];
   flipByte(best);
   const Result damaged = labrun("eval smoke");

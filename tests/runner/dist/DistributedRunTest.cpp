@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "store/RunStore.h"
+#include "util/UsableCores.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -262,20 +263,26 @@ TEST_F(DistributedRunTest, TwoProcessesMatchOneWithTheSameGlobalBatch) {
 
 TEST_F(DistributedRunTest, WorkersReadTheSpecWithTheLaunchersEnvironment) {
   // Each worker loads the spec again: a ${env:NAME} must read what the
-  // launcher was given, whatever the name (LABRUN_* included).
+  // launcher was given, whatever the name (LABRUN_* included). With
+  // threads: auto each of the 2 workers takes half the usable cores.
   std::ofstream(dir_ / "env.yaml")
       << "extends: " LABRUN_SOURCE_DIR
          "/experiments/smoke.yaml\n"
          "optim:\n  lr: ${env:LABRUN_TEST_LR,0.003}\n";
   ::setenv("LABRUN_TEST_LR", "0.02", 1);
   const int code = labrun(
-      "run env.yaml model.backbone.batch_norm=false threads=1 "
+      "run env.yaml model.backbone.batch_norm=false threads=auto "
       "data.synthetic.train_size=16 data.synthetic.val_size=8 "
       "train.epochs=1 -q --nproc 2",
       "env");
   ::unsetenv("LABRUN_TEST_LR");
   ASSERT_EQ(code, 0) << err("env");
   EXPECT_EQ(one("SELECT value FROM params WHERE key = 'optim.lr'"), "0.02");
+  const std::string threads =
+      std::to_string(std::max(1, labrun::util::usableCores() / 2));
+  EXPECT_NE(slurp(dir_ / "env.out").find(threads + " threads x 2 processes"),
+            std::string::npos)
+      << slurp(dir_ / "env.out");
 }
 
 TEST_F(DistributedRunTest, LostWorkerStopsTheOtherAndResumeCompletes) {
@@ -414,8 +421,7 @@ TEST_F(DistributedRunTest, BadLaunchesAreSpecErrors) {
                             "run takes the GPU of its local rank"),
             std::string::npos)
       << err("gpu");
-  EXPECT_EQ(err("gpu").find("started as pid"), std::string::npos)
-      << err("gpu");
+  EXPECT_EQ(err("gpu").find("started as pid"), std::string::npos) << err("gpu");
   EXPECT_EQ(labrun("run " + kSpec + " --nnodes 2", "master"), 2);
   EXPECT_NE(err("master").find("needs --master HOST:PORT"), std::string::npos)
       << err("master");

@@ -2,6 +2,7 @@
 // each, Gloo on loopback): the averaged gradients against each rank's own
 // gradients averaged by hand, with the buckets started after backward and
 // during it.
+// Also the cores `auto` gives one worker of a machine (WorldInfo.h).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,12 +11,16 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "dist/Group.h"
+#include "dist/WorldInfo.h"
+#include "util/UsableCores.h"
 
 namespace {
 using labrun::dist::GradientSyncStats;
 using labrun::dist::Group;
 using labrun::dist::GroupOptions;
+using labrun::dist::localShareOfCores;
 using labrun::dist::WorldInfo;
+using labrun::util::usableCores;
 
 // Draws from its own generator: the two ranks' threads share the global
 // one.
@@ -237,6 +242,28 @@ TEST_F(GroupTest, BackwardWorksAfterTheGroupIsGone) {
   for (std::size_t i = 0; i < grads.size(); ++i) {
     EXPECT_TRUE(torch::equal(grads[i], expected[i]));
   }
+}
+
+// `auto` threads and loader workers: the process's cores, divided among
+// the workers of its machine when the launcher made it one of them.
+TEST(WorldInfo, LocalShareOfCoresDividesAmongTheMachinesWorkers) {
+  const int cores = usableCores();
+  EXPECT_EQ(localShareOfCores(), cores);  // not a worker
+  WorldInfo world;
+  world.rank = 1;
+  world.world_size = 6;
+  world.local_rank = 1;
+  world.local_world_size = 3;
+  world.master_port = 29500;
+  for (const std::string& entry : world.environment()) {
+    const std::size_t equals = entry.find('=');
+    ::setenv(entry.substr(0, equals).c_str(), entry.c_str() + equals + 1, 1);
+  }
+  const int share = localShareOfCores();
+  for (const std::string& entry : world.environment()) {
+    ::unsetenv(entry.substr(0, entry.find('=')).c_str());
+  }
+  EXPECT_EQ(share, std::max(1, cores / 3));
 }
 
 }  // namespace
