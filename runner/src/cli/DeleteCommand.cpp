@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <system_error>
 
 #include "cli/CommandFlags.h"
@@ -54,23 +55,31 @@ store::RunStore::Table selectRuns(const store::RunStore& store,
       params);
 }
 
-// Removes the checkpoint files no remaining run records, and each run's
-// checkpoint folder once empty; returns the files that could not go.
-std::vector<std::string> removeFiles(const store::RunStore& store,
-                                     const std::vector<std::string>& paths) {
-  std::vector<std::string> kept;
+struct RemovedFiles {
+  std::int64_t removed = 0;
+  std::vector<std::string> kept;  // "path (why)" of the files that stayed
+};
+
+// Removes the checkpoint files no remaining run records, and each deleted
+// run's checkpoint folder (output_dir/uuid) once empty.
+RemovedFiles removeFiles(const store::RunStore& store,
+                         const std::vector<std::string>& paths,
+                         const std::set<std::string>& uuids) {
+  RemovedFiles out;
   for (const std::string& path : paths) {
     if (store.checkpointOwner(path)) continue;  // another run's too
     std::error_code error;
     if (!fs::remove(path, error) && error) {
-      kept.push_back(fmt::format("{} ({})", path, error.message()));
+      out.kept.push_back(fmt::format("{} ({})", path, error.message()));
       continue;
     }
-    // The folder of the run's checkpoints (output_dir/uuid) goes once
-    // empty; one still holding anything stays.
-    fs::remove(fs::path(path).parent_path(), error);
+    ++out.removed;
+    const fs::path folder = fs::path(path).parent_path();
+    if (uuids.count(folder.filename().string()) > 0) {
+      fs::remove(folder, error);  // stays while it holds anything
+    }
   }
-  return kept;
+  return out;
 }
 
 int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
@@ -122,14 +131,20 @@ int deleteRuns(const GlobalOptions& global, const DeleteArgs& args) {
                              global.db, checkpoints);
     return kOk;
   }
-  const std::vector<std::string> kept = removeFiles(*store, paths);
-  std::cout << fmt::format("deleted {} and {} from {}\n", runs, checkpoints,
-                           global.db);
-  if (kept.empty()) return kOk;
+  const RemovedFiles removal = removeFiles(
+      *store, paths, std::set<std::string>(uuids.begin(), uuids.end()));
+  if (removal.kept.empty()) {
+    std::cout << fmt::format("deleted {} and {} from {}\n", runs, checkpoints,
+                             global.db);
+    return kOk;
+  }
+  std::cout << fmt::format("deleted {} and {} of {} checkpoint files from {}\n",
+                           runs, removal.removed, files, global.db);
   std::cerr << fmt::format(
       "labrun: error: the runs are deleted, but {} checkpoint file{} could "
       "not be removed:\n  {}\n",
-      kept.size(), kept.size() == 1 ? "" : "s", fmt::join(kept, "\n  "));
+      removal.kept.size(), removal.kept.size() == 1 ? "" : "s",
+      fmt::join(removal.kept, "\n  "));
   return kRunFailed;
 }
 

@@ -15,6 +15,7 @@
 #include "cli/ReportHtml.h"
 #include "cli/RunComparison.h"
 #include "cli/StoreAccess.h"
+#include "store/HeadlineMetric.h"
 #include "store/RunStore.h"
 
 namespace labrun::cli {
@@ -62,15 +63,17 @@ std::vector<LineChart> mapCurves(const store::RunStore& store,
                                  const Comparison& c) {
   std::vector<LineChart> out;
   for (const MetricStats& stats : c.metrics) {
-    if (stats.key == "val/mAP" || stats.key.rfind("val/mAP@", 0) == 0) {
+    if (stats.key == store::kHeadlineMetric ||
+        stats.key.rfind(std::string(store::kHeadlineMetric) + "@", 0) == 0) {
       out.push_back(curve(store, c, "Validation " + stats.key + " per epoch",
                           stats.key, kEpoch));
     }
   }
   // Runs without validation still get an (empty) mAP chart.
   if (out.empty()) {
+    const std::string key = store::kHeadlineMetric;
     out.push_back(
-        curve(store, c, "Validation val/mAP per epoch", "val/mAP", kEpoch));
+        curve(store, c, "Validation " + key + " per epoch", key, kEpoch));
   }
   return out;
 }

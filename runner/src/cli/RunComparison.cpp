@@ -7,10 +7,9 @@
 #include <functional>
 #include <map>
 
+#include "store/HeadlineMetric.h"
 namespace labrun::cli {
 namespace {
-
-constexpr const char* kMainMetric = "val/mAP";
 
 bool lowerIsBetter(const std::string& key) {
   const std::string suffix = "loss";
@@ -55,7 +54,7 @@ void addMetrics(const store::RunStore& store, Comparison& out) {
       stats.last[r] = range.last;
     }
   }
-  if (auto main = by_key.find(kMainMetric); main != by_key.end()) {
+  if (auto main = by_key.find(store::kHeadlineMetric); main != by_key.end()) {
     out.metrics.push_back(std::move(main->second));
     by_key.erase(main);
   }

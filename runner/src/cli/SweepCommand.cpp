@@ -23,6 +23,7 @@
 #include "cli/SweepGrid.h"
 #include "cli/Training.h"
 #include "spec/SpecError.h"
+#include "store/HeadlineMetric.h"
 #include "store/RunStore.h"
 #include "train/Experiment.h"
 #include "train/StopSignal.h"
@@ -212,8 +213,8 @@ class Sweep {
     const bool finished = member->status == "FINISHED";
     finished_ += finished ? 1 : 0;
     std::cout << fmt::format(
-        "{} {} {}  {}  best val/mAP {}  {:.1f} s{}\n", where, member->status,
-        member->uuid.substr(0, 8), member->name,
+        "{} {} {}  {}  best {} {}  {:.1f} s{}\n", where, member->status,
+        member->uuid.substr(0, 8), member->name, store::kHeadlineMetric,
         member->best_map ? fmt::format("{:.2f}", *member->best_map) : "-",
         seconds, finished ? "" : "  (log: " + child.log + ")");
     std::cout.flush();

@@ -9,7 +9,7 @@
 
 #include "cli/StoreAccess.h"
 #include "spec/SpecError.h"
-#include "util/Sha256.h"
+#include "train/CheckpointFile.h"
 
 namespace labrun::cli {
 
@@ -109,8 +109,8 @@ CommandTarget resolveTarget(const GlobalOptions& global,
   const auto store = openExistingStore(global);
   const std::string uuid =
       store->resolveRun(request.target, /*prefer_trained=*/true);
-  const std::optional<std::string> recorded =
-      stored ? store->checkpointPath(
+  const std::optional<store::CheckpointRow> recorded =
+      stored ? store->pickCheckpoint(
                    uuid, checkpoint == "best"
                              ? store::RunStore::CheckpointPick::kBest
                              : store::RunStore::CheckpointPick::kNewest)
@@ -123,22 +123,14 @@ CommandTarget resolveTarget(const GlobalOptions& global,
         prefix, store->runHeader(uuid).name, uuid, checkpoint));
   }
   if (recorded) {
-    if (!std::filesystem::is_regular_file(*recorded)) {
-      throw spec::SpecError(fmt::format(
-          "{}: run {} recorded {} but it is no longer there (moved or "
-          "deleted); give one with --checkpoint FILE",
-          prefix, uuid, *recorded));
-    }
     // Results of a damaged model must not be recorded as the run's.
-    for (const store::CheckpointRow& row : store->checkpoints(uuid)) {
-      if (row.path == *recorded && util::sha256File(row.path) != row.sha256) {
-        throw spec::SpecError(fmt::format(
-            "{}: run {} recorded {} but it is damaged (its sha256 is not the "
-            "one recorded); give another with --checkpoint FILE",
-            prefix, uuid, *recorded));
-      }
+    if (const auto problem = train::checkpointProblem(*recorded)) {
+      throw spec::SpecError(fmt::format(
+          "{}: run {} recorded {} but it {}; give another with --checkpoint "
+          "FILE",
+          prefix, uuid, recorded->path, *problem));
     }
-    resolved.checkpoint_file = *recorded;
+    resolved.checkpoint_file = recorded->path;
   } else if (const auto owner = store->checkpointOwner(
                  std::filesystem::absolute(checkpoint).string());
              owner && *owner != uuid) {

@@ -17,18 +17,11 @@
 #include <vector>
 
 #include "dist/Collective.h"
+#include "dist/GroupOptions.h"
 #include "dist/WorldInfo.h"
 #include "spec/Located.h"
 
 namespace labrun::dist {
-
-struct GroupOptions {
-  std::string backend = "gloo";  // gloo | nccl (see chooseBackend)
-  std::chrono::milliseconds timeout = std::chrono::seconds(300);
-  std::int64_t bucket_bytes = 25 << 20;  // gradient all-reduce bucket cap
-  // Start each bucket's all-reduce during backward (prepareBackward).
-  bool overlap_backward = true;
-};
 
 // The last optimizer step's gradient all-reduce: its buckets, and how many
 // of them backward started before it ended.

@@ -153,34 +153,36 @@ std::vector<ClassMetricRow> RunStore::lastClassAp(
   return out;
 }
 
-std::optional<std::string> RunStore::checkpointPath(const std::string& run,
-                                                    CheckpointPick pick) const {
-  const char* sql = nullptr;
+std::optional<CheckpointRow> RunStore::pickCheckpoint(
+    const std::string& run, CheckpointPick pick) const {
+  std::string which;
   switch (pick) {
     case CheckpointPick::kBest:
-      sql = "SELECT path FROM checkpoints WHERE run = ?1 AND best = 1";
+      which = "AND best = 1";
       break;
     case CheckpointPick::kNewest:
-      sql =
-          "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY step DESC "
-          "LIMIT 1";
+      which = "ORDER BY step DESC LIMIT 1";
       break;
     case CheckpointPick::kBestElseNewest:
-      sql =
-          "SELECT path FROM checkpoints WHERE run = ?1 ORDER BY best DESC, "
-          "step DESC LIMIT 1";
+      which = "ORDER BY best DESC, step DESC LIMIT 1";
       break;
   }
-  Stmt st(impl_->db, sql);
-  st.bindText(1, run);
-  if (!st.step()) return std::nullopt;
-  return st.columnText(0);
+  std::vector<CheckpointRow> rows = checkpointRows(run, which);
+  if (rows.empty()) return std::nullopt;
+  return std::move(rows.front());
 }
 
 std::vector<CheckpointRow> RunStore::checkpoints(const std::string& run) const {
-  Stmt st(impl_->db,
-          "SELECT step, epoch, path, bytes, sha256, metric, best FROM "
-          "checkpoints WHERE run = ?1 ORDER BY step DESC");
+  return checkpointRows(run, "ORDER BY step DESC");
+}
+
+std::vector<CheckpointRow> RunStore::checkpointRows(
+    const std::string& run, const std::string& which) const {
+  const std::string sql =
+      "SELECT step, epoch, path, bytes, sha256, metric, best FROM checkpoints "
+      "WHERE run = ?1 " +
+      which;
+  Stmt st(impl_->db, sql.c_str());
   st.bindText(1, run);
   std::vector<CheckpointRow> out;
   while (st.step()) {

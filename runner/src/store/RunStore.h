@@ -254,8 +254,8 @@ class RunStore {
   // Checkpoints. "best": the one flagged best; "newest": highest step;
   // "best, else newest": what init_from takes from a run.
   enum class CheckpointPick { kBest, kNewest, kBestElseNewest };
-  std::optional<std::string> checkpointPath(const std::string& run,
-                                            CheckpointPick pick) const;
+  std::optional<CheckpointRow> pickCheckpoint(const std::string& run,
+                                              CheckpointPick pick) const;
   // Every checkpoint of the run, newest (highest step) first.
   std::vector<CheckpointRow> checkpoints(const std::string& run) const;
   // The run's checkpoints to delete so that only the newest `keep_last` and
@@ -293,6 +293,10 @@ class RunStore {
  private:
   struct Impl;
   RunStore(std::string path, std::unique_ptr<Impl> impl);
+  // The run's checkpoints that the SQL `which` (a condition, an order)
+  // picks.
+  std::vector<CheckpointRow> checkpointRows(const std::string& run,
+                                            const std::string& which) const;
   std::string path_;
   std::unique_ptr<Impl> impl_;
   std::size_t batch_rows_ = 256;

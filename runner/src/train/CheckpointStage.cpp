@@ -2,7 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "train/Trainer.h"
+#include "train/RunRecorder.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

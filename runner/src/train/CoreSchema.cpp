@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "store/HeadlineMetric.h"
+
 namespace labrun::train {
 namespace {
 
@@ -161,7 +163,7 @@ std::vector<Field> scheduleFields() {
        "onecycle: base rate / initial rate"},
       {"schedule.final_div_factor", ParamType::kFloat, "10000.0",
        "onecycle: initial rate / final rate"},
-      {"schedule.metric", ParamType::kString, "val/mAP",
+      {"schedule.metric", ParamType::kString, store::kHeadlineMetric,
        "plateau: the validation key watched (as checkpoint.best_by)"},
       {"schedule.mode", ParamType::kString, "max",
        "plateau: whether the metric should rise or fall", "max|min"},
@@ -247,7 +249,7 @@ std::vector<Field> trainFields() {
        "keep the newest N checkpoints (and the best); 0: keep all",
        /*choices=*/"",
        /*range=*/">= 0"},
-      {"checkpoint.best_by", ParamType::kString, "val/mAP",
+      {"checkpoint.best_by", ParamType::kString, store::kHeadlineMetric,
        "validation key ranking checkpoints (as train.early_stop.metric; "
        "a key set here that no metric records is a spec error)"},
       {"checkpoint.best_mode", ParamType::kString, "max",

@@ -6,7 +6,7 @@
 #include "train/ProgressStage.h"
 #include "train/ScheduleStage.h"
 #include "train/SignalStage.h"
-#include "train/Trainer.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

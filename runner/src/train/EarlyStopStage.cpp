@@ -8,7 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "train/Trainer.h"
+#include "train/RunRecorder.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

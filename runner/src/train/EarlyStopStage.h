@@ -8,12 +8,13 @@
 #include <cstdint>
 #include <string>
 
+#include "store/HeadlineMetric.h"
 #include "train/TrainStage.h"
 
 namespace labrun::train {
 
 struct EarlyStopOptions {
-  std::string metric = "val/mAP";  // a recorded validation key
+  std::string metric = store::kHeadlineMetric;  // a recorded validation key
   bool maximize = true;            // mode: max (true) or min
   std::int64_t patience = 3;       // evaluations without improvement
   double min_delta = 0.0;          // smallest change that improves

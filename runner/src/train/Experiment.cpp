@@ -25,6 +25,7 @@
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "store/Heartbeat.h"
+#include "train/CheckpointFile.h"
 #include "train/ClassThresholds.h"
 #include "train/ExperimentOptions.h"
 #include "train/LabelSourceBinding.h"
@@ -162,19 +163,9 @@ std::optional<StoredCheckpoint> newestIntactCheckpoint(
     const store::RunStore& store, const std::string& run,
     std::ostream& warnings) {
   for (const store::CheckpointRow& row : store.checkpoints(run)) {
-    std::error_code error;
-    std::string why = "is missing";
-    if (fs::exists(row.path, error)) {
-      try {
-        if (util::sha256File(row.path) == row.sha256) {
-          return StoredCheckpoint{row.path, row.step};
-        }
-        why = "is damaged (its sha256 is not the one recorded)";
-      } catch (const std::runtime_error& unreadable) {
-        why = std::string("cannot be read (") + unreadable.what() + ")";
-      }
-    }
-    warnings << "labrun: warning: checkpoint " << row.path << " " << why
+    const auto problem = checkpointProblem(row);
+    if (!problem) return StoredCheckpoint{row.path, row.step};
+    warnings << "labrun: warning: checkpoint " << row.path << " " << *problem
              << "; trying an older one\n";
   }
   return std::nullopt;
@@ -356,7 +347,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
     const auto& source = options.init_from->source;
     try {
       const std::string path = initCheckpointPath(source.value, db_path);
-      loadModules(*parts.model, checkpointModelState(path),
+      loadModules(*parts.model, CheckpointReader(path).modelState(),
                   options.init_from->modules, path);
     } catch (const std::runtime_error& error) {
       throw spec::SpecError(
@@ -530,12 +521,9 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
                   ::getpid());
   std::string from;
   if (checkpoint) {
-    torch::serialize::InputArchive archive;
-    archive.load_from(checkpoint->path);
-    torch::Tensor state;
-    archive.read("state", state);
-    // state = [step, epoch in progress, ...]: epochs before it are complete.
-    const std::int64_t completed = state[1].item<std::int64_t>() - 1;
+    // The epochs before the one in progress are complete.
+    const std::int64_t completed =
+        CheckpointReader(checkpoint->path).state().epoch - 1;
     for (const auto& path :
          store.truncateAfter(uuid, checkpoint->step, completed)) {
       std::error_code ignored;
@@ -611,14 +599,9 @@ void Experiment::finishRun(store::RunStore& store,
 
 void Experiment::loadCheckpoint(const std::string& path) {
   try {
-    torch::serialize::InputArchive archive, model;
-    archive.load_from(path);
-    archive.read("model", model);
-    parts_->model->load(model);
-  } catch (const c10::Error& error) {
-    throw spec::SpecError(
-        fmt::format("{} is not a labrun checkpoint of this model: {}", path,
-                    error.what_without_backtrace()));
+    CheckpointReader(path).loadModel(*parts_->model);
+  } catch (const CheckpointError& unusable) {
+    throw spec::SpecError(unusable.what());
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "dist/Group.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"

@@ -16,13 +16,13 @@
 #include "data/LabelSource.h"
 #include "data/SyntheticDataset.h"
 #include "data/Transforms.h"
-#include "dist/Group.h"
+#include "dist/GroupOptions.h"
 #include "labrun/ParamSpec.h"
 #include "plugins/PluginHost.h"
 #include "spec/Located.h"
 #include "spec/Node.h"
 #include "train/Optimizers.h"
-#include "train/Trainer.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

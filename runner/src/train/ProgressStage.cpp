@@ -1,6 +1,7 @@
 #include "train/ProgressStage.h"
 
-#include "train/Trainer.h"
+#include "train/RunRecorder.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

@@ -1,6 +1,6 @@
 #include "train/ScheduleStage.h"
 
-#include "train/Trainer.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::train {
 

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "train/Trainer.h"
-
 namespace labrun::train {
 
 void SignalStage::beforeRun(TrainLoop& /*loop*/, const Metrics& /*sanity*/) {

@@ -14,8 +14,17 @@
 namespace labrun::train {
 
 struct TrainerOptions;
-struct TrainState;
 class RunRecorder;
+
+// Where training stands; a checkpoint restores exactly this.
+struct TrainState {
+  std::int64_t step = 0;          // optimizer steps done
+  std::int64_t epoch = 1;         // epoch in progress (1-based)
+  std::int64_t batches_done = 0;  // micro-batches of `epoch` consumed
+  double epoch_loss_sum = 0;
+  std::int64_t epoch_steps = 0;
+  std::int64_t epoch_images = 0;
+};
 
 // Validation values of one epoch by recorded key ("val/mAP", "val/loss").
 using Metrics = std::map<std::string, double>;

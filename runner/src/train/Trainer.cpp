@@ -1,44 +1,26 @@
 #include "train/Trainer.h"
 
-#include <ATen/Context.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <stdexcept>
 
 #include "dist/Collective.h"
+#include "train/CheckpointFile.h"
 #include "train/DefaultStages.h"
 #include "util/AtomicFile.h"
 #include "util/DeviceMemory.h"
 #include "util/ProcessMemory.h"
 
 namespace labrun::train {
-namespace fs = std::filesystem;
 namespace {
 
 double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
-}
-
-// Generators whose state a checkpoint keeps: dropout and any other random
-// op of the model draw from them (data order and augmentation are derived
-// from the seed, the epoch and the sample instead).
-std::vector<at::Generator> randomGenerators(torch::Device device) {
-  std::vector<at::Generator> generators = {
-      at::globalContext().defaultGenerator(at::DeviceType::CPU)};
-  if (device.is_cuda()) {
-    generators.push_back(at::globalContext().defaultGenerator(device));
-  }
-  return generators;
-}
-
-torch::Tensor scalarTensor(double value) {
-  return torch::tensor(value, torch::kDouble);
 }
 
 struct DeviceBatch {
@@ -492,66 +474,24 @@ void Trainer::agree(double& loss) {
 }
 
 std::string Trainer::writeCheckpoint() {
-  fs::create_directories(options_.checkpoint_dir);
-  const std::string path = (fs::path(options_.checkpoint_dir) /
-                            fmt::format("step-{:08d}.pt", state_.step))
-                               .string();
-  util::AtomicFile file(path);
-  torch::serialize::OutputArchive archive, model, optimizer;
-  model_->save(model);
-  optimizer_->save(optimizer);
-  archive.write("model", model);
-  archive.write("optimizer", optimizer);
-  for (const auto& stage : stages_) stage->save(archive);
-  if (scaler_) scaler_->save(archive);
-  archive.write("state",
-                torch::tensor({state_.step, state_.epoch, state_.batches_done,
-                               state_.epoch_steps, state_.epoch_images},
-                              torch::kLong));
-  archive.write("epoch_loss_sum", scalarTensor(state_.epoch_loss_sum));
-  auto generators = randomGenerators(options_.device);
-  for (std::size_t i = 0; i < generators.size(); ++i) {
-    std::lock_guard<std::mutex> lock(generators[i].mutex());
-    archive.write("rng" + std::to_string(i), generators[i].get_state());
-  }
-  archive.save_to([&file](const void* data, std::size_t size) {
-    file.write(data, size);  // errors surface at commit()
-    return size;
-  });
-  file.commit();
-  return path;
+  CheckpointWriter checkpoint(*model_, *optimizer_, state_, options_.device);
+  for (const auto& stage : stages_) stage->save(checkpoint.archive());
+  if (scaler_) scaler_->save(checkpoint.archive());
+  return checkpoint.save(options_.checkpoint_dir, state_.step);
 }
 
 void Trainer::restore(const std::string& path) {
-  torch::serialize::InputArchive archive, model, optimizer;
-  archive.load_from(path);
-  archive.read("model", model);
-  model_->load(model);
-  archive.read("optimizer", optimizer);
-  optimizer_->load(optimizer);
+  CheckpointReader checkpoint(path);
+  checkpoint.loadModel(*model_);
+  checkpoint.loadOptimizer(*optimizer_);
   try {
-    for (auto& stage : stages_) stage->load(archive);
-    if (scaler_) scaler_->load(archive);
+    for (auto& stage : stages_) stage->load(checkpoint.archive());
+    if (scaler_) scaler_->load(checkpoint.archive());
   } catch (const std::runtime_error& missing) {
     throw std::runtime_error(path + ": " + missing.what());
   }
-  torch::Tensor state, loss_sum;
-  archive.read("state", state);
-  const auto s = state.accessor<std::int64_t, 1>();
-  state_.step = s[0];
-  state_.epoch = s[1];
-  state_.batches_done = s[2];
-  state_.epoch_steps = s[3];
-  state_.epoch_images = s[4];
-  archive.read("epoch_loss_sum", loss_sum);
-  state_.epoch_loss_sum = loss_sum.item<double>();
-  auto generators = randomGenerators(options_.device);
-  for (std::size_t i = 0; i < generators.size(); ++i) {
-    torch::Tensor rng;
-    archive.read("rng" + std::to_string(i), rng);
-    std::lock_guard<std::mutex> lock(generators[i].mutex());
-    generators[i].set_state(rng);
-  }
+  state_ = checkpoint.state();
+  checkpoint.restoreRandomState(options_.device);
 }
 
 }  // namespace labrun::train

@@ -18,13 +18,12 @@
 #include "data/Dataset.h"
 #include "labrun/Loss.h"
 #include "labrun/Metric.h"
-#include "train/EarlyStopStage.h"
 #include "train/LossScaler.h"
-#include "train/LrSchedule.h"
 #include "train/Model.h"
-#include "train/Precision.h"
+#include "train/RunRecorder.h"
 #include "train/ScalarReadback.h"
 #include "train/TrainStage.h"
+#include "train/TrainerOptions.h"
 
 namespace labrun::dist {
 class Collective;
@@ -32,68 +31,12 @@ class Collective;
 
 namespace labrun::train {
 
-// Where the loop reports what happens; the run store implements it.
-class RunRecorder {
- public:
-  virtual ~RunRecorder() = default;
-  virtual void metric(const std::string& key, std::int64_t step,
-                      std::int64_t epoch, double value) = 0;
-  virtual void classMetric(std::int64_t epoch, const std::string& metric,
-                           const std::vector<std::string>& class_names,
-                           const MetricResult& result) = 0;
-  virtual void checkpoint(std::int64_t step, std::int64_t epoch,
-                          const std::string& path,
-                          std::optional<double> tracked, bool best) = 0;
-  // Called at progress points so the recorder can flush.
-  virtual void sync() = 0;
-};
-
 struct NamedMetric {
   std::string name;  // plugin name, for messages
   std::shared_ptr<Metric> metric;
   // Tells this instance from others of the same plugin: its values are
   // recorded as "<name>@<label>" (e.g. val/mAP@ap=sklearn); "" = plain.
   std::string label;
-};
-
-struct TrainerOptions {
-  std::int64_t epochs = 1;
-  std::int64_t accumulate = 1;  // micro-batches per optimizer step
-  double clip_grad_norm = 0;    // 0: no clipping
-  double ema_decay = 0;         // 0: no weight average
-  std::int64_t eval_every_epochs = 1;
-  std::int64_t sanity_batches = 2;  // validation batches run before training
-  bool save_checkpoints = true;
-  std::int64_t checkpoint_every_steps = 0;  // 0: at epoch ends only
-  std::string checkpoint_dir;
-  std::string best_by = "val/mAP";  // metric key ranking checkpoints
-  bool best_max = true;
-  ScheduleOptions schedule;
-  std::optional<EarlyStopOptions> early_stop;  // none: train all epochs
-  torch::Device device = torch::kCPU;
-  // The forward pass's arithmetic (train.precision); evaluation stays
-  // float32.
-  Precision precision = Precision::kFp32;
-  // Dynamic loss scaling (fp16): steps with non-finite gradients are
-  // skipped, not fatal. None: a non-finite loss stops the run.
-  std::optional<LossScalerOptions> loss_scaling;
-  std::int64_t log_every = 10;
-  bool quiet = false;
-  bool terminal = false;  // draw a progress bar
-  // Data-parallel training: gradients are averaged over the ranks after
-  // backward, steps agree on the loss and on stopping, evaluations gather
-  // every rank's scores. nullptr: one process.
-  dist::Collective* collective = nullptr;
-};
-
-// Where training stands; a checkpoint restores exactly this.
-struct TrainState {
-  std::int64_t step = 0;          // optimizer steps done
-  std::int64_t epoch = 1;         // epoch in progress (1-based)
-  std::int64_t batches_done = 0;  // micro-batches of `epoch` consumed
-  double epoch_loss_sum = 0;
-  std::int64_t epoch_steps = 0;
-  std::int64_t epoch_images = 0;
 };
 
 // Scores and metric results of one pass over a split.

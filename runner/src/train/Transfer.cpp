@@ -8,6 +8,7 @@
 
 #include "ModuleWeights.h"
 #include "store/RunStore.h"
+#include "train/CheckpointFile.h"
 #include "util/Strings.h"
 
 namespace labrun::train {
@@ -24,20 +25,6 @@ bool underAny(const std::string& key, const std::vector<std::string>& modules) {
     if (under(key, prefix)) return true;
   }
   return false;
-}
-
-// Module::save writes a module's tensors and, per child, a nested archive.
-void flatten(torch::serialize::InputArchive& archive, const std::string& prefix,
-             StateDict& state) {
-  for (const std::string& key : archive.keys()) {
-    torch::Tensor tensor;
-    torch::serialize::InputArchive child;
-    if (archive.try_read(key, tensor)) {
-      state.emplace(prefix + key, tensor);
-    } else if (archive.try_read(key, child)) {
-      flatten(child, prefix + key + ".", state);
-    }
-  }
 }
 
 }  // namespace
@@ -60,27 +47,18 @@ std::string initCheckpointPath(const std::string& ref,
         fmt::format("'{}' is neither a checkpoint file nor a run: {}", ref,
                     not_found.what()));
   }
-  auto path = store->checkpointPath(
+  const auto checkpoint = store->pickCheckpoint(
       uuid, store::RunStore::CheckpointPick::kBestElseNewest);
-  if (!path) {
+  if (!checkpoint) {
     throw std::runtime_error(
         fmt::format("run '{}' ({}) has no checkpoint", ref, uuid));
   }
-  return *path;
-}
-
-StateDict checkpointModelState(const std::string& path) {
-  StateDict state;
-  try {
-    torch::serialize::InputArchive archive, model;
-    archive.load_from(path);
-    archive.read("model", model);
-    flatten(model, "", state);
-  } catch (const c10::Error& error) {
-    throw std::runtime_error(fmt::format("{} is not a labrun checkpoint: {}",
-                                         path, error.what_without_backtrace()));
+  if (const auto problem = checkpointProblem(*checkpoint)) {
+    throw std::runtime_error(fmt::format(
+        "run '{}' ({}) recorded {} but it {}; name a checkpoint file instead",
+        ref, uuid, checkpoint->path, *problem));
   }
-  return state;
+  return checkpoint->path;
 }
 
 void loadModules(torch::nn::Module& model, const StateDict& state,

@@ -18,11 +18,6 @@ namespace labrun::train {
 std::string initCheckpointPath(const std::string& ref,
                                const std::string& db_path);
 
-// The model entries (parameters and buffers by dotted name, e.g.
-// "backbone.layer4.0.bn1.running_mean") of a labrun checkpoint. Throws
-// std::runtime_error naming `path` when it is not one.
-StateDict checkpointModelState(const std::string& path);
-
 // Copies the entries of `state` under the module prefixes `modules` ("",
 // or an empty list: every entry) into `model`; the rest of `model` keeps
 // its values. Nothing is copied unless they all fit: throws

@@ -684,6 +684,9 @@ TEST_F(CliTest, DeleteListsThenRemovesRunsAndTheirCheckpointFiles) {
   fs::create_directories(fs::path(c_files[0]) / "inside");
   const Result stuck = labrun("delete c -y");
   EXPECT_EQ(stuck.code, 1);
+  EXPECT_NE(stuck.out.find("deleted 1 run and 1 of 2 checkpoint files from "),
+            std::string::npos)
+      << stuck.out;
   EXPECT_NE(stuck.err.find("the runs are deleted, but 1 checkpoint file "
                            "could not be removed:\n  " +
                            c_files[0] + " ("),
@@ -1218,8 +1221,7 @@ TEST_F(CliTest, EvalRecordsAnEvaluationAndWritesScores) {
         << missing.err;
     const Result garbage = labrun(command + " --checkpoint garbage.pt");
     EXPECT_EQ(garbage.code, 2) << command;
-    EXPECT_NE(garbage.err.find("garbage.pt is not a labrun checkpoint of this "
-                               "model: "),
+    EXPECT_NE(garbage.err.find("garbage.pt is not a labrun checkpoint: "),
               std::string::npos)
         << garbage.err;
     EXPECT_EQ(garbage.err.find("Exception raised from"), std::string::npos)
@@ -1824,7 +1826,7 @@ train: {epochs: 2, log_every: 0}
   EXPECT_EQ(moved.code, 2);
   EXPECT_NE(moved.err.find("predict colours: --checkpoint best: run " +
                            store->resolveRun("colours") + " recorded " + best +
-                           " but it is no longer there"),
+                           " but it is missing (moved or deleted)"),
             std::string::npos)
       << moved.err;
 }
@@ -2009,8 +2011,9 @@ train: {epochs: 1, log_every: 0}
   // Another run's checkpoint would be exported as this run's model.
   const auto runs = labrun::store::RunStore::open(db(), /*read_only=*/true);
   const std::string ssgrl_best =
-      *runs->checkpointPath(runs->resolveRun("ssgrl"),
-                            labrun::store::RunStore::CheckpointPick::kBest);
+      runs->pickCheckpoint(runs->resolveRun("ssgrl"),
+                           labrun::store::RunStore::CheckpointPick::kBest)
+          ->path;
   const Result foreign =
       labrun("export fc -o x.pt --checkpoint '" + ssgrl_best + "'");
   EXPECT_EQ(foreign.code, 2);
@@ -2092,6 +2095,13 @@ TEST_F(CliTest, InitFromStartsFromACheckpointOrARunWholeOrInPart) {
   expectRefused(six + " init_from=source 'init_modules=[backbone, neck]'",
                 "init_from: init_modules: 'neck' names no parameter or buffer "
                 "of this model");
+  // A run's damaged checkpoint is not taken.
+  flipByte(best);
+  expectRefused(kFast + " init_from=source",
+                " recorded " + best +
+                    " but it is damaged (its sha256 is not the one "
+                    "recorded); name a checkpoint file instead");
+  flipByte(best);  // back as it was
   const Result transfer = labrun("run " + kSmoke + six +
                                  " name=transfer init_from=source "
                                  "'init_modules=[backbone]'");

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/HeadlineMetric.h"
 #include "store/Heartbeat.h"
 #include "store/Migrations.h"
 #include "store/RunStore.h"
@@ -476,11 +477,11 @@ TEST_F(StoreTest, RunSummaryHasBestLastMapAndHyperparameters) {
                    "ORDER BY best_map DESC LIMIT 1"),
             "high-lr|0.01");
   // Best breaks ties by the earliest step; last is the highest step, not
-  // the last row written.
+  // the last row written. The view's key is the runner's headline metric.
   const std::string shuffled = store->createRun(makeInfo("shuffled"));
-  store->logMetric(shuffled, metric("val/mAP", 300, 3, 0.5));
-  store->logMetric(shuffled, metric("val/mAP", 200, 2, 0.9));
-  store->logMetric(shuffled, metric("val/mAP", 100, 1, 0.9));
+  store->logMetric(shuffled, metric(kHeadlineMetric, 300, 3, 0.5));
+  store->logMetric(shuffled, metric(kHeadlineMetric, 200, 2, 0.9));
+  store->logMetric(shuffled, metric(kHeadlineMetric, 100, 1, 0.9));
   store->flush();
   EXPECT_EQ(scalar(*store,
                    "SELECT best_map, best_map_epoch, last_map, last_map_epoch "

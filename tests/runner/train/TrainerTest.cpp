@@ -22,6 +22,7 @@
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "spec/SpecLoader.h"
+#include "train/CheckpointFile.h"
 #include "train/CoreSchema.h"
 #include "train/Ema.h"
 #include "train/ExperimentOptions.h"
@@ -291,16 +292,62 @@ TEST_F(TrainerTest, LearnsAboveChanceAndCheckpointsEveryEpoch) {
     EXPECT_TRUE(fs::exists(saved.path)) << saved.path;
   }
   EXPECT_TRUE(recorder.checkpoints.front().best);
-  // The checkpoint holds the model and optimizer states.
-  torch::serialize::InputArchive archive, model;
-  archive.load_from(recorder.checkpoints.back().path);
-  EXPECT_TRUE(archive.try_read("model", model));
-  // [step, epoch in progress, batches done, ...]: ready for epoch 4.
-  torch::Tensor state;
-  archive.read("state", state);
-  EXPECT_EQ(state[0].item<std::int64_t>(), 36);
-  EXPECT_EQ(state[1].item<std::int64_t>(), 4);
-  EXPECT_EQ(state[2].item<std::int64_t>(), 0);
+  // The checkpoint holds the model and where training stands: ready for
+  // epoch 4.
+  const std::string& last = recorder.checkpoints.back().path;
+  EXPECT_EQ(fs::path(last).filename(), checkpointFileName(36));
+  CheckpointReader checkpoint(last);
+  EXPECT_FALSE(checkpoint.modelState().empty());
+  const TrainState state = checkpoint.state();
+  EXPECT_EQ(state.step, 36);
+  EXPECT_EQ(state.epoch, 4);
+  EXPECT_EQ(state.batches_done, 0);
+}
+
+// When a recorded checkpoint may be used (resume, eval, init_from), and
+// what a file that is not one of the model at hand is called.
+TEST(CheckpointFile, ProblemsOfRecordedAndForeignFiles) {
+  EXPECT_EQ(checkpointFileName(20), "step-00000020.pt");
+  const std::string dir = ::testing::TempDir() + "/checkpoint_file";
+  fs::remove_all(dir);
+  torch::nn::Linear model(/*in_features=*/3, /*out_features=*/2);
+  torch::optim::SGD optimizer(model->parameters(), /*lr=*/0.1);
+  const std::string path =
+      CheckpointWriter(*model, optimizer, TrainState{}, torch::kCPU)
+          .save(dir, /*step=*/20);
+  EXPECT_EQ(path, dir + "/step-00000020.pt");
+  store::CheckpointRow row;
+  row.path = path;
+  row.sha256 = util::sha256File(path);
+  EXPECT_EQ(checkpointProblem(row), std::nullopt);
+  util::io_fault::arm(1, EIO, false);
+  EXPECT_EQ(checkpointProblem(row),
+            "cannot be read (" + path +
+                ": read error while hashing: Input/output error)");
+  util::io_fault::arm(0, 0, false);
+  row.sha256[0] = row.sha256[0] == '0' ? '1' : '0';
+  EXPECT_EQ(checkpointProblem(row),
+            "is damaged (its sha256 is not the one recorded)");
+  row.path = dir + "/step-00000040.pt";
+  EXPECT_EQ(checkpointProblem(row), "is missing (moved or deleted)");
+  // Another model's checkpoint, and a file that is no checkpoint at all.
+  torch::nn::Linear other(/*in_features=*/4, /*out_features=*/2);
+  const std::string foreign =
+      errorOf([&] { CheckpointReader(path).loadModel(*other); });
+  EXPECT_EQ(foreign, path + " is not a labrun checkpoint of this model: "
+                            "weights '" + path +
+                            "' do not fit this model: mis-shaped keys (1): "
+                            "weight [2, 3] in the file, [2, 4] in the model");
+  const std::string text = dir + "/notes.txt";
+  std::ofstream(text) << "not an archive";
+  const std::string garbage = errorOf([&] { CheckpointReader reader(text); });
+  EXPECT_EQ(garbage.rfind(text + " is not a labrun checkpoint: ", 0), 0u)
+      << garbage;
+  CheckpointReader same(path);
+  torch::nn::Linear copy(/*in_features=*/3, /*out_features=*/2);
+  same.loadModel(*copy);
+  EXPECT_TRUE(torch::equal(copy->weight, model->weight));
+  fs::remove_all(dir);
 }
 
 // train/loader_wait_frac is the share of the epoch spent in the loader's
@@ -1246,7 +1293,7 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
     archive.write("model", model);
     archive.save_to(path);
   }
-  const StateDict state = checkpointModelState(path);
+  const StateDict state = CheckpointReader(path).modelState();
   std::vector<std::string> keys;
   for (const auto& item : state) keys.push_back(item.first);
   EXPECT_EQ(keys, (std::vector<std::string>{
@@ -1299,7 +1346,7 @@ TEST(Transfer, TakesTheNamedModulesAndLeavesTheRest) {
                   "' do not fit this model: mis-typed keys (1): head.bias "
                   "Int in the file, Float in the model");
   }
-  EXPECT_THROW(checkpointModelState(::testing::TempDir() + "/none.pt"),
+  EXPECT_THROW(CheckpointReader(::testing::TempDir() + "/none.pt"),
                std::runtime_error);
 }
 
