@@ -26,7 +26,40 @@ void addExitCodes(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands({})) addExitCodes(*sub);
 }
 
+// The options before the command, for runApp and commandName alike.
+void addGlobalOptions(CLI::App& app, GlobalOptions& global) {
+  app.add_option("--db", global.db,
+                 "Run store file (default: $LABRUN_DB or runs/labrun.db)")
+      ->check(CLI::Validator(
+          [](std::string& path) -> std::string {
+            // An empty value would fall back to the default without a word.
+            return path.empty() ? "expected a file path, found ''" : "";
+          },
+          "FILE"));
+  app.add_option("--plugin-path", global.plugin_path,
+                 "Folder searched for plugins first (repeatable; then "
+                 "$LABRUN_PLUGIN_PATH, then next to the executable)")
+      ->check(CLI::ExistingDirectory);
+}
+
 }  // namespace
+
+std::string commandName(int argc, char** argv) {
+  CLI::App app;
+  GlobalOptions ignored;
+  addGlobalOptions(app, ignored);
+  app.prefix_command();  // the command and what follows stay unparsed
+  app.allow_extras();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Error&) {
+    return "";  // --help, or a bad global option: runApp says so
+  }
+  for (const std::string& arg : app.remaining()) {
+    if (arg.rfind('-', 0) != 0) return arg;
+  }
+  return "";
+}
 
 int runApp(int argc, char** argv) {
   CLI::App app{"labrun: multi-label image recognition experiments", "labrun"};
@@ -35,12 +68,7 @@ int runApp(int argc, char** argv) {
 
   GlobalOptions global;
   global.command_line = joinArgs(argc, argv);
-  app.add_option("--db", global.db,
-                 "Run store file (default: $LABRUN_DB or runs/labrun.db)");
-  app.add_option("--plugin-path", global.plugin_path,
-                 "Folder searched for plugins first (repeatable; then "
-                 "$LABRUN_PLUGIN_PATH, then next to the executable)")
-      ->check(CLI::ExistingDirectory);
+  addGlobalOptions(app, global);
 
   std::vector<std::pair<CLI::App*, std::unique_ptr<Command>>> commands;
   for (const auto& entry : CommandRegistry::entries()) {

@@ -12,7 +12,8 @@ void addProgressFlags(CLI::App* command, ProgressArgs& progress) {
                     "No progress output (results and errors still print)");
   command->add_option("--log-every", progress.log_every,
                       "Off a terminal, one progress line every N steps "
-                      "(default: the spec's train.log_every)");
+                      "(default: the spec's train.log_every)")
+      ->check(atLeast(0));
 }
 
 void addRunsOrSweep(CLI::App* command, std::vector<std::string>& runs,

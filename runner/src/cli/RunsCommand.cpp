@@ -57,7 +57,8 @@ class RunsCommand : public Command {
   CLI::App* add(CLI::App& app) override {
     auto* runs = app.add_subcommand("runs", "Table of past runs, newest first");
     runs->add_option("--limit,-n", args_.limit, "Rows to show")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(atLeast(1));
     args_.filter.add(runs);
     runs->add_option("--sort", args_.sort,
                      "Sort by this run_summary column; a leading '-' sorts "

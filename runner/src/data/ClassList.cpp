@@ -47,8 +47,22 @@ ClassList ClassList::read(const std::string& path) {
   std::unordered_map<std::string, int> seen;  // name -> line
   std::size_t name_column = 0;
   std::string line;
+  int blank = 0;  // the blank line since the last name, if any
   for (int number = 1; std::getline(in, line); ++number) {
-    if (trim(line).empty()) continue;
+    if (trim(line).empty()) {
+      blank = number;
+      continue;
+    }
+    // A name's index is its place in the list: a blank line among the
+    // names may stand for a class (an unused id), and skipping it would
+    // shift every later index. Blank lines at the end are fine.
+    if (blank > 0 && !names.empty()) {
+      throw std::runtime_error(fmt::format(
+          "{}:{}: blank line among the class names; expected one name per "
+          "line (a class's index is its place in the list)",
+          path, blank));
+    }
+    blank = 0;
     std::string name;
     if (!tsv) {
       name = trim(line);

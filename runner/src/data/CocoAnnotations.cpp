@@ -300,6 +300,12 @@ LabelTable readCocoAnnotations(const CocoOptions& options) {
 
   LabelTable table;
   const std::vector<Category>& categories = sink.categories;
+  if (categories.empty()) {
+    throw std::runtime_error(fmt::format(
+        "{}: 'categories' is empty; a COCO instances file lists its classes "
+        "there",
+        options.annotations));
+  }
   const std::vector<std::size_t> column =
       categoryColumns(options, categories, table.class_names);
   std::vector<std::int64_t> ids;

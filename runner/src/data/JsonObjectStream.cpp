@@ -273,7 +273,12 @@ JsonObjectStream::JsonObjectStream(std::string path, std::size_t window_bytes)
 
 std::vector<std::string> JsonObjectStream::read(Sink& sink) {
   const File file(path_);
-  const std::size_t open = file.skipSpace(0);
+  // A UTF-8 byte order mark, as some Windows editors write: RFC 8259 lets a
+  // parser ignore it, and it says nothing else.
+  char bom[3] = {};
+  if (file.size() >= sizeof bom) file.read(0, sizeof bom, bom);
+  const bool has_bom = std::string(bom, sizeof bom) == "\xEF\xBB\xBF";
+  const std::size_t open = file.skipSpace(has_bom ? sizeof bom : 0);
   char first = 0;
   if (open < file.size()) file.read(open, 1, &first);
   if (first != '{') {

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <pugixml.hpp>
 #include <stdexcept>
+#include <system_error>
+#include <unordered_map>
 
 #include "util/Strings.h"
 
@@ -24,16 +26,36 @@ std::vector<std::string> splitIds(const std::string& path) {
         fmt::format("{}: cannot read the VOC image set", path));
   }
   std::vector<std::string> ids;
+  std::unordered_map<std::string, int> seen;  // id -> line
   std::string line;
-  while (std::getline(in, line)) {
+  for (int number = 1; std::getline(in, line); ++number) {
     const std::string id(trim(line.substr(0, line.find_first_of(" \t"))));
-    if (!id.empty()) ids.push_back(id);
+    if (id.empty()) continue;
+    // Listed twice, an image would count twice in every metric.
+    const auto [previous, fresh] = seen.emplace(id, number);
+    if (!fresh) {
+      throw std::runtime_error(
+          fmt::format("{}:{}: image '{}' is already listed on line {}", path,
+                      number, id, previous->second));
+    }
+    ids.push_back(id);
   }
   if (ids.empty()) {
     throw std::runtime_error(
         fmt::format("{}: expected image ids, one per line; found none", path));
   }
   return ids;
+}
+
+// An object's <difficult>: 0 or 1 (absent: 0). pugixml's as_bool would
+// read "maybe" as 0 and "yes" as 1 without a word.
+bool isDifficult(const pugi::xml_node& object, const std::string& path) {
+  const std::string text(trim(object.child_value("difficult")));
+  if (text.empty() || text == "0") return false;
+  if (text == "1") return true;
+  throw std::runtime_error(fmt::format(
+      "{}: object '{}' at byte {}: <difficult> is '{}'; expected 0 or 1", path,
+      trim(object.child_value("name")), object.offset_debug(), text));
 }
 
 }  // namespace
@@ -78,6 +100,12 @@ LabelTable readVocAnnotations(const VocOptions& options) {
   const fs::path folder = fs::path(options.root) / "Annotations";
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::string path = (folder / (ids[i] + ".xml")).string();
+    std::error_code error;
+    if (fs::is_directory(path, error)) {
+      throw std::runtime_error(fmt::format(
+          "{}: a folder, not an annotation file (image '{}' of {})", path,
+          ids[i], split_file));
+    }
     pugi::xml_document xml;
     const pugi::xml_parse_result parsed = xml.load_file(path.c_str());
     if (parsed.status == pugi::status_file_not_found) {
@@ -107,7 +135,7 @@ LabelTable readVocAnnotations(const VocOptions& options) {
       }
       annotated[i] = true;
       std::uint8_t& state = table.at(i, *k);
-      if (!object.child("difficult").text().as_bool()) {
+      if (!isDifficult(object, path)) {
         state = LabelTable::kPositive;
       } else if (state != LabelTable::kPositive) {
         switch (options.difficult) {

@@ -131,8 +131,11 @@ std::string oneLine(const std::string& text) {
 
 std::string Origin::describe() const {
   if (file.empty()) return note.empty() ? "<unknown>" : note;
-  if (line <= 0) return file;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+  std::string where = file;
+  if (line > 0) {
+    where += ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  return note.empty() ? where : where + " (" + note + ")";
 }
 
 Node Node::scalar(std::string text, bool quoted, Origin origin) {

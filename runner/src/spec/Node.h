@@ -20,10 +20,12 @@ struct Origin {
   int line = 0;      // 1-based; 0 when unknown
   int column = 0;    // 1-based; 0 when unknown
   std::string note;  // e.g. "override 'optim.lr=0.1'" or "default"
-  // "file:line:column", "file", or the note; used as an error prefix.
+  // "file:line:column", "file", or the note, or both ("file:line:column
+  // (default)"); used as an error prefix.
   std::string describe() const;
-  // A value spec::validate filled in from the schema's default.
-  bool isDefault() const { return file.empty() && note == "default"; }
+  // A value spec::validate filled in from the schema's default (located at
+  // the map it went into).
+  bool isDefault() const { return note == "default"; }
 };
 
 class Node {

@@ -120,8 +120,10 @@ void checkValue(const Node& node, ParamType type, const std::string& choices,
   fail(node, key, what);
 }
 
-Origin defaultOrigin() {
-  Origin origin;
+// A filled-in default is located at the map it goes into, where it would
+// have been written: "spec.yaml:5:1 (default)".
+Origin defaultOrigin(const Node& map) {
+  Origin origin = map.origin();
   origin.note = "default";
   return origin;
 }
@@ -129,8 +131,8 @@ Origin defaultOrigin() {
 // The declared default, checked like a written value.
 Node defaultValue(const std::string& yaml, ParamType type,
                   const std::string& choices, const std::string& range,
-                  const std::string& key) {
-  Node value = parseYamlText(yaml, defaultOrigin());
+                  const std::string& key, const Node& map) {
+  Node value = parseYamlText(yaml, defaultOrigin(map));
   checkValue(value, type, choices, range, key);
   return value;
 }
@@ -231,7 +233,7 @@ class Validator {
       // Optional without a default: may stay absent.
       if (!field->default_yaml.empty()) {
         map.set(key, defaultValue(field->default_yaml, field->type,
-                                  field->choices, field->range, full));
+                                  field->choices, field->range, full, map));
       }
     } else if (const PluginSlot* slot = findSlot(full)) {
       if (slot->default_name.empty()) {
@@ -239,10 +241,10 @@ class Validator {
              std::string("missing required key; expected a ") +
                  pluginKindName(slot->kind) + " plugin");
       }
-      Node name = Node::scalar(slot->default_name, true, defaultOrigin());
+      Node name = Node::scalar(slot->default_name, true, defaultOrigin(map));
       Node value = name;
       if (slot->is_list) {
-        value = Node::list(defaultOrigin());
+        value = Node::list(defaultOrigin(map));
         value.push(name);
       }
       pluginSlot(value, *slot, full);
@@ -250,9 +252,7 @@ class Validator {
     } else {
       // A missing section is created so its defaults get filled; missing
       // required keys in it are reported at the enclosing map.
-      Origin origin = map.origin();
-      origin.note = "default";
-      Node created = Node::map(origin);
+      Node created = Node::map(defaultOrigin(map));
       section(created, full);
       map.set(key, std::move(created));
     }
@@ -294,7 +294,7 @@ class Validator {
         fail(value, name_key,
              "missing required key; expected the " + kind + " plugin name");
       }
-      value.set("name", Node::scalar(slot.default_name, true, defaultOrigin()));
+      value.set("name", Node::scalar(slot.default_name, true, defaultOrigin(value)));
     }
     // Copied: filling defaults below may move the map's entries.
     const Node name = *value.find("name");
@@ -335,7 +335,7 @@ class Validator {
       }
       value.set(spec.name,
                 defaultValue(spec.default_yaml, spec.type, textOf(spec.choices),
-                             textOf(spec.range), full));
+                             textOf(spec.range), full, value));
     }
   }
 

@@ -25,10 +25,11 @@ namespace {
 constexpr const char* kReplaceKey = "_replace_";
 constexpr const char* kExtendsKey = "extends";
 
-// Where `mark` lies in `source`; only file sources have useful positions.
+// Where `mark` lies in `source`; only file sources have useful positions
+// (a default's text is not in the file its origin names).
 Origin originAt(const Origin& source, const YAML::Mark& mark) {
   Origin origin = source;
-  if (!source.file.empty() && mark.line >= 0) {
+  if (!source.file.empty() && !source.isDefault() && mark.line >= 0) {
     origin.line = mark.line + 1;  // yaml-cpp marks are 0-based
     origin.column = mark.column + 1;
   }
@@ -228,7 +229,10 @@ Node loadWithBases(const std::string& path,
                    const Origin* included_from) {
   if (included_from != nullptr && !fs::is_regular_file(path)) {
     throw SpecError(included_from->describe() + ": " + kExtendsKey +
-                    ": base file not found: " + path);
+                    (fs::is_directory(path)
+                         ? ": base is a folder, not a spec file: "
+                         : ": base file not found: ") +
+                    path);
   }
   const std::string canonical = fs::weakly_canonical(path).string();
   auto seen = std::find_if(chain.begin(), chain.end(), [&](const auto& link) {
@@ -308,16 +312,33 @@ Override parseOverride(const std::string& text, const std::string& where) {
 // The map that will hold `key`'s last segment, creating missing maps.
 Node& parentForAdd(Node& root, const std::vector<std::string>& segments,
                    const Origin& origin) {
+  const auto isIndex = [](const std::string& segment) {
+    return std::all_of(segment.begin(), segment.end(),
+                       [](unsigned char c) { return std::isdigit(c); });
+  };
   Node* node = &root;
   std::string path;  // of `node`
   for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
     Node* next = node->child(segments[i]);
+    if (next == nullptr && node->isList()) {
+      throw SpecError(origin.note + ": '" + path + "' is a list of " +
+                      std::to_string(node->items().size()) + " item(s); '" +
+                      segments[i] + "' is not one of its indices");
+    }
+    const std::string next_path = joinPath(path, segments[i]);
     if (next == nullptr && node->isMap()) {
+      if (isIndex(segments[i + 1])) {
+        // A map keyed "5" would take the place of the list meant.
+        throw SpecError(origin.note + ": '" + next_path +
+                        "' is not in the spec, so it has no item " +
+                        segments[i + 1] + "; set the whole list ('+" +
+                        next_path + "=[...]')");
+      }
       next = &node->set(segments[i], Node::map(origin));
     }
     if (next == nullptr) break;
     node = next;
-    path = joinPath(path, segments[i]);
+    path = next_path;
   }
   if (!node->isMap()) {
     throw SpecError(origin.note + ": '" + path + "' is not a map");

@@ -322,9 +322,17 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   options.loss = usePlugin(host, PluginKind::kLoss, tree.at("loss"));
   options.metrics = metricUses(tree.at("metrics"), host);
   const spec::Node& init_from = tree.at("init_from");
+  const spec::Node& init_modules = tree.at("init_modules");
+  if (init_from.asString().empty() && !init_modules.items().empty()) {
+    // Without a source, the prefixes would be ignored without a word.
+    throw spec::SpecError(fmt::format(
+        "{}: init_modules: takes module prefixes from init_from's checkpoint, "
+        "and init_from is not set",
+        init_modules.origin().describe()));
+  }
   if (!init_from.asString().empty()) {
     InitFrom init{located(init_from), {}};
-    for (const spec::Node& item : tree.at("init_modules").items()) {
+    for (const spec::Node& item : init_modules.items()) {
       init.modules.push_back(item.asString());
     }
     options.init_from = std::move(init);

@@ -702,6 +702,42 @@ TEST_F(CliTest, ReadCommandsWithoutStoreAreUsageErrors) {
   EXPECT_NE(result.err.find("no run store at " + db()), std::string::npos);
 }
 
+// Option and spec values that would be taken silently otherwise: exit 2,
+// naming the option or key, before anything is recorded.
+TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
+  fs::create_directories(dir_ / "folder");
+  const std::string binary = std::string("'") + LABRUN_BINARY + "' ";
+  const auto expectRefused = [&](const Result& result,
+                                 const std::string& expected) {
+    EXPECT_EQ(result.code, 2) << result.err;
+    EXPECT_NE(result.err.find(expected), std::string::npos) << result.err;
+  };
+  expectRefused(shell(binary + "--db '' runs"),
+                "--db: expected a file path, found ''");
+  expectRefused(shell(binary + "--db folder runs"),
+                "run store 'folder': a folder, not a run store file; name a "
+                "file in it, e.g. folder/labrun.db");
+  expectRefused(shell(binary + "--db folder run " + kSmoke + kFast),
+                "run store 'folder': a folder, not a run store file");
+  expectRefused(labrun("runs --limit -3"),
+                "--limit: expected an integer >= 1, found -3");
+  expectRefused(labrun("run " + kSmoke + " --log-every -1"),
+                "--log-every: expected an integer >= 0, found -1");
+  expectRefused(labrun("run " + kSmoke + " threads=0"),
+                "override 'threads=0': threads: expected an integer >= 1 or "
+                "auto, found 0");
+  expectRefused(labrun("run " + kSmoke + " 'init_modules=[backbone]'"),
+                "init_modules: takes module prefixes from init_from's "
+                "checkpoint, and init_from is not set");
+  expectRefused(labrun("eval " + kSmoke + " --checkpoint folder"),
+                "--checkpoint folder: a folder, not a checkpoint file");
+  { std::ofstream(dir_ / "on_folder.yaml") << "extends: [folder]\n"; }
+  expectRefused(labrun("run on_folder.yaml"),
+                "on_folder.yaml:1:11: extends: base is a folder, not a spec "
+                "file: folder");
+  EXPECT_FALSE(fs::exists(db()));
+}
+
 // Resumable training: a run stopped by SIGINT (checkpoint, KILLED) or killed
 // with -9 (stale heartbeat) continues with `labrun resume` and reproduces
 // the uninterrupted run's losses step for step.

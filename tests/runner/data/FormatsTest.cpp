@@ -102,7 +102,7 @@ TEST_F(FormatsTest, ClassListReadsTsvNameColumnAndPlainLines) {
             (std::vector<std::string>{"cat", "dog", "person", "car"}));
   EXPECT_EQ(tsv.find("person"), 2u);
   EXPECT_FALSE(tsv.find("bus"));
-  // Blank lines skipped, whitespace trimmed.
+  // Whitespace trimmed, blank lines at the end skipped.
   const ClassList plain =
       ClassList::read((kData / "coco/classes.txt").string());
   EXPECT_EQ(plain.names(),
@@ -128,6 +128,14 @@ TEST_F(FormatsTest, ClassListErrorsNameFileAndLine) {
   EXPECT_THAT(
       errorOf([&] { ClassList::read((dir_ / "twice.txt").string()); }),
       HasSubstr("twice.txt:3: class 'cat' is already listed on line 1"));
+  // A blank line among the names would shift every later index; blank
+  // lines at the end are fine.
+  writeFile(dir_ / "gap.txt", "cat\n\ndog\n");
+  EXPECT_THAT(errorOf([&] { ClassList::read((dir_ / "gap.txt").string()); }),
+              HasSubstr("gap.txt:2: blank line among the class names"));
+  writeFile(dir_ / "trailing.txt", "\ncat\ndog\n\n\n");
+  EXPECT_EQ(ClassList::read((dir_ / "trailing.txt").string()).names(),
+            (std::vector<std::string>{"cat", "dog"}));
   writeFile(dir_ / "empty.txt", "\n\n");
   EXPECT_THAT(errorOf([&] { ClassList::read((dir_ / "empty.txt").string()); }),
               HasSubstr("empty.txt: expected at least one class name"));
@@ -284,8 +292,21 @@ TEST_F(FormatsTest, CocoErrorsNameTheFile) {
               HasSubstr("photo.jpg: not a JSON object: expected '{', found "
                         "byte 0xff at byte 0 (binary data)"));
 
-  // Truncated anywhere: never a silent partial result.
+  // A UTF-8 byte order mark is read past; no categories is an error.
   const std::string text = slurp(kCoco);
+  options.annotations = (dir_ / "bom.json").string();
+  writeFile(options.annotations, "\xEF\xBB\xBF" + text);
+  EXPECT_EQ(rowsOf(readCocoAnnotations(options)),
+            rowsOf(readCocoAnnotations(cocoOptions())));
+  options.annotations = (dir_ / "no_categories.json").string();
+  writeFile(options.annotations,
+            R"({"images": [{"id": 1, "file_name": "a.jpg"}], )"
+            R"("annotations": [], "categories": []})");
+  EXPECT_THAT(errorOf(read),
+              HasSubstr("no_categories.json: 'categories' is empty; a COCO "
+                        "instances file lists its classes there"));
+
+  // Truncated anywhere: never a silent partial result.
   options.annotations = (dir_ / "truncated.json").string();
   for (const std::size_t cut :
        {text.size() / 3, text.size() / 2, text.size() - 40, text.size() - 3}) {
@@ -455,10 +476,35 @@ TEST_F(FormatsTest, VocErrorsNameTheFile) {
               HasSubstr("000007.xml: not a VOC annotation: expected an "
                         "<annotation> root element"));
   fs::remove(root / "Annotations/000007.xml");
+  const std::string image_set = (root / "ImageSets/Main/trainval.txt").string();
   EXPECT_THAT(errorOf(read),
               HasSubstr("000007.xml: no such annotation file (image '000007' "
                         "of " +
-                        (root / "ImageSets/Main/trainval.txt").string()));
+                        image_set));
+  fs::create_directory(root / "Annotations/000007.xml");
+  EXPECT_THAT(errorOf(read),
+              HasSubstr("000007.xml: a folder, not an annotation file (image "
+                        "'000007' of " +
+                        image_set));
+  fs::remove(root / "Annotations/000007.xml");
+  fs::copy_file(kVoc / "Annotations/000007.xml",
+                root / "Annotations/000007.xml");
+  // <difficult> is 0 or 1: pugixml alone would read "maybe" as 0.
+  writeFile(root / "Annotations/000009.xml",
+            "<annotation><object><name>horse</name><difficult>maybe"
+            "</difficult></object></annotation>");
+  EXPECT_THAT(errorOf(read),
+              HasSubstr("000009.xml: object 'horse' at byte 13: <difficult> "
+                        "is 'maybe'; expected 0 or 1"));
+  fs::copy_file(kVoc / "Annotations/000009.xml",
+                root / "Annotations/000009.xml",
+                fs::copy_options::overwrite_existing);
+  // An image listed twice would count twice in every metric.
+  const std::string ids = slurp(image_set);
+  writeFile(image_set, ids + "000007\n");
+  EXPECT_THAT(errorOf(read),
+              HasSubstr("trainval.txt:5: image '000007' is already listed on "
+                        "line 2"));
 }
 
 // ----------------------------------------------------------------------- list
@@ -836,6 +882,15 @@ TEST_F(SourceTest, SpecErrorsNameKeyAndFile) {
             exp + ":2:27: data.root: " + (dir_ / "VOC2007").string() +
                 " has no JPEGImages folder; set data.train.images");
   fs::create_directories(dir_ / "VOC2007" / "JPEGImages");
+  // A default's problem is located at the map it went into.
+  fs::rename(dir_ / "VOC2007/ImageSets/Main/trainval.txt",
+             dir_ / "VOC2007/ImageSets/Main/moved.txt");
+  EXPECT_EQ(specError("data: {format: voc, root: ../VOC2007}\n"),
+            exp + ":2:7 (default): data.train.split: file " +
+                (dir_ / "VOC2007/ImageSets/Main/trainval.txt").string() +
+                " does not exist");
+  fs::rename(dir_ / "VOC2007/ImageSets/Main/moved.txt",
+             dir_ / "VOC2007/ImageSets/Main/trainval.txt");
   EXPECT_EQ(specError("data: {format: voc, root: ../VOC2007, "
                       "val: {split: val}}\n",
                       "val"),

@@ -459,6 +459,17 @@ TEST_F(Overrides, AddCreatesANewKeyAndItsParents) {
             "override '+optim.lr.x=1': 'optim.lr' is not a map");
   EXPECT_EQ(overrideError("+metrics.2=x"),
             "override '+metrics.2=x': 'metrics' is not a map");
+  // An index names an item of a list that is there; a map keyed "5" would
+  // take the list's place.
+  EXPECT_EQ(overrideError("+metrics.5.name=x"),
+            "override '+metrics.5.name=x': 'metrics' is a list of 2 item(s); "
+            "'5' is not one of its indices");
+  EXPECT_EQ(overrideError("+train.metrics.0.name=x"),
+            "override '+train.metrics.0.name=x': 'train.metrics' is not in "
+            "the spec, so it has no item 0; set the whole list "
+            "('+train.metrics=[...]')");
+  applyOverride(root_, "+metrics.1.label=top");
+  EXPECT_EQ(root_.at("metrics.1.label").text(), "top");
 }
 
 TEST_F(Overrides, SetOrAddDoesEither) {
