@@ -66,7 +66,8 @@ StateDict readWeights(const std::string& file, const std::string& prefix,
   if (resolved.is_relative() && !context.spec_dir.empty()) {
     resolved = std::filesystem::path(context.spec_dir) / resolved;
   }
-  *path = resolved.string();
+  // As messages show it: whole, without "s/../".
+  *path = std::filesystem::absolute(resolved).lexically_normal().string();
   StateDict state = context.load_state_dict(*path);
   if (prefix.empty()) return state;
   StateDict selected;

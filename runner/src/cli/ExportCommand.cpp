@@ -10,12 +10,14 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "cli/StoreAccess.h"
 #include "cli/Training.h"
 #include "data/Transforms.h"
 #include "spec/SpecError.h"
 #include "train/ClassThresholds.h"
+#include "train/ExperimentOptions.h"
 #include "util/AtomicFile.h"
 #include "util/Sha256.h"
 
@@ -30,39 +32,15 @@ struct ExportArgs {
   std::string output;      // the state dict; "" = <run name>.pt
 };
 
-// A spec value as JSON, scalars typed as YAML reads them.
-nlohmann::json toJson(const spec::Node& node) {
-  using Kind = spec::Node::Kind;
-  using Type = spec::Node::ScalarType;
-  switch (node.kind()) {
-    case Kind::kNull:
-      return nullptr;
-    case Kind::kList: {
-      nlohmann::json list = nlohmann::json::array();
-      for (const auto& item : node.items()) list.push_back(toJson(item));
-      return list;
-    }
-    case Kind::kMap: {
-      nlohmann::json map = nlohmann::json::object();
-      for (const auto& [key, value] : node.entries()) map[key] = toJson(value);
-      return map;
-    }
-    case Kind::kScalar:
-      break;
+// A plugin as the run bound it: its name and every parameter, typed as the
+// plugin declares it.
+nlohmann::json pluginJson(const train::PluginUse& use) {
+  nlohmann::json params = nlohmann::json::object();
+  for (const auto& [key, value] : use.params.values()) {
+    params[key] = std::visit([](const auto& v) { return nlohmann::json(v); },
+                             value);
   }
-  switch (node.scalarType()) {
-    case Type::kNull:
-      return nullptr;
-    case Type::kBool:
-      return node.asBool();
-    case Type::kInt:
-      return node.asInt();
-    case Type::kFloat:
-      return node.asDouble();
-    case Type::kString:
-      break;
-  }
-  return node.asString();
+  return {{"name", use.plugin->name()}, {"params", params}};
 }
 
 // The validation pipeline as the model expects its inputs.
@@ -139,7 +117,6 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
         output, json_path.string()));
   }
 
-  const spec::Node tree = target.spec.tree;  // the plugins' parameters
   train::Experiment experiment(std::move(target.spec), host, global.db);
   const std::string& checkpoint = target.checkpoint_file;
   experiment.loadCheckpoint(checkpoint);
@@ -152,12 +129,6 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
   const std::vector<char> pickled = torch::pickle_save(state);
 
   const std::vector<std::string>& classes = experiment.classNames();
-  const auto plugin = [&tree](const std::string& slot) {
-    nlohmann::json params = toJson(tree.at(slot));
-    const std::string name = params.at("name");
-    params.erase("name");
-    return nlohmann::json{{"name", name}, {"params", params}};
-  };
   const nlohmann::json facts = {
       {"format", "labrun-export"},
       {"format_version", 1},
@@ -171,8 +142,8 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
         {"path", checkpoint},
         {"sha256", util::sha256File(checkpoint)}}},
       {"model",
-       {{"backbone", plugin("model.backbone")},
-        {"head", plugin("model.head")}}},
+       {{"backbone", pluginJson(experiment.options().backbone)},
+        {"head", pluginJson(experiment.options().head)}}},
       {"classes", classes},
       {"input", transformJson(experiment.options().val_images.transforms)},
       {"output", "logits [batch, classes]; probability = sigmoid(logit)"},

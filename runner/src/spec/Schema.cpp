@@ -252,7 +252,7 @@ class Validator {
     } else {
       // A missing section is created so its defaults get filled; missing
       // required keys in it are reported at the enclosing map.
-      Node created = Node::map(defaultOrigin(map));
+      Node created = Node::map(map.origin());
       section(created, full);
       map.set(key, std::move(created));
     }

@@ -25,6 +25,7 @@
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "store/Heartbeat.h"
+#include "plugins/PluginError.h"
 #include "train/CheckpointFile.h"
 #include "train/ClassThresholds.h"
 #include "train/ExperimentOptions.h"
@@ -192,14 +193,28 @@ std::pair<data::LabelSet, data::LabelSet> loadSplitLabels(
   return {std::move(train), std::move(val)};
 }
 
+// What `make` builds of the plugin `use`; the plugin's own error (a
+// weights file that is not there, a graph that does not fit) is a spec
+// error located where the spec names the plugin.
+template <typename Make>
+auto built(const PluginUse& use, Make make) -> decltype(make()) {
+  try {
+    return make();
+  } catch (const plugins::PluginError& failure) {
+    throw spec::SpecError(use.where + ": " + failure.what());
+  }
+}
+
 std::vector<NamedMetric> makeMetrics(const ExperimentOptions& options,
                                      const plugins::PluginHost& host,
                                      const ModelContext& context) {
   std::vector<NamedMetric> metrics;
   for (const PluginUse& metric : options.metrics) {
     const std::string& name = metric.plugin->name();
-    metrics.push_back(
-        {name, host.makeMetric(name, metric.params, context), metric.label});
+    metrics.push_back({name, built(metric, [&] {
+                         return host.makeMetric(name, metric.params, context);
+                       }),
+                       metric.label});
   }
   return metrics;
 }
@@ -331,15 +346,21 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   }
   context.num_classes = static_cast<std::int64_t>(context.class_names.size());
 
-  auto backbone = host.makeBackbone(options.backbone.plugin->name(),
-                                    options.backbone.params, context);
+  auto backbone = built(options.backbone, [&] {
+    return host.makeBackbone(options.backbone.plugin->name(),
+                             options.backbone.params, context);
+  });
   context.in_channels = backbone->outChannels();
-  auto head =
-      host.makeHead(options.head.plugin->name(), options.head.params, context);
+  auto head = built(options.head, [&] {
+    return host.makeHead(options.head.plugin->name(), options.head.params,
+                         context);
+  });
   parts.model = Model(backbone, head);
   parts.model->to(parts.device);
-  parts.loss =
-      host.makeLoss(options.loss.plugin->name(), options.loss.params, context);
+  parts.loss = built(options.loss, [&] {
+    return host.makeLoss(options.loss.plugin->name(), options.loss.params,
+                         context);
+  });
   parts.loss->to(parts.device);
   parts.metrics = makeMetrics(options, host, context);
   if (options.init_from) {

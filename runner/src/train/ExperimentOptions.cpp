@@ -18,10 +18,11 @@ using spec::located;
 
 // The plugin a slot map names and its typed parameters.
 PluginUse usePlugin(const plugins::PluginHost& host, PluginKind kind,
-                    const spec::Node& slot) {
+                    const spec::Node& slot, const std::string& key) {
   const plugins::LoadedPlugin& plugin =
       host.find(kind, slot.at("name").asString());
-  return {&plugin, spec::pluginParams(slot, plugin.params()), ""};
+  return {&plugin, spec::pluginParams(slot, plugin.params()), "",
+          slot.origin().describe() + ": " + key};
 }
 
 torch::Device parseDevice(const spec::Node& node) {
@@ -206,7 +207,8 @@ std::vector<PluginUse> metricUses(const spec::Node& metrics,
   std::map<std::string, std::size_t> first_with;  // "plugin@label" -> item
   for (std::size_t i = 0; i < items.size(); ++i) {
     const spec::Node& item = items[i];
-    PluginUse use = usePlugin(host, PluginKind::kMetric, item);
+    PluginUse use = usePlugin(host, PluginKind::kMetric, item,
+                              "metrics." + std::to_string(i));
     const std::string plugin = use.plugin->name();
     const spec::Node* given = item.find(spec::kInstanceLabel);
     const spec::Node& where = given != nullptr ? *given : item;
@@ -313,13 +315,15 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   options.batch_size = tree.at("data.batch_size").asInt();
 
   options.backbone =
-      usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"));
-  options.head = usePlugin(host, PluginKind::kHead, tree.at("model.head"));
+      usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"),
+                "model.backbone");
+  options.head =
+      usePlugin(host, PluginKind::kHead, tree.at("model.head"), "model.head");
   options.memory_format =
       tree.at("model.memory_format").asString() == "channels_last"
           ? c10::MemoryFormat::ChannelsLast
           : c10::MemoryFormat::Contiguous;
-  options.loss = usePlugin(host, PluginKind::kLoss, tree.at("loss"));
+  options.loss = usePlugin(host, PluginKind::kLoss, tree.at("loss"), "loss");
   options.metrics = metricUses(tree.at("metrics"), host);
   const spec::Node& init_from = tree.at("init_from");
   const spec::Node& init_modules = tree.at("init_modules");

@@ -31,6 +31,9 @@ struct PluginUse {
   const plugins::LoadedPlugin* plugin = nullptr;
   Params params;
   std::string label;  // metrics: NamedMetric::label; "" elsewhere
+  // Where the spec names it, "file:line:column: model.backbone", so that
+  // the plugin's own errors (a weights file that is not there) say it.
+  std::string where;
 };
 
 // A validation key that a stage watches, as the spec wrote it.

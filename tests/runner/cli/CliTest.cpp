@@ -731,6 +731,15 @@ TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
                 "checkpoint, and init_from is not set");
   expectRefused(labrun("eval " + kSmoke + " --checkpoint folder"),
                 "--checkpoint folder: a folder, not a checkpoint file");
+  // A plugin's own error says where the spec names the plugin, and the
+  // file as it resolved.
+  const std::string weights =
+      "'model.backbone={name: resnet, depth: 18, weights: sub/../nope.pth}'";
+  expectRefused(labrun("run " + kSmoke + " " + weights),
+                "override " + weights.substr(0, weights.size() - 1) +
+                    "': model.backbone: backbone plugin 'resnet' (");
+  expectRefused(labrun("run " + kSmoke + " " + weights),
+                "): " + kSource + "/experiments/nope.pth: cannot open the file");
   { std::ofstream(dir_ / "on_folder.yaml") << "extends: [folder]\n"; }
   expectRefused(labrun("run on_folder.yaml"),
                 "on_folder.yaml:1:11: extends: base is a folder, not a spec "

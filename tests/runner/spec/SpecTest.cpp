@@ -680,8 +680,12 @@ TEST(Validate, FillsDefaultsOfFieldsAndPlugins) {
             "  reduction: mean\n"
             "metrics:\n"
             "  - name: map\n");
-  EXPECT_EQ(where(root.at("seed")), "default");
-  EXPECT_EQ(where(root.at("model.head.dropout")), "default");
+  // A default is located at the map it went into, where it would have
+  // been written.
+  EXPECT_EQ(where(root.at("seed")), "smoke.yaml:1:1 (default)");
+  EXPECT_EQ(where(root.at("model.head.dropout")), "smoke.yaml:4:5 (default)");
+  EXPECT_TRUE(root.at("seed").origin().isDefault());
+  EXPECT_FALSE(root.at("model.head.name").origin().isDefault());
   EXPECT_EQ(where(root.at("model.head.name")), "smoke.yaml:4:11");
   EXPECT_EQ(root.findPath("note"), nullptr);  // optional, no default
   // An empty section is filled like an absent one.

@@ -1161,6 +1161,95 @@ spec::Node validatedSpec(const std::string& text) {
   return tree;
 }
 
+// A test that fills options by hand gets the structs' initialisers: they
+// must be the schema's defaults, or such a test checks a behaviour that no
+// run has.
+TEST(BindOptions, StructInitialisersAreTheSchemaDefaults) {
+  plugins::PluginHost host;
+  host.loadDirectories({LABRUN_PLUGIN_DIR});
+  spec::Origin origin;
+  origin.file = "test.yaml";
+  // Early stopping is off by default; on, its other keys keep theirs.
+  spec::Node tree = spec::parseYamlText(
+      "device: cpu\n"  // the group's backend follows the device
+      "model: {backbone: smallconv, head: fc}\n"
+      "train: {early_stop: {metric: val/mAP}}\n",
+      origin);
+  spec::validate(tree, coreSchema(), host.schemaLookup());
+  const ExperimentOptions bound = bindOptions(tree, host);
+
+  const ExperimentOptions experiment;
+  EXPECT_EQ(bound.threads, experiment.threads);
+  EXPECT_EQ(bound.seed, experiment.seed);
+  EXPECT_EQ(bound.deterministic, experiment.deterministic);
+  EXPECT_EQ(bound.batch_size, experiment.batch_size);
+  EXPECT_EQ(bound.memory_format, experiment.memory_format);
+  EXPECT_EQ(bound.keep_last, experiment.keep_last);
+
+  const TrainerOptions trainer;
+  EXPECT_EQ(bound.trainer.epochs, trainer.epochs);
+  EXPECT_EQ(bound.trainer.accumulate, trainer.accumulate);
+  EXPECT_EQ(bound.trainer.clip_grad_norm, trainer.clip_grad_norm);
+  EXPECT_EQ(bound.trainer.ema_decay, trainer.ema_decay);
+  EXPECT_EQ(bound.trainer.eval_every_epochs, trainer.eval_every_epochs);
+  EXPECT_EQ(bound.trainer.sanity_batches, trainer.sanity_batches);
+  EXPECT_EQ(bound.trainer.save_checkpoints, trainer.save_checkpoints);
+  EXPECT_EQ(bound.trainer.checkpoint_every_steps,
+            trainer.checkpoint_every_steps);
+  EXPECT_EQ(bound.trainer.best_by, trainer.best_by);
+  EXPECT_EQ(bound.trainer.best_max, trainer.best_max);
+  EXPECT_EQ(bound.trainer.precision, trainer.precision);
+  EXPECT_EQ(bound.trainer.loss_scaling.has_value(),
+            trainer.loss_scaling.has_value());
+  EXPECT_EQ(bound.trainer.log_every, trainer.log_every);
+
+  const ScheduleOptions schedule;
+  const ScheduleOptions& bound_schedule = bound.trainer.schedule;
+  EXPECT_EQ(bound_schedule.name, schedule.name);
+  EXPECT_EQ(bound_schedule.step_size, schedule.step_size);
+  EXPECT_EQ(bound_schedule.milestones, schedule.milestones);
+  EXPECT_EQ(bound_schedule.gamma, schedule.gamma);
+  EXPECT_EQ(bound_schedule.min_factor, schedule.min_factor);
+  EXPECT_EQ(bound_schedule.pct_start, schedule.pct_start);
+  EXPECT_EQ(bound_schedule.div_factor, schedule.div_factor);
+  EXPECT_EQ(bound_schedule.final_div_factor, schedule.final_div_factor);
+  EXPECT_EQ(bound_schedule.plateau_metric, schedule.plateau_metric);
+  EXPECT_EQ(bound_schedule.plateau_mode, schedule.plateau_mode);
+  EXPECT_EQ(bound_schedule.plateau_factor, schedule.plateau_factor);
+  EXPECT_EQ(bound_schedule.patience, schedule.patience);
+  EXPECT_EQ(bound_schedule.threshold, schedule.threshold);
+  EXPECT_EQ(bound_schedule.warmup_steps, schedule.warmup_steps);
+  EXPECT_EQ(bound_schedule.warmup_start, schedule.warmup_start);
+
+  const EarlyStopOptions early_stop;
+  ASSERT_TRUE(bound.trainer.early_stop.has_value());
+  EXPECT_EQ(bound.trainer.early_stop->metric, early_stop.metric);
+  EXPECT_EQ(bound.trainer.early_stop->maximize, early_stop.maximize);
+  EXPECT_EQ(bound.trainer.early_stop->patience, early_stop.patience);
+  EXPECT_EQ(bound.trainer.early_stop->min_delta, early_stop.min_delta);
+
+  const OptimizerOptions optim;
+  EXPECT_EQ(bound.optim.name, optim.name);
+  EXPECT_EQ(bound.optim.lr, optim.lr);
+  EXPECT_EQ(bound.optim.weight_decay, optim.weight_decay);
+  EXPECT_EQ(bound.optim.momentum, optim.momentum);
+  EXPECT_EQ(bound.optim.nesterov, optim.nesterov);
+  EXPECT_TRUE(bound.optim.freeze.empty());
+  EXPECT_TRUE(bound.optim.lr_mult.empty());
+
+  const data::LoaderOptions loader;
+  EXPECT_EQ(bound.train_images.loader.batch_size, loader.batch_size);
+  EXPECT_EQ(bound.train_images.loader.workers, loader.workers);
+  EXPECT_EQ(bound.train_images.loader.prefetch, loader.prefetch);
+  EXPECT_EQ(bound.train_images.loader.replace_bad, loader.replace_bad);
+
+  const dist::GroupOptions group;
+  EXPECT_EQ(bound.group.backend, group.backend);
+  EXPECT_EQ(bound.group.timeout, group.timeout);
+  EXPECT_EQ(bound.group.bucket_bytes, group.bucket_bytes);
+  EXPECT_EQ(bound.group.overlap_backward, group.overlap_backward);
+}
+
 TEST(BindOptions, ImageSplitsOfTheSpec) {
   const spec::Node tree = validatedSpec(
       "seed: 5\n"
