@@ -519,12 +519,17 @@ std::string Experiment::recordRun(store::RunStore& store,
 
 RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
                               const RunControls& controls, std::ostream& log) {
-  // A run whose process is known to be gone (same host, no such pid) need
-  // not wait for its heartbeat to go stale.
+  // A run whose process is known to be gone (same host; no such pid, or
+  // the pid reused by another program) need not wait for its heartbeat to
+  // go stale.
   const auto owner = store.runProcess(uuid);
-  const bool gone =
-      owner.host && *owner.host == util::hostName() && owner.pid &&
-      ::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH;
+  bool gone = false;
+  if (owner.host && *owner.host == util::hostName() && owner.pid) {
+    const auto program = util::processProgram(*owner.pid);
+    gone = (::kill(static_cast<pid_t>(*owner.pid), 0) != 0 &&
+            errno == ESRCH) ||
+           (program && program->rfind("labrun", 0) != 0);
+  }
   // Checked before the run is claimed, so that a refusal changes nothing;
   // the files passed over are warnings (stderr).
   const auto checkpoint = newestIntactCheckpoint(store, uuid, std::cerr);

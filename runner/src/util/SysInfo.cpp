@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <system_error>
 #include <opencv2/core/version.hpp>
 
 namespace labrun::util {
@@ -35,6 +37,15 @@ std::string hostName() {
   std::array<char, 256> name{};
   if (gethostname(name.data(), name.size() - 1) != 0) return "unknown";
   return name.data();
+}
+
+std::optional<std::string> processProgram(std::int64_t pid) {
+  // The executable itself: argv[0] may be any name (a symlink, a wrapper).
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink(
+      "/proc/" + std::to_string(pid) + "/exe", error);
+  if (error) return std::nullopt;
+  return exe.filename().string();
 }
 
 GitState gitState(const std::string& dir) {

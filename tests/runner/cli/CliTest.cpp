@@ -923,6 +923,19 @@ TEST_F(CliTest, ResumeRightAfterKillOnTheSameHost) {
             "FINISHED 1");
 }
 
+// The recorded pid now belongs to another program (here this test): the
+// run's process is gone too, although kill(pid, 0) finds one.
+TEST_F(CliTest, ResumeRightAfterKillWhenThePidWasReused) {
+  ASSERT_EQ(labrun("run " + kSmoke + kResumable + " name=whole -q").code, 0);
+  killAfterCheckpoint("run " + kSmoke + kResumable + " name=cut -q", 8);
+  labrun::store::RunStore::open(db())->query(
+      "UPDATE runs SET pid = ?1 WHERE name = 'cut'",
+      {std::to_string(::getpid())});
+  const Result resumed = labrun("resume cut -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expectSameMetrics("cut", "whole");
+}
+
 struct CheckpointRow {
   std::int64_t step = 0;
   std::string path;
