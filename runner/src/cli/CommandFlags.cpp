@@ -10,9 +10,10 @@ namespace labrun::cli {
 void addProgressFlags(CLI::App* command, ProgressArgs& progress) {
   command->add_flag("--quiet,-q", progress.quiet,
                     "No progress output (results and errors still print)");
-  command->add_option("--log-every", progress.log_every,
-                      "Off a terminal, one progress line every N steps "
-                      "(default: the spec's train.log_every)")
+  command
+      ->add_option("--log-every", progress.log_every,
+                   "Off a terminal, one progress line every N steps "
+                   "(default: the spec's train.log_every)")
       ->check(atLeast(0));
 }
 

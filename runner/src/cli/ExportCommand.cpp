@@ -37,8 +37,8 @@ struct ExportArgs {
 nlohmann::json pluginJson(const train::PluginUse& use) {
   nlohmann::json params = nlohmann::json::object();
   for (const auto& [key, value] : use.params.values()) {
-    params[key] = std::visit([](const auto& v) { return nlohmann::json(v); },
-                             value);
+    params[key] =
+        std::visit([](const auto& v) { return nlohmann::json(v); }, value);
   }
   return {{"name", use.plugin->name()}, {"params", params}};
 }

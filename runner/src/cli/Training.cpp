@@ -83,12 +83,12 @@ CommandTarget resolveTarget(const GlobalOptions& global,
   }
   if (!stored && checkpoint != "init") {
     if (!std::filesystem::is_regular_file(checkpoint)) {
-      throw spec::SpecError(fmt::format(
-          "{}: {} ({})", prefix,
-          std::filesystem::is_directory(checkpoint)
-              ? "a folder, not a checkpoint file"
-              : "no such file",
-          choices));
+      throw spec::SpecError(
+          fmt::format("{}: {} ({})", prefix,
+                      std::filesystem::is_directory(checkpoint)
+                          ? "a folder, not a checkpoint file"
+                          : "no such file",
+                      choices));
     }
     resolved.checkpoint_file = checkpoint;
   }

@@ -102,9 +102,9 @@ LabelTable readVocAnnotations(const VocOptions& options) {
     const std::string path = (folder / (ids[i] + ".xml")).string();
     std::error_code error;
     if (fs::is_directory(path, error)) {
-      throw std::runtime_error(fmt::format(
-          "{}: a folder, not an annotation file (image '{}' of {})", path,
-          ids[i], split_file));
+      throw std::runtime_error(
+          fmt::format("{}: a folder, not an annotation file (image '{}' of {})",
+                      path, ids[i], split_file));
     }
     pugi::xml_document xml;
     const pugi::xml_parse_result parsed = xml.load_file(path.c_str());

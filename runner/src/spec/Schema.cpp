@@ -294,7 +294,8 @@ class Validator {
         fail(value, name_key,
              "missing required key; expected the " + kind + " plugin name");
       }
-      value.set("name", Node::scalar(slot.default_name, true, defaultOrigin(value)));
+      value.set("name",
+                Node::scalar(slot.default_name, true, defaultOrigin(value)));
     }
     // Copied: filling defaults below may move the map's entries.
     const Node name = *value.find("name");

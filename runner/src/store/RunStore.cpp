@@ -176,8 +176,9 @@ std::unique_ptr<RunStore> RunStore::open(const std::string& path,
   const auto where = [&] { return "run store '" + path + "': "; };
   std::error_code folder_error;
   if (std::filesystem::is_directory(path, folder_error)) {
-    throw StoreError(where() + "a folder, not a run store file; name a file "
-                               "in it, e.g. " +
+    throw StoreError(where() +
+                     "a folder, not a run store file; name a file "
+                     "in it, e.g. " +
                      (std::filesystem::path(path) / "labrun.db").string());
   }
   if (!read_only) {

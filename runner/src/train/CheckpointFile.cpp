@@ -77,22 +77,20 @@ CheckpointWriter::CheckpointWriter(const torch::nn::Module& model,
   optimizer.save(optimizer_archive);
   archive_.write(kModel, model_archive);
   archive_.write(kOptimizer, optimizer_archive);
-  archive_.write(kState, torch::tensor({state.step, state.epoch,
-                                        state.batches_done, state.epoch_steps,
-                                        state.epoch_images},
-                                       torch::kLong));
+  archive_.write(kState,
+                 torch::tensor({state.step, state.epoch, state.batches_done,
+                                state.epoch_steps, state.epoch_images},
+                               torch::kLong));
   archive_.write(kEpochLossSum,
                  torch::tensor(state.epoch_loss_sum, torch::kDouble));
   auto generators = randomGenerators(device);
   for (std::size_t i = 0; i < generators.size(); ++i) {
     std::lock_guard<std::mutex> lock(generators[i].mutex());
-    archive_.write(kRandomState + std::to_string(i),
-                   generators[i].get_state());
+    archive_.write(kRandomState + std::to_string(i), generators[i].get_state());
   }
 }
 
-std::string CheckpointWriter::save(const std::string& dir,
-                                   std::int64_t step) {
+std::string CheckpointWriter::save(const std::string& dir, std::int64_t step) {
   fs::create_directories(dir);
   const std::string path = (fs::path(dir) / checkpointFileName(step)).string();
   util::AtomicFile file(path);
@@ -108,8 +106,8 @@ CheckpointReader::CheckpointReader(const std::string& path) : path_(path) {
   try {
     archive_.load_from(path);
   } catch (const c10::Error& error) {
-    throw CheckpointError(fmt::format("{} is not a labrun checkpoint: {}",
-                                      path, error.what_without_backtrace()));
+    throw CheckpointError(fmt::format("{} is not a labrun checkpoint: {}", path,
+                                      error.what_without_backtrace()));
   }
 }
 
@@ -131,8 +129,9 @@ void CheckpointReader::loadModel(torch::nn::Module& model) {
   } catch (const CheckpointError&) {
     throw;
   } catch (const std::runtime_error& misfit) {
-    throw CheckpointError(fmt::format(
-        "{} is not a labrun checkpoint of this model: {}", path_, misfit.what()));
+    throw CheckpointError(
+        fmt::format("{} is not a labrun checkpoint of this model: {}", path_,
+                    misfit.what()));
   }
 }
 

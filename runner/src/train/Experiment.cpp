@@ -22,10 +22,10 @@
 #include "dist/WorldInfo.h"
 #include "io/Npy.h"
 #include "io/TorchCheckpoint.h"
+#include "plugins/PluginError.h"
 #include "spec/Schema.h"
 #include "spec/SpecError.h"
 #include "store/Heartbeat.h"
-#include "plugins/PluginError.h"
 #include "train/CheckpointFile.h"
 #include "train/ClassThresholds.h"
 #include "train/ExperimentOptions.h"
@@ -211,10 +211,11 @@ std::vector<NamedMetric> makeMetrics(const ExperimentOptions& options,
   std::vector<NamedMetric> metrics;
   for (const PluginUse& metric : options.metrics) {
     const std::string& name = metric.plugin->name();
-    metrics.push_back({name, built(metric, [&] {
-                         return host.makeMetric(name, metric.params, context);
-                       }),
-                       metric.label});
+    metrics.push_back(
+        {name,
+         built(metric,
+               [&] { return host.makeMetric(name, metric.params, context); }),
+         metric.label});
   }
   return metrics;
 }
@@ -526,8 +527,7 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
   bool gone = false;
   if (owner.host && *owner.host == util::hostName() && owner.pid) {
     const auto program = util::processProgram(*owner.pid);
-    gone = (::kill(static_cast<pid_t>(*owner.pid), 0) != 0 &&
-            errno == ESRCH) ||
+    gone = (::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH) ||
            (program && program->rfind("labrun", 0) != 0);
   }
   // Checked before the run is claimed, so that a refusal changes nothing;

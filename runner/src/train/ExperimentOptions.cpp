@@ -314,9 +314,8 @@ ExperimentOptions bindOptions(const spec::Node& tree,
   }
   options.batch_size = tree.at("data.batch_size").asInt();
 
-  options.backbone =
-      usePlugin(host, PluginKind::kBackbone, tree.at("model.backbone"),
-                "model.backbone");
+  options.backbone = usePlugin(host, PluginKind::kBackbone,
+                               tree.at("model.backbone"), "model.backbone");
   options.head =
       usePlugin(host, PluginKind::kHead, tree.at("model.head"), "model.head");
   options.memory_format =

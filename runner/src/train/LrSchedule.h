@@ -23,7 +23,8 @@ struct ScheduleOptions {
   double pct_start = 0.3;                  // onecycle: share of warm-up
   double div_factor = 25.0;                // onecycle: base / initial lr
   double final_div_factor = 1e4;           // onecycle: initial / final lr
-  std::string plateau_metric = store::kHeadlineMetric;  // plateau: watched metric
+  std::string plateau_metric =
+      store::kHeadlineMetric;              // plateau: watched metric
   std::string plateau_mode = "max";        // plateau: max or min
   double plateau_factor = 0.1;             // plateau: decay factor
   std::int64_t patience = 2;               // plateau: epochs without gain

@@ -30,7 +30,8 @@ struct TrainerOptions {
   bool save_checkpoints = true;
   std::int64_t checkpoint_every_steps = 0;  // 0: at epoch ends only
   std::string checkpoint_dir;
-  std::string best_by = store::kHeadlineMetric;  // metric key ranking checkpoints
+  std::string best_by =
+      store::kHeadlineMetric;  // metric key ranking checkpoints
   bool best_max = true;
   ScheduleOptions schedule;
   std::optional<EarlyStopOptions> early_stop;  // none: train all epochs

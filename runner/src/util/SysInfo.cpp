@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <system_error>
 #include <opencv2/core/version.hpp>
+#include <system_error>
 
 namespace labrun::util {
 namespace {

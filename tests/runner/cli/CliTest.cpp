@@ -738,8 +738,9 @@ TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
   expectRefused(labrun("run " + kSmoke + " " + weights),
                 "override " + weights.substr(0, weights.size() - 1) +
                     "': model.backbone: backbone plugin 'resnet' (");
-  expectRefused(labrun("run " + kSmoke + " " + weights),
-                "): " + kSource + "/experiments/nope.pth: cannot open the file");
+  expectRefused(
+      labrun("run " + kSmoke + " " + weights),
+      "): " + kSource + "/experiments/nope.pth: cannot open the file");
   { std::ofstream(dir_ / "on_folder.yaml") << "extends: [folder]\n"; }
   expectRefused(labrun("run on_folder.yaml"),
                 "on_folder.yaml:1:11: extends: base is a folder, not a spec "

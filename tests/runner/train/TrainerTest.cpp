@@ -334,10 +334,12 @@ TEST(CheckpointFile, ProblemsOfRecordedAndForeignFiles) {
   torch::nn::Linear other(/*in_features=*/4, /*out_features=*/2);
   const std::string foreign =
       errorOf([&] { CheckpointReader(path).loadModel(*other); });
-  EXPECT_EQ(foreign, path + " is not a labrun checkpoint of this model: "
-                            "weights '" + path +
-                            "' do not fit this model: mis-shaped keys (1): "
-                            "weight [2, 3] in the file, [2, 4] in the model");
+  EXPECT_EQ(foreign, path +
+                         " is not a labrun checkpoint of this model: "
+                         "weights '" +
+                         path +
+                         "' do not fit this model: mis-shaped keys (1): "
+                         "weight [2, 3] in the file, [2, 4] in the model");
   const std::string text = dir + "/notes.txt";
   std::ofstream(text) << "not an archive";
   const std::string garbage = errorOf([&] { CheckpointReader reader(text); });
