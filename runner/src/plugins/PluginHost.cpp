@@ -127,20 +127,28 @@ struct WithLibrary {
   std::shared_ptr<T> object;
 };
 
+// The folders of LABRUN_PLUGIN_PATH (colon-separated, empty entries
+// skipped), in order.
+std::vector<std::string> envPluginPath() {
+  std::vector<std::string> dirs;
+  const char* env = std::getenv("LABRUN_PLUGIN_PATH");
+  if (env == nullptr) return dirs;
+  std::string rest = env;
+  for (std::size_t pos; !rest.empty(); rest.erase(0, pos + 1)) {
+    pos = rest.find(':');
+    if (pos == std::string::npos) pos = rest.size();
+    if (pos > 0) dirs.push_back(rest.substr(0, pos));
+    if (pos == rest.size()) break;
+  }
+  return dirs;
+}
+
 }  // namespace
 
 std::vector<std::string> PluginHost::searchPath(
     const std::vector<std::string>& cli_path) {
   std::vector<std::string> dirs = cli_path;
-  if (const char* env = std::getenv("LABRUN_PLUGIN_PATH")) {
-    std::string rest = env;
-    for (std::size_t pos; !rest.empty(); rest.erase(0, pos + 1)) {
-      pos = rest.find(':');
-      if (pos == std::string::npos) pos = rest.size();
-      if (pos > 0) dirs.push_back(rest.substr(0, pos));
-      if (pos == rest.size()) break;
-    }
-  }
+  for (const std::string& dir : envPluginPath()) dirs.push_back(dir);
   const fs::path exe_dir =
       boost::dll::program_location().parent_path().string();
   dirs.push_back((exe_dir / "plugins").string());
@@ -255,6 +263,13 @@ const LoadedPlugin& PluginHost::find(PluginKind kind,
       fmt::format("unknown {} plugin '{}'; known: {}", pluginKindName(kind),
                   name, joinNames(known));
   for (const auto& problem : problems_) message += " [skipped " + problem + "]";
+  // Skipped as PATH's are, but a typo there is why a plugin is unknown.
+  for (const std::string& dir : envPluginPath()) {
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) {
+      message += " [LABRUN_PLUGIN_PATH names " + dir + ", not a folder]";
+    }
+  }
   throw PluginError(message);
 }
 

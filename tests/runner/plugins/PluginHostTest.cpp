@@ -237,5 +237,22 @@ TEST(PluginHost, SearchPathOrder) {
   EXPECT_EQ(dirs[2], "/env/b");
 }
 
+// A LABRUN_PLUGIN_PATH entry that is not a folder is skipped, as PATH's
+// are; "unknown plugin" names it, since a typo there is the likely cause.
+TEST(PluginHost, UnknownPluginNamesAPluginPathEntryThatIsNotAFolder) {
+  const std::string existing = ::testing::TempDir();
+  setenv("LABRUN_PLUGIN_PATH", ("/no/such/plugins::" + existing).c_str(), 1);
+  PluginHost host;
+  host.loadDirectories(PluginHost::searchPath({}));
+  const std::string message =
+      errorOf([&] { host.find(PluginKind::kHead, "mine"); });
+  unsetenv("LABRUN_PLUGIN_PATH");
+  EXPECT_NE(message.find(
+                "[LABRUN_PLUGIN_PATH names /no/such/plugins, not a folder]"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("names " + existing), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace labrun::plugins
