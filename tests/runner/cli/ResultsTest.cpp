@@ -893,7 +893,8 @@ TEST_F(SweepTest, FailedRunsMakeTheSweepExitOne) {
   EXPECT_NE(result.out.find("[3/4] FINISHED "), std::string::npos);
   for (const char* error :
        {"[2/4] ERROR (exit 2) optim.lr=1e30 model.backbone.channels=[]: "
-        "labrun: error: backbone plugin 'smallconv'",
+        "labrun: error: ",
+        "smallconv_fc.yaml:4:5: model.backbone: backbone plugin 'smallconv'",
         "[4/4] ERROR (exit 2) optim.lr=0.003 model.backbone.channels=[]: "}) {
     EXPECT_NE(result.out.find(error), std::string::npos) << result.out;
   }
