@@ -100,18 +100,19 @@ LabelTable readVocAnnotations(const VocOptions& options) {
   const fs::path folder = fs::path(options.root) / "Annotations";
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const std::string path = (folder / (ids[i] + ".xml")).string();
-    std::error_code error;
-    if (fs::is_directory(path, error)) {
-      throw std::runtime_error(
-          fmt::format("{}: a folder, not an annotation file (image '{}' of {})",
-                      path, ids[i], split_file));
-    }
     pugi::xml_document xml;
     const pugi::xml_parse_result parsed = xml.load_file(path.c_str());
     if (parsed.status == pugi::status_file_not_found) {
       throw std::runtime_error(
           fmt::format("{}: no such annotation file (image '{}' of {})", path,
                       ids[i], split_file));
+    }
+    std::error_code error;
+    if (!parsed && fs::is_directory(path, error)) {
+      // pugixml would say "Could not allocate memory".
+      throw std::runtime_error(
+          fmt::format("{}: a folder, not an annotation file (image '{}' of {})",
+                      path, ids[i], split_file));
     }
     if (!parsed) {
       throw std::runtime_error(fmt::format("{}: malformed XML at byte {}: {}",
