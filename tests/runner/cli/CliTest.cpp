@@ -735,12 +735,11 @@ TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
   // file as it resolved.
   const std::string weights =
       "'model.backbone={name: resnet, depth: 18, weights: sub/../nope.pth}'";
-  expectRefused(labrun("run " + kSmoke + " " + weights),
-                "override " + weights.substr(0, weights.size() - 1) +
-                    "': model.backbone: backbone plugin 'resnet' (");
-  expectRefused(
-      labrun("run " + kSmoke + " " + weights),
-      "): " + kSource + "/experiments/nope.pth: cannot open the file");
+  const Result plugin = labrun("run " + kSmoke + " " + weights);
+  expectRefused(plugin, "override " + weights.substr(0, weights.size() - 1) +
+                            "': model.backbone: backbone plugin 'resnet' (");
+  expectRefused(plugin,
+                "): " + kSource + "/experiments/nope.pth: cannot open the file");
   { std::ofstream(dir_ / "on_folder.yaml") << "extends: [folder]\n"; }
   expectRefused(labrun("run on_folder.yaml"),
                 "on_folder.yaml:1:11: extends: base is a folder, not a spec "
