@@ -1252,6 +1252,24 @@ TEST(BindOptions, StructInitialisersAreTheSchemaDefaults) {
   EXPECT_EQ(bound.group.overlap_backward, group.overlap_backward);
 }
 
+// train.precision's choices are the schema's (a library without LibTorch)
+// and the names parsePrecision reads: the same four, in the same order.
+TEST(BindOptions, PrecisionChoicesAreTheNamesTheTrainerReads) {
+  std::string choices;
+  for (const spec::Field& field : coreSchema().fields) {
+    if (field.path == "train.precision") choices = field.choices;
+  }
+  std::string names;
+  for (const Precision precision : {Precision::kFp32, Precision::kTf32,
+                                    Precision::kBf16, Precision::kFp16}) {
+    names += std::string(names.empty() ? "" : "|") + precisionName(precision);
+    EXPECT_EQ(parsePrecision({precisionName(precision), "test"},
+                             torch::Device(torch::kCUDA)),
+              precision);
+  }
+  EXPECT_EQ(choices, names);
+}
+
 TEST(BindOptions, ImageSplitsOfTheSpec) {
   const spec::Node tree = validatedSpec(
       "seed: 5\n"
