@@ -284,6 +284,10 @@ Node* Node::find(const std::string& key) {
 }
 
 Node& Node::set(const std::string& key, Node value) {
+  removed_.erase(
+      std::remove_if(removed_.begin(), removed_.end(),
+                     [&](const auto& note) { return note.first == key; }),
+      removed_.end());
   if (Node* existing = find(key)) {
     *existing = std::move(value);
     return *existing;
@@ -298,6 +302,17 @@ bool Node::erase(const std::string& key) {
   if (it == entries_.end()) return false;
   entries_.erase(it);
   return true;
+}
+
+void Node::eraseBy(const std::string& key, Origin by) {
+  if (erase(key)) removed_.emplace_back(key, std::move(by));
+}
+
+const Origin* Node::removedBy(const std::string& key) const {
+  for (const auto& [removed, by] : removed_) {
+    if (removed == key) return &by;
+  }
+  return nullptr;
 }
 
 const Node* Node::child(const std::string& segment) const {

@@ -87,6 +87,10 @@ class Node {
   Node* find(const std::string& key);
   Node& set(const std::string& key, Node value);  // insert or replace
   bool erase(const std::string& key);
+  // Erases `key`, noting what removed it (an override `~key`), so that a
+  // "missing required key" error can say so; set() forgets the note.
+  void eraseBy(const std::string& key, Origin by);
+  const Origin* removedBy(const std::string& key) const;  // nullptr: none
 
   // One step of a dotted path: a map key, or an index ("0") into a list.
   const Node* child(const std::string& segment) const;  // nullptr if absent
@@ -105,6 +109,7 @@ class Node {
   bool quoted_ = false;
   std::vector<Node> items_;
   std::vector<std::pair<std::string, Node>> entries_;
+  std::vector<std::pair<std::string, Origin>> removed_;  // eraseBy's notes
 };
 
 // "metrics.0.name" -> {"metrics", "0", "name"}.

@@ -19,6 +19,13 @@ using ScalarType = Node::ScalarType;
   throw SpecError(node.origin().describe() + ": " + key + ": " + what);
 }
 
+// " (override '~model.backbone' removed it)" when an override removed `key`
+// from `map`; "" otherwise.
+std::string removal(const Node& map, const std::string& key) {
+  const Origin* by = map.removedBy(key);
+  return by == nullptr ? "" : " (" + by->describe() + " removed it)";
+}
+
 std::vector<std::string> splitChoices(const std::string& choices) {
   std::vector<std::string> values;
   std::size_t start = 0;
@@ -228,7 +235,7 @@ class Validator {
       if (field->required) {
         fail(map, full,
              std::string("missing required key; expected ") +
-                 paramTypeName(field->type));
+                 paramTypeName(field->type) + removal(map, key));
       }
       // Optional without a default: may stay absent.
       if (!field->default_yaml.empty()) {
@@ -239,7 +246,7 @@ class Validator {
       if (slot->default_name.empty()) {
         fail(map, full,
              std::string("missing required key; expected a ") +
-                 pluginKindName(slot->kind) + " plugin");
+                 pluginKindName(slot->kind) + " plugin" + removal(map, key));
       }
       Node name = Node::scalar(slot->default_name, true, defaultOrigin(map));
       Node value = name;
@@ -292,7 +299,8 @@ class Validator {
     if (value.find("name") == nullptr) {
       if (slot.default_name.empty()) {
         fail(value, name_key,
-             "missing required key; expected the " + kind + " plugin name");
+             "missing required key; expected the " + kind + " plugin name" +
+                 removal(value, "name"));
       }
       value.set("name",
                 Node::scalar(slot.default_name, true, defaultOrigin(value)));
@@ -332,7 +340,8 @@ class Validator {
       if (spec.default_yaml == nullptr) {
         fail(value, full,
              "missing required parameter of " + kind + " plugin '" +
-                 name.text() + "'; expected " + paramTypeName(spec.type));
+                 name.text() + "'; expected " + paramTypeName(spec.type) +
+                 removal(value, spec.name));
       }
       value.set(spec.name,
                 defaultValue(spec.default_yaml, spec.type, textOf(spec.choices),

@@ -347,7 +347,7 @@ Node& parentForAdd(Node& root, const std::vector<std::string>& segments,
 }
 
 void erasePath(Node& root, const std::vector<std::string>& segments,
-               Node* target) {
+               Node* target, const Origin& origin) {
   Node* parent = &root;
   for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
     parent = parent->child(segments[i]);
@@ -356,7 +356,7 @@ void erasePath(Node& root, const std::vector<std::string>& segments,
     auto& items = parent->items();
     items.erase(items.begin() + (target - items.data()));
   } else {
-    parent->erase(segments.back());
+    parent->eraseBy(segments.back(), origin);
   }
 }
 
@@ -679,7 +679,7 @@ void applyOverride(Node& root, const std::string& override_text,
     if (existing == nullptr) {
       fail("key '" + parsed.key + "' is not in the spec");
     }
-    erasePath(root, segments, existing);
+    erasePath(root, segments, existing, origin);
     return;
   }
   const std::string assignment = parsed.key + "=" + parsed.value;

@@ -822,6 +822,19 @@ TEST(Validate, MissingRequiredKeysNameTheEnclosingMap) {
   EXPECT_EQ(validationError("name: a\nmodel:\n  head: {dropout: 0.1}\n"),
             "smoke.yaml:3:9: model.head.name: missing required key; expected "
             "the head plugin name");
+  // A key an override removed says so; set again, it is no longer missing.
+  const auto afterOverrides = [](const std::vector<std::string>& overrides) {
+    Node root = parse(kMinimal);
+    applyOverrides(root, overrides);
+    return errorOf([&] { validate(root, testSchema(), testPlugins); });
+  };
+  EXPECT_EQ(afterOverrides({"~name"}),
+            "smoke.yaml:1:1: name: missing required key; expected string "
+            "(override '~name' removed it)");
+  EXPECT_EQ(afterOverrides({"~model.head"}),
+            "smoke.yaml:3:3: model.head: missing required key; expected a "
+            "head plugin (override '~model.head' removed it)");
+  EXPECT_EQ(afterOverrides({"~name", "+name=back"}), "<no SpecError>");
 }
 
 TEST(Validate, UnknownPluginIsReportedAtItsName) {
