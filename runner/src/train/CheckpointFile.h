@@ -59,6 +59,8 @@ class CheckpointReader {
   // Throws CheckpointError when `path` is not a LibTorch archive.
   explicit CheckpointReader(const std::string& path);
 
+  const std::string& path() const { return path_; }
+
   // The model's parameters and buffers by dotted name (e.g.
   // "backbone.layer4.0.bn1.running_mean"). Throws CheckpointError when the
   // file has none.

@@ -417,14 +417,19 @@ void Experiment::joinGroup(dist::Collective& collective) {
 
 RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
   const std::string uuid = collective_->fetch("run");
-  return train(nullptr, uuid, collective_->fetch("resume_from"), controls, log);
+  const std::string resume_from = collective_->fetch("resume_from");
+  return train(nullptr, uuid,
+               resume_from.empty()
+                   ? nullptr
+                   : std::make_unique<CheckpointReader>(resume_from),
+               controls, log);
 }
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
   if (parts_->options.trainer.save_checkpoints) requireWritableOutputDir();
   const std::string uuid = recordRun(store, controls, "train", log);
-  return train(&store, uuid, /*resume_from=*/"", controls, log);
+  return train(&store, uuid, /*resume_from=*/nullptr, controls, log);
 }
 
 void Experiment::requireWritableOutputDir() const {
@@ -545,42 +550,42 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
   }
   store.reopenRun(uuid, gone ? 0.0 : store::RunStore::kStaleHeartbeatS,
                   ::getpid());
-  std::string from;
+  std::unique_ptr<CheckpointReader> from;
   if (checkpoint) {
+    // Read once: the trainer restores from this reader.
+    from = std::make_unique<CheckpointReader>(checkpoint->path);
     // The epochs before the one in progress are complete.
-    const std::int64_t completed =
-        CheckpointReader(checkpoint->path).state().epoch - 1;
+    const std::int64_t completed = from->state().epoch - 1;
     for (const auto& path :
          store.truncateAfter(uuid, checkpoint->step, completed)) {
       std::error_code ignored;
       fs::remove(path, ignored);
     }
-    from = checkpoint->path;
-    log << fmt::format("resuming run {} from {} (step {})\n", uuid, from,
-                       checkpoint->step);
+    log << fmt::format("resuming run {} from {} (step {})\n", uuid,
+                       checkpoint->path, checkpoint->step);
   } else {
     store.truncateAfter(uuid, /*step=*/0, /*completed_epochs=*/0);
     log << fmt::format("run {} has no intact checkpoint; starting over\n",
                        uuid);
   }
-  return train(&store, uuid, from, controls, log);
+  return train(&store, uuid, std::move(from), controls, log);
 }
 
 RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
-                             const std::string& resume_from,
+                             std::unique_ptr<CheckpointReader> resume_from,
                              const RunControls& controls, std::ostream& log) {
   Parts& parts = *parts_;
   if (collective_ && store) {
     collective_->publish("run", uuid);
-    collective_->publish("resume_from", resume_from);
+    collective_->publish("resume_from", resume_from ? resume_from->path() : "");
   }
   TrainerOptions options = parts.options.trainer;
   // Rank 0 alone writes checkpoints (and the store).
   options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
-      resume_from.empty()
-          ? fs::absolute(fs::path(parts.options.output_dir) / uuid).string()
-          : fs::path(resume_from).parent_path().string();
+      resume_from
+          ? fs::path(resume_from->path()).parent_path().string()
+          : fs::absolute(fs::path(parts.options.output_dir) / uuid).string();
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
   if (controls.log_every >= 0) options.log_every = controls.log_every;
@@ -598,8 +603,8 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   try {
     Trainer trainer(parts.model, parts.loss, parts.metrics,
                     std::move(parts.optimizer), options, recorder, log);
-    const FitEnd end =
-        trainer.fit(*parts.train_batches, *parts.val_batches, resume_from);
+    const FitEnd end = trainer.fit(*parts.train_batches, *parts.val_batches,
+                                   std::move(resume_from));
     outcome.status = end == FitEnd::kFinished ? "FINISHED" : "KILLED";
     if (end == FitEnd::kStopped) outcome.error = trainer.stopReason();
   } catch (const std::exception& failure) {

@@ -20,6 +20,8 @@ class Collective;
 
 namespace labrun::train {
 
+class CheckpointReader;
+
 // How a run reports: where, how often, and where the store lives.
 struct RunControls {
   std::string db_path;       // for the heartbeat's own connection
@@ -155,10 +157,11 @@ class Experiment {
                                 const std::string& checkpoint,
                                 const std::string& sha256,
                                 const EvalRequest& request, std::ostream& log);
-  // `store` is nullptr on ranks other than 0.
+  // `store` is nullptr on ranks other than 0; `resume_from` is nullptr for
+  // a new run.
   RunOutcome train(store::RunStore* store, const std::string& uuid,
-                   const std::string& resume_from, const RunControls& controls,
-                   std::ostream& log);
+                   std::unique_ptr<CheckpointReader> resume_from,
+                   const RunControls& controls, std::ostream& log);
 
   ResolvedSpec spec_;
   const plugins::PluginHost* host_;  // for the prf plugin of thresholds

@@ -230,7 +230,7 @@ void Trainer::addStage(std::unique_ptr<TrainStage> stage) {
 }
 
 FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
-                    const std::string& resume_from) {
+                    std::unique_ptr<CheckpointReader> resume_from) {
   // Evaluations included: fp32 means no TF32 on CUDA either.
   applyMathMode(options_.precision, options_.device);
   const std::int64_t micro_per_epoch = train.batchesPerEpoch();
@@ -244,8 +244,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     stages_ = std::move(stages);
   }
   Metrics sanity;
-  if (!resume_from.empty()) {
-    restore(resume_from);
+  if (resume_from) {
+    restore(*resume_from);
+    resume_from.reset();
   } else if (options_.sanity_batches > 0) {
     // A broken validation path fails in seconds, not after an epoch.
     addValues("val",
@@ -480,15 +481,14 @@ std::string Trainer::writeCheckpoint() {
   return checkpoint.save(options_.checkpoint_dir, state_.step);
 }
 
-void Trainer::restore(const std::string& path) {
-  CheckpointReader checkpoint(path);
+void Trainer::restore(CheckpointReader& checkpoint) {
   checkpoint.loadModel(*model_);
   checkpoint.loadOptimizer(*optimizer_);
   try {
     for (auto& stage : stages_) stage->load(checkpoint.archive());
     if (scaler_) scaler_->load(checkpoint.archive());
   } catch (const std::runtime_error& missing) {
-    throw std::runtime_error(path + ": " + missing.what());
+    throw std::runtime_error(checkpoint.path() + ": " + missing.what());
   }
   state_ = checkpoint.state();
   checkpoint.restoreRandomState(options_.device);

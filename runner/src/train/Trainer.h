@@ -31,6 +31,8 @@ class Collective;
 
 namespace labrun::train {
 
+class CheckpointReader;
+
 struct NamedMetric {
   std::string name;  // plugin name, for messages
   std::shared_ptr<Metric> metric;
@@ -81,13 +83,14 @@ class Trainer : private TrainLoop {
   void addStage(std::unique_ptr<TrainStage> stage);
 
   // Trains on `train`, evaluating on `val`; continues from the checkpoint
-  // `resume_from` when given. Once. Returns kStopped when a signal asked to
-  // stop (after a checkpoint), kFinished after the last epoch or when a
-  // stage ended the run (stopReason() says why). Throws on a non-finite
-  // loss, naming the step; with loss scaling, only once the scale falls
-  // below its floor.
+  // `resume_from` when given, which is released once restored (a whole
+  // model's file need not stay in memory). Once. Returns kStopped when a signal
+  // asked to stop (after a checkpoint), kFinished after the last epoch or when
+  // a stage ended the run (stopReason() says why). Throws on a non-finite loss,
+  // naming the step; with loss scaling, only once the scale falls below its
+  // floor.
   FitEnd fit(data::BatchSource& train, data::BatchSource& val,
-             const std::string& resume_from = "");
+             std::unique_ptr<CheckpointReader> resume_from = nullptr);
 
   const TrainState& state() const override { return state_; }
   // Why the run ended before its last epoch; "" when it did not.
@@ -118,7 +121,7 @@ class Trainer : private TrainLoop {
   // rank). Throws when the scale falls below its floor.
   bool unscaleGradients(const std::vector<torch::Tensor>& parameters,
                         bool loss_finite, std::int64_t epoch);
-  void restore(const std::string& path);
+  void restore(CheckpointReader& checkpoint);
 
   Model model_;
   std::shared_ptr<Loss> loss_;

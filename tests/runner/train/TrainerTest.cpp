@@ -240,7 +240,11 @@ class TrainerTest : public ::testing::Test {
                                     /*shuffle=*/false, setup.seed);
     if (setup.prepare) setup.prepare(trainer);
     SlowSource slow_batches(train_batches, setup.loader_delay);
-    recorder.end = trainer.fit(slow_batches, val_batches, setup.resume_from);
+    recorder.end = trainer.fit(
+        slow_batches, val_batches,
+        setup.resume_from.empty()
+            ? nullptr
+            : std::make_unique<CheckpointReader>(setup.resume_from));
     recorder.stop_reason = trainer.stopReason();
     if (trained != nullptr) *trained = model;
     return recorder;
