@@ -3,12 +3,39 @@
 #include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstring>
 #include <iostream>
+#include <vector>
 
 #include "cli/Training.h"
 
 namespace labrun::cli {
 namespace {
+
+std::string defaultText(const ParamSpec& param) {
+  return param.default_yaml ? param.default_yaml : "(required)";
+}
+
+// One line per parameter, in columns as wide as the plugin's widest entry
+// (at least those of the short names), so that each column starts at the
+// same place.
+void printParams(const std::vector<ParamSpec>& params) {
+  std::size_t name_width = 12, type_width = 18, default_width = 16;
+  for (const ParamSpec& param : params) {
+    name_width = std::max(name_width, std::strlen(param.name));
+    type_width = std::max(type_width, std::strlen(paramTypeName(param.type)));
+    default_width = std::max(default_width, defaultText(param).size());
+  }
+  for (const ParamSpec& param : params) {
+    std::cout << fmt::format(
+        "  {:<{}} {:<{}} default {:<{}} {}{}{}\n", param.name, name_width,
+        paramTypeName(param.type), type_width, defaultText(param),
+        default_width, param.doc,
+        param.choices ? fmt::format(" (one of {})", param.choices) : "",
+        param.range ? fmt::format(" (range {})", param.range) : "");
+  }
+}
 
 int listPlugins(const GlobalOptions& global, const std::string& name) {
   const plugins::PluginHost host = loadPlugins(global);
@@ -22,14 +49,7 @@ int listPlugins(const GlobalOptions& global, const std::string& name) {
     std::cout << fmt::format("{} {} {}  {}\n  file: {}\n",
                              pluginKindName(d.kind), d.name, d.version,
                              d.summary, plugin->file);
-    for (const ParamSpec& param : plugin->params()) {
-      std::cout << fmt::format(
-          "  {:<12} {:<18} default {:<16} {}{}{}\n", param.name,
-          paramTypeName(param.type),
-          param.default_yaml ? param.default_yaml : "(required)", param.doc,
-          param.choices ? fmt::format(" (one of {})", param.choices) : "",
-          param.range ? fmt::format(" (range {})", param.range) : "");
-    }
+    printParams(plugin->params());
   }
   if (!name.empty() && !found) {
     throw plugins::PluginError(fmt::format("unknown plugin '{}'; known: {}",

@@ -218,6 +218,28 @@ TEST_F(CliTest, PluginsListsSmokePluginsWithParameters) {
   const Result one = labrun("plugins fc");
   EXPECT_EQ(one.code, 0);
   EXPECT_EQ(one.out.find("smallconv"), std::string::npos);
+  // Columns stay aligned past the short widths: resnet's long names
+  // ("weights_prefix") and type ("boolean or list of strings"), map's
+  // 16-character default ("voc_interpolated").
+  for (const char* plugin : {"resnet", "map"}) {
+    const Result listed = labrun(std::string("plugins ") + plugin);
+    ASSERT_EQ(listed.code, 0) << listed.err;
+    std::set<std::size_t> type_columns, default_columns, doc_columns;
+    std::istringstream lines(listed.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("  ", 0) != 0 || line.rfind("  file: ", 0) == 0) continue;
+      const std::size_t name_end = line.find(' ', 2);
+      type_columns.insert(line.find_first_not_of(' ', name_end));
+      const std::size_t default_at = line.find(" default ");
+      default_columns.insert(default_at);
+      const std::size_t value_end = line.find(' ', default_at + 9);
+      doc_columns.insert(line.find_first_not_of(' ', value_end));
+    }
+    EXPECT_EQ(type_columns.size(), 1u) << listed.out;
+    EXPECT_EQ(default_columns.size(), 1u) << listed.out;
+    EXPECT_EQ(doc_columns.size(), 1u) << listed.out;
+  }
   const Result unknown = labrun("plugins nope");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("unknown plugin 'nope'; known: "),
