@@ -1,7 +1,6 @@
 #include "cli/CommandFlags.h"
 
 #include <CLI/CLI.hpp>
-#include <filesystem>
 
 #include "dist/Launcher.h"
 
@@ -52,20 +51,6 @@ CLI::Validator atLeast(std::int64_t low) {
         return "expected an integer " + bound + ", found " + text;
       },
       "INT " + bound);
-}
-
-CLI::Validator inExistingFolder() {
-  return CLI::Validator(
-      [](std::string& path) -> std::string {
-        if (path == "-") return "";
-        if (std::filesystem::is_directory(path)) {
-          return path + ": a folder, expected a file name";
-        }
-        const auto folder = std::filesystem::absolute(path).parent_path();
-        if (std::filesystem::is_directory(folder)) return "";
-        return path + ": no such folder " + folder.string();
-      },
-      "FILE", "in an existing folder");
 }
 
 void FormatFlags::add(CLI::App* command) {

@@ -43,11 +43,6 @@ CLI::Validator atLeast(std::int64_t low);
 void addLaunchFlags(CLI::App* command, dist::LaunchOptions& launch,
                     bool with_nproc);
 
-// For an option naming a file to write ('-': standard output): its folder
-// must exist, which is checked with the command line (a usage error before
-// any work, not a failure after it).
-CLI::Validator inExistingFolder();
-
 // --csv or --json (default: an aligned text table).
 struct FormatFlags {
   bool csv = false;

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <iostream>
 
+#include "cli/OutputFiles.h"
 #include "cli/Training.h"
 #include "spec/SpecError.h"
+#include "train/ScoresFile.h"
 
 namespace labrun::cli {
 namespace {
@@ -41,6 +43,12 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   };
   request.scores_truth = with("truth");
   request.scores_logits = with("logits");
+  if (!args.scores.empty()) {
+    checkOutputFiles(global, "eval --scores",
+                     train::scoresFiles(args.scores, {request.scores_truth,
+                                                      request.scores_logits}),
+                     {args.target, request.checkpoint});
+  }
   request.thresholds = args.thresholds;
   if (resolved.checkpoint == "init") {
     if (args.thresholds == "stored") {
@@ -98,7 +106,7 @@ class EvalCommand : public Command {
         "--scores", args_.scores,
         "Write per-image scores to FILE (CSV, or X.npy with X.rows.csv "
         "naming each row's image)");
-    scores->check(inExistingFolder());
+    scores->check(outputFile(/*standard_output=*/false));
     eval->add_option("--scores-with", args_.scores_with,
                      "Also write truth (ground truth) and/or logits to the "
                      "scores file (comma-separated)")

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <variant>
 
+#include "cli/JsonText.h"
+#include "cli/OutputFiles.h"
 #include "cli/StoreAccess.h"
 #include "cli/Training.h"
 #include "data/Transforms.h"
@@ -117,8 +119,10 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
         output, json_path.string()));
   }
 
-  train::Experiment experiment(std::move(target.spec), host, global.db);
   const std::string& checkpoint = target.checkpoint_file;
+  checkOutputFiles(global, "export -o", {output, json_path.string()},
+                   {checkpoint});
+  train::Experiment experiment(std::move(target.spec), host, global.db);
   experiment.loadCheckpoint(checkpoint);
   const train::ModelImpl& model = experiment.model();
 
@@ -149,8 +153,9 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
       {"output", "logits [batch, classes]; probability = sigmoid(logit)"},
       {"thresholds", thresholdsJson(*store, uuid, classes.size())},
   };
+  const std::string json = jsonText(facts, /*indent=*/2) + "\n";
   writeFile(output, std::string(pickled.begin(), pickled.end()));
-  writeFile(json_path.string(), facts.dump(2) + "\n");
+  writeFile(json_path.string(), json);
   std::cout << fmt::format(
       "exported run {} ({}), checkpoint {}, as {} ({} tensors) to {} and "
       "{}\n",
@@ -179,7 +184,7 @@ class ExportCommand : public Command {
                      "characters other than letters, digits, '.', '-' and "
                      "'_' as '_'); the JSON goes beside it with the "
                      "extension .json")
-        ->check(inExistingFolder());
+        ->check(outputFile(/*standard_output=*/false));
     return command;
   }
 

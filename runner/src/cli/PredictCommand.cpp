@@ -14,6 +14,8 @@
 #include <set>
 #include <sstream>
 
+#include "cli/JsonText.h"
+#include "cli/OutputFiles.h"
 #include "cli/StoreAccess.h"
 #include "cli/TablePrinter.h"
 #include "cli/Training.h"
@@ -150,10 +152,8 @@ void print(const std::vector<Row>& rows, const PredictArgs& args,
       for (const auto& [label, score] : row.top) {
         top.push_back({{"label", label}, {"score", score}});
       }
-      out << nlohmann::json{{"image", row.image},
-                            {"labels", row.labels},
-                            {"top", top}}
-                 .dump()
+      out << jsonText(
+                 {{"image", row.image}, {"labels", row.labels}, {"top", top}})
           << "\n";
     }
     return;
@@ -190,6 +190,20 @@ void print(const std::vector<Row>& rows, const PredictArgs& args,
   printTable(table, csv ? TableFormat::kCsv : TableFormat::kText, out);
 }
 
+// CLI::Range lets NaN through and calls a malformed number out of range.
+CLI::Validator probability() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double value = 0;
+        if (CLI::detail::lexical_cast(text, value) && value >= 0 &&
+            value <= 1) {
+          return "";
+        }
+        return "expected a probability from 0 to 1, found " + text;
+      },
+      "0..1");
+}
+
 int predict(const GlobalOptions& global, const PredictArgs& args) {
   if (args.inputs.empty() && args.lists.empty()) {
     throw spec::SpecError(
@@ -211,6 +225,15 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
                     host);
   const std::string checkpoint = resolved.checkpoint_file;
   const std::optional<std::string> uuid = resolved.run;
+  // '-' is standard output, as without -o.
+  const std::string output = args.output == "-" ? "" : args.output;
+  if (!output.empty()) {
+    std::vector<std::string> inputs = images;
+    inputs.insert(inputs.end(), args.lists.begin(), args.lists.end());
+    inputs.push_back(args.target);
+    if (!checkpoint.empty()) inputs.push_back(checkpoint);
+    checkOutputFiles(global, "predict -o", {output}, inputs);
+  }
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();
   std::string used = fmt::format("threshold {}", args.threshold);
@@ -241,20 +264,26 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
   for (const auto& skipped : predictions.skipped) {
     std::cerr << skipped.path << ": " << skipped.reason << "\n";
   }
+  if (predictions.images.empty()) {
+    throw spec::SpecError(fmt::format(
+        "predict: none of the {} image(s) given could be read (each is named "
+        "above with its reason); nothing was written",
+        images.size()));
+  }
   const std::vector<Row> table = rows(predictions, classes, cut, args.top_k);
-  if (args.output.empty()) {
+  if (output.empty()) {
     print(table, args, std::cout);
   } else {
     std::ostringstream text;
     print(table, args, text);
-    util::AtomicFile file(args.output);
+    util::AtomicFile file(output);
     file.write(text.str().data(), text.str().size());
     file.commit();
   }
   std::cerr << fmt::format(
       "predicted {} images, skipped {} unusable, at {}{}\n",
       predictions.images.size(), predictions.skipped.size(), used,
-      args.output.empty() ? "" : "; wrote " + args.output);
+      output.empty() ? "" : "; wrote " + output);
   return kOk;
 }
 
@@ -285,7 +314,7 @@ class PredictCommand : public Command {
                          "every class (default: the run's per-class "
                          "thresholds from labrun eval --thresholds when it "
                          "has them, 0.5 for the rest)")
-            ->check(CLI::Range(0.0, 1.0));
+            ->check(probability());
     predict
         ->add_option("--top-k", args_.top_k,
                      "Labels listed with their scores per image "
@@ -296,8 +325,8 @@ class PredictCommand : public Command {
         ->check(CLI::IsMember({"table", "csv", "jsonl"}));
     predict
         ->add_option("-o,--output", args_.output,
-                     "Write the results to FILE (default: stdout)")
-        ->check(inExistingFolder());
+                     "Write the results to FILE (default, or '-': stdout)")
+        ->check(outputFile(/*standard_output=*/true));
     predict->add_flag("--quiet,-q", args_.quiet,
                       "No progress bar (skipped files and the summary still "
                       "print)");

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "cli/CommandFlags.h"
+#include "cli/OutputFiles.h"
 #include "cli/ReportHtml.h"
 #include "cli/RunComparison.h"
 #include "cli/StoreAccess.h"
@@ -202,6 +203,7 @@ ReportPage buildReport(const store::RunStore& store,
 }
 
 int writeReport(const GlobalOptions& global, const ReportArgs& args) {
+  checkOutputFiles(global, "report -o", {args.output}, /*inputs=*/{});
   const auto store = openExistingStore(global);
   const auto uuids = selectRuns(*store, args.runs, args.sweep);
   const std::string title =
@@ -231,7 +233,7 @@ class ReportCommand : public Command {
     addRunsOrSweep(report, args_.runs, args_.sweep);
     report->add_option("--output,-o", args_.output, "HTML file to write")
         ->capture_default_str()
-        ->check(inExistingFolder());
+        ->check(outputFile(/*standard_output=*/false));
     return report;
   }
 

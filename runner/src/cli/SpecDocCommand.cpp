@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/OutputFiles.h"
 #include "cli/SpecDoc.h"
 #include "cli/Training.h"
 #include "plugins/PluginHost.h"
@@ -20,6 +21,9 @@ namespace {
 // the usual search path, so a plugin that fails to load is an error here:
 // the reference would silently lack it.
 int writeSpecDoc(const GlobalOptions& global, const std::string& output) {
+  if (output != "-") {
+    checkOutputFiles(global, "spec-doc -o", {output}, /*inputs=*/{});
+  }
   const plugins::PluginHost host = loadPlugins(global);
   if (!host.problems().empty()) {
     throw plugins::PluginError(
@@ -59,7 +63,7 @@ class SpecDocCommand : public Command {
         ->add_option("--output,-o", output_,
                      "File to write ('-': standard output)")
         ->capture_default_str()
-        ->check(inExistingFolder());
+        ->check(outputFile(/*standard_output=*/true));
     return spec_doc;
   }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "cli/JsonText.h"
+
 namespace labrun::cli {
 namespace {
 
@@ -78,7 +80,7 @@ void printTable(const TextTable& table, TableFormat format, std::ostream& out) {
         }
         rows.push_back(std::move(object));
       }
-      out << rows.dump(2) << "\n";
+      out << jsonText(rows, /*indent=*/2) << "\n";
       return;
     }
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "cli/StoreAccess.h"
 #include "spec/SpecError.h"
 #include "train/CheckpointFile.h"
+#include "util/Sha256.h"
 
 namespace labrun::cli {
 
@@ -60,6 +62,26 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
                                   host.schemaLookup());
 }
 
+namespace {
+
+// The run that recorded checkpoint `file`, known by its content, so that
+// another spelling of its path ("./out/...", a link) or a copy is still
+// its: `preferred` when that is one of the runs that recorded it (identical
+// checkpoints), else the oldest; nullopt for a file the store never
+// recorded.
+std::optional<std::string> checkpointRun(const store::RunStore& store,
+                                         const std::string& file,
+                                         const std::string& preferred = "") {
+  const auto runs = store.checkpointRunsWithSha256(util::sha256File(file));
+  if (runs.empty()) return std::nullopt;
+  if (std::find(runs.begin(), runs.end(), preferred) != runs.end()) {
+    return preferred;
+  }
+  return runs.front();
+}
+
+}  // namespace
+
 CommandTarget resolveTarget(const GlobalOptions& global,
                             const TargetRequest& request,
                             const plugins::PluginHost& host) {
@@ -90,7 +112,9 @@ CommandTarget resolveTarget(const GlobalOptions& global,
                           : "no such file",
                       choices));
     }
-    resolved.checkpoint_file = checkpoint;
+    // Recorded as the file, not as the spelling that named it.
+    resolved.checkpoint_file =
+        std::filesystem::absolute(checkpoint).lexically_normal().string();
   }
   if (spec_file) {
     resolved.spec = train::resolveSpec(request.target, request.overrides,
@@ -98,8 +122,8 @@ CommandTarget resolveTarget(const GlobalOptions& global,
     // Reading only: a spec's initial weights need no store, and nothing
     // is created before the spec has proved sound.
     if (checkpoint != "init" && std::filesystem::exists(global.db)) {
-      resolved.run = openExistingStore(global)->checkpointOwner(
-          std::filesystem::absolute(checkpoint).string());
+      resolved.run =
+          checkpointRun(*openExistingStore(global), resolved.checkpoint_file);
     }
     return resolved;
   }
@@ -135,14 +159,14 @@ CommandTarget resolveTarget(const GlobalOptions& global,
           prefix, uuid, recorded->path, *problem));
     }
     resolved.checkpoint_file = recorded->path;
-  } else if (const auto owner = store->checkpointOwner(
-                 std::filesystem::absolute(checkpoint).string());
+  } else if (const auto owner =
+                 checkpointRun(*store, resolved.checkpoint_file, uuid);
              owner && *owner != uuid) {
     // The run's spec with another run's weights would be recorded, or
     // exported, as this run's.
     throw spec::SpecError(fmt::format(
-        "{}: that file is a checkpoint of run {} ({}), not of run {} ({}); "
-        "name that run, or a spec file",
+        "{}: that file is a checkpoint of run {} ({}) (the same bytes), not "
+        "of run {} ({}); name that run, or a spec file",
         prefix, store->runHeader(*owner).name, *owner,
         store->runHeader(uuid).name, uuid));
   }

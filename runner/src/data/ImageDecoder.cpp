@@ -1,6 +1,8 @@
 #include "data/ImageDecoder.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -153,28 +155,35 @@ JpegResult decodeJpeg(const std::vector<unsigned char>& bytes,
 
 bool readFile(const std::string& path, std::vector<unsigned char>& bytes,
               std::string& error) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (no effect on
+  // regular files).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     error = std::string("cannot open: ") + std::strerror(errno);
     return false;
   }
   struct stat status {};
-  if (fstat(fileno(file), &status) != 0 || !S_ISREG(status.st_mode)) {
-    std::fclose(file);
+  if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
     error = "not a regular file";
     return false;
   }
   bytes.resize(static_cast<std::size_t>(status.st_size));
   const int injected = util::io_fault::next();
-  const bool ok = injected == 0 && std::fread(bytes.data(), 1, bytes.size(),
-                                              file) == bytes.size();
-  std::fclose(file);
+  std::size_t done = 0;
+  while (injected == 0 && done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
   if (injected != 0) {
     error = std::string("read error: ") + std::strerror(injected);
-  } else if (!ok) {
+  } else if (done != bytes.size()) {
     error = "read error";
   }
-  return ok;
+  return injected == 0 && done == bytes.size();
 }
 
 }  // namespace

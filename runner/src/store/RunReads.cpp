@@ -220,6 +220,17 @@ std::optional<std::string> RunStore::checkpointOwner(
   return st.columnText(0);
 }
 
+std::vector<std::string> RunStore::checkpointRunsWithSha256(
+    const std::string& sha256) const {
+  Stmt st(impl_->db,
+          "SELECT DISTINCT c.run FROM checkpoints c JOIN runs r ON r.uuid = "
+          "c.run WHERE c.sha256 = ?1 ORDER BY r.started_at");
+  st.bindText(1, sha256);
+  std::vector<std::string> runs;
+  while (st.step()) runs.push_back(st.columnText(0));
+  return runs;
+}
+
 std::vector<std::string> RunStore::checkpointsBeyond(
     const std::string& run, std::int64_t keep_last) const {
   Stmt st(impl_->db,

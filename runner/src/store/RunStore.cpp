@@ -1,5 +1,7 @@
 #include "store/RunStore.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -203,7 +205,22 @@ std::unique_ptr<RunStore> RunStore::open(const std::string& path,
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
   detail::exec(db, "PRAGMA foreign_keys = ON");
   if (read_only) {
-    detail::requireCurrent(db);
+    try {
+      detail::requireCurrent(db);
+    } catch (const StoreError&) {
+      // SQLite reads a WAL-mode file only with its -shm file beside it,
+      // which it cannot create in a folder it cannot write.
+      const auto folder = std::filesystem::absolute(path).parent_path();
+      if (::access(folder.c_str(), W_OK) != 0) {
+        throw StoreError(
+            where() + "cannot be read from a folder this user cannot write (" +
+            folder.string() +
+            "): SQLite keeps a store in WAL mode readable through its -shm "
+            "file, made beside it; copy the store (and any -wal file) to a "
+            "folder you can write");
+      }
+      throw;
+    }
   } else {
     // WAL lets readers run during writes and writers from several processes
     // queue on the busy timeout; the mode is stored in the file. NORMAL sync
@@ -627,6 +644,14 @@ RunStore::Table RunStore::query(const std::string& sql,
     fail(db, "only one SQL statement per query is allowed");
   }
   const int expected = sqlite3_bind_parameter_count(st.get());
+  // A read-only connection still lets VACUUM INTO write a new file.
+  if (sqlite3_db_readonly(db, "main") == 1 &&
+      sqlite3_stmt_readonly(st.get()) == 0) {
+    fail(db,
+         "attempt to write a readonly database: the store is open for "
+         "reading, and this statement writes (to it, or to a new file as "
+         "VACUUM INTO does); expected a query that only reads");
+  }
   if (static_cast<int>(params.size()) != expected) {
     fail(db, "query takes " + std::to_string(expected) + " parameter(s), " +
                  std::to_string(params.size()) + " given");

@@ -176,6 +176,10 @@ class RunStore {
       const std::string& run) const;
   // The run that recorded checkpoint file `path` (absolute), if any.
   std::optional<std::string> checkpointOwner(const std::string& path) const;
+  // The runs that recorded a checkpoint of this content (the same file
+  // under any name, or a copy of it), oldest first.
+  std::vector<std::string> checkpointRunsWithSha256(
+      const std::string& sha256) const;
 
   // status: "FINISHED", "FAILED" or "KILLED"; error may be empty.
   void finishRun(const std::string& run, const std::string& status,

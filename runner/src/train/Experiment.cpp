@@ -583,9 +583,10 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   // Rank 0 alone writes checkpoints (and the store).
   options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
-      resume_from
-          ? fs::path(resume_from->path()).parent_path().string()
-          : fs::absolute(fs::path(parts.options.output_dir) / uuid).string();
+      resume_from ? fs::path(resume_from->path()).parent_path().string()
+                  : fs::absolute(fs::path(parts.options.output_dir) / uuid)
+                        .lexically_normal()
+                        .string();
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
   if (controls.log_every >= 0) options.log_every = controls.log_every;

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "train/Trainer.h"
@@ -14,9 +16,14 @@
 namespace labrun::train {
 namespace {
 
-bool endsWith(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+// "X.npy" (or "X.NPY"): "X"; nullopt for a CSV file's name.
+std::optional<std::string> npyStem(const std::string& path) {
+  constexpr std::size_t kSuffix = 4;
+  if (path.size() < kSuffix) return std::nullopt;
+  std::string suffix = path.substr(path.size() - kSuffix);
+  for (char& c : suffix) c = static_cast<char>(std::tolower(c));
+  if (suffix != ".npy") return std::nullopt;
+  return path.substr(0, path.size() - kSuffix);
 }
 
 // A CSV field, quoted when it holds a separator, quote or line break.
@@ -101,14 +108,14 @@ void writeScores(const std::string& path, const ScoresTable& table,
     *t = t->to(torch::kCPU, torch::kFloat).contiguous();
   }
   const torch::Tensor probabilities = torch::sigmoid(cpu.logits).contiguous();
-  if (!endsWith(path, ".npy")) {
+  const auto stem = npyStem(path);
+  if (!stem) {
     writeFile(path, [&](std::ofstream& out) {
       writeCsv(out, cpu, content, probabilities);
     });
     return;
   }
-  const std::string stem = path.substr(0, path.size() - 4);
-  writeFile(stem + ".rows.csv", [&](std::ofstream& out) {
+  writeFile(*stem + ".rows.csv", [&](std::ofstream& out) {
     out << "index,image\n";
     for (std::size_t i = 0; i < cpu.samples.size(); ++i) {
       out << cpu.samples[i] << "," << csvField(cpu.images[i]) << "\n";
@@ -116,15 +123,26 @@ void writeScores(const std::string& path, const ScoresTable& table,
   });
   if (content.truth) {
     const torch::Tensor truth = truthValues(cpu).contiguous();
-    writeFile(stem + ".truth.npy",
+    writeFile(*stem + ".truth.npy",
               [&](std::ofstream& out) { writeNpy(out, truth); });
   }
   if (content.logits) {
-    writeFile(stem + ".logits.npy",
+    writeFile(*stem + ".logits.npy",
               [&](std::ofstream& out) { writeNpy(out, cpu.logits); });
   }
   // The main file last: once it is there, its side files are too.
   writeFile(path, [&](std::ofstream& out) { writeNpy(out, probabilities); });
+}
+
+std::vector<std::string> scoresFiles(const std::string& path,
+                                     const ScoresContent& content) {
+  const auto stem = npyStem(path);
+  if (!stem) return {path};
+  std::vector<std::string> files{*stem + ".rows.csv"};
+  if (content.truth) files.push_back(*stem + ".truth.npy");
+  if (content.logits) files.push_back(*stem + ".logits.npy");
+  files.push_back(path);
+  return files;
 }
 
 }  // namespace labrun::train

@@ -24,7 +24,8 @@ struct ScoresContent {
 };
 
 // Writes `table` to `path`, atomically.
-// - CSV (any other suffix): columns index, image, one per class (the
+// - CSV (any suffix but .npy, in any case): columns index, image, one per class
+// (the
 //   probability), then with `truth` "truth:<class>" (1, 0, or empty for an
 //   ignored label) and with `logits` "logit:<class>" columns.
 // - .npy: the probabilities [N, K] (format 1.0, '<f4', C order), and beside
@@ -32,5 +33,9 @@ struct ScoresContent {
 //   X.truth.npy (1, 0, NaN = ignored) and with `logits` X.logits.npy.
 void writeScores(const std::string& path, const ScoresTable& table,
                  const ScoresContent& content);
+
+// The files writeScores(path, ..., content) writes, `path` last.
+std::vector<std::string> scoresFiles(const std::string& path,
+                                     const ScoresContent& content);
 
 }  // namespace labrun::train

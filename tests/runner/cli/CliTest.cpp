@@ -612,6 +612,14 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
   const Result write = labrun("sql \"DELETE FROM runs\"");
   EXPECT_EQ(write.code, 2);
   EXPECT_EQ(runCount(), 1);
+  // A read-only connection would still let VACUUM INTO write a file.
+  const Result copy = labrun("sql \"VACUUM INTO 'copy.db'\"");
+  EXPECT_EQ(copy.code, 2);
+  EXPECT_NE(copy.err.find("the store is open for reading, and this statement "
+                          "writes"),
+            std::string::npos)
+      << copy.err;
+  EXPECT_FALSE(fs::exists(dir_ / "copy.db"));
 }
 
 // `labrun delete`: lists the runs it picks unless --yes; with it, the runs
@@ -753,6 +761,14 @@ TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
                 "checkpoint, and init_from is not set");
   expectRefused(labrun("eval " + kSmoke + " --checkpoint folder"),
                 "--checkpoint folder: a folder, not a checkpoint file");
+  expectRefused(labrun("predict run x.png --threshold nan"),
+                "--threshold: expected a probability from 0 to 1, found nan");
+  expectRefused(labrun("predict run x.png -o ''"),
+                "--output: an empty file name; expected a file to write");
+  expectRefused(labrun("eval run --scores /dev/null"),
+                "--scores: /dev/null: a device, expected a file name");
+  expectRefused(labrun("export run -o -"),
+                "--output: '-' (standard output) is not taken here");
   // A plugin's own error says where the spec names the plugin, and the
   // file as it resolved.
   const std::string weights =
@@ -1909,6 +1925,78 @@ train: {epochs: 2, log_every: 0}
                            " but it is missing (moved or deleted)"),
             std::string::npos)
       << moved.err;
+}
+
+// What a command writes (-o, --scores) never replaces the store, an input,
+// a recorded checkpoint or a device, under any spelling, and is refused
+// before any work; a checkpoint is its run's under any name, or as a copy.
+// A run name that is not UTF-8 still prints as JSON.
+TEST_F(CliTest, OutputsAndCheckpointsAreKnownAsFilesWhateverTheirNames) {
+  const std::string latin1 = "caf\xe9";
+  ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q name=a").code, 0);
+  ASSERT_EQ(
+      labrun("run " + kSmoke + kFast + " -q seed=1 name='" + latin1 + "'").code,
+      0);
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  const std::string b = store->resolveRun(latin1);
+  const std::string b_best = *store
+                                  ->query(
+                                      "SELECT path FROM checkpoints WHERE "
+                                      "run = ?1 AND best = 1",
+                                      {b})
+                                  .rows.at(0)[0];
+  const std::string b_bytes = slurp(b_best);
+  const std::string b_relative = "./" + fs::relative(b_best, dir_).string();
+  const auto expectRefused = [&](const std::string& args,
+                                 const std::string& expected) {
+    const Result result = labrun(args);
+    EXPECT_EQ(result.code, 2) << args << "\n" << result.err;
+    EXPECT_NE(result.err.find(expected), std::string::npos) << result.err;
+  };
+  expectRefused("eval a --scores ./runs.db",
+                "eval --scores ./runs.db: that is the run store");
+  expectRefused("report a -o runs.db-wal",
+                "report -o runs.db-wal: that is the run store");
+  expectRefused(
+      "export a -o " + b_relative,
+      "export -o " + b_relative + ": that is a checkpoint of run " + b);
+  { std::ofstream(dir_ / "input.png") << "not an image\n"; }
+  expectRefused("predict a input.png -o ./input.png",
+                "predict -o ./input.png: that is an input (input.png)");
+  fs::create_symlink("input.png", dir_ / "link.csv");
+  expectRefused("predict a input.png -o link.csv",
+                "--output: link.csv: a symbolic link, expected a file name");
+  expectRefused("predict a input.png",
+                "predict: none of the 1 image(s) given could be read");
+  EXPECT_EQ(slurp((dir_ / "input.png").string()), "not an image\n");
+  EXPECT_EQ(slurp(b_best), b_bytes);
+  EXPECT_EQ(*store->query("PRAGMA integrity_check").rows.at(0)[0], "ok");
+
+  // b's checkpoint named another way, or copied: not run a's.
+  const std::string not_a = "that file is a checkpoint of run ";
+  expectRefused("eval a --checkpoint " + b_relative, not_a);
+  fs::copy_file(b_best, dir_ / "copy.pt");
+  expectRefused("eval a --checkpoint copy.pt", not_a + latin1);
+  EXPECT_EQ(*store->query("SELECT count(*) FROM evaluations").rows.at(0)[0],
+            "0");
+  // A spec applied to it: an evaluation of b, naming the file as it is.
+  ASSERT_EQ(labrun("eval " + kSmoke + kFast + " --checkpoint " + b_relative +
+                   " --scores S.NPY")
+                .code,
+            0);
+  const auto evaluation =
+      store->query("SELECT run, checkpoint FROM evaluations").rows;
+  ASSERT_EQ(evaluation.size(), 1u);
+  EXPECT_EQ(*evaluation[0][0], b);
+  EXPECT_EQ(*evaluation[0][1], b_best);
+  // .NPY in capitals is numpy's format too, its rows beside it.
+  EXPECT_EQ(slurp((dir_ / "S.NPY").string()).rfind("\x93NUMPY", 0), 0u);
+  EXPECT_TRUE(fs::exists(dir_ / "S.rows.csv"));
+
+  const Result json = labrun("runs --json");
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"name\": \"caf\xEF\xBF\xBD\""), std::string::npos)
+      << json.out;
 }
 
 // The acceptance case of issue #15 item 3: `labrun export` of two fc runs

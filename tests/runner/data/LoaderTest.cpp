@@ -2,6 +2,7 @@
 // image decoder (every kind of bad image), and the threaded loader
 // (determinism, epoch order, resume, bad-image replacement and limits).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -500,6 +501,8 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
   writeBytes(dir + "/bad_header.jpg", bad_header);
   writeBytes(dir + "/empty.jpg", {});
   fs::create_directories(dir + "/folder.jpg");
+  // Opening a FIFO for reading would wait for a writer forever.
+  ASSERT_EQ(::mkfifo((dir + "/fifo.jpg").c_str(), 0600), 0);
   writeBytes(dir + "/truncated.png",
              std::vector<uchar>(png.begin(), png.end() - 20));
   // Headers that claim a huge image: refused before any pixel memory,
@@ -520,6 +523,7 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"missing.jpg", "cannot open: No such file or directory"},
       {"folder.jpg", "not a regular file"},
+      {"fifo.jpg", "not a regular file"},
       {"empty.jpg", "empty file"},
       {"truncated.jpg",
        "truncated JPEG (no end-of-image marker after the last scan)"},
