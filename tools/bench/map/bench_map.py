@@ -45,7 +45,7 @@ IMAGES, CLASSES = 40504, 80
 
 def make_matrix(seed):
     """Labels at COCO 2014's per-class rates, logits = 3 y + noise."""
-    counts = np.load(os.path.join(ROOT, '..', 'shared', 'data', 'coco2014',
+    counts = np.load(os.path.join(ROOT, 'configs', 'data', 'coco2014',
                                   'class_counts.npy')).astype(np.float64)
     rate = counts / 82783.0  # train2014 images
     rng = np.random.default_rng(seed)
