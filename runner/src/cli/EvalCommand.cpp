@@ -78,6 +78,7 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
   }
   const std::string uuid = *resolved.run;
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
+  requireTrainedClasses(global, uuid, experiment.classNames(), "eval");
   auto store = store::RunStore::open(global.db);
   const std::int64_t id = experiment.evaluate(*store, uuid, request, std::cout);
   std::cout << fmt::format("evaluation {} of run {} recorded in {}\n", id, uuid,

@@ -123,6 +123,7 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
   checkOutputFiles(global, "export -o", {output, json_path.string()},
                    {checkpoint});
   train::Experiment experiment(std::move(target.spec), host, global.db);
+  requireTrainedClasses(global, uuid, experiment.classNames(), "export");
   experiment.loadCheckpoint(checkpoint);
   const train::ModelImpl& model = experiment.model();
 

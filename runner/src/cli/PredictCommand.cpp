@@ -62,11 +62,18 @@ std::vector<std::string> collectImages(const PredictArgs& args) {
     std::error_code error;
     if (fs::is_directory(input, error)) {
       std::vector<std::string> found;
-      for (const auto& entry : fs::recursive_directory_iterator(
-               input, fs::directory_options::follow_directory_symlink)) {
-        if (entry.is_regular_file() && isImageName(entry.path())) {
-          found.push_back(entry.path().string());
+      try {
+        for (const auto& entry : fs::recursive_directory_iterator(
+                 input, fs::directory_options::follow_directory_symlink)) {
+          if (entry.is_regular_file() && isImageName(entry.path())) {
+            found.push_back(entry.path().string());
+          }
         }
+      } catch (const fs::filesystem_error& walk) {
+        // A link that loops, a folder that cannot be read.
+        throw spec::SpecError(
+            fmt::format("predict: {}: cannot search the folder: {}: {}", input,
+                        walk.path1().string(), walk.code().message()));
       }
       std::sort(found.begin(), found.end());
       images.insert(images.end(), found.begin(), found.end());
@@ -80,14 +87,22 @@ std::vector<std::string> collectImages(const PredictArgs& args) {
     }
   }
   for (const std::string& list : args.lists) {
+    std::error_code error;
     std::ifstream in(list);
-    if (!in) {
-      throw spec::SpecError(
-          fmt::format("predict: --list {}: cannot read the file", list));
+    if (fs::is_directory(list, error) || !in) {
+      throw spec::SpecError(fmt::format(
+          "predict: --list {}: {}; expected a file naming one image a line",
+          list, fs::is_directory(list, error) ? "a folder" : "cannot read it"));
     }
     const fs::path base = fs::path(list).parent_path();
     std::string line;
-    while (std::getline(in, line)) {
+    for (std::int64_t number = 1; std::getline(in, line); ++number) {
+      if (line.find('\0') != std::string::npos) {
+        throw spec::SpecError(fmt::format(
+            "predict: --list {}:{}: binary data; expected a file naming one "
+            "image a line",
+            list, number));
+      }
       const auto first = line.find_first_not_of(" \t\r");
       if (first == std::string::npos || line[first] == '#') continue;
       const auto last = line.find_last_not_of(" \t\r");
@@ -236,6 +251,7 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
   }
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();
+  requireTrainedClasses(global, uuid, classes, "predict");
   std::string used = fmt::format("threshold {}", args.threshold);
   std::vector<double> cut(classes.size(),
                           std::log(args.threshold / (1 - args.threshold)));

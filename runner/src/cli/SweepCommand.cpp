@@ -87,7 +87,14 @@ class Sweep {
         points_(std::move(points)),
         id_(std::move(id)),
         log_dir_(fs::path(global.db).parent_path() / "sweeps" / id_) {
-    fs::create_directories(log_dir_);
+    std::error_code error;
+    fs::create_directories(log_dir_, error);
+    if (error) {
+      // e.g. a file named "sweeps" beside the store.
+      throw spec::SpecError(
+          fmt::format("sweep: cannot make the sweep's log folder {}: {}",
+                      log_dir_.string(), error.message()));
+    }
     env_.strings.push_back(std::string(kSweepEnv) + "=" + id_);
     for (char** entry = environ; *entry; ++entry) {
       const std::string_view variable(*entry);
@@ -176,6 +183,10 @@ class Sweep {
       ::_exit(127);
     }
     running_[pid] = {index, Clock::now(), log};
+    // A line a log can be read by: what runs now, and where its output goes.
+    std::cout << fmt::format("[{}/{}] started {}  (log: {})\n", index + 1,
+                             points_.size(), joined(points_[index].swept), log);
+    std::cout.flush();
   }
 
   // Reaps one exited child, if any, and prints its line.

@@ -134,9 +134,26 @@ CommandTarget resolveTarget(const GlobalOptions& global,
         "FILE` applies them to one of the run's checkpoints)",
         request.command, request.target, request.command));
   }
+  // A spec file's name that names no file is said to be one, not only an
+  // unknown run.
+  const std::string extension =
+      std::filesystem::path(request.target).extension().string();
+  const bool spec_name =
+      !request.runs_only && (extension == ".yaml" || extension == ".yml");
+  const auto no_spec_file = [&] {
+    return spec::SpecError(
+        fmt::format("{} {}: no such spec file (nor a run of that name in {})",
+                    request.command, request.target, global.db));
+  };
+  if (spec_name && !std::filesystem::exists(global.db)) throw no_spec_file();
   const auto store = openExistingStore(global);
-  const std::string uuid =
-      store->resolveRun(request.target, /*prefer_trained=*/true);
+  std::string uuid;
+  try {
+    uuid = store->resolveRun(request.target, /*prefer_trained=*/true);
+  } catch (const store::StoreError&) {
+    if (spec_name) throw no_spec_file();
+    throw;
+  }
   const std::optional<store::CheckpointRow> recorded =
       stored ? store->pickCheckpoint(
                    uuid, checkpoint == "best"
@@ -173,6 +190,31 @@ CommandTarget resolveTarget(const GlobalOptions& global,
   resolved.spec = storedSpec(*store, uuid, host);
   resolved.run = uuid;
   return resolved;
+}
+
+void requireTrainedClasses(const GlobalOptions& global,
+                           const std::optional<std::string>& run,
+                           const std::vector<std::string>& classes,
+                           const std::string& command) {
+  if (!run) return;
+  const auto trained = openExistingStore(global)->trainedClassNames(*run);
+  if (trained.empty() || trained == classes) return;
+  std::string difference =
+      fmt::format("{} classes, recorded {}", classes.size(), trained.size());
+  for (std::size_t k = 0; k < std::min(classes.size(), trained.size()); ++k) {
+    if (classes[k] != trained[k]) {
+      difference = fmt::format("class {} is '{}', recorded as '{}'", k,
+                               classes[k], trained[k]);
+      break;
+    }
+  }
+  throw spec::SpecError(fmt::format(
+      "{}: run {} was trained on other classes than its spec's data gives "
+      "now ({}): the annotations changed since, and every output would be "
+      "labelled as another class; put the run's annotations back, or name a "
+      "spec whose data.classes lists the trained order, with --checkpoint "
+      "FILE",
+      command, *run, difference));
 }
 
 namespace {

@@ -57,6 +57,16 @@ CommandTarget resolveTarget(const GlobalOptions& global,
                             const TargetRequest& request,
                             const plugins::PluginHost& host);
 
+// Refuses (spec::SpecError) to apply run `run`'s weights when the classes
+// its spec's data now gives (`classes`, Experiment::classNames) are not
+// those it recorded with its per-class metrics: annotations changed,
+// reordered or moved since would put every label on another class. No
+// run, or a run without per-class metrics: nothing to check.
+void requireTrainedClasses(const GlobalOptions& global,
+                           const std::optional<std::string>& run,
+                           const std::vector<std::string>& classes,
+                           const std::string& command);
+
 // Trains `spec` in this process's role (dist/Roles.h): a new run, or
 // `request.run` resumed when it is set. The launcher only checks the spec
 // (binds it, so a bad one fails before any worker starts); a worker or a

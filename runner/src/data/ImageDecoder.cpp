@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <csetjmp>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 
 #ifdef LABRUN_WITH_IMGCODECS
@@ -211,10 +213,26 @@ bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
         break;
     }
   } else if (startsWith(bytes_,
-                        {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}) &&
-             !pngEnds(bytes_)) {
-    error = "truncated PNG (no IEND chunk)";
-    return false;
+                        {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'})) {
+    if (!pngEnds(bytes_)) {
+      error = "truncated PNG (no IEND chunk)";
+      return false;
+    }
+    // The header's size, refused as JPEG's is: OpenCV's own cap says so
+    // with an assertion's text.
+    if (bytes_.size() >= 24) {
+      const auto bigEndian = [&](std::size_t at) {
+        return (std::uint32_t{bytes_[at]} << 24) |
+               (std::uint32_t{bytes_[at + 1]} << 16) |
+               (std::uint32_t{bytes_[at + 2]} << 8) | bytes_[at + 3];
+      };
+      const std::uint32_t width = bigEndian(16), height = bigEndian(20);
+      if (static_cast<double>(width) * height > kMaxPixels) {
+        error = "corrupt PNG: image too large (" + std::to_string(width) + "x" +
+                std::to_string(height) + ")";
+        return false;
+      }
+    }
   }
   if (!openCvFormat(bytes_)) {
     error =
@@ -234,7 +252,7 @@ bool ImageDecoder::decode(const std::string& path, const RegionFor& region_for,
     image.bgr =
         cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& failure) {
-    error = "not a decodable image: " + failure.msg;
+    error = "not a decodable image: " + failure.err;
     return false;
   }
   if (image.bgr.empty()) {

@@ -220,6 +220,19 @@ std::optional<std::string> RunStore::checkpointOwner(
   return st.columnText(0);
 }
 
+std::vector<std::string> RunStore::trainedClassNames(
+    const std::string& run) const {
+  Stmt st(impl_->db,
+          "SELECT class_index, class_name FROM class_metrics WHERE run = ?1 "
+          "AND epoch = (SELECT max(epoch) FROM class_metrics WHERE run = ?1) "
+          "AND metric = (SELECT min(metric) FROM class_metrics WHERE run = ?1) "
+          "ORDER BY class_index");
+  st.bindText(1, run);
+  std::vector<std::string> names;
+  while (st.step()) names.push_back(st.columnText(1));
+  return names;
+}
+
 std::vector<std::string> RunStore::checkpointRunsWithSha256(
     const std::string& sha256) const {
   Stmt st(impl_->db,

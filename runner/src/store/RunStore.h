@@ -176,6 +176,9 @@ class RunStore {
       const std::string& run) const;
   // The run that recorded checkpoint file `path` (absolute), if any.
   std::optional<std::string> checkpointOwner(const std::string& path) const;
+  // The class names of the run's per-class training metrics, by class
+  // index; empty when it recorded none.
+  std::vector<std::string> trainedClassNames(const std::string& run) const;
   // The runs that recorded a checkpoint of this content (the same file
   // under any name, or a copy of it), oldest first.
   std::vector<std::string> checkpointRunsWithSha256(

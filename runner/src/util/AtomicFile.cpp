@@ -78,8 +78,9 @@ void AtomicFile::commit() {
 }
 
 void AtomicFile::fail(const std::string& call, int error) const {
-  throw std::runtime_error(tmp_ + ": " + call +
-                           " failed: " + std::strerror(error));
+  throw std::runtime_error(path_ + ": " + call +
+                           " failed: " + std::strerror(error) +
+                           " (writing through " + tmp_ + ")");
 }
 
 }  // namespace labrun::util

@@ -13,7 +13,8 @@ namespace labrun::util {
 
 class AtomicFile {
  public:
-  // Creates (truncates) the temporary; throws std::runtime_error naming it.
+  // Creates (truncates) the temporary; throws std::runtime_error naming
+  // `path` and the temporary.
   explicit AtomicFile(std::string path);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
@@ -26,8 +27,9 @@ class AtomicFile {
   // must not see a failure (LibTorch's zip writer throws from its
   // destructor after a short write, which terminates the program).
   void write(const void* data, std::size_t size);
-  // Throws std::runtime_error "<tmp>: <call> failed: <reason>" for the
-  // first failed write, sync or rename; `path` is then unchanged.
+  // Throws std::runtime_error "<path>: <call> failed: <reason> (writing
+  // through <tmp>)" for the first failed write, sync or rename; `path` is
+  // then unchanged.
   void commit();
 
  private:

@@ -769,6 +769,20 @@ TEST_F(CliTest, BadOptionValuesAreUsageErrorsNamingTheOption) {
                 "--scores: /dev/null: a device, expected a file name");
   expectRefused(labrun("export run -o -"),
                 "--output: '-' (standard output) is not taken here");
+  expectRefused(labrun("eval missing.yaml"),
+                "eval missing.yaml: no such spec file (nor a run of that name "
+                "in " +
+                    db() + ")");
+  expectRefused(labrun("predict run --list folder"),
+                "predict: --list folder: a folder; expected a file naming one "
+                "image a line");
+  {
+    std::ofstream binary(dir_ / "binary.txt", std::ios::binary);
+    binary << "a.jpg\n" << std::string("b\0c", 3) << "\n";
+  }
+  expectRefused(labrun("predict run --list binary.txt"),
+                "predict: --list binary.txt:2: binary data; expected a file "
+                "naming one image a line");
   // A plugin's own error says where the spec names the plugin, and the
   // file as it resolved.
   const std::string weights =
@@ -1916,6 +1930,20 @@ train: {epochs: 2, log_every: 0}
   ASSERT_EQ(storeless.code, 0) << storeless.err;
   EXPECT_EQ(storeless.out, lines.out);
   EXPECT_FALSE(fs::exists(dir_ / "none.db"));
+  // The class list reordered since the run: refused, not mislabelled.
+  { std::ofstream(dir_ / "classes.txt") << "green\nred\nblue\n"; }
+  for (const char* command :
+       {"predict colours inbox/a.png", "export colours", "eval colours"}) {
+    const Result relabelled = labrun(command);
+    EXPECT_EQ(relabelled.code, 2) << command;
+    EXPECT_NE(relabelled.err.find(
+                  "was trained on other classes than its spec's data gives "
+                  "now (class 0 is 'green', recorded as 'red')"),
+              std::string::npos)
+        << relabelled.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "colours.pt"));
+  { std::ofstream(dir_ / "classes.txt") << "red\ngreen\nblue\n"; }
   // The run's best checkpoint moved away: said before the model is built.
   fs::rename(best, best + ".moved");
   const Result moved = labrun("predict colours inbox/a.png");

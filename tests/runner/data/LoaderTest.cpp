@@ -519,6 +519,12 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
     }
     writeBytes(dir + "/huge" + std::to_string(side) + ".jpg", forged);
   }
+  std::vector<uchar> huge_png = png;  // IHDR's width and height: 100000
+  for (const int at : {16, 20}) {
+    const uchar side[4] = {0x00, 0x01, 0x86, 0xA0};
+    std::copy(side, side + 4, huge_png.begin() + at);
+  }
+  writeBytes(dir + "/huge.png", huge_png);
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"missing.jpg", "cannot open: No such file or directory"},
@@ -534,6 +540,7 @@ TEST(ImageDecoder, RejectsUnusableFilesWithAReason) {
       {"truncated.png", "truncated PNG (no IEND chunk)"},
       {"huge20000.jpg", "corrupt JPEG: image too large (20000x20000)"},
       {"huge60000.jpg", "corrupt JPEG: image too large (60000x60000)"},
+      {"huge.png", "corrupt PNG: image too large (100000x100000)"},
   };
   for (const auto& [name, reason] : cases) {
     SCOPED_TRACE(name);
