@@ -30,13 +30,21 @@ const char* kindOf(fs::file_type type) {
   }
 }
 
+// The path with links and '..' resolved as far as it exists: absolute
+// first, since weakly_canonical leaves a path relative when its first
+// component does not exist.
+fs::path resolved(const fs::path& path) {
+  std::error_code error;
+  const fs::path absolute = fs::absolute(path, error);
+  const fs::path canonical = fs::weakly_canonical(absolute, error);
+  return error ? absolute.lexically_normal() : canonical;
+}
+
 // The same file: equivalent() for files that exist (any spelling, links),
-// the normalised absolute paths otherwise.
+// the resolved paths otherwise (a store's -wal file that is not there now).
 bool sameFile(const fs::path& a, const fs::path& b) {
   std::error_code error;
-  if (fs::equivalent(a, b, error)) return true;
-  return fs::weakly_canonical(a, error) == fs::weakly_canonical(b, error) &&
-         !error;
+  return fs::equivalent(a, b, error) || resolved(a) == resolved(b);
 }
 
 }  // namespace
@@ -52,8 +60,8 @@ std::string outputFileProblem(const std::string& path) {
             ? " (name the file it points to)"
             : "");
   }
-  const fs::path folder = fs::absolute(path).parent_path();
-  if (!fs::is_directory(folder)) {
+  const fs::path folder = fs::absolute(path, error).parent_path();
+  if (!fs::is_directory(folder, error)) {
     return fmt::format("{}: no such folder {}", path, folder.string());
   }
   return "";
@@ -78,9 +86,20 @@ void checkOutputFiles(const GlobalOptions& global, const std::string& option,
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     taken.emplace_back(global.db + suffix, "the run store");
   }
-  for (const auto& input : inputs) taken.emplace_back(input, "an input");
+  std::error_code error;
+  for (const auto& input : inputs) {
+    // A run's name or a missing file is no file to lose.
+    if (fs::exists(input, error)) taken.emplace_back(input, "an input");
+  }
+  // Only to know its checkpoints: a store this command cannot read (an
+  // older schema, another program's file) is its own command's concern.
   std::unique_ptr<store::RunStore> store;
-  if (fs::is_regular_file(global.db)) store = openExistingStore(global);
+  try {
+    if (fs::is_regular_file(global.db, error)) {
+      store = openExistingStore(global);
+    }
+  } catch (const store::StoreError&) {
+  }
   for (const auto& output : outputs) {
     const auto refuse = [&](const std::string& why) {
       throw spec::SpecError(fmt::format("{} {}: {}", option, output, why));
@@ -95,16 +114,17 @@ void checkOutputFiles(const GlobalOptions& global, const std::string& option,
                            role, file.string()));
       }
     }
-    if (!store) continue;
-    std::error_code error;
-    for (const fs::path& spelling :
-         {fs::absolute(output).lexically_normal(),
-          fs::weakly_canonical(output, error)}) {
-      if (const auto owner = store->checkpointOwner(spelling.string())) {
+    // Only an existing file can be lost: compared with the recorded
+    // checkpoints of its size, as files (links, other spellings).
+    const auto bytes = fs::file_size(output, error);
+    if (!store || error) continue;
+    for (const auto& recorded :
+         store->checkpointsOfSize(static_cast<std::int64_t>(bytes))) {
+      if (sameFile(output, recorded.path)) {
         refuse(fmt::format(
             "that is a checkpoint of run {} recorded in {}; expected a new "
             "file's name",
-            *owner, global.db));
+            recorded.run, global.db));
       }
     }
   }

@@ -28,8 +28,10 @@ CLI::Validator outputFile(bool standard_output);
 // Throws spec::SpecError "OPTION PATH: ..." unless each of `outputs` (the
 // file the user named and those written beside it) passes
 // outputFileProblem and is none of: the store (global.db, its -wal and
-// -shm), a checkpoint recorded in it, one of `inputs`; compared as files,
-// whatever the spelling ("./a", a symbolic link, a hard link).
+// -shm, there or not yet), a checkpoint recorded in it, one of `inputs`
+// that exists; compared as files, whatever the spelling ("./a", a symbolic
+// link, a hard link). A store it cannot read is not checked for
+// checkpoints (the command says what is wrong with it).
 void checkOutputFiles(const GlobalOptions& global, const std::string& option,
                       const std::vector<std::string>& outputs,
                       const std::vector<std::string>& inputs);

@@ -64,20 +64,27 @@ train::ResolvedSpec storedSpec(const store::RunStore& store,
 
 namespace {
 
-// The run that recorded checkpoint `file`, known by its content, so that
-// another spelling of its path ("./out/...", a link) or a copy is still
-// its: `preferred` when that is one of the runs that recorded it (identical
-// checkpoints), else the oldest; nullopt for a file the store never
-// recorded.
+// The run that recorded checkpoint `file` (canonical): the one that
+// recorded that path, else one that recorded its content, so that a copy
+// is still its run's (`preferred` when it is one of those, as identical
+// checkpoints are, else the oldest); nullopt for a file the store never
+// recorded. The file is hashed only when a recorded checkpoint has its
+// size.
 std::optional<std::string> checkpointRun(const store::RunStore& store,
                                          const std::string& file,
                                          const std::string& preferred = "") {
-  const auto runs = store.checkpointRunsWithSha256(util::sha256File(file));
-  if (runs.empty()) return std::nullopt;
-  if (std::find(runs.begin(), runs.end(), preferred) != runs.end()) {
-    return preferred;
+  if (auto owner = store.checkpointOwner(file)) return owner;
+  const auto candidates = store.checkpointsOfSize(
+      static_cast<std::int64_t>(std::filesystem::file_size(file)));
+  if (candidates.empty()) return std::nullopt;
+  const std::string sha256 = util::sha256File(file);
+  std::optional<std::string> found;
+  for (const auto& candidate : candidates) {
+    if (candidate.sha256 != sha256) continue;
+    if (candidate.run == preferred) return preferred;
+    if (!found) found = candidate.run;
   }
-  return runs.front();
+  return found;
 }
 
 }  // namespace
@@ -113,8 +120,7 @@ CommandTarget resolveTarget(const GlobalOptions& global,
                       choices));
     }
     // Recorded as the file, not as the spelling that named it.
-    resolved.checkpoint_file =
-        std::filesystem::absolute(checkpoint).lexically_normal().string();
+    resolved.checkpoint_file = std::filesystem::canonical(checkpoint).string();
   }
   if (spec_file) {
     resolved.spec = train::resolveSpec(request.target, request.overrides,

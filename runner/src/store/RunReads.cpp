@@ -223,25 +223,28 @@ std::optional<std::string> RunStore::checkpointOwner(
 std::vector<std::string> RunStore::trainedClassNames(
     const std::string& run) const {
   Stmt st(impl_->db,
-          "SELECT class_index, class_name FROM class_metrics WHERE run = ?1 "
-          "AND epoch = (SELECT max(epoch) FROM class_metrics WHERE run = ?1) "
-          "AND metric = (SELECT min(metric) FROM class_metrics WHERE run = ?1) "
-          "ORDER BY class_index");
+          "SELECT c.class_index, c.class_name FROM class_metrics c JOIN "
+          "(SELECT epoch, metric FROM class_metrics WHERE run = ?1 ORDER BY "
+          "epoch DESC, metric LIMIT 1) AS newest ON c.epoch = newest.epoch "
+          "AND c.metric = newest.metric WHERE c.run = ?1 ORDER BY "
+          "c.class_index");
   st.bindText(1, run);
   std::vector<std::string> names;
   while (st.step()) names.push_back(st.columnText(1));
   return names;
 }
 
-std::vector<std::string> RunStore::checkpointRunsWithSha256(
-    const std::string& sha256) const {
+std::vector<RunStore::SizedCheckpoint> RunStore::checkpointsOfSize(
+    std::int64_t bytes) const {
   Stmt st(impl_->db,
-          "SELECT DISTINCT c.run FROM checkpoints c JOIN runs r ON r.uuid = "
-          "c.run WHERE c.sha256 = ?1 ORDER BY r.started_at");
-  st.bindText(1, sha256);
-  std::vector<std::string> runs;
-  while (st.step()) runs.push_back(st.columnText(0));
-  return runs;
+          "SELECT c.run, c.path, c.sha256 FROM checkpoints c JOIN runs r ON "
+          "r.uuid = c.run WHERE c.bytes = ?1 ORDER BY r.started_at, c.step");
+  st.bindInt(1, bytes);
+  std::vector<SizedCheckpoint> found;
+  while (st.step()) {
+    found.push_back({st.columnText(0), st.columnText(1), st.columnText(2)});
+  }
+  return found;
 }
 
 std::vector<std::string> RunStore::checkpointsBeyond(

@@ -207,11 +207,18 @@ std::unique_ptr<RunStore> RunStore::open(const std::string& path,
   if (read_only) {
     try {
       detail::requireCurrent(db);
-    } catch (const StoreError&) {
+    } catch (const StoreBusyError&) {
+      throw;
+    } catch (const StoreError& unreadable) {
       // SQLite reads a WAL-mode file only with its -shm file beside it,
       // which it cannot create in a folder it cannot write.
       const auto folder = std::filesystem::absolute(path).parent_path();
-      if (::access(folder.c_str(), W_OK) != 0) {
+      const std::string_view what = unreadable.what();
+      std::error_code error;
+      if (::access(folder.c_str(), W_OK) != 0 &&
+          !std::filesystem::exists(path + "-shm", error) &&
+          (what.find("readonly database") != std::string_view::npos ||
+           what.find("unable to open") != std::string_view::npos)) {
         throw StoreError(
             where() + "cannot be read from a folder this user cannot write (" +
             folder.string() +
@@ -644,9 +651,15 @@ RunStore::Table RunStore::query(const std::string& sql,
     fail(db, "only one SQL statement per query is allowed");
   }
   const int expected = sqlite3_bind_parameter_count(st.get());
-  // A read-only connection still lets VACUUM INTO write a new file.
+  // A read-only connection still lets VACUUM INTO write a new file. (A
+  // PRAGMA that reads, as journal_mode does, counts as writing; one that
+  // writes fails on the connection.)
+  const std::string_view text = sqlite3_sql(st.get());
+  const auto first = text.find_first_not_of(" \t\r\n");
+  const bool pragma = first != std::string_view::npos &&
+                      sqlite3_strnicmp(text.data() + first, "PRAGMA", 6) == 0;
   if (sqlite3_db_readonly(db, "main") == 1 &&
-      sqlite3_stmt_readonly(st.get()) == 0) {
+      sqlite3_stmt_readonly(st.get()) == 0 && !pragma) {
     fail(db,
          "attempt to write a readonly database: the store is open for "
          "reading, and this statement writes (to it, or to a new file as "

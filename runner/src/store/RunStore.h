@@ -179,10 +179,13 @@ class RunStore {
   // The class names of the run's per-class training metrics, by class
   // index; empty when it recorded none.
   std::vector<std::string> trainedClassNames(const std::string& run) const;
-  // The runs that recorded a checkpoint of this content (the same file
-  // under any name, or a copy of it), oldest first.
-  std::vector<std::string> checkpointRunsWithSha256(
-      const std::string& sha256) const;
+  // The recorded checkpoints of `bytes` bytes with their runs, oldest run
+  // first: the candidates for "which run's checkpoint is this file" before
+  // its sha256 (or the file itself) is compared.
+  struct SizedCheckpoint {
+    std::string run, path, sha256;
+  };
+  std::vector<SizedCheckpoint> checkpointsOfSize(std::int64_t bytes) const;
 
   // status: "FINISHED", "FAILED" or "KILLED"; error may be empty.
   void finishRun(const std::string& run, const std::string& status,

@@ -418,11 +418,21 @@ void Experiment::joinGroup(dist::Collective& collective) {
 RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
   const std::string uuid = collective_->fetch("run");
   const std::string resume_from = collective_->fetch("resume_from");
-  return train(nullptr, uuid,
-               resume_from.empty()
-                   ? nullptr
-                   : std::make_unique<CheckpointReader>(resume_from),
-               controls, log);
+  std::unique_ptr<CheckpointReader> reader;
+  try {
+    if (!resume_from.empty()) {
+      reader = std::make_unique<CheckpointReader>(resume_from);
+    }
+  } catch (const std::exception& unreadable) {
+    // Reported as a failed run, as one failing later in training is, so
+    // that the launcher hears why.
+    RunOutcome outcome;
+    outcome.uuid = uuid;
+    outcome.status = "FAILED";
+    outcome.error = unreadable.what();
+    return outcome;
+  }
+  return train(nullptr, uuid, std::move(reader), controls, log);
 }
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
@@ -584,8 +594,8 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   options.save_checkpoints = options.save_checkpoints && store;
   options.checkpoint_dir =
       resume_from ? fs::path(resume_from->path()).parent_path().string()
-                  : fs::absolute(fs::path(parts.options.output_dir) / uuid)
-                        .lexically_normal()
+                  : fs::weakly_canonical(
+                        fs::absolute(fs::path(parts.options.output_dir) / uuid))
                         .string();
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;

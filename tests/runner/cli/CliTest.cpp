@@ -1960,6 +1960,10 @@ train: {epochs: 2, log_every: 0}
 // before any work; a checkpoint is its run's under any name, or as a copy.
 // A run name that is not UTF-8 still prints as JSON.
 TEST_F(CliTest, OutputsAndCheckpointsAreKnownAsFilesWhateverTheirNames) {
+  // The store that the evaluation would create, named otherwise.
+  expectSpecError("eval " + kSmoke + kFast + " --scores ./runs.db",
+                  "eval --scores ./runs.db: that is the run store");
+  EXPECT_FALSE(fs::exists(db()));
   const std::string latin1 = "caf\xe9";
   ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q name=a").code, 0);
   ASSERT_EQ(
@@ -1994,8 +1998,11 @@ TEST_F(CliTest, OutputsAndCheckpointsAreKnownAsFilesWhateverTheirNames) {
   fs::create_symlink("input.png", dir_ / "link.csv");
   expectRefused("predict a input.png -o link.csv",
                 "--output: link.csv: a symbolic link, expected a file name");
-  expectRefused("predict a input.png",
+  // A file named as the run is no input: -o a passes, and the one image
+  // fails.
+  expectRefused("predict a input.png -o a",
                 "predict: none of the 1 image(s) given could be read");
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
   EXPECT_EQ(slurp((dir_ / "input.png").string()), "not an image\n");
   EXPECT_EQ(slurp(b_best), b_bytes);
   EXPECT_EQ(*store->query("PRAGMA integrity_check").rows.at(0)[0], "ok");
