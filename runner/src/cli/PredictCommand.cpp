@@ -252,6 +252,9 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
   train::Experiment experiment(std::move(resolved.spec), host, global.db);
   const std::vector<std::string>& classes = experiment.classNames();
   requireTrainedClasses(global, uuid, classes, "predict");
+  // Before the run's thresholds, whose class count a checkpoint of another
+  // model would fail first, with a less telling message.
+  if (!checkpoint.empty()) experiment.loadCheckpoint(checkpoint);
   std::string used = fmt::format("threshold {}", args.threshold);
   std::vector<double> cut(classes.size(),
                           std::log(args.threshold / (1 - args.threshold)));
@@ -267,7 +270,6 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
           stored->evaluation, args.threshold);
     }
   }
-  if (!checkpoint.empty()) experiment.loadCheckpoint(checkpoint);
 
   const bool bar = !args.quiet && ::isatty(STDERR_FILENO) != 0;
   const train::Predictions predictions =

@@ -207,19 +207,19 @@ void requireTrainedClasses(const GlobalOptions& global,
   if (trained.empty() || trained == classes) return;
   std::string difference =
       fmt::format("{} classes, recorded {}", classes.size(), trained.size());
-  for (std::size_t k = 0; k < std::min(classes.size(), trained.size()); ++k) {
-    if (classes[k] != trained[k]) {
-      difference = fmt::format("class {} is '{}', recorded as '{}'", k,
-                               classes[k], trained[k]);
-      break;
-    }
+  if (classes.size() == trained.size()) {
+    // Not equal, so some class differs.
+    const std::size_t k = static_cast<std::size_t>(
+        std::mismatch(classes.begin(), classes.end(), trained.begin()).first -
+        classes.begin());
+    difference = fmt::format("class {} is '{}', recorded as '{}'", k,
+                             classes[k], trained[k]);
   }
   throw spec::SpecError(fmt::format(
-      "{}: run {} was trained on other classes than its spec's data gives "
-      "now ({}): the annotations changed since, and every output would be "
-      "labelled as another class; put the run's annotations back, or name a "
-      "spec whose data.classes lists the trained order, with --checkpoint "
-      "FILE",
+      "{}: run {} was trained on other classes than the spec's data gives "
+      "now ({}), and every output would be labelled as another class; if the "
+      "run's annotations changed since, put them back, or name a spec whose "
+      "data.classes lists the trained order, with --checkpoint FILE",
       command, *run, difference));
 }
 

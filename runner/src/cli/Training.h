@@ -58,10 +58,11 @@ CommandTarget resolveTarget(const GlobalOptions& global,
                             const plugins::PluginHost& host);
 
 // Refuses (spec::SpecError) to apply run `run`'s weights when the classes
-// its spec's data now gives (`classes`, Experiment::classNames) are not
-// those it recorded with its per-class metrics: annotations changed,
-// reordered or moved since would put every label on another class. No
-// run, or a run without per-class metrics: nothing to check.
+// the spec's data now gives (`classes`, Experiment::classNames; the run's
+// own spec, or one given with its checkpoint) are not those it recorded
+// with its per-class metrics: annotations changed, reordered or moved since
+// would put every label on another class. No run, or a run without
+// per-class metrics: nothing to check.
 void requireTrainedClasses(const GlobalOptions& global,
                            const std::optional<std::string>& run,
                            const std::vector<std::string>& classes,

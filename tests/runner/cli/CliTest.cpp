@@ -1937,11 +1937,20 @@ train: {epochs: 2, log_every: 0}
     const Result relabelled = labrun(command);
     EXPECT_EQ(relabelled.code, 2) << command;
     EXPECT_NE(relabelled.err.find(
-                  "was trained on other classes than its spec's data gives "
+                  "was trained on other classes than the spec's data gives "
                   "now (class 0 is 'green', recorded as 'red')"),
               std::string::npos)
         << relabelled.err;
   }
+  // So is another spec's model with this run's checkpoint (8 classes).
+  const Result other_model =
+      labrun("predict " + kSmoke + " inbox/a.png --checkpoint '" + best + "'");
+  EXPECT_EQ(other_model.code, 2);
+  EXPECT_NE(other_model.err.find("was trained on other classes than the "
+                                 "spec's data gives now (8 classes, "
+                                 "recorded 3)"),
+            std::string::npos)
+      << other_model.err;
   EXPECT_FALSE(fs::exists(dir_ / "colours.pt"));
   { std::ofstream(dir_ / "classes.txt") << "red\ngreen\nblue\n"; }
   // The run's best checkpoint moved away: said before the model is built.
