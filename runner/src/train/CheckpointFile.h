@@ -30,6 +30,11 @@ class CheckpointError : public std::runtime_error {
 // "step-00000020.pt" for step 20.
 std::string checkpointFileName(std::int64_t step);
 
+// Removes from `dir` the temporaries of checkpoint files that a killed
+// writer left (util::AtomicFile); only for a run that no process is
+// writing. Returns how many.
+std::size_t removeUnfinishedCheckpoints(const std::string& dir);
+
 // Why the recorded checkpoint `row` may not be used, to follow its path:
 // "is missing", "is damaged (its sha256 is not the one recorded)" or
 // "cannot be read (...)"; nullopt when its file is the one recorded.

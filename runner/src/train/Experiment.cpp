@@ -597,6 +597,16 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
                   : fs::weakly_canonical(
                         fs::absolute(fs::path(parts.options.output_dir) / uuid))
                         .string();
+  if (store) {
+    // The store says no process is writing this run now.
+    if (const std::size_t left =
+            removeUnfinishedCheckpoints(options.checkpoint_dir)) {
+      log << fmt::format(
+          "removed {} unfinished checkpoint file(s) that a killed run left "
+          "in {}\n",
+          left, options.checkpoint_dir);
+    }
+  }
   options.quiet = controls.quiet;
   options.terminal = controls.terminal;
   if (controls.log_every >= 0) options.log_every = controls.log_every;

@@ -1,8 +1,10 @@
 #include "util/AtomicFile.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,10 +26,18 @@ int checked(bool failed) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path)
-    : path_(std::move(path)), tmp_(path_ + ".tmp") {
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail("open", errno);
+std::string temporaryPrefix(const std::string& path) { return path + ".tmp."; }
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  // A name of its own (O_EXCL): a user's "<path>.tmp" is never replaced,
+  // and two processes writing `path` at once do not share a temporary.
+  static std::atomic<unsigned> serial{0};
+  for (;;) {
+    tmp_ = fmt::format("{}{}.{}", temporaryPrefix(path_), ::getpid(), serial++);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ >= 0) return;
+    if (errno != EEXIST) fail("open", errno);
+  }
 }
 
 AtomicFile::~AtomicFile() {

@@ -1,8 +1,9 @@
-// A file replaced atomically: bytes go to "<path>.tmp", which commit()
-// fsyncs and renames over `path`, then fsyncs the folder, so that `path`
-// holds either the old or the whole new content after a crash or power cut.
-// Every I/O call is checked (and passes the io_fault seam); a file destroyed
-// uncommitted (an error, an exception) removes its temporary.
+// A file replaced atomically: bytes go to a temporary of this writer's own,
+// "<path>.tmp.<pid>.<n>", which commit() fsyncs and renames over `path`,
+// then fsyncs the folder, so that `path` holds either the old or the whole
+// new content after a crash or power cut. Every I/O call is checked (and
+// passes the io_fault seam); a file destroyed uncommitted (an error, an
+// exception) removes its temporary.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,9 @@
 #include <vector>
 
 namespace labrun::util {
+
+// The start of the name of every temporary of `path`: "<path>.tmp.".
+std::string temporaryPrefix(const std::string& path);
 
 class AtomicFile {
  public:

@@ -1599,13 +1599,21 @@ TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
             std::string::npos)
       << nowhere.err;
   EXPECT_EQ(runCount(), 0);
-  // A file that cannot be written (a folder has the name of its temporary
-  // file): found when the scores are written, after the evaluation.
-  fs::create_directory(dir_ / "taken.npy.tmp");
+  // A file that cannot be put in place (the kill shim fails its rename):
+  // found when the scores are written, after the evaluation.
   const Result failed =
-      labrun("eval " + kSmoke + kFast + " --scores taken.npy");
+      shell(std::string("LD_PRELOAD='") + LABRUN_KILL_SHIM +
+            "' LABRUN_FAIL_RENAME_TO=taken.npy " +
+            labrunCommand("eval " + kSmoke + kFast + " --scores taken.npy"));
   EXPECT_EQ(failed.code, 1);
-  EXPECT_NE(failed.err.find("taken.npy"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("taken.npy: rename failed: Input/output error"),
+            std::string::npos)
+      << failed.err;
+  EXPECT_FALSE(fs::exists(dir_ / "taken.npy"));
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().filename().string().find("taken.npy.tmp"),
+              std::string::npos);
+  }
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
   const auto row = store->query(
       "SELECT kind, status, (SELECT count(*) FROM evaluations) "
@@ -2392,6 +2400,13 @@ TEST_F(CliTest, TenSeededKillsLoseNothing) {
       EXPECT_EQ(resumed.code, 0) << resumed.err;
       expectStoreConsistent(db());
       ++resumes;
+      // The temporary of a checkpoint write that was killed is gone.
+      for (const auto& entry :
+           fs::recursive_directory_iterator(dir_ / "runs")) {
+        EXPECT_EQ(entry.path().filename().string().find(".tmp."),
+                  std::string::npos)
+            << entry.path();
+      }
     }
     EXPECT_EQ(series("cut", "train/loss"), loss) << "call " << call;
     EXPECT_EQ(series("cut", "val/mAP"), map) << "call " << call;

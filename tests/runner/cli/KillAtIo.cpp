@@ -12,6 +12,8 @@
 // point, however fast or loaded the machine. STOP freezes the process there
 // until the test sends SIGCONT: a data-parallel group then waits for it in
 // its next collective, and the test acts on the other ranks meanwhile.
+// LABRUN_FAIL_RENAME_TO="NAME" fails (EIO) every rename to a path ending in
+// NAME: a file that cannot be put in place after all the work before it.
 // Nothing of this is in the shipped binary.
 #include <dlfcn.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -72,15 +75,18 @@ void count(const char* call, const std::string& path) {
   if (++g_calls == killAt()) killNow(call, path);
 }
 
+bool endsWith(const std::string& text, const std::string& end) {
+  return text.size() >= end.size() &&
+         text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
 // LABRUN_SIGNAL_AFTER_RENAME's signal, once `to` ends in its name.
 void signalAfterRename(const std::string& to) {
   static const char* const request = std::getenv("LABRUN_SIGNAL_AFTER_RENAME");
   if (request == nullptr) return;
   const std::string text = request;
   const std::size_t colon = text.find(':');
-  const std::string name = text.substr(colon + 1);
-  if (colon == std::string::npos || to.size() < name.size() ||
-      to.compare(to.size() - name.size(), name.size(), name) != 0) {
+  if (colon == std::string::npos || !endsWith(to, text.substr(colon + 1))) {
     return;
   }
   for (std::size_t at = 0; at < colon;) {
@@ -144,6 +150,11 @@ int ftruncate(int fd, off_t size) { return ftruncate64(fd, size); }
 int rename(const char* from, const char* to) {
   static const auto real = next<int (*)(const char*, const char*)>("rename");
   count("rename", from);
+  static const char* const refused = std::getenv("LABRUN_FAIL_RENAME_TO");
+  if (refused != nullptr && endsWith(to, refused)) {
+    errno = EIO;
+    return -1;
+  }
   const int result = real(from, to);
   signalAfterRename(to);
   return result;

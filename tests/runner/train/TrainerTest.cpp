@@ -31,6 +31,7 @@
 #include "train/Progress.h"
 #include "train/Trainer.h"
 #include "train/Transfer.h"
+#include "util/AtomicFile.h"
 #include "util/IoFault.h"
 #include "util/ProcessMemory.h"
 #include "util/Sha256.h"
@@ -81,7 +82,51 @@ TEST(WriteFileAtomically, FailedWriteKeepsPreviousFile) {
                                    }),
                std::runtime_error);
   EXPECT_EQ(readFile(path), "first");
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), {}), 1);
+}
+
+// Each writer has a temporary of its own: a user's "<file>.tmp" is not
+// replaced, and two writers of one file at once do not mix their bytes.
+TEST(WriteFileAtomically, EachWriterHasItsOwnTemporary) {
+  const std::string dir = ::testing::TempDir() + "/atomic_own";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = dir + "/scores.npy";
+  std::ofstream(path + ".tmp") << "mine";
+  util::AtomicFile first(path), second(path);
+  EXPECT_NE(first.tmpPath(), second.tmpPath());
+  EXPECT_EQ(first.tmpPath().rfind(util::temporaryPrefix(path), 0), 0u);
+  first.write("first", 5);
+  second.write("second", 6);
+  second.commit();
+  EXPECT_EQ(readFile(path), "second");
+  first.commit();
+  EXPECT_EQ(readFile(path), "first");
+  EXPECT_EQ(readFile(path + ".tmp"), "mine");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), {}), 2);
+}
+
+// Resume removes what a writer killed mid-checkpoint left, and nothing else.
+TEST(CheckpointFile, UnfinishedCheckpointsAreRemoved) {
+  const fs::path dir = ::testing::TempDir() + "/unfinished";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::vector<std::string> kept{
+      checkpointFileName(4), checkpointFileName(4) + ".tmp",
+      "notes.pt.tmp.12.0", "step-.pt.tmp.12.0", "step-0004x.pt.tmp.1.0"};
+  const std::vector<std::string> left{
+      util::temporaryPrefix(checkpointFileName(8)) + "4242.0",
+      util::temporaryPrefix(checkpointFileName(123456789)) + "7.3"};
+  for (const auto& names : {kept, left}) {
+    for (const auto& name : names) std::ofstream(dir / name) << name;
+  }
+  EXPECT_EQ(removeUnfinishedCheckpoints(dir.string()), left.size());
+  std::set<std::string> now;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    now.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(now, std::set<std::string>(kept.begin(), kept.end()));
+  EXPECT_EQ(removeUnfinishedCheckpoints((dir / "absent").string()), 0u);
 }
 
 TEST(SyntheticDataset, DeterministicAndCorrelated) {
