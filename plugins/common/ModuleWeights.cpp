@@ -87,7 +87,7 @@ StateDict readWeights(const std::string& file, const std::string& prefix,
 std::optional<Weights> readWeightsOption(const Params& params,
                                          const ModelContext& context) {
   const std::string& file = params.getString("weights");
-  if (file.empty()) return std::nullopt;
+  if (file.empty() || !context.initial_weights) return std::nullopt;
   Weights weights;
   weights.state = readWeights(file, params.getString("weights_prefix"), context,
                               &weights.path);

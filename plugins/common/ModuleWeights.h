@@ -33,7 +33,8 @@ struct Weights {
 };
 
 // readWeights for the plugin options `weights` (a path; '' = none: returns
-// nullopt) and `weights_prefix`.
+// nullopt) and `weights_prefix`; nullopt too when the host says a
+// checkpoint replaces the initial weights (context.initial_weights).
 std::optional<Weights> readWeightsOption(const Params& params,
                                          const ModelContext& context);
 

@@ -35,6 +35,12 @@ struct ModelContext {
   // Reads a NumPy .npy array (float/int types) as a tensor; throws
   // std::runtime_error naming the file on failure.
   std::function<torch::Tensor(const std::string& path)> load_npy;
+  // False when every parameter and buffer is overwritten from a labrun
+  // checkpoint right after the model is built (eval, predict and export of
+  // a run): initial weights files (`weights` options) are then not read, so
+  // that a run stays usable when the pretrained file it started from is not
+  // on this machine.
+  bool initial_weights = true;
 };
 
 }  // namespace labrun

@@ -18,7 +18,7 @@
 namespace labrun {
 
 // Bump on any change to the descriptor, the interfaces or ModelContext.
-constexpr std::uint32_t kPluginApiVersion = 4;
+constexpr std::uint32_t kPluginApiVersion = 5;
 
 struct PluginDescriptor {
   // Must stay the first member so that any version can read it.

@@ -77,7 +77,8 @@ int evaluate(const GlobalOptions& global, const EvalArgs& args) {
         args.target, global.db));
   }
   const std::string uuid = *resolved.run;
-  train::Experiment experiment(std::move(resolved.spec), host, global.db);
+  train::Experiment experiment(std::move(resolved.spec), host, global.db,
+                               train::ModelWeights::kCheckpoint);
   requireTrainedClasses(global, uuid, experiment.classNames(), "eval");
   auto store = store::RunStore::open(global.db);
   const std::int64_t id = experiment.evaluate(*store, uuid, request, std::cout);

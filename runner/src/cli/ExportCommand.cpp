@@ -122,7 +122,8 @@ int exportRun(const GlobalOptions& global, const ExportArgs& args) {
   const std::string& checkpoint = target.checkpoint_file;
   checkOutputFiles(global, "export -o", {output, json_path.string()},
                    {checkpoint});
-  train::Experiment experiment(std::move(target.spec), host, global.db);
+  train::Experiment experiment(std::move(target.spec), host, global.db,
+                               train::ModelWeights::kCheckpoint);
   requireTrainedClasses(global, uuid, experiment.classNames(), "export");
   experiment.loadCheckpoint(checkpoint);
   const train::ModelImpl& model = experiment.model();

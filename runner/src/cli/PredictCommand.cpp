@@ -249,7 +249,10 @@ int predict(const GlobalOptions& global, const PredictArgs& args) {
     if (!checkpoint.empty()) inputs.push_back(checkpoint);
     checkOutputFiles(global, "predict -o", {output}, inputs);
   }
-  train::Experiment experiment(std::move(resolved.spec), host, global.db);
+  train::Experiment experiment(std::move(resolved.spec), host, global.db,
+                               checkpoint.empty()
+                                   ? train::ModelWeights::kInitial
+                                   : train::ModelWeights::kCheckpoint);
   const std::vector<std::string>& classes = experiment.classNames();
   requireTrainedClasses(global, uuid, classes, "predict");
   // Before the run's thresholds, whose class count a checkpoint of another

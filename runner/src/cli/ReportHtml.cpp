@@ -26,7 +26,13 @@ constexpr double kBarGap = 14;  // between groups
 constexpr std::size_t kLegendChars = 52;
 constexpr double kLegendRow = 20;
 
-std::string px(double value) { return fmt::format("{:.1f}", value); }
+// Coordinates are written in tenths of a pixel, rounded once here so that
+// the points kept per pixel column (visiblePoints) are the columns drawn.
+long tenths(double value) { return std::lround(value * 10); }
+
+std::string px(double value) {
+  return fmt::format("{:.1f}", static_cast<double>(tenths(value)) / 10);
+}
 
 // Long labels are cut in the legend; the full text stays in a <title>.
 std::string shortLabel(const std::string& label) {
@@ -99,6 +105,36 @@ double heightFor(double plot_height, std::size_t legend_rows) {
   return std::max(
       plot_height,
       kMarginTop + 6 + kLegendRow * static_cast<double>(legend_rows));
+}
+
+// The points of a series that a line `columns` pixels wide can show: for
+// each pixel column its first, lowest, highest and last point, in x order,
+// so that the line drawn is the same while a 100,000-step loss curve takes
+// about 2,000 points of the page, not 100,000.
+std::vector<std::pair<double, double>> visiblePoints(
+    const std::vector<std::pair<double, double>>& points, const AxisScale& x,
+    double columns) {
+  if (static_cast<double>(points.size()) <= 4 * columns) return points;
+  // The column of a point as px() writes it.
+  const auto column = [&x](double value) {
+    return tenths(x.pixel(value)) / 10;
+  };
+  std::vector<std::pair<double, double>> kept;
+  for (std::size_t start = 0; start < points.size();) {
+    const long at = column(points[start].first);
+    std::size_t end = start, lo = start, hi = start;
+    for (; end < points.size() && column(points[end].first) == at; ++end) {
+      if (points[end].second < points[lo].second) lo = end;
+      if (points[end].second > points[hi].second) hi = end;
+    }
+    std::size_t picks[] = {start, lo, hi, end - 1};
+    std::sort(std::begin(picks), std::end(picks));
+    for (std::size_t k = 0; k < 4; ++k) {
+      if (k == 0 || picks[k] != picks[k - 1]) kept.push_back(points[picks[k]]);
+    }
+    start = end;
+  }
+  return kept;
 }
 
 }  // namespace
@@ -193,7 +229,10 @@ std::string renderLineChart(const LineChart& chart) {
     labels.push_back(series.label);
     if (series.points.empty()) continue;
     std::string points, markers;
-    for (const auto& [px_value, py_value] : series.points) {
+    for (const auto& [px_value, py_value] :
+         chart.markers
+             ? series.points
+             : visiblePoints(series.points, x, plot_right - kMarginLeft)) {
       const std::string cx = px(x.pixel(px_value)), cy = px(y.pixel(py_value));
       points += (points.empty() ? "" : " ") + cx + "," + cy;
       if (!chart.markers) continue;

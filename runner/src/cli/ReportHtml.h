@@ -73,7 +73,9 @@ struct ReportPage {
 
 // <svg> with axes, ticks, labels, a legend right of the plot (the chart
 // grows to hold it) and one <polyline> per series holding one "x,y" pair
-// per point (plus a <circle> marker per point when `markers`).
+// per point (plus a <circle> marker per point when `markers`); a series of
+// more points than the plot has pixel columns keeps, per column, its
+// first, lowest, highest and last point, which draw the same line.
 std::string renderLineChart(const LineChart& chart);
 // <svg> with axes, a legend and one <rect class="bar"> per defined value.
 std::string renderBarChart(const BarChart& chart);

@@ -1,9 +1,12 @@
 // `labrun resume`: continues a stopped, failed or crashed run from its last
 // checkpoint (a data-parallel run with its recorded world size).
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/StoreAccess.h"
 #include "cli/Training.h"
+#include "spec/SpecError.h"
 
 namespace labrun::cli {
 namespace {
@@ -14,6 +17,14 @@ int resumeRun(const GlobalOptions& global, const std::string& run_ref,
   const plugins::PluginHost host = loadPlugins(global);
   auto store = openExistingStore(global, /*read_only=*/false);
   const std::string uuid = store->resolveRun(run_ref, /*prefer_trained=*/true);
+  if (const auto header = store->runHeader(uuid); header.kind == "eval") {
+    // Resuming would train what was only to be evaluated.
+    throw spec::SpecError(fmt::format(
+        "resume {}: run {} ({}) is an evaluation-only run (labrun eval SPEC): "
+        "it trains nothing, so there is nothing to resume; evaluate the spec "
+        "again instead",
+        run_ref, uuid, header.name));
+  }
   dist::RoleRequest request;
   request.launch = launch;
   request.recorded_world_size = store->worldSize(uuid);

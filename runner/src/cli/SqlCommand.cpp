@@ -1,8 +1,10 @@
 // `labrun sql`: one read-only SQL statement on the run store.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 
 #include "cli/CommandFlags.h"
+#include "cli/RowWriter.h"
 #include "cli/StoreAccess.h"
 
 namespace labrun::cli {
@@ -24,8 +26,22 @@ class SqlCommand : public Command {
 
   int run(const GlobalOptions& global) override {
     const auto store = openExistingStore(global);
-    printTable(toTextTable(store->query(query_, params_)), format_.format(),
-               std::cout);
+    const TableFormat format = format_.format();
+    if (format == TableFormat::kText) {
+      // Aligned columns need every row's width first.
+      printTable(toTextTable(store->query(query_, params_)), format, std::cout);
+      return kOk;
+    }
+    std::optional<RowWriter> writer;
+    store->queryEach(
+        query_, params_,
+        [&](const std::vector<std::string>& columns) {
+          writer.emplace(format, std::cout, columns);
+        },
+        [&](const store::RunStore::Row& row) {
+          writer->row(row.cells, row.types);
+        });
+    writer->finish();
     return kOk;
   }
 

@@ -1,32 +1,13 @@
 #include "cli/TablePrinter.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 
-#include "cli/JsonText.h"
+#include "cli/RowWriter.h"
 
 namespace labrun::cli {
 namespace {
 
 constexpr const char* kNullText = "NULL";
-
-std::string csvField(const std::optional<std::string>& cell) {
-  if (!cell) return "";
-  if (cell->find_first_of(",\"\r\n") == std::string::npos) return *cell;
-  std::string quoted = "\"";
-  for (char c : *cell)
-    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
-nlohmann::json jsonCell(const std::optional<std::string>& cell,
-                        const std::string& type) {
-  if (!cell) return nullptr;
-  // Values keep their SQLite type so consumers get numbers, not strings.
-  if (type == "integer") return std::stoll(*cell);
-  if (type == "real") return std::stod(*cell);
-  return *cell;
-}
 
 void printText(const TextTable& table, std::ostream& out) {
   std::vector<std::size_t> width(table.columns.size());
@@ -59,28 +40,14 @@ void printTable(const TextTable& table, TableFormat format, std::ostream& out) {
     case TableFormat::kText:
       printText(table, out);
       return;
-    case TableFormat::kCsv: {
-      auto write_row =
-          [&out](const std::vector<std::optional<std::string>>& row) {
-            for (std::size_t c = 0; c < row.size(); ++c)
-              out << (c ? "," : "") << csvField(row[c]);
-            out << "\r\n";
-          };
-      write_row({table.columns.begin(), table.columns.end()});
-      for (const auto& row : table.rows) write_row(row);
-      return;
-    }
+    case TableFormat::kCsv:
     case TableFormat::kJson: {
-      nlohmann::json rows = nlohmann::json::array();
-      for (const auto& row : table.rows) {
-        nlohmann::json object = nlohmann::json::object();
-        for (std::size_t c = 0; c < row.size(); ++c) {
-          object[table.columns[c]] = jsonCell(
-              row[c], c < table.types.size() ? table.types[c] : "text");
-        }
-        rows.push_back(std::move(object));
-      }
-      out << jsonText(rows, /*indent=*/2) << "\n";
+      // A column's type stands for each of its cells.
+      std::vector<std::string> types = table.types;
+      types.resize(table.columns.size(), "text");
+      RowWriter writer(format, out, table.columns);
+      for (const auto& row : table.rows) writer.row(row, types);
+      writer.finish();
       return;
     }
   }

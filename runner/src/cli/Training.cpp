@@ -14,6 +14,7 @@
 #include "util/Sha256.h"
 
 namespace labrun::cli {
+namespace fs = std::filesystem;
 
 plugins::PluginHost loadPlugins(const GlobalOptions& global) {
   plugins::PluginHost host;
@@ -225,6 +226,23 @@ void requireTrainedClasses(const GlobalOptions& global,
 
 namespace {
 
+// A resumed run that recorded checkpoints continues from one of them (or
+// resume refuses), so its initial weights are not read: the pretrained file
+// it started from may have moved since. Where the store is not at hand (a
+// worker on another machine), they are read as for a new run.
+train::ModelWeights weightsOfRole(const GlobalOptions& global,
+                                  const dist::RoleRequest& request,
+                                  const train::RunControls& controls) {
+  std::error_code error;
+  if (request.run.empty() || controls.restart ||
+      !fs::is_regular_file(global.db, error)) {
+    return train::ModelWeights::kInitial;
+  }
+  return openExistingStore(global)->checkpoints(request.run).empty()
+             ? train::ModelWeights::kInitial
+             : train::ModelWeights::kCheckpoint;
+}
+
 // A run's experiment in the role dist gives this process.
 class ExperimentRole : public dist::Participant {
  public:
@@ -234,7 +252,8 @@ class ExperimentRole : public dist::Participant {
       : db_(global.db),
         resume_(request.run),
         controls_(std::move(controls)),
-        experiment_(std::move(spec), host, global.db) {
+        experiment_(std::move(spec), host, global.db,
+                    weightsOfRole(global, request, controls_)) {
     if (resume_.empty()) experiment_.checkWatchedKeys();
   }
 

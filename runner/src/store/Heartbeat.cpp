@@ -7,9 +7,11 @@
 namespace labrun::store {
 
 Heartbeat::Heartbeat(std::string db_path, std::string run,
+                     std::optional<std::int64_t> claim,
                      std::chrono::seconds period)
     : db_path_(std::move(db_path)),
       run_(std::move(run)),
+      claim_(claim),
       period_(period),
       thread_([this] { loop(); }) {}
 
@@ -28,7 +30,7 @@ void Heartbeat::loop() {
   while (!wake_.wait_for(lock, period_, [this] { return stop_; })) {
     try {
       if (!store) store = RunStore::open(db_path_);
-      store->heartbeat(run_);
+      store->heartbeat(run_, claim_);
     } catch (const StoreError& error) {
       // A missed beat only risks a false "crashed"; training goes on.
       std::fprintf(stderr, "labrun: warning: heartbeat: %s\n", error.what());

@@ -458,6 +458,15 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
    '8000 80 1');
 PRAGMA user_version = 8;
 )sql",
+    // 9: a checkpoint file's run by its path (`delete` checks each file it
+    // removes, eval/predict/export a file named with --checkpoint); the
+    // primary key (run, path) cannot serve it without the run.
+    R"sql(
+CREATE INDEX checkpoints_path ON checkpoints (path);
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+  ('checkpoints', 'checkpoints_path', '3000 1');
+PRAGMA user_version = 9;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion,
               "one migration per schema version");

@@ -32,10 +32,11 @@ std::optional<std::string> optionalText(const Stmt& st, int col) {
 
 RunStore::RunHeader RunStore::runHeader(const std::string& run) const {
   Stmt st(impl_->db,
-          "SELECT uuid, name, status FROM run_summary WHERE uuid = ?1");
+          "SELECT uuid, name, status, kind FROM run_summary WHERE uuid = ?1");
   st.bindText(1, run);
   if (!st.step()) noRun(impl_->db, run);
-  return {st.columnText(0), st.columnText(1), st.columnText(2)};
+  return {st.columnText(0), st.columnText(1), st.columnText(2),
+          st.columnText(3)};
 }
 
 std::optional<std::string> RunStore::storedStatus(
@@ -62,10 +63,12 @@ RunStore::RunSpec RunStore::runSpec(const std::string& run) const {
 }
 
 RunStore::RunProcess RunStore::runProcess(const std::string& run) const {
-  Stmt st(impl_->db, "SELECT host, pid FROM runs WHERE uuid = ?1");
+  Stmt st(impl_->db,
+          "SELECT host, pid, status, resumes FROM runs WHERE uuid = ?1");
   st.bindText(1, run);
   if (!st.step()) noRun(impl_->db, run);
-  RunProcess out{optionalText(st, 0), std::nullopt};
+  RunProcess out{optionalText(st, 0), std::nullopt, st.columnText(2),
+                 st.columnInt(3)};
   if (sqlite3_column_type(st.get(), 1) != SQLITE_NULL) {
     out.pid = st.columnInt(1);
   }

@@ -159,6 +159,34 @@ const char* typeName(int sqlite_type) {
   }
 }
 
+void insertParams(sqlite3* db, const std::string& run,
+                  const std::vector<ParamRow>& rows) {
+  Stmt st(db,
+          "INSERT INTO params (run, key, type, value) VALUES (?1, ?2, ?3, ?4)");
+  for (const ParamRow& p : rows) {
+    st.bindText(1, run).bindText(2, p.key).bindText(3, p.type);
+    bindParamValue(st, 4, p);
+    st.run();
+  }
+}
+
+void insertPlugins(sqlite3* db, const std::string& run,
+                   const std::vector<PluginRow>& rows) {
+  // A plugin used in several slots is one row.
+  Stmt st(db,
+          "INSERT OR REPLACE INTO run_plugins (run, name, kind, version, "
+          "file, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  for (const PluginRow& p : rows) {
+    st.bindText(1, run)
+        .bindText(2, p.name)
+        .bindText(3, p.kind)
+        .bindText(4, p.version)
+        .bindText(5, p.file)
+        .bindText(6, p.sha256);
+    st.run();
+  }
+}
+
 }  // namespace
 
 RunStore::RunStore(std::string path, std::unique_ptr<Impl> impl)
@@ -235,6 +263,10 @@ std::unique_ptr<RunStore> RunStore::open(const std::string& path,
     // corrupt the file).
     enableWal(db);
     detail::exec(db, "PRAGMA synchronous = NORMAL");
+    // A reader that holds a snapshot for long (`labrun runs` in a loop, a
+    // notebook) keeps checkpoints from restarting the WAL, which then grows;
+    // without a limit it keeps that size until every connection closes.
+    detail::exec(db, "PRAGMA journal_size_limit = 16777216");
     detail::migrate(db, kSchemaVersion);
   }
   return std::unique_ptr<RunStore>(new RunStore(path, std::move(impl)));
@@ -242,7 +274,9 @@ std::unique_ptr<RunStore> RunStore::open(const std::string& path,
 
 int RunStore::schemaVersion() const { return detail::userVersion(impl_->db); }
 
-std::string RunStore::createRun(RunInfo info) {
+std::string RunStore::createRun(RunInfo info,
+                                const std::vector<ParamRow>& params,
+                                const std::vector<PluginRow>& plugins) {
   if (info.uuid.empty()) info.uuid = newUuid();
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
@@ -273,43 +307,44 @@ std::string RunStore::createRun(RunInfo info) {
         .bindInt(18, info.world_size)
         .bindText(19, info.kind);
     st.run();
+    insertParams(db, info.uuid, params);
+    insertPlugins(db, info.uuid, plugins);
   });
+  impl_->claims[info.uuid] = 0;
   return info.uuid;
+}
+
+std::optional<std::int64_t> RunStore::claimOf(const std::string& run) const {
+  const auto it = impl_->claims.find(run);
+  if (it == impl_->claims.end()) return std::nullopt;
+  return it->second;
+}
+
+void RunStore::requireClaim(const std::string& run) const {
+  const auto claim = claimOf(run);
+  if (!claim) return;
+  sqlite3* db = impl_->db;
+  Stmt st(db, "SELECT resumes, pid, host FROM runs WHERE uuid = ?1");
+  st.bindText(1, run);
+  if (!st.step()) fail(db, "no run '" + run + "' (deleted?)");
+  if (st.columnInt(0) == *claim) return;
+  fail(db, "run '" + run + "' was resumed by process " + st.columnText(1) +
+               " on " + st.columnText(2) + " (resume " +
+               std::to_string(st.columnInt(0)) +
+               ") while this process was not heard from; this process "
+               "stops recording it");
 }
 
 void RunStore::addParams(const std::string& run,
                          const std::vector<ParamRow>& rows) {
   sqlite3* db = impl_->db;
-  inTransaction(db, [&] {
-    Stmt st(db,
-            "INSERT INTO params (run, key, type, value) VALUES (?1, ?2, ?3, "
-            "?4)");
-    for (const ParamRow& p : rows) {
-      st.bindText(1, run).bindText(2, p.key).bindText(3, p.type);
-      bindParamValue(st, 4, p);
-      st.run();
-    }
-  });
+  inTransaction(db, [&] { insertParams(db, run, rows); });
 }
 
 void RunStore::addPlugins(const std::string& run,
                           const std::vector<PluginRow>& rows) {
   sqlite3* db = impl_->db;
-  inTransaction(db, [&] {
-    // A plugin used in several slots is one row.
-    Stmt st(db,
-            "INSERT OR REPLACE INTO run_plugins (run, name, kind, version, "
-            "file, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    for (const PluginRow& p : rows) {
-      st.bindText(1, run)
-          .bindText(2, p.name)
-          .bindText(3, p.kind)
-          .bindText(4, p.version)
-          .bindText(5, p.file)
-          .bindText(6, p.sha256);
-      st.run();
-    }
-  });
+  inTransaction(db, [&] { insertPlugins(db, run, rows); });
 }
 
 void RunStore::logMetric(const std::string& run, const MetricRow& row) {
@@ -330,6 +365,8 @@ void RunStore::flush() {
                 "INSERT INTO metrics (run, key, step, epoch, value, time) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     std::set<std::string> runs;
+    for (const auto& row : batch) runs.insert(row.first);
+    for (const std::string& run : runs) requireClaim(run);
     for (const auto& [run, m] : batch) {
       insert.bindText(1, run)
           .bindText(2, m.key)
@@ -338,7 +375,6 @@ void RunStore::flush() {
           .bindReal(5, m.value)
           .bindReal(6, m.time);
       insert.run();
-      runs.insert(run);
     }
     // At most once a second: the update rewrites the run's whole row, the
     // resolved spec included, which cost more than the metric rows when a
@@ -355,13 +391,20 @@ void RunStore::flush() {
   });
 }
 
-void RunStore::heartbeat(const std::string& run) {
+void RunStore::heartbeat(const std::string& run,
+                         std::optional<std::int64_t> claim) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
-    Stmt st(db, "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1");
+    Stmt st(db,
+            "UPDATE runs SET heartbeat_at = ?2 WHERE uuid = ?1 "
+            "AND (?3 IS NULL OR resumes = ?3)");
     st.bindText(1, run).bindReal(2, nowSeconds());
+    if (claim) st.bindInt(3, *claim);
     st.run();
-    if (sqlite3_changes(db) == 0) fail(db, "no run '" + run + "'");
+    if (sqlite3_changes(db) == 0) {
+      fail(db, "no run '" + run + "'" +
+                   (claim ? " of this process (resumed by another?)" : ""));
+    }
   });
 }
 
@@ -369,6 +412,7 @@ void RunStore::addClassMetrics(const std::string& run,
                                const std::vector<ClassMetricRow>& rows) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
+    requireClaim(run);
     // Re-evaluating an epoch replaces its values.
     Stmt st(db,
             "INSERT OR REPLACE INTO class_metrics (run, epoch, metric, "
@@ -390,6 +434,7 @@ void RunStore::addClassMetrics(const std::string& run,
 void RunStore::addCheckpoint(const std::string& run, const CheckpointRow& row) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
+    requireClaim(run);
     if (row.best) {
       Stmt clear(db,
                  "UPDATE checkpoints SET best = 0 WHERE run = ?1 AND best = 1");
@@ -418,17 +463,21 @@ void RunStore::addCheckpoint(const std::string& run, const CheckpointRow& row) {
 }
 
 void RunStore::reopenRun(const std::string& run, double stale_after_s,
-                         std::int64_t pid) {
+                         std::int64_t pid, const std::string& host,
+                         std::optional<std::int64_t> gone_claim) {
   sqlite3* db = impl_->db;
+  std::int64_t claim = 0;
   inTransaction(db, [&] {
     Stmt current(db,
-                 "SELECT status, heartbeat_at, host FROM runs WHERE uuid = ?1");
+                 "SELECT status, heartbeat_at, host, resumes FROM runs "
+                 "WHERE uuid = ?1");
     current.bindText(1, run);
     if (!current.step()) fail(db, "no run '" + run + "'");
     const std::string status = current.columnText(0);
     const double age = nowSeconds() - current.columnReal(1);
+    const std::int64_t resumes = current.columnInt(3);
     if (status == "FINISHED") fail(db, "run '" + run + "' already FINISHED");
-    if (status == "RUNNING" && age < stale_after_s) {
+    if (status == "RUNNING" && age < stale_after_s && gone_claim != resumes) {
       fail(db, "run '" + run + "' is still running on " +
                    current.columnText(2) + " (heartbeat " +
                    std::to_string(static_cast<long>(age)) + " s ago)");
@@ -436,10 +485,17 @@ void RunStore::reopenRun(const std::string& run, double stale_after_s,
     Stmt st(
         db,
         "UPDATE runs SET status = 'RUNNING', ended_at = NULL, error = NULL, "
-        "heartbeat_at = ?2, resumes = resumes + 1, pid = ?3 WHERE uuid = ?1");
-    st.bindText(1, run).bindReal(2, nowSeconds()).bindInt(3, pid);
+        "heartbeat_at = ?2, resumes = ?3, pid = ?4, host = ?5 "
+        "WHERE uuid = ?1");
+    claim = resumes + 1;
+    st.bindText(1, run)
+        .bindReal(2, nowSeconds())
+        .bindInt(3, claim)
+        .bindInt(4, pid)
+        .bindText(5, host);
     st.run();
   });
+  impl_->claims[run] = claim;
 }
 
 std::vector<std::string> RunStore::truncateAfter(
@@ -448,6 +504,7 @@ std::vector<std::string> RunStore::truncateAfter(
   sqlite3* db = impl_->db;
   std::vector<std::string> removed;
   inTransaction(db, [&] {
+    requireClaim(run);
     Stmt later(db, "SELECT path FROM checkpoints WHERE run = ?1 AND step > ?2");
     later.bindText(1, run).bindInt(2, step);
     while (later.step()) removed.push_back(later.columnText(0));
@@ -469,6 +526,7 @@ void RunStore::removeCheckpoint(const std::string& run,
                                 const std::string& path) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
+    requireClaim(run);
     Stmt st(db, "DELETE FROM checkpoints WHERE run = ?1 AND path = ?2");
     st.bindText(1, run).bindText(2, path);
     st.run();
@@ -505,6 +563,7 @@ std::vector<std::string> RunStore::deleteRuns(
 void RunStore::setBadImages(const std::string& run, std::int64_t count) {
   sqlite3* db = impl_->db;
   inTransaction(db, [&] {
+    requireClaim(run);
     Stmt st(db, "UPDATE runs SET bad_images = ?2 WHERE uuid = ?1");
     st.bindText(1, run).bindInt(2, count);
     st.run();
@@ -516,6 +575,16 @@ std::int64_t RunStore::addEvaluation(const std::string& run,
   sqlite3* db = impl_->db;
   std::int64_t id = 0;
   inTransaction(db, [&] {
+    // In the same transaction, so that a `delete` cannot come in between:
+    // said as such, not as "FOREIGN KEY constraint failed".
+    Stmt exists(db, "SELECT 1 FROM runs WHERE uuid = ?1");
+    exists.bindText(1, run);
+    if (!exists.step()) {
+      throw StoreError("run store '" + path_ + "': run " + run +
+                       " is not there (deleted while it was being "
+                       "evaluated?); the evaluation of " +
+                       eval.checkpoint + " is not recorded");
+    }
     Stmt st(db,
             "INSERT INTO evaluations (run, checkpoint, checkpoint_sha256, "
             "split, created_at, scores_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
@@ -575,6 +644,7 @@ void RunStore::finishRun(const std::string& run, const std::string& status,
   }
   flush();
   inTransaction(db, [&] {
+    requireClaim(run);
     Stmt current(db, "SELECT status FROM runs WHERE uuid = ?1");
     current.bindText(1, run);
     if (!current.step()) fail(db, "no run '" + run + "'");
@@ -614,9 +684,11 @@ std::string RunStore::resolveRun(const std::string& ref,
     fail(db, "no run matches '" + ref + "' (a uuid prefix needs at least " +
                  std::to_string(kMinPrefix) + " characters)");
   }
+  // A range of the primary key ('~' sorts after every uuid character),
+  // not a scan of every run.
   Stmt st(db,
           "SELECT uuid, name FROM runs "
-          "WHERE substr(uuid, 1, length(?1)) = lower(?1) "
+          "WHERE uuid >= lower(?1) AND uuid < lower(?1) || '~' "
           "ORDER BY started_at DESC, rowid DESC LIMIT ?2");
   st.bindText(1, ref).bindInt(2, kMaxCandidates + 1);
   std::vector<std::string> candidates;
@@ -636,8 +708,10 @@ std::string RunStore::resolveRun(const std::string& ref,
   fail(db, "run reference '" + ref + "' is ambiguous; candidates: " + list);
 }
 
-RunStore::Table RunStore::query(const std::string& sql,
-                                const std::vector<std::string>& params) const {
+void RunStore::queryEach(
+    const std::string& sql, const std::vector<std::string>& params,
+    const std::function<void(const std::vector<std::string>&)>& columns,
+    const std::function<void(const Row&)>& row) const {
   sqlite3* db = impl_->db;
   const char* tail = nullptr;
   Stmt st(db, sql.c_str(), &tail);
@@ -672,24 +746,45 @@ RunStore::Table RunStore::query(const std::string& sql,
   for (std::size_t i = 0; i < params.size(); ++i) {
     st.bindText(static_cast<int>(i) + 1, params[i]);
   }
-  Table table;
-  const int columns = sqlite3_column_count(st.get());
-  for (int c = 0; c < columns; ++c) {
-    table.columns.emplace_back(sqlite3_column_name(st.get(), c));
+  const int count = sqlite3_column_count(st.get());
+  std::vector<std::string> names;
+  for (int c = 0; c < count; ++c) {
+    names.emplace_back(sqlite3_column_name(st.get(), c));
   }
-  table.types.assign(columns, "null");
+  columns(names);
+  Row values;
   while (st.step()) {
-    auto& row = table.rows.emplace_back();
-    for (int c = 0; c < columns; ++c) {
+    values.cells.clear();
+    values.types.clear();
+    for (int c = 0; c < count; ++c) {
       const int type = sqlite3_column_type(st.get(), c);
+      values.types.push_back(typeName(type));
       if (type == SQLITE_NULL) {
-        row.emplace_back(std::nullopt);
-        continue;
+        values.cells.emplace_back(std::nullopt);
+      } else {
+        values.cells.emplace_back(st.columnText(c));
       }
-      row.emplace_back(st.columnText(c));
-      if (table.types[c] == "null") table.types[c] = typeName(type);
     }
+    row(values);
   }
+}
+
+RunStore::Table RunStore::query(const std::string& sql,
+                                const std::vector<std::string>& params) const {
+  Table table;
+  queryEach(
+      sql, params,
+      [&table](const std::vector<std::string>& names) {
+        table.columns = names;
+        table.types.assign(names.size(), "null");
+      },
+      [&table](const Row& values) {
+        table.rows.push_back(values.cells);
+        for (std::size_t c = 0; c < values.cells.size(); ++c) {
+          // The first non-NULL value's type stands for the column.
+          if (table.types[c] == "null") table.types[c] = values.types[c];
+        }
+      });
   return table;
 }
 

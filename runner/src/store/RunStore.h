@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -25,7 +26,7 @@ class StoreBusyError : public StoreError {
 };
 
 // Current schema version (PRAGMA user_version after migrations).
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 
 struct RunInfo {
   std::string uuid;  // filled by createRun when empty
@@ -118,8 +119,11 @@ class RunStore {
   const std::string& path() const { return path_; }
   int schemaVersion() const;
 
-  // Inserts a RUNNING run with start time and heartbeat = now; returns uuid.
-  std::string createRun(RunInfo info);
+  // Inserts a RUNNING run with start time and heartbeat = now, with its
+  // parameters and plugins in the same transaction (a kill in between would
+  // leave a run that `runs --where "lr < ..."` cannot see); returns uuid.
+  std::string createRun(RunInfo info, const std::vector<ParamRow>& params = {},
+                        const std::vector<PluginRow>& plugins = {});
   void addParams(const std::string& run, const std::vector<ParamRow>& rows);
   void addPlugins(const std::string& run, const std::vector<PluginRow>& rows);
 
@@ -127,18 +131,31 @@ class RunStore {
   // the buffer reaches `batch_rows` (default 256) or on flush()/finishRun().
   void logMetric(const std::string& run, const MetricRow& row);
   void flush();  // also refreshes the run's heartbeat
-  void heartbeat(const std::string& run);
+  // Refreshes the run's heartbeat; with `claim`, only while the run is still
+  // that claim's (see claimOf): StoreError otherwise.
+  void heartbeat(const std::string& run,
+                 std::optional<std::int64_t> claim = std::nullopt);
 
   void addClassMetrics(const std::string& run,
                        const std::vector<ClassMetricRow>& rows);
   void addCheckpoint(const std::string& run, const CheckpointRow& row);
   // Clears the best flag of the run's other checkpoints when row.best.
 
-  // Marks a stopped run (FAILED, KILLED, or RUNNING with a heartbeat older
-  // than `stale_after_s`) RUNNING again under process `pid` and counts the
-  // resume. Refuses a FINISHED run and a run whose heartbeat is fresh.
-  void reopenRun(const std::string& run, double stale_after_s,
-                 std::int64_t pid);
+  // Claims a stopped run for process `pid` on `host`: marks it RUNNING
+  // again and counts the resume, in one transaction. A stopped run is
+  // FAILED, KILLED, RUNNING with a heartbeat older than `stale_after_s`, or
+  // RUNNING under `gone_claim`, a claim whose process the caller found gone
+  // (runProcess). Refuses a FINISHED run and any other RUNNING one: of two
+  // processes resuming a run at once, one claims it, the other is refused.
+  void reopenRun(const std::string& run, double stale_after_s, std::int64_t pid,
+                 const std::string& host,
+                 std::optional<std::int64_t> gone_claim = std::nullopt);
+  // The claim this store holds on `run` (createRun or reopenRun made it):
+  // while it holds one, every write of the run's rows first checks that no
+  // other process has claimed the run since, and fails (StoreError) if one
+  // has, so that a process taken over (stopped, then resumed elsewhere)
+  // cannot record a step twice or end the run under the new owner.
+  std::optional<std::int64_t> claimOf(const std::string& run) const;
   // Forgets what a run recorded after its checkpoint at `step`, where
   // `completed_epochs` epochs had ended: metric rows with a later step,
   // per-class rows of later epochs, and later checkpoint rows (whose paths
@@ -209,6 +226,7 @@ class RunStore {
     std::string uuid;
     std::string name;
     std::string status;
+    std::string kind;  // "train", or "eval" (evaluation only)
   };
   RunHeader runHeader(const std::string& run) const;
   // runs.status as stored (RUNNING for a crashed run); nullopt: no such run.
@@ -225,6 +243,8 @@ class RunStore {
   struct RunProcess {
     std::optional<std::string> host;
     std::optional<std::int64_t> pid;
+    std::string status;      // as recorded (RUNNING, never CRASHED)
+    std::int64_t claim = 0;  // `resumes`: 0 for the first process
   };
   RunProcess runProcess(const std::string& run) const;
   // The run started in `sweep` by process `pid`, as run_summary shows it.
@@ -286,6 +306,20 @@ class RunStore {
   // In a read-only store any write is refused by SQLite itself.
   Table query(const std::string& sql,
               const std::vector<std::string>& params = {}) const;
+  // One result row: NULL cells are std::nullopt, everything else as text,
+  // with each value's own SQLite type ("integer", "real", "text", "blob",
+  // "null"): a column may hold several.
+  struct Row {
+    std::vector<std::optional<std::string>> cells;
+    std::vector<std::string> types;
+  };
+  // query() a row at a time, for results too large to hold (`labrun sql
+  // --csv` of millions of metric rows): `columns` gets the column names,
+  // then `row` each row as it is read.
+  void queryEach(
+      const std::string& sql, const std::vector<std::string>& params,
+      const std::function<void(const std::vector<std::string>&)>& columns,
+      const std::function<void(const Row&)>& row) const;
 
   // Display tables with their column titles (`labrun show`, `report`).
   Table runFacts(const std::string& run) const;       // one row, spec last
@@ -301,6 +335,9 @@ class RunStore {
   void setBatchRows(std::size_t rows) { batch_rows_ = rows; }
 
  private:
+  // Throws StoreError when this store holds a claim on `run` and another
+  // process has claimed it since (claimOf).
+  void requireClaim(const std::string& run) const;
   struct Impl;
   RunStore(std::string path, std::unique_ptr<Impl> impl);
   // The run's checkpoints that the SQL `which` (a condition, an order)

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,8 @@ struct RunStore::Impl {
   std::vector<std::pair<std::string, MetricRow>> pending;
   // When a flush last refreshed its runs' heartbeat (unix seconds).
   double flush_heartbeat_at = 0;
+  // Runs this store created or resumed, with the claim (`resumes`) it holds.
+  std::map<std::string, std::int64_t> claims;
 
   ~Impl() { sqlite3_close_v2(db); }
 };

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 #include "data/ImageLoader.h"
 #include "data/LabelSet.h"
@@ -299,8 +300,11 @@ struct Experiment::Parts {
 };
 
 Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
-                       const std::string& db_path)
-    : spec_(std::move(spec)), host_(&host), parts_(std::make_unique<Parts>()) {
+                       const std::string& db_path, ModelWeights weights)
+    : spec_(std::move(spec)),
+      host_(&host),
+      parts_(std::make_unique<Parts>()),
+      awaiting_checkpoint_(weights == ModelWeights::kCheckpoint) {
   const spec::Node& tree = spec_.tree;
   Parts& parts = *parts_;
   parts.options = bindOptions(tree, host);
@@ -320,6 +324,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   context.spec_dir = specDir(spec_);
   context.load_state_dict = io::loadStateDict;
   context.load_npy = io::readNpy;
+  context.initial_weights = !awaiting_checkpoint_;
   if (options.labels) {
     auto [train, val] =
         loadSplitLabels(*options.labels, tree, context.spec_dir);
@@ -364,7 +369,7 @@ Experiment::Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
   });
   parts.loss->to(parts.device);
   parts.metrics = makeMetrics(options, host, context);
-  if (options.init_from) {
+  if (options.init_from && !awaiting_checkpoint_) {
     // Weights only: a new run with its own optimizer and schedule.
     const auto& source = options.init_from->source;
     try {
@@ -437,13 +442,15 @@ RunOutcome Experiment::follow(const RunControls& controls, std::ostream& log) {
 
 RunOutcome Experiment::run(store::RunStore& store, const RunControls& controls,
                            std::ostream& log) {
-  if (parts_->options.trainer.save_checkpoints) requireWritableOutputDir();
+  if (parts_->options.trainer.save_checkpoints) {
+    requireWritableFolder(parts_->options.output_dir);
+  }
   const std::string uuid = recordRun(store, controls, "train", log);
   return train(&store, uuid, /*resume_from=*/nullptr, controls, log);
 }
 
-void Experiment::requireWritableOutputDir() const {
-  const fs::path dir = fs::absolute(parts_->options.output_dir);
+void Experiment::requireWritableFolder(const fs::path& folder) const {
+  const fs::path dir = fs::absolute(folder);
   std::error_code error;
   fs::create_directories(dir, error);
   if (!error && ::access(dir.c_str(), W_OK) != 0) {
@@ -486,7 +493,6 @@ std::string Experiment::recordRun(store::RunStore& store,
   info.world_size = collective_ ? collective_->worldSize() : 1;
   info.kind = kind;
 
-  const std::string uuid = store.createRun(info);
   // The parameters as used and typed, so that SQL compares them: a number
   // or boolean from the environment (${env:LR,0.01}) is its value, as no
   // secret is; any other value from it stays ${env:...}, as in spec_yaml.
@@ -503,7 +509,6 @@ std::string Experiment::recordRun(store::RunStore& store,
         typed != typed_values.end() ? typed->second : recorded;
     params.push_back({flat.key, flat.type, flat.value});
   }
-  store.addParams(uuid, params);
   std::vector<store::PluginRow> plugin_rows;
   std::vector<const PluginUse*> used = {
       &parts.options.backbone, &parts.options.head, &parts.options.loss};
@@ -514,7 +519,7 @@ std::string Experiment::recordRun(store::RunStore& store,
                            use->plugin->file,
                            util::sha256File(use->plugin->file)});
   }
-  store.addPlugins(uuid, plugin_rows);
+  const std::string uuid = store.createRun(info, params, plugin_rows);
   log << fmt::format("{}run {} ({}) on {}, {} threads",
                      kind == "eval" ? "evaluation-only " : "", uuid, info.name,
                      info.device, torch::get_num_threads());
@@ -544,6 +549,14 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
     const auto program = util::processProgram(*owner.pid);
     gone = (::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH) ||
            (program && program->rfind("labrun", 0) != 0);
+    // Alive, however old its heartbeat: stopped (Ctrl-Z, SIGSTOP) or hung,
+    // it would go on writing the run when it wakes.
+    if (!gone && program && owner.status == "RUNNING") {
+      throw spec::SpecError(fmt::format(
+          "run {} ({}) is still being trained by process {} on this host "
+          "(stopped or hung?); end it first (kill {}), then resume",
+          store.runHeader(uuid).name, uuid, *owner.pid, *owner.pid));
+    }
   }
   // Checked before the run is claimed, so that a refusal changes nothing;
   // the files passed over are warnings (stderr).
@@ -558,8 +571,15 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
         "labrun resume {} --restart",
         store.runHeader(uuid).name, uuid, recorded, uuid));
   }
-  store.reopenRun(uuid, gone ? 0.0 : store::RunStore::kStaleHeartbeatS,
-                  ::getpid());
+  if (parts_->options.trainer.save_checkpoints) {
+    requireWritableFolder(checkpoint ? fs::path(checkpoint->path).parent_path()
+                                     : fs::path(parts_->options.output_dir));
+  }
+  // Only the process found gone is passed over: of two resumes at once, the
+  // second finds the first's claim and is refused.
+  store.reopenRun(
+      uuid, store::RunStore::kStaleHeartbeatS, ::getpid(), util::hostName(),
+      gone ? std::optional<std::int64_t>(owner.claim) : std::nullopt);
   std::unique_ptr<CheckpointReader> from;
   if (checkpoint) {
     // Read once: the trainer restores from this reader.
@@ -584,6 +604,8 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
 RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
                              std::unique_ptr<CheckpointReader> resume_from,
                              const RunControls& controls, std::ostream& log) {
+  // A resumed run's weights are the checkpoint's.
+  if (!resume_from) requireWeights("training");
   Parts& parts = *parts_;
   if (collective_ && store) {
     collective_->publish("run", uuid);
@@ -615,7 +637,7 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   std::optional<store::Heartbeat> heartbeat;
   if (store) {
     store_recorder.emplace(*store, uuid, parts.options.keep_last);
-    heartbeat.emplace(controls.db_path, uuid);
+    heartbeat.emplace(controls.db_path, uuid, store->claimOf(uuid));
   }
   RunRecorder& recorder =
       store_recorder ? static_cast<RunRecorder&>(*store_recorder) : no_recorder;
@@ -651,9 +673,20 @@ void Experiment::finishRun(store::RunStore& store,
 
 void Experiment::loadCheckpoint(const std::string& path) {
   try {
+    // All or nothing: every parameter and buffer is the file's after this.
     CheckpointReader(path).loadModel(*parts_->model);
   } catch (const CheckpointError& unusable) {
     throw spec::SpecError(unusable.what());
+  }
+  awaiting_checkpoint_ = false;
+}
+
+void Experiment::requireWeights(const char* use) const {
+  if (awaiting_checkpoint_) {
+    throw std::logic_error(fmt::format(
+        "Experiment: {} before a checkpoint is loaded into a model built "
+        "without its initial weights",
+        use));
   }
 }
 
@@ -661,10 +694,14 @@ const std::vector<std::string>& Experiment::classNames() const {
   return parts_->val_batches->classNames();
 }
 
-const ModelImpl& Experiment::model() const { return *parts_->model; }
+const ModelImpl& Experiment::model() const {
+  requireWeights("model()");
+  return *parts_->model;
+}
 
 Predictions Experiment::predict(const std::vector<std::string>& images,
                                 const PredictProgress& progress) {
+  requireWeights("predict");
   return predictImages(
       parts_->model, parts_->device, parts_->options.val_images,
       static_cast<std::int64_t>(classNames().size()), images, progress);
@@ -683,11 +720,13 @@ EvalOutcome Experiment::evaluateInitial(store::RunStore& store,
                                         const RunControls& controls,
                                         const EvalRequest& request,
                                         std::ostream& log) {
+  requireWeights("evaluateInitial");
   EvalOutcome outcome;
   outcome.run.uuid = recordRun(store, controls, "eval", log);
   // A whole validation set (COCO's 40k images) takes a while: the heartbeat
   // keeps the run from showing as CRASHED meanwhile.
-  const store::Heartbeat heartbeat(controls.db_path, outcome.run.uuid);
+  const store::Heartbeat heartbeat(controls.db_path, outcome.run.uuid,
+                                   store.claimOf(outcome.run.uuid));
   try {
     outcome.evaluation = recordEvaluation(store, outcome.run.uuid, "init",
                                           /*sha256=*/"", request, log);

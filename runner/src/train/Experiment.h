@@ -2,6 +2,7 @@
 // model + data -> training loop -> run store.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -86,13 +87,25 @@ bool checkWatchedKeysWithoutData(const ResolvedSpec& spec,
                                  const ExperimentOptions& options,
                                  const plugins::PluginHost& host);
 
+// Where the model's weights come from once it is built.
+enum class ModelWeights {
+  // The spec's: the plugins' `weights` files, init_from, random values.
+  kInitial,
+  // A checkpoint of this model, which loadCheckpoint (or evaluate) loads
+  // next, replacing every parameter and buffer: the spec's initial weights
+  // are neither read nor needed (eval, predict and export of a run work
+  // where the pretrained file or the init_from run is not at hand).
+  kCheckpoint,
+};
+
 class Experiment {
  public:
   // Builds data, plugins, model and optimizer. Throws spec::SpecError or
   // plugins::PluginError before anything is recorded. A run that init_from
   // names is looked up in the store at `db_path`.
   Experiment(ResolvedSpec spec, const plugins::PluginHost& host,
-             const std::string& db_path = "");
+             const std::string& db_path = "",
+             ModelWeights weights = ModelWeights::kInitial);
   ~Experiment();
 
   // The spec's options as bound once (train/ExperimentOptions.h).
@@ -120,7 +133,8 @@ class Experiment {
                     const RunControls& controls, std::ostream& log);
   // Loads the model's weights from a checkpoint file (the commands look up
   // a run's best or last in the store first); a file that is not one of
-  // this model is a spec::SpecError naming it.
+  // this model is a spec::SpecError naming it. Built with
+  // ModelWeights::kCheckpoint, the model is not used before this.
   void loadCheckpoint(const std::string& path);
   // The classes of the model's outputs, in order.
   const std::vector<std::string>& classNames() const;
@@ -143,9 +157,11 @@ class Experiment {
 
  private:
   struct Parts;
-  // output_dir exists (created if need be) and can take checkpoint files;
-  // a spec::SpecError naming the key otherwise, before any run is recorded.
-  void requireWritableOutputDir() const;
+  // `folder` (output_dir, or a resumed run's checkpoint folder) exists
+  // (created if need be) and can take checkpoint files; a spec::SpecError
+  // naming output_dir's place in the spec otherwise, before anything is
+  // recorded.
+  void requireWritableFolder(const std::filesystem::path& folder) const;
   // Records a new run (spec, parameters, plugins, provenance) of `kind`.
   std::string recordRun(store::RunStore& store, const RunControls& controls,
                         const std::string& kind, std::ostream& log);
@@ -162,10 +178,14 @@ class Experiment {
   RunOutcome train(store::RunStore* store, const std::string& uuid,
                    std::unique_ptr<CheckpointReader> resume_from,
                    const RunControls& controls, std::ostream& log);
+  // Throws std::logic_error when the model is used for `use` while built
+  // without initial weights and no checkpoint is loaded yet.
+  void requireWeights(const char* use) const;
 
   ResolvedSpec spec_;
   const plugins::PluginHost* host_;  // for the prf plugin of thresholds
   std::unique_ptr<Parts> parts_;
+  bool awaiting_checkpoint_ = false;        // ModelWeights::kCheckpoint
   dist::Collective* collective_ = nullptr;  // set by joinGroup
 };
 

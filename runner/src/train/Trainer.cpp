@@ -123,6 +123,13 @@ EvalResult evaluateModel(Model& model, Loss& loss,
   // batch's targets, mask and sample ([B, 2K + 1]), is on the CPU already.
   std::vector<torch::Tensor> logit_rows, host_rows;
   torch::NoGradGuard no_grad;
+  if (gather) {
+    // Rank 0's buffers (BatchNorm's running statistics, which each rank
+    // updates from its own batches), as its checkpoints hold them: every
+    // rank evaluates the model that is saved, and a resumed run evaluates
+    // as the uninterrupted one did.
+    collective->broadcast(model->buffers());
+  }
   const bool was_training = model->is_training();
   model->eval();
   for (const auto& named : metrics) named.metric->reset();
@@ -269,6 +276,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
     train.startEpoch(epoch, state_.batches_done);
     for (auto& stage : stages_) stage->beforeEpoch(*this);
     const auto start = std::chrono::steady_clock::now();
+    // Images this process trained on in the epoch: a resumed epoch's count
+    // (from the checkpoint) includes the killed process's, its clock not.
+    const std::int64_t images_before = state_.epoch_images;
     std::int64_t group_size = 0, in_group = 0, group_images = 0;
     // The group's summed loss stays on the device (float64, so the sum is
     // that of the values read) until its host copy is queued.
@@ -374,8 +384,9 @@ FitEnd Trainer::fit(data::BatchSource& train, data::BatchSource& val,
         "train/epoch_loss", state_.step, epoch,
         state_.epoch_loss_sum / std::max<std::int64_t>(state_.epoch_steps, 1));
     const double epoch_s = secondsSince(start);
-    recorder_.metric("train/images_per_s", state_.step, epoch,
-                     state_.epoch_images / epoch_s);
+    recorder_.metric(
+        "train/images_per_s", state_.step, epoch,
+        static_cast<double>(state_.epoch_images - images_before) / epoch_s);
     recorder_.metric("train/loader_wait_frac", state_.step, epoch,
                      loader_wait_s / epoch_s);
     recorder_.metric("train/peak_rss_mib", state_.step, epoch,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "spec/Node.h"
 #include "spec/SpecLoader.h"
@@ -597,6 +599,20 @@ TEST_F(CliTest, SmokeRunIsRecordedAndQueryable) {
       << json.out;
   const Result csv = labrun("sql \"SELECT name, status FROM runs\" --csv");
   EXPECT_EQ(csv.out, "name,status\r\nsmoke,FINISHED\r\n");
+  // A row at a time, each value typed as SQLite holds it: a column of
+  // several types (once "error: stoll", and 1e20 printed as 1).
+  const std::string mixed =
+      "sql \"SELECT 1 AS v, 'a' AS w UNION ALL SELECT 'x,y', NULL UNION ALL "
+      "SELECT 1e20, 2.5\" ";
+  const Result typed = labrun(mixed + "--json");
+  EXPECT_EQ(typed.code, 0) << typed.err;
+  EXPECT_EQ(typed.out,
+            "[\n  {\n    \"v\": 1,\n    \"w\": \"a\"\n  },\n  {\n    \"v\": "
+            "\"x,y\",\n    \"w\": null\n  },\n  {\n    \"v\": 1e+20,\n    "
+            "\"w\": 2.5\n  }\n]\n");
+  EXPECT_EQ(labrun(mixed + "--csv").out,
+            "v,w\r\n1,a\r\n\"x,y\",\r\n1.0e+20,2.5\r\n");
+  EXPECT_EQ(labrun("sql \"SELECT 1 AS v WHERE 0\" --json").out, "[]\n");
   // Values after the query bind ?1, ?2, ... as text.
   const std::string bound =
       "sql \"SELECT name FROM run_summary WHERE lr < CAST(?1 AS REAL) AND "
@@ -1622,6 +1638,19 @@ TEST_F(CliTest, EvalOfASpecFailsAsARunDoes) {
   EXPECT_EQ(*row.rows[0][0], "eval");
   EXPECT_EQ(*row.rows[0][1], "FAILED");
   EXPECT_EQ(*row.rows[0][2], "0");
+  // Resuming it would train it (it once did, recording training metrics
+  // and checkpoints under an evaluation-only run).
+  const Result resumed = labrun("resume smoke");
+  EXPECT_EQ(resumed.code, 2);
+  EXPECT_NE(resumed.err.find("is an evaluation-only run (labrun eval SPEC): "
+                             "it trains nothing"),
+            std::string::npos)
+      << resumed.err;
+  EXPECT_EQ(store
+                ->query("SELECT status, resumes, (SELECT count(*) FROM "
+                        "metrics) FROM runs")
+                .rows.at(0),
+            (std::vector<std::optional<std::string>>{"FAILED", "0", "0"}));
 }
 
 TEST_F(CliTest, MetricInstancesThatWouldShareKeysAreASpecError) {
@@ -2245,6 +2274,43 @@ train: {epochs: 1, log_every: 0}
   EXPECT_FALSE(fs::exists(dir_ / "nowhere"));
 }
 
+// A run's initial weights (a plugin's `weights` file, init_from's run) are
+// read when it starts: eval, export and resume of the run use its own
+// checkpoints and work once those are gone (another machine, a moved
+// pretrained file). Evaluating the initial weights still needs them.
+TEST_F(CliTest, ARunOutlivesTheFilesItStartedFrom) {
+  ASSERT_EQ(labrun("run " + kSmoke + kFast + " -q name=source").code, 0);
+  const Result exported = labrun("export source -o init.pt");
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  const std::string from_file =
+      " model.head.weights='" + (dir_ / "init.pt").string() + "'";
+  killAfterCheckpoint("run " + kSmoke + kResumable + from_file + " name=file",
+                      /*step=*/8);
+  const Result warm =
+      labrun("run " + kSmoke + kFast + " init_from=source -q name=warm");
+  ASSERT_EQ(warm.code, 0) << warm.err;
+  fs::remove(dir_ / "init.pt");
+  const Result deleted = labrun("delete source --yes");
+  ASSERT_EQ(deleted.code, 0) << deleted.err;
+
+  const Result resumed = labrun("resume file -q");
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  for (const std::string run : {"file", "warm"}) {
+    SCOPED_TRACE(run);
+    const Result eval = labrun("eval " + run);
+    EXPECT_EQ(eval.code, 0) << eval.err;
+    const Result again = labrun("export " + run + " -o " + run + ".pt");
+    EXPECT_EQ(again.code, 0) << again.err;
+  }
+  // The spec's own weights, evaluated: the file is needed, and named.
+  const Result initial = labrun("eval " + kSmoke + kFast + from_file);
+  EXPECT_EQ(initial.code, 2);
+  EXPECT_NE(initial.err.find("model.head: head plugin 'fc'"), std::string::npos)
+      << initial.err;
+  EXPECT_NE(initial.err.find((dir_ / "init.pt").string()), std::string::npos)
+      << initial.err;
+}
+
 // init_from: a checkpoint file or a run of the store, the whole model or
 // only some module prefixes (transfer); entries that do not fit are listed
 // by key and shape.
@@ -2419,6 +2485,49 @@ TEST_F(CliTest, TenSeededKillsLoseNothing) {
   // before the run is recorded or after it finished).
   std::printf("[ resumed ] %d of the killed runs\n", resumes);
   EXPECT_GE(resumes, 5);
+}
+
+// A run whose process is alive on this host is not resumed, however old
+// its heartbeat (a stopped or hung process): it would go on writing the run
+// when it wakes, beside the resumed one. Here the process stops itself
+// (SIGSTOP, by the kill shim) once its checkpoint of step 4 is in place.
+TEST_F(CliTest, ResumeRefusesARunWhoseProcessIsAlive) {
+  const std::string line =
+      "cd '" + dir_.string() + "' && (LD_PRELOAD='" + LABRUN_KILL_SHIM +
+      "' LABRUN_SIGNAL_AFTER_RENAME='STOP:step-00000004.pt' " +
+      labrunCommand("run " + kSmoke + kResumable + " -q name=frozen") +
+      " >frozen.out 2>&1 &)";
+  ASSERT_EQ(std::system(line.c_str()), 0);
+  // Stopped: no time bound here, ctest's TIMEOUT is the bound.
+  std::int64_t pid = 0;
+  for (std::string state; state != "T";
+       std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    if (!fs::exists(db())) continue;
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    const auto rows = store->query("SELECT pid FROM runs").rows;
+    if (rows.empty()) continue;
+    pid = std::stoll(*rows.at(0).at(0));
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string skip;
+    stat >> skip >> skip >> state;  // pid, (comm), state
+  }
+  labrun::store::RunStore::open(db())->query(
+      "UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  const Result refused = labrun("resume frozen");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("is still being trained by process " +
+                             std::to_string(pid) + " on this host"),
+            std::string::npos)
+      << refused.err;
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGCONT), 0);
+  for (std::string status; status != "FINISHED";
+       std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+    status = *store->query("SELECT status FROM runs").rows.at(0).at(0);
+    ASSERT_NE(status, "FAILED") << slurp((dir_ / "frozen.out").string());
+  }
+  auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
+  EXPECT_EQ(*store->query("SELECT resumes FROM runs").rows.at(0).at(0), "0");
 }
 
 // Four runs writing one store at once: no "database is locked", and every

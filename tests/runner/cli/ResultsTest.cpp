@@ -226,6 +226,55 @@ TEST(SweepGrid, EmptyOrRepeatedListElementIsASpecError) {
   EXPECT_EQ(error("optim.lr=0.1,0.10"), "");
 }
 
+// A series with more points than the plot has pixel columns: per column,
+// the lowest and highest pixel drawn are those of every point (checked
+// against the same chart with markers, which is never thinned), with at most
+// four points, so a 100,000-step curve stays a small page.
+TEST(ReportHtml, LongSeriesKeepEveryPixelColumnsExtremes) {
+  std::vector<std::pair<double, double>> curve;
+  for (int step = 1; step <= 100000; ++step) {
+    curve.emplace_back(step, 1.0 + 0.5 * std::sin(step * 0.01));
+  }
+  curve[54321].second = 9.0;
+  curve[77777].second = -3.0;
+  // The first polyline's points, found without std::regex (megabytes).
+  const auto drawn = [&](bool markers) {
+    labrun::cli::LineChart chart;
+    chart.x_label = "step";
+    chart.y_label = "loss";
+    chart.markers = markers;
+    chart.series = {{"long", curve}};
+    const std::string svg = labrun::cli::renderLineChart(chart);
+    const std::string open = "<polyline points=\"";
+    const std::size_t from = svg.find(open) + open.size();
+    return points(svg.substr(from, svg.find('"', from) - from));
+  };
+  const auto thinned = drawn(false);
+  const auto all = drawn(true);
+  ASSERT_EQ(all.size(), curve.size());
+  EXPECT_LT(thinned.size(), 2000u);
+  const auto columns = [](const std::vector<std::pair<double, double>>& line) {
+    std::map<long, std::vector<double>> ys;
+    for (const auto& [x, y] : line) ys[std::lround(std::floor(x))].push_back(y);
+    return ys;
+  };
+  const auto every = columns(all);
+  const auto kept = columns(thinned);
+  ASSERT_EQ(kept.size(), every.size());
+  for (const auto& [column, ys] : every) {
+    const auto& some = kept.at(column);
+    EXPECT_LE(some.size(), 4u) << column;
+    EXPECT_EQ(*std::min_element(some.begin(), some.end()),
+              *std::min_element(ys.begin(), ys.end()))
+        << column;
+    EXPECT_EQ(*std::max_element(some.begin(), some.end()),
+              *std::max_element(ys.begin(), ys.end()))
+        << column;
+  }
+  EXPECT_EQ(thinned.front(), all.front());
+  EXPECT_EQ(thinned.back(), all.back());
+}
+
 TEST(ReportHtml, LineChartDrawsOnePolylinePerSeriesWithItsPoints) {
   labrun::cli::LineChart chart;
   chart.title = "Loss <per> epoch";

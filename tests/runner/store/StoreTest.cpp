@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -66,6 +67,8 @@ std::string scalar(const RunStore& store, const std::string& sql,
   const auto rows = lines(store, sql, params);
   return rows.empty() ? "<none>" : rows[0];
 }
+
+constexpr double kStale = RunStore::kStaleHeartbeatS;
 
 RunInfo makeInfo(const std::string& name, const std::string& uuid = "") {
   RunInfo info;
@@ -621,6 +624,25 @@ TEST_F(StoreTest, HotQueriesGoFromRunsToTheirRowsThroughIndexes) {
                     "WHERE run = ?1 GROUP BY key",
                     {"x"}),
                "SEARCH metrics USING INDEX metrics_run_key_step (run=?)"));
+  // A uuid prefix (resolveRun: every command naming a run) and a checkpoint
+  // file's run (`delete` for each file, --checkpoint FILE): searches, where
+  // a store of 5,000 runs showed scans costing seconds with a cold cache.
+  const std::string prefix =
+      plan(*store,
+           "SELECT uuid, name FROM runs "
+           "WHERE uuid >= lower(?1) AND uuid < lower(?1) || '~' "
+           "ORDER BY started_at DESC, rowid DESC LIMIT ?2",
+           {"43e00e89", "6"});
+  EXPECT_TRUE(Contains(prefix,
+                       "SEARCH runs USING INDEX sqlite_autoindex_runs_1 "
+                       "(uuid>? AND uuid<?)"))
+      << prefix;
+  const std::string owner =
+      plan(*store, "SELECT run FROM checkpoints WHERE path = ?1", {"x.pt"});
+  EXPECT_TRUE(Contains(owner,
+                       "SEARCH checkpoints USING INDEX checkpoints_path "
+                       "(path=?)"))
+      << owner;
 }
 
 TEST_F(StoreTest, ClassMetricsStoreNullForUndefined) {
@@ -914,31 +936,112 @@ TEST_F(StoreTest, LockHeldPastTheBusyTimeoutIsABusyError) {
 }
 
 TEST_F(StoreTest, StaleHeartbeatShowsAsCrashedAndCanBeReopened) {
-  constexpr double kStale = RunStore::kStaleHeartbeatS;
   auto store = RunStore::open(path_);
   const std::string run = store->createRun(makeInfo("killed"));
   // Fresh heartbeat: still running, so resuming it is refused.
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
-                       "is still running on testhost"));
+  EXPECT_TRUE(
+      Contains(errorOf([&] { store->reopenRun(run, kStale, 42, "testhost"); }),
+               "is still running on testhost"));
   // The view (SQL, a literal) and resume (C++) draw the line at the same
   // age: 10 s short of it, both say running.
   RawDb raw(path_);
   raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - " +
            std::to_string(kStale - 10));
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "RUNNING");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
-                       "is still running on testhost"));
+  EXPECT_TRUE(
+      Contains(errorOf([&] { store->reopenRun(run, kStale, 42, "testhost"); }),
+               "is still running on testhost"));
   // 10 s past it, as if the process died with -9: both say it is gone.
   raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 20");
   EXPECT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
-  store->reopenRun(run, kStale, 42);
+  store->reopenRun(run, kStale, 42, "testhost");
   EXPECT_EQ(scalar(*store, "SELECT status, resumes FROM run_summary"),
             "RUNNING|1");
   EXPECT_EQ(scalar(*store, "SELECT pid FROM runs"), "42");
   store->finishRun(run, "FINISHED", "");
-  EXPECT_TRUE(Contains(errorOf([&] { store->reopenRun(run, kStale, 42); }),
-                       "already FINISHED"));
+  EXPECT_TRUE(
+      Contains(errorOf([&] { store->reopenRun(run, kStale, 42, "testhost"); }),
+               "already FINISHED"));
+}
+
+// One writer per run. Of two processes resuming a crashed run, the first
+// claims it and the second is refused, even when both found its process
+// gone; the process that lost the run (stopped, then resumed elsewhere)
+// can no longer write it, its heartbeat included.
+TEST_F(StoreTest, ARunHasOneWriterAtATime) {
+  auto first = RunStore::open(path_);
+  const std::string run =
+      first->createRun(makeInfo("taken"), {{"optim.lr", "float", "0.01"}},
+                       {{"fc", "head", "1", "/p/fc.so", "ab"}});
+  EXPECT_EQ(first->claimOf(run), 0);
+  EXPECT_EQ(scalar(*first,
+                   "SELECT (SELECT count(*) FROM params) || ' ' || (SELECT "
+                   "count(*) FROM run_plugins)"),
+            "1 1");
+  RawDb raw(path_);
+  raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
+  auto second = RunStore::open(path_);
+  auto third = RunStore::open(path_);
+  // Both found claim 0's process gone; the second to claim finds claim 1.
+  const auto gone = second->runProcess(run).claim;
+  EXPECT_EQ(gone, 0);
+  second->reopenRun(run, kStale, 43, "otherhost", gone);
+  EXPECT_EQ(second->claimOf(run), 1);
+  EXPECT_TRUE(Contains(
+      errorOf([&] { third->reopenRun(run, kStale, 44, "testhost", gone); }),
+      "is still running on otherhost"));
+  EXPECT_FALSE(third->claimOf(run));
+  EXPECT_EQ(scalar(*first,
+                   "SELECT resumes || ' ' || pid || ' ' || host FROM "
+                   "runs"),
+            "1 43 otherhost");
+  // The first process wakes up: none of its writes of the run lands.
+  const std::string taken =
+      "run 'RUN' was resumed by process 43 on otherhost (resume 1) while this "
+      "process was not heard from; this process stops recording it";
+  const auto expectTaken = [&](const std::function<void()>& write) {
+    std::string message = errorOf(write);
+    const auto at = message.find(run);
+    if (at != std::string::npos) message.replace(at, run.size(), "RUN");
+    EXPECT_TRUE(Contains(message, taken)) << message;
+  };
+  first->logMetric(run, metric("train/loss", 5, 1, 0.5));
+  expectTaken([&] { first->flush(); });
+  expectTaken([&] {
+    first->addCheckpoint(run, {5, 1, "/c/5.pt", 10, "ab", 0.5, true});
+  });
+  expectTaken([&] {
+    first->addClassMetrics(run, {{1, "AP", 0, "cat", 50.0, 3}});
+  });
+  expectTaken([&] { first->finishRun(run, "FINISHED", ""); });
+  EXPECT_TRUE(Contains(errorOf([&] { first->heartbeat(run, 0); }),
+                       "resumed by another?"));
+  EXPECT_EQ(scalar(*first,
+                   "SELECT status || ' ' || (SELECT count(*) FROM metrics) || "
+                   "' ' || (SELECT count(*) FROM checkpoints) FROM runs"),
+            "RUNNING 0 0");
+  // The new owner writes and ends it.
+  second->logMetric(run, metric("train/loss", 5, 1, 0.5));
+  second->heartbeat(run, 1);
+  second->finishRun(run, "FINISHED", "");
+  EXPECT_EQ(scalar(*first,
+                   "SELECT status || ' ' || (SELECT count(*) FROM metrics) "
+                   "FROM runs"),
+            "FINISHED 1");
+}
+
+// A process found gone (same host, no such pid) is passed over at once,
+// however fresh its heartbeat: only that claim, not a later one.
+TEST_F(StoreTest, AGoneClaimIsPassedOverAtOnce) {
+  auto store = RunStore::open(path_);
+  const std::string run = store->createRun(makeInfo("gone"));
+  auto resumer = RunStore::open(path_);
+  EXPECT_TRUE(Contains(
+      errorOf([&] { resumer->reopenRun(run, kStale, 50, "testhost", 1); }),
+      "is still running"));
+  resumer->reopenRun(run, kStale, 50, "testhost", 0);
+  EXPECT_EQ(resumer->claimOf(run), 1);
 }
 
 // What keeps a long run from looking crashed: the heartbeat's own thread
@@ -951,7 +1054,7 @@ TEST_F(StoreTest, HeartbeatKeepsARunAliveUntilItStops) {
   raw.exec("UPDATE runs SET heartbeat_at = heartbeat_at - 120");
   ASSERT_EQ(scalar(*store, "SELECT status FROM run_summary"), "CRASHED");
   {
-    const Heartbeat beating(path_, run, std::chrono::seconds(1));
+    const Heartbeat beating(path_, run, std::nullopt, std::chrono::seconds(1));
     for (int i = 0; i < 600 && scalar(*store,
                                       "SELECT status FROM "
                                       "run_summary") != "RUNNING";
@@ -1004,6 +1107,14 @@ TEST_F(StoreTest, EvaluationsAreLinkedToTheirRun) {
   EXPECT_EQ(
       scalar(*store, "SELECT value IS NULL FROM evaluation_class_metrics"),
       "1");
+  // A run deleted meanwhile (`labrun delete` while `eval` ran).
+  store->finishRun(run, "FINISHED", "");
+  store->deleteRuns({run});
+  EXPECT_EQ(errorOf([&] { store->addEvaluation(run, eval); }),
+            "run store '" + path_ + "': run " + run +
+                " is not there (deleted while it was being evaluated?); the "
+                "evaluation of /c/best.pt is not recorded");
+  EXPECT_EQ(scalar(*store, "SELECT count(*) FROM evaluations"), "0");
 }
 
 // `labrun delete`: one transaction takes a run's rows from every table
