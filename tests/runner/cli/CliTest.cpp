@@ -2502,9 +2502,14 @@ TEST_F(CliTest, ResumeRefusesARunWhoseProcessIsAlive) {
   std::int64_t pid = 0;
   for (std::string state; state != "T";
        std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
-    if (!fs::exists(db())) continue;
-    auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
-    const auto rows = store->query("SELECT pid FROM runs").rows;
+    std::vector<std::vector<std::optional<std::string>>> rows;
+    try {
+      // Not there yet, or still being migrated by the run.
+      rows = labrun::store::RunStore::open(db(), /*read_only=*/true)
+                 ->query("SELECT pid FROM runs")
+                 .rows;
+    } catch (const labrun::store::StoreError&) {
+    }
     if (rows.empty()) continue;
     pid = std::stoll(*rows.at(0).at(0));
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
