@@ -4,10 +4,6 @@
 
 namespace labrun::train {
 
-void SignalStage::beforeRun(TrainLoop& /*loop*/, const Metrics& /*sanity*/) {
-  handlers_.emplace();
-}
-
 void SignalStage::afterUpdate(TrainLoop& loop) { poll(loop); }
 
 void SignalStage::afterEpoch(TrainLoop& loop, const Metrics& /*values*/) {

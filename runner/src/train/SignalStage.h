@@ -1,9 +1,9 @@
-// SIGINT/SIGTERM as a stage (train/StopSignal): from the start of training,
-// a first signal stops the loop after the step in progress (or at the
-// epoch's end), as an unfinished run; the checkpoint stage saves first.
+// SIGINT/SIGTERM as a stage (train/StopSignal): from the stage's making (the
+// start of fit, before its sanity pass), a first signal stops the loop after
+// the step in progress (or at the epoch's end), as an unfinished run; the
+// checkpoint stage saves first. Before, a Ctrl-C in the sanity pass ended
+// the process and left its run RUNNING until its heartbeat went stale.
 #pragma once
-
-#include <optional>
 
 #include "train/StopSignal.h"
 #include "train/TrainStage.h"
@@ -12,14 +12,13 @@ namespace labrun::train {
 
 class SignalStage : public TrainStage {
  public:
-  void beforeRun(TrainLoop& loop, const Metrics& sanity) override;
   void afterUpdate(TrainLoop& loop) override;
   void afterEpoch(TrainLoop& loop, const Metrics& values) override;
 
  private:
   void poll(TrainLoop& loop) const;
 
-  std::optional<StopSignal> handlers_;  // installed by beforeRun
+  StopSignal handlers_;
 };
 
 }  // namespace labrun::train
