@@ -103,6 +103,9 @@ int runApp(int argc, char** argv) {
   } catch (const store::StoreBusyError& error) {
     std::cerr << "labrun: error: " << error.what() << "\n";
     return kRunFailed;
+  } catch (const store::StoreClaimLost& error) {
+    std::cerr << "labrun: error: " << error.what() << "\n";
+    return kRunFailed;
   } catch (const store::StoreError& error) {
     std::cerr << "labrun: error: " << error.what() << "\n";
     return kUsageError;

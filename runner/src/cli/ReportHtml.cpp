@@ -31,6 +31,7 @@ constexpr double kLegendRow = 20;
 long tenths(double value) { return std::lround(value * 10); }
 
 std::string px(double value) {
+  if (!std::isfinite(value)) return fmt::format("{:.1f}", value);
   return fmt::format("{:.1f}", static_cast<double>(tenths(value)) / 10);
 }
 

@@ -111,8 +111,18 @@ void markRunFailed(c10d::Store& store, const std::string& db_path,
   const auto value = store.get(Group::valueKey("run"));
   const std::string uuid(value.begin(), value.end());
   auto runs = store::RunStore::open(db_path);
+  if (store.check({Group::valueKey("claim")})) {
+    const auto claim = store.get(Group::valueKey("claim"));
+    runs->actFor(uuid, std::stoll(std::string(claim.begin(), claim.end())));
+  }
   if (runs->storedStatus(uuid) != "RUNNING") return;
-  runs->finishRun(uuid, "FAILED", why);
+  try {
+    runs->finishRun(uuid, "FAILED", why);
+  } catch (const store::StoreClaimLost& lost) {
+    // Resumed by another process meanwhile: its run now.
+    log << fmt::format("labrun: run {} left as it is: {}\n", uuid, lost.what());
+    return;
+  }
   log << fmt::format("labrun: run {} FAILED: {}\n", uuid, why);
 }
 

@@ -64,11 +64,12 @@ RunStore::RunSpec RunStore::runSpec(const std::string& run) const {
 
 RunStore::RunProcess RunStore::runProcess(const std::string& run) const {
   Stmt st(impl_->db,
-          "SELECT host, pid, status, resumes FROM runs WHERE uuid = ?1");
+          "SELECT host, pid, status, resumes, started_at, heartbeat_at "
+          "FROM runs WHERE uuid = ?1");
   st.bindText(1, run);
   if (!st.step()) noRun(impl_->db, run);
-  RunProcess out{optionalText(st, 0), std::nullopt, st.columnText(2),
-                 st.columnInt(3)};
+  RunProcess out{optionalText(st, 0), std::nullopt,     st.columnText(2),
+                 st.columnInt(3),     st.columnReal(4), st.columnReal(5)};
   if (sqlite3_column_type(st.get(), 1) != SQLITE_NULL) {
     out.pid = st.columnInt(1);
   }

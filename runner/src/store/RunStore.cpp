@@ -320,6 +320,10 @@ std::optional<std::int64_t> RunStore::claimOf(const std::string& run) const {
   return it->second;
 }
 
+void RunStore::actFor(const std::string& run, std::int64_t claim) {
+  impl_->claims[run] = claim;
+}
+
 void RunStore::requireClaim(const std::string& run) const {
   const auto claim = claimOf(run);
   if (!claim) return;
@@ -328,11 +332,12 @@ void RunStore::requireClaim(const std::string& run) const {
   st.bindText(1, run);
   if (!st.step()) fail(db, "no run '" + run + "' (deleted?)");
   if (st.columnInt(0) == *claim) return;
-  fail(db, "run '" + run + "' was resumed by process " + st.columnText(1) +
-               " on " + st.columnText(2) + " (resume " +
-               std::to_string(st.columnInt(0)) +
-               ") while this process was not heard from; this process "
-               "stops recording it");
+  throw StoreClaimLost(
+      "run store '" + path_ + "': run '" + run + "' was resumed by process " +
+      st.columnText(1) + " on " + st.columnText(2) + " (resume " +
+      std::to_string(st.columnInt(0)) +
+      ") while this process was not heard from; this process stops "
+      "recording it");
 }
 
 void RunStore::addParams(const std::string& run,

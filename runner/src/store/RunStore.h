@@ -25,6 +25,14 @@ class StoreBusyError : public StoreError {
   using StoreError::StoreError;
 };
 
+// Another process claimed the run this store was writing (RunStore::claimOf):
+// this process stops recording it (exit 1: nothing is wrong with the
+// command line).
+class StoreClaimLost : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
 // Current schema version (PRAGMA user_version after migrations).
 constexpr int kSchemaVersion = 9;
 
@@ -156,6 +164,10 @@ class RunStore {
   // has, so that a process taken over (stopped, then resumed elsewhere)
   // cannot record a step twice or end the run under the new owner.
   std::optional<std::int64_t> claimOf(const std::string& run) const;
+  // Writes of `run` from here on check `claim` as if this store had made it:
+  // a data-parallel launcher ends its rank 0's run only while it is that
+  // rank's.
+  void actFor(const std::string& run, std::int64_t claim);
   // Forgets what a run recorded after its checkpoint at `step`, where
   // `completed_epochs` epochs had ended: metric rows with a later step,
   // per-class rows of later epochs, and later checkpoint rows (whose paths
@@ -245,6 +257,8 @@ class RunStore {
     std::optional<std::int64_t> pid;
     std::string status;      // as recorded (RUNNING, never CRASHED)
     std::int64_t claim = 0;  // `resumes`: 0 for the first process
+    double started_at = 0;   // unix seconds
+    double heartbeat_at = 0;  // unix seconds
   };
   RunProcess runProcess(const std::string& run) const;
   // The run started in `sweep` by process `pid`, as run_summary shows it.

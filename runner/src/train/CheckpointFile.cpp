@@ -4,10 +4,9 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <mutex>
+#include <regex>
 #include <system_error>
 #include <vector>
 
@@ -58,20 +57,16 @@ std::string checkpointFileName(std::int64_t step) {
 }
 
 std::size_t removeUnfinishedCheckpoints(const std::string& dir) {
+  static const std::regex checkpoint(R"(step-\d+\.pt)");
   std::size_t removed = 0;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
-    // "step-<digits>.pt" followed by its temporaries' suffix.
-    const std::size_t end = name.find(".pt");
-    const std::string file = name.substr(0, end + 3);
-    const bool unfinished =
-        end != std::string::npos && file.size() > 8 &&
-        file.rfind("step-", 0) == 0 &&
-        std::all_of(file.begin() + 5, file.end() - 3,
-                    [](unsigned char c) { return std::isdigit(c) != 0; }) &&
-        name.rfind(util::temporaryPrefix(file), 0) == 0;
-    if (unfinished && fs::remove(entry.path(), error)) ++removed;
+    const std::string file = name.substr(0, name.find(".pt.") + 3);
+    if (std::regex_match(file, checkpoint) &&
+        util::isTemporaryName(name, file) && fs::remove(entry.path(), error)) {
+      ++removed;
+    }
   }
   return removed;
 }

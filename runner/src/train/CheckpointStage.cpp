@@ -39,11 +39,13 @@ void CheckpointStage::checkpoint(TrainLoop& loop,
       tracked && (!best_ || (loop.options().best_max ? *tracked > *best_
                                                      : *tracked < *best_));
   if (best) best_ = tracked;
-  const std::string path = loop.writeCheckpoint();
   // What was logged up to this state is stored before the checkpoint that
   // resumes after it: a crash in between would lose it for good (found by
-  // the kill tests).
+  // the kill tests). First, so that a process whose run was resumed
+  // elsewhere meanwhile stops here (the store checks its claim) rather than
+  // put its file over one the new owner recorded.
   loop.recorder().sync();
+  const std::string path = loop.writeCheckpoint();
   // The epoch that produced this state (an epoch-end save has moved on).
   const TrainState& state = loop.state();
   const std::int64_t epoch =

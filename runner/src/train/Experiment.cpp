@@ -550,8 +550,15 @@ RunOutcome Experiment::resume(store::RunStore& store, const std::string& uuid,
     gone = (::kill(static_cast<pid_t>(*owner.pid), 0) != 0 && errno == ESRCH) ||
            (program && program->rfind("labrun", 0) != 0);
     // Alive, however old its heartbeat: stopped (Ctrl-Z, SIGSTOP) or hung,
-    // it would go on writing the run when it wakes.
-    if (!gone && program && owner.status == "RUNNING") {
+    // it would go on writing the run when it wakes. Not a process that
+    // started after its claim (the run's start for the first one, else at
+    // the latest its last heartbeat): the pid reused, by a new container's
+    // pid 1 or by this very process.
+    const auto started = util::processStartTime(*owner.pid);
+    const double claimed_by =
+        owner.claim == 0 ? owner.started_at : owner.heartbeat_at;
+    if (!gone && program && owner.status == "RUNNING" &&
+        *owner.pid != ::getpid() && started && *started <= claimed_by) {
       throw spec::SpecError(fmt::format(
           "run {} ({}) is still being trained by process {} on this host "
           "(stopped or hung?); end it first (kill {}), then resume",
@@ -609,6 +616,9 @@ RunOutcome Experiment::train(store::RunStore* store, const std::string& uuid,
   Parts& parts = *parts_;
   if (collective_ && store) {
     collective_->publish("run", uuid);
+    // The launcher may end the run if this rank dies: only while it is this
+    // claim's.
+    collective_->publish("claim", std::to_string(*store->claimOf(uuid)));
     collective_->publish("resume_from", resume_from ? resume_from->path() : "");
   }
   TrainerOptions options = parts.options.trainer;

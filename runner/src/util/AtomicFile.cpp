@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <regex>
 #include <stdexcept>
 
 #include "util/IoFault.h"
@@ -27,6 +28,13 @@ int checked(bool failed) {
 }  // namespace
 
 std::string temporaryPrefix(const std::string& path) { return path + ".tmp."; }
+
+bool isTemporaryName(const std::string& name, const std::string& file) {
+  static const std::regex suffix(R"(\d+\.\d+)");
+  const std::string prefix = temporaryPrefix(file);
+  return name.rfind(prefix, 0) == 0 &&
+         std::regex_match(name.substr(prefix.size()), suffix);
+}
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   // A name of its own (O_EXCL): a user's "<path>.tmp" is never replaced,

@@ -14,6 +14,9 @@ namespace labrun::util {
 
 // The start of the name of every temporary of `path`: "<path>.tmp.".
 std::string temporaryPrefix(const std::string& path);
+// Whether file name `name` is that of a temporary of a file named `file`:
+// "<file>.tmp.<pid>.<n>".
+bool isTemporaryName(const std::string& name, const std::string& file);
 
 class AtomicFile {
  public:

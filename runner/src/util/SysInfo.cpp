@@ -6,8 +6,11 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <opencv2/core/version.hpp>
+#include <sstream>
 #include <system_error>
 
 namespace labrun::util {
@@ -46,6 +49,33 @@ std::optional<std::string> processProgram(std::int64_t pid) {
       "/proc/" + std::to_string(pid) + "/exe", error);
   if (error) return std::nullopt;
   return exe.filename().string();
+}
+
+std::optional<double> processStartTime(std::int64_t pid) {
+  // Field 22 of /proc/PID/stat, in clock ticks since boot; the name in
+  // field 2 may hold spaces and parentheses, so fields count from its last
+  // ')'.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)),
+                   std::istreambuf_iterator<char>());
+  const std::size_t name_end = text.rfind(')');
+  if (name_end == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(name_end + 1));
+  std::string field;
+  for (int i = 3; i < 22 && fields >> field; ++i) {
+  }
+  unsigned long long ticks = 0;
+  if (!(fields >> ticks)) return std::nullopt;
+  // Boot time, from /proc/stat's "btime" line.
+  std::ifstream all("/proc/stat");
+  for (std::string key; all >> key;) {
+    if (key != "btime") continue;
+    double boot = 0;
+    if (!(all >> boot)) return std::nullopt;
+    return boot + static_cast<double>(ticks) /
+                      static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return std::nullopt;
 }
 
 GitState gitState(const std::string& dir) {

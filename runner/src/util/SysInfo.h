@@ -13,6 +13,9 @@ std::string hostName();
 // ("labrun-torch"), or nullopt when it cannot be read (no such process, a
 // zombie, or another user's).
 std::optional<std::string> processProgram(std::int64_t pid);
+// When process `pid` of this host started (unix seconds, to the clock tick),
+// or nullopt when it cannot be read.
+std::optional<double> processStartTime(std::int64_t pid);
 
 struct GitState {
   std::string commit;  // "" when `dir` is not inside a git work tree

@@ -2498,10 +2498,12 @@ TEST_F(CliTest, ResumeRefusesARunWhoseProcessIsAlive) {
       labrunCommand("run " + kSmoke + kResumable + " -q name=frozen") +
       " >frozen.out 2>&1 &)";
   ASSERT_EQ(std::system(line.c_str()), 0);
-  // Stopped: no time bound here, ctest's TIMEOUT is the bound.
+  // Stopped: no time bound here, ctest's TIMEOUT is the bound; a process
+  // that ends instead fails the test at once.
   std::int64_t pid = 0;
   for (std::string state; state != "T";
        std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    state.clear();
     std::vector<std::vector<std::optional<std::string>>> rows;
     try {
       // Not there yet, or still being migrated by the run.
@@ -2513,8 +2515,10 @@ TEST_F(CliTest, ResumeRefusesARunWhoseProcessIsAlive) {
     if (rows.empty()) continue;
     pid = std::stoll(*rows.at(0).at(0));
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    ASSERT_TRUE(stat.is_open()) << slurp((dir_ / "frozen.out").string());
     std::string skip;
     stat >> skip >> skip >> state;  // pid, (comm), state
+    ASSERT_NE(state, "Z") << slurp((dir_ / "frozen.out").string());
   }
   labrun::store::RunStore::open(db())->query(
       "UPDATE runs SET heartbeat_at = heartbeat_at - 120");
@@ -2525,12 +2529,13 @@ TEST_F(CliTest, ResumeRefusesARunWhoseProcessIsAlive) {
             std::string::npos)
       << refused.err;
   ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGCONT), 0);
-  for (std::string status; status != "FINISHED";
+  std::string status = "RUNNING";
+  for (; status == "RUNNING";
        std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
     auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
     status = *store->query("SELECT status FROM runs").rows.at(0).at(0);
-    ASSERT_NE(status, "FAILED") << slurp((dir_ / "frozen.out").string());
   }
+  ASSERT_EQ(status, "FINISHED") << slurp((dir_ / "frozen.out").string());
   auto store = labrun::store::RunStore::open(db(), /*read_only=*/true);
   EXPECT_EQ(*store->query("SELECT resumes FROM runs").rows.at(0).at(0), "0");
 }

@@ -111,9 +111,13 @@ TEST(CheckpointFile, UnfinishedCheckpointsAreRemoved) {
   const fs::path dir = ::testing::TempDir() + "/unfinished";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::vector<std::string> kept{
-      checkpointFileName(4), checkpointFileName(4) + ".tmp",
-      "notes.pt.tmp.12.0", "step-.pt.tmp.12.0", "step-0004x.pt.tmp.1.0"};
+  const std::vector<std::string> kept{checkpointFileName(4),
+                                      checkpointFileName(4) + ".tmp",
+                                      "notes.pt.tmp.12.0",
+                                      "step-.pt.tmp.12.0",
+                                      "step-0004x.pt.tmp.1.0",
+                                      checkpointFileName(4) + ".tmp.bak",
+                                      checkpointFileName(4) + ".tmp.1.x"};
   const std::vector<std::string> left{
       util::temporaryPrefix(checkpointFileName(8)) + "4242.0",
       util::temporaryPrefix(checkpointFileName(123456789)) + "7.3"};
