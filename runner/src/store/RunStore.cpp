@@ -193,6 +193,7 @@ RunStore::RunStore(std::string path, std::unique_ptr<Impl> impl)
     : path_(std::move(path)), impl_(std::move(impl)) {}
 
 RunStore::~RunStore() {
+  if (impl_->pending.empty()) return;
   try {
     flush();
   } catch (const StoreError& e) {
@@ -360,7 +361,12 @@ void RunStore::logMetric(const std::string& run, const MetricRow& row) {
 }
 
 void RunStore::flush() {
-  if (impl_->pending.empty()) return;
+  if (impl_->pending.empty()) {
+    // Still a point where a process learns that its run was claimed since
+    // (before it writes a checkpoint file, say).
+    for (const auto& claimed : impl_->claims) requireClaim(claimed.first);
+    return;
+  }
   // Taken out before writing: a failed batch is rolled back and dropped, so
   // one bad row cannot make every later flush (and finishRun) fail too.
   const auto batch = std::exchange(impl_->pending, {});
@@ -562,6 +568,7 @@ std::vector<std::string> RunStore::deleteRuns(
       st.run();
     }
   });
+  for (const std::string& run : runs) impl_->claims.erase(run);
   return paths;
 }
 

@@ -1008,6 +1008,7 @@ TEST_F(StoreTest, ARunHasOneWriterAtATime) {
   };
   first->logMetric(run, metric("train/loss", 5, 1, 0.5));
   expectTaken([&] { first->flush(); });
+  expectTaken([&] { first->flush(); });  // nothing pending: still checked
   expectTaken([&] {
     first->addCheckpoint(run, {5, 1, "/c/5.pt", 10, "ab", 0.5, true});
   });
